@@ -1,0 +1,28 @@
+namespace EntitlementDecision.Engine.Decisions;
+
+/// <summary>Why a check was allowed or denied. Values match entitlements.v1.DecisionReason.</summary>
+public enum DecisionReason
+{
+    Granted = 1,
+    NotInPlan = 2,
+    LimitExceeded = 3,
+    UnknownTenant = 4,
+    SubscriptionInactive = 5,
+    TenantSuspended = 6,
+}
+
+/// <summary>
+/// The answer to one check. A denial is a value (<see cref="Allowed"/> false with a <see cref="Reason"/>), never an exception.
+/// For metered features <see cref="Metered"/> is true and Limit/Used/Remaining are units of the feature's meter
+/// (-1 = unlimited) for the window ending at <see cref="ResetsAt"/>.
+/// </summary>
+public readonly record struct Decision(
+    bool Allowed,
+    DecisionReason Reason,
+    long SnapshotVersion,
+    string PlanId,
+    bool Metered,
+    long Limit,
+    long Used,
+    long Remaining,
+    DateTimeOffset? ResetsAt);

@@ -1,0 +1,78 @@
+using EntitlementDecision.Engine.Catalog;
+using EntitlementDecision.Engine.Snapshots;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Proto = EntitlementDecision.Contracts.V1;
+
+namespace EntitlementDecision.Redis;
+
+/// <summary>Maps the domain <see cref="Snapshot"/> to and from its wire form, entitlements.v1.TenantSnapshot (protos/entitlements/v1/snapshot.proto).</summary>
+public static class SnapshotCodec
+{
+    public static byte[] Encode(Snapshot snapshot) => ToProto(snapshot).ToByteArray();
+
+    /// <summary>Throws <see cref="InvalidProtocolBufferException"/> for bytes that are not a TenantSnapshot.</summary>
+    public static Snapshot Decode(ReadOnlySpan<byte> bytes) => FromProto(Proto.TenantSnapshot.Parser.ParseFrom(bytes));
+
+    public static Proto.TenantSnapshot ToProto(Snapshot s)
+    {
+        var p = new Proto.TenantSnapshot
+        {
+            TenantId = s.TenantId,
+            Environment = s.Environment,
+            Version = s.Version,
+            PlanId = s.PlanId,
+            PlanSource = s.PlanSource switch
+            {
+                PlanSource.Override => "override",
+                PlanSource.Comped => "comped",
+                PlanSource.Subscription => "subscription",
+                _ => "baseline",
+            },
+            SubscriptionState = (Proto.SubscriptionState)(int)s.SubscriptionState,
+            Comped = s.Comped,
+            Suspended = s.Suspended,
+            GeneratedAt = Timestamp.FromDateTimeOffset(s.GeneratedAt),
+            CatalogVersion = s.CatalogVersion,
+        };
+        if (s.CurrentPeriodEnd is { } end)
+        {
+            p.CurrentPeriodEnd = Timestamp.FromDateTimeOffset(end);
+        }
+
+        foreach (var f in s.Features.Values)
+        {
+            p.Features.Add(new Proto.FeatureGrant
+            {
+                FeatureKey = f.FeatureKey,
+                Kind = (Proto.FeatureKind)(int)f.Kind,
+                Limit = f.Limit,
+                ResetPeriod = (Proto.ResetPeriod)(int)f.ResetPeriod,
+            });
+        }
+
+        p.InactiveFeatureKeys.AddRange(s.InactiveFeatureKeys);
+        return p;
+    }
+
+    public static Snapshot FromProto(Proto.TenantSnapshot p) => new(
+        p.TenantId,
+        p.Environment,
+        p.Version,
+        p.PlanId,
+        p.PlanSource switch
+        {
+            "override" => PlanSource.Override,
+            "comped" => PlanSource.Comped,
+            "subscription" => PlanSource.Subscription,
+            _ => PlanSource.Baseline,
+        },
+        p.SubscriptionState == Proto.SubscriptionState.Unspecified ? SubscriptionState.None : (SubscriptionState)(int)p.SubscriptionState,
+        p.Comped,
+        p.Suspended,
+        p.CurrentPeriodEnd?.ToDateTimeOffset(),
+        p.GeneratedAt?.ToDateTimeOffset() ?? DateTimeOffset.UnixEpoch,
+        p.CatalogVersion,
+        p.Features.Select(f => new FeatureGrant(f.FeatureKey, (FeatureKind)(int)f.Kind, f.Limit, (ResetPeriod)(int)f.ResetPeriod)),
+        p.InactiveFeatureKeys);
+}
