@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Starts (and stops) the private PostgreSQL and Redis that run.sh and test.sh use.
+# Source it, then: services_start DIR PG_PORT REDIS_PORT; services_stop DIR.
+# PostgreSQL comes from the image's binaries; redis-server is installed with apt when missing.
+# Exports ED_POSTGRES (Npgsql connection string to database "entitlements") and ED_REDIS (StackExchange.Redis configuration).
+
+_pg_bin() {
+  if command -v initdb >/dev/null 2>&1; then dirname "$(command -v initdb)"; return; fi
+  local d; d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$d" ] || { echo "services: PostgreSQL binaries not found (expected initdb on PATH or /usr/lib/postgresql/*/bin)" >&2; return 1; }
+  echo "$d"
+}
+
+_ensure_redis() {
+  command -v redis-server >/dev/null 2>&1 && return 0
+  echo "services: installing redis-server with apt ..." >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >&2 || { echo "services: apt-get install redis-server failed" >&2; return 1; }
+}
+
+services_start() {
+  local dir=$1 pg_port=$2 redis_port=$3
+  local pg_password=${ED_POSTGRES_PASSWORD:-entitlements-dev}
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  local bin; bin=$(_pg_bin) || return 1
+  _ensure_redis || return 1
+
+  # Redis: no persistence, loopback only.
+  mkdir -p "$dir/redis"
+  if ! redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
+      --dir "$dir/redis" --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis/redis.log" >/dev/null
+    for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+    redis-cli -p "$redis_port" ping >/dev/null 2>&1 || { echo "services: redis did not start, see $dir/redis/redis.log" >&2; return 1; }
+  fi
+
+  # PostgreSQL: a private cluster owned by the postgres OS user, TCP on loopback with a password.
+  local data="$dir/pgdata"
+  if [ ! -s "$data/PG_VERSION" ]; then
+    install -d -o postgres -g postgres -m 700 "$data"
+    runuser -u postgres -- "$bin/initdb" -D "$data" -U postgres --auth-local=trust --auth-host=scram-sha-256 -E UTF8 >"$dir/initdb.log" 2>&1 \
+      || { echo "services: initdb failed, see $dir/initdb.log" >&2; return 1; }
+  fi
+  if ! runuser -u postgres -- "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    chown postgres:postgres "$dir"
+    runuser -u postgres -- "$bin/pg_ctl" -D "$data" -l "$dir/postgres.log" -w \
+      -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $data -c fsync=off -c max_connections=200" start >/dev/null \
+      || { echo "services: postgres did not start, see $dir/postgres.log" >&2; return 1; }
+  fi
+  runuser -u postgres -- psql -h "$data" -p "$pg_port" -U postgres -qtAc \
+    "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='entitlements') THEN CREATE ROLE entitlements LOGIN CREATEDB PASSWORD '$pg_password'; END IF; END\$\$;" >/dev/null
+  if [ "$(runuser -u postgres -- psql -h "$data" -p "$pg_port" -U postgres -qtAc "SELECT 1 FROM pg_database WHERE datname='entitlements'")" != "1" ]; then
+    runuser -u postgres -- psql -h "$data" -p "$pg_port" -U postgres -qc "CREATE DATABASE entitlements OWNER entitlements" >/dev/null
+  fi
+
+  export ED_POSTGRES="Host=127.0.0.1;Port=$pg_port;Database=entitlements;Username=entitlements;Password=$pg_password"
+  export ED_REDIS="127.0.0.1:$redis_port"
+}
+
+services_stop() {
+  local dir=$1
+  local bin; bin=$(_pg_bin) || true
+  if [ -f "$dir/redis/redis.pid" ]; then kill "$(cat "$dir/redis/redis.pid")" 2>/dev/null || true; fi
+  if [ -n "$bin" ] && [ -s "$dir/pgdata/PG_VERSION" ]; then
+    runuser -u postgres -- "$bin/pg_ctl" -D "$dir/pgdata" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+}
