@@ -21,7 +21,7 @@ public sealed class RedisSnapshotStore(IConnectionMultiplexer redis) : ISnapshot
         return 1
         """;
 
-    /// <summary>Reads the stored snapshot; null when none. Throws <see cref="SnapshotSourceUnavailableException"/> when Redis cannot be reached.</summary>
+    /// <summary>Reads the stored snapshot; null when none. Throws <see cref="StoreUnavailableException"/> when Redis cannot be reached.</summary>
     public async ValueTask<Snapshot?> GetAsync(string tenantId, string environment, CancellationToken cancellationToken)
     {
         RedisValue data;
@@ -31,7 +31,7 @@ public sealed class RedisSnapshotStore(IConnectionMultiplexer redis) : ISnapshot
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
-            throw new SnapshotSourceUnavailableException("Redis did not answer the snapshot read", e);
+            throw new StoreUnavailableException("Redis did not answer the snapshot read", e);
         }
 
         return data.IsNull ? null : SnapshotCodec.Decode((byte[])data!);

@@ -35,16 +35,34 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis) : IUsageCoun
 
     public async ValueTask<long> GetUsedAsync(string tenantId, string environment, string featureKey, QuotaWindow window, CancellationToken cancellationToken)
     {
-        var value = await redis.GetDatabase().StringGetAsync(RedisKeys.UsageCounter(environment, tenantId, featureKey, window.Key)).ConfigureAwait(false);
+        RedisValue value;
+        try
+        {
+            value = await redis.GetDatabase().StringGetAsync(RedisKeys.UsageCounter(environment, tenantId, featureKey, window.Key)).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            throw new StoreUnavailableException("Redis did not answer the usage counter read", e);
+        }
+
         return value.IsNull ? 0 : (long)value;
     }
 
     public async ValueTask<UsageRecordOutcome> RecordAsync(string tenantId, string environment, string featureKey, QuotaWindow window, long quantity, long limit, string eventId, CancellationToken cancellationToken)
     {
-        var result = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(
-            RecordScript,
-            [RedisKeys.UsageCounter(environment, tenantId, featureKey, window.Key), RedisKeys.UsageEvent(environment, tenantId, eventId)],
-            [quantity, limit, (window.End + CounterRetention).ToUnixTimeSeconds(), (long)DedupeRetention.TotalSeconds]).ConfigureAwait(false))!;
+        RedisResult[] result;
+        try
+        {
+            result = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(
+                RecordScript,
+                [RedisKeys.UsageCounter(environment, tenantId, featureKey, window.Key), RedisKeys.UsageEvent(environment, tenantId, eventId)],
+                [quantity, limit, (window.End + CounterRetention).ToUnixTimeSeconds(), (long)DedupeRetention.TotalSeconds]).ConfigureAwait(false))!;
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            throw new StoreUnavailableException("Redis did not answer the usage record script", e);
+        }
+
         var outcome = (int)result[0];
         var used = (long)result[1];
         return outcome switch

@@ -1,0 +1,61 @@
+using EntitlementDecision.Grpc;
+
+namespace EntitlementDecision.Sidecar;
+
+/// <summary>
+/// Argument rules shared by every method. Identifiers (tenant_id, environment, feature_key) are 1..128 characters of
+/// [A-Za-z0-9._-] (environment 1..64; empty means "production"); event_id is 1..128 printable ASCII characters.
+/// A violation is an <see cref="RpcException"/> with INVALID_ARGUMENT naming the field.
+/// </summary>
+internal static class CheckValidation
+{
+    public const string DefaultEnvironment = "production";
+
+    public static void RequireIdentifier(string value, string field, int maxLength = 128)
+    {
+        if (value.Length == 0)
+        {
+            throw new RpcException(StatusCode.InvalidArgument, $"{field} must not be empty");
+        }
+
+        if (value.Length > maxLength)
+        {
+            throw new RpcException(StatusCode.InvalidArgument, $"{field} must be at most {maxLength} characters");
+        }
+
+        foreach (var c in value)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+            {
+                throw new RpcException(StatusCode.InvalidArgument, $"{field} may contain only A-Z, a-z, 0-9, '.', '_' and '-'");
+            }
+        }
+    }
+
+    public static string Environment(string value)
+    {
+        if (value.Length == 0)
+        {
+            return DefaultEnvironment;
+        }
+
+        RequireIdentifier(value, "environment", 64);
+        return value;
+    }
+
+    public static void RequireEventId(string value)
+    {
+        if (value.Length is 0 or > 128)
+        {
+            throw new RpcException(StatusCode.InvalidArgument, "event_id must be 1..128 characters");
+        }
+
+        foreach (var c in value)
+        {
+            if (c is < '!' or > '~')
+            {
+                throw new RpcException(StatusCode.InvalidArgument, "event_id must be printable ASCII without spaces");
+            }
+        }
+    }
+}

@@ -1,0 +1,178 @@
+using EntitlementDecision.Contracts.V1;
+using EntitlementDecision.Engine.Decisions;
+using EntitlementDecision.Engine.Snapshots;
+using EntitlementDecision.Grpc;
+using Google.Protobuf.WellKnownTypes;
+using Proto = EntitlementDecision.Contracts.V1;
+
+namespace EntitlementDecision.Sidecar;
+
+/// <summary>
+/// entitlements.v1.EntitlementDecisionService: decisions from the in-process snapshot (<see cref="SnapshotCache"/>),
+/// metered usage from the Redis counters. Denials are answers; only bad calls and an unreachable store are gRPC errors.
+/// </summary>
+internal sealed class EntitlementDecisionService(ISnapshotSource snapshots, IUsageCounter usage, SidecarOptions options, TimeProvider time)
+{
+    /// <summary>The documented maximum number of checks in one CheckEntitlements call.</summary>
+    public const int MaxBatchChecks = 100;
+
+    public static void Map(GrpcServiceBuilder builder, EntitlementDecisionService service) => builder
+        .MapUnary<CheckEntitlementRequest, CheckEntitlementResponse>("CheckEntitlement", service.CheckEntitlementAsync)
+        .MapUnary<CheckEntitlementsRequest, CheckEntitlementsResponse>("CheckEntitlements", service.CheckEntitlementsAsync)
+        .MapUnary<RecordUsageRequest, RecordUsageResponse>("RecordUsage", service.RecordUsageAsync);
+
+    public ValueTask<CheckEntitlementResponse> CheckEntitlementAsync(CheckEntitlementRequest request, ServerCallContext context)
+    {
+        var environment = Validate(request, "");
+        return CheckAsync(request, environment, context.CancellationToken);
+    }
+
+    public async ValueTask<CheckEntitlementsResponse> CheckEntitlementsAsync(CheckEntitlementsRequest request, ServerCallContext context)
+    {
+        var checks = request.Checks;
+        if (checks.Count is 0 or > MaxBatchChecks)
+        {
+            throw new RpcException(StatusCode.InvalidArgument, $"checks must hold 1..{MaxBatchChecks} entries, got {checks.Count}");
+        }
+
+        var environments = new string[checks.Count];
+        for (var i = 0; i < checks.Count; i++)
+        {
+            environments[i] = Validate(checks[i], $"checks[{i}].");
+        }
+
+        var response = new CheckEntitlementsResponse();
+        for (var i = 0; i < checks.Count; i++)
+        {
+            response.Results.Add(await CheckAsync(checks[i], environments[i], context.CancellationToken).ConfigureAwait(false));
+        }
+
+        return response;
+    }
+
+    public async ValueTask<RecordUsageResponse> RecordUsageAsync(RecordUsageRequest request, ServerCallContext context)
+    {
+        CheckValidation.RequireIdentifier(request.TenantId, "tenant_id");
+        var environment = CheckValidation.Environment(request.Environment);
+        CheckValidation.RequireIdentifier(request.FeatureKey, "feature_key");
+        CheckValidation.RequireEventId(request.EventId);
+        if (request.Quantity <= 0)
+        {
+            throw new RpcException(StatusCode.InvalidArgument, "quantity must be > 0");
+        }
+
+        var now = time.GetUtcNow();
+        var at = now;
+        if (request.Timestamp is { } timestamp)
+        {
+            at = timestamp.ToDateTimeOffset();
+            if (at - now > options.MaxClockSkew)
+            {
+                throw new RpcException(StatusCode.InvalidArgument, $"timestamp is more than {options.MaxClockSkew.TotalSeconds:0} s in the future");
+            }
+        }
+
+        var snapshot = await GetSnapshotAsync(request.TenantId, environment, context.CancellationToken).ConfigureAwait(false);
+        if (snapshot is null || !Evaluator.NeedsUsage(snapshot, request.FeatureKey, out var grant))
+        {
+            var decision = Evaluator.Evaluate(snapshot, request.FeatureKey, request.Quantity, 0, at);
+            if (decision.Allowed)
+            {
+                throw new RpcException(StatusCode.InvalidArgument, $"feature_key '{request.FeatureKey}' is not metered: there is no usage to record");
+            }
+
+            return new RecordUsageResponse { Accepted = false, Reason = (Proto.DecisionReason)(int)decision.Reason };
+        }
+
+        var window = QuotaWindow.For(grant.ResetPeriod, at);
+        UsageRecordOutcome outcome;
+        try
+        {
+            outcome = await usage.RecordAsync(request.TenantId, environment, request.FeatureKey, window, request.Quantity, grant.Limit, request.EventId, context.CancellationToken).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException)
+        {
+            throw new RpcException(StatusCode.Unavailable, "usage store unreachable: nothing was recorded, retry with the same event_id");
+        }
+
+        return new RecordUsageResponse
+        {
+            Accepted = outcome.Accepted,
+            Duplicate = outcome.Duplicate,
+            Reason = outcome.LimitExceeded ? Proto.DecisionReason.LimitExceeded : Proto.DecisionReason.Granted,
+            Used = outcome.Used,
+            Limit = grant.Limit,
+            Remaining = grant.Limit < 0 ? -1 : Math.Max(grant.Limit - outcome.Used, 0),
+        };
+    }
+
+    private static string Validate(CheckEntitlementRequest request, string prefix)
+    {
+        CheckValidation.RequireIdentifier(request.TenantId, prefix + "tenant_id");
+        var environment = CheckValidation.Environment(request.Environment);
+        CheckValidation.RequireIdentifier(request.FeatureKey, prefix + "feature_key");
+        if (request.RequestedQuantity < 0)
+        {
+            throw new RpcException(StatusCode.InvalidArgument, prefix + "requested_quantity must be >= 0");
+        }
+
+        return environment;
+    }
+
+    private async ValueTask<CheckEntitlementResponse> CheckAsync(CheckEntitlementRequest request, string environment, CancellationToken cancellationToken)
+    {
+        var snapshotTask = GetSnapshotAsync(request.TenantId, environment, cancellationToken);
+        var snapshot = snapshotTask.IsCompletedSuccessfully ? snapshotTask.Result : await snapshotTask.ConfigureAwait(false);
+        var now = time.GetUtcNow();
+        long used = 0;
+        if (snapshot is not null && Evaluator.NeedsUsage(snapshot, request.FeatureKey, out var grant))
+        {
+            try
+            {
+                used = await usage.GetUsedAsync(request.TenantId, environment, request.FeatureKey, QuotaWindow.For(grant.ResetPeriod, now), cancellationToken).ConfigureAwait(false);
+            }
+            catch (StoreUnavailableException)
+            {
+                throw new RpcException(StatusCode.Unavailable, "usage store unreachable: cannot tell how much of the limit is used");
+            }
+        }
+
+        return ToResponse(Evaluator.Evaluate(snapshot, request.FeatureKey, request.RequestedQuantity, used, now));
+    }
+
+    private async ValueTask<Snapshot?> GetSnapshotAsync(string tenantId, string environment, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await snapshots.GetAsync(tenantId, environment, cancellationToken).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException)
+        {
+            throw new RpcException(StatusCode.Unavailable, "snapshot store unreachable and this tenant is not cached");
+        }
+    }
+
+    internal static CheckEntitlementResponse ToResponse(in Decision decision)
+    {
+        var response = new CheckEntitlementResponse
+        {
+            Allowed = decision.Allowed,
+            Reason = (Proto.DecisionReason)(int)decision.Reason,
+            SnapshotVersion = decision.SnapshotVersion,
+            PlanId = decision.PlanId,
+            Metered = decision.Metered,
+        };
+        if (decision.Metered)
+        {
+            response.Limit = decision.Limit;
+            response.Used = decision.Used;
+            response.Remaining = decision.Remaining;
+            if (decision.ResetsAt is { } resetsAt)
+            {
+                response.ResetsAt = Timestamp.FromDateTimeOffset(resetsAt);
+            }
+        }
+
+        return response;
+    }
+}

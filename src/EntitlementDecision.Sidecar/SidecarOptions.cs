@@ -1,0 +1,49 @@
+namespace EntitlementDecision.Sidecar;
+
+/// <summary>
+/// Sidecar settings, from environment variables:
+/// ED_SIDECAR_URL (default http://127.0.0.1:50051; h2c, gRPC only), ED_REDIS (required, StackExchange.Redis configuration such as "127.0.0.1:6379"),
+/// ED_SIDECAR_NEGATIVE_CACHE_MS (default 2000: how long an unknown tenant is remembered as unknown),
+/// ED_SIDECAR_MAX_CLOCK_SKEW_S (default 300: how far in the future a usage timestamp may be).
+/// </summary>
+public sealed class SidecarOptions
+{
+    public string Url { get; set; } = "http://127.0.0.1:50051";
+
+    public string Redis { get; set; } = "";
+
+    public TimeSpan NegativeCacheTtl { get; set; } = TimeSpan.FromSeconds(2);
+
+    public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Reads the environment; throws <see cref="InvalidOperationException"/> naming the variable that is missing or invalid.</summary>
+    public static SidecarOptions FromEnvironment(Func<string, string?> getVariable)
+    {
+        var options = new SidecarOptions
+        {
+            Url = getVariable("ED_SIDECAR_URL") is { Length: > 0 } url ? url : "http://127.0.0.1:50051",
+            Redis = getVariable("ED_REDIS") is { Length: > 0 } redis
+                ? redis
+                : throw new InvalidOperationException("ED_REDIS is not set: give the Redis configuration, e.g. ED_REDIS=127.0.0.1:6379"),
+        };
+        if (getVariable("ED_SIDECAR_NEGATIVE_CACHE_MS") is { Length: > 0 } negative)
+        {
+            options.NegativeCacheTtl = TimeSpan.FromMilliseconds(ParseNonNegative("ED_SIDECAR_NEGATIVE_CACHE_MS", negative));
+        }
+
+        if (getVariable("ED_SIDECAR_MAX_CLOCK_SKEW_S") is { Length: > 0 } skew)
+        {
+            options.MaxClockSkew = TimeSpan.FromSeconds(ParseNonNegative("ED_SIDECAR_MAX_CLOCK_SKEW_S", skew));
+        }
+
+        if (!Uri.TryCreate(options.Url, UriKind.Absolute, out var uri) || uri.Scheme != "http")
+        {
+            throw new InvalidOperationException($"ED_SIDECAR_URL '{options.Url}' must be an absolute http:// URL (the sidecar serves h2c on localhost)");
+        }
+
+        return options;
+    }
+
+    private static long ParseNonNegative(string name, string value) =>
+        long.TryParse(value, out var n) && n >= 0 ? n : throw new InvalidOperationException($"{name} must be a whole number >= 0, got '{value}'");
+}
