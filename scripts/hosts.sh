@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Builds and starts the control plane and the sidecar for run.sh and test.sh. Source it after scripts/services.sh.
+# Needs ED_POSTGRES, ED_REDIS, STRIPE_WEBHOOK_SECRET, STRIPE_API_KEY, ED_TOKEN_SIGNING_KEY, ED_CONTROLPLANE_URL, ED_SIDECAR_URL.
+
+ED_CONFIGURATION=${ED_CONFIGURATION:-Release}
+ED_BIN_CONTROLPLANE="src/EntitlementDecision.ControlPlane/bin/$ED_CONFIGURATION/net10.0/EntitlementDecision.ControlPlane.dll"
+ED_BIN_SIDECAR="src/EntitlementDecision.Sidecar/bin/$ED_CONFIGURATION/net10.0/EntitlementDecision.Sidecar.dll"
+ED_BIN_DEMO="tools/EntitlementDecision.Demo/bin/$ED_CONFIGURATION/net10.0/EntitlementDecision.Demo.dll"
+ED_HOST_PIDS=()
+
+hosts_build() {
+  echo "build: dotnet build EntitlementDecision.sln -c $ED_CONFIGURATION" >&2
+  dotnet build EntitlementDecision.sln -c "$ED_CONFIGURATION" -nologo -v q -clp:ErrorsOnly >&2
+}
+
+_wait_http() { # url seconds
+  local deadline=$((SECONDS + $2))
+  until curl -fsS -o /dev/null "$1" 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.1
+  done
+}
+
+_wait_tcp() { # host port seconds
+  local deadline=$((SECONDS + $3))
+  until (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.1
+  done
+}
+
+# hosts_start LOGDIR: applies migrations, starts both hosts in the background, waits until both answer.
+hosts_start() {
+  local logs=$1
+  mkdir -p "$logs"
+  echo "migrate: applying EF Core migrations to PostgreSQL" >&2
+  dotnet "$ED_BIN_CONTROLPLANE" migrate >"$logs/migrate.log" 2>&1 || { cat "$logs/migrate.log" >&2; return 1; }
+
+  DOTNET_gcServer=0 dotnet "$ED_BIN_CONTROLPLANE" >"$logs/controlplane.log" 2>&1 &
+  ED_HOST_PIDS+=($!)
+  DOTNET_gcServer=0 dotnet "$ED_BIN_SIDECAR" >"$logs/sidecar.log" 2>&1 &
+  ED_HOST_PIDS+=($!)
+
+  _wait_http "$ED_CONTROLPLANE_URL/healthz" 60 || { echo "control plane did not become healthy; its log:" >&2; tail -n 40 "$logs/controlplane.log" >&2; return 1; }
+  local sidecar_hostport=${ED_SIDECAR_URL#http://}
+  _wait_tcp "${sidecar_hostport%:*}" "${sidecar_hostport##*:}" 60 || { echo "sidecar did not start; its log:" >&2; tail -n 40 "$logs/sidecar.log" >&2; return 1; }
+  echo "control plane: $ED_CONTROLPLANE_URL (log $logs/controlplane.log)" >&2
+  echo "sidecar:       $ED_SIDECAR_URL gRPC h2c (log $logs/sidecar.log)" >&2
+}
+
+hosts_stop() {
+  local pid
+  for pid in "${ED_HOST_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${ED_HOST_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  ED_HOST_PIDS=()
+}

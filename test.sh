@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# ./test.sh: every test, on a fresh machine. Starts private PostgreSQL and Redis (test ports, fresh data), builds,
+# starts the control plane and the sidecar, then runs: buf lint, all .NET test projects (unit, integration on the real
+# PostgreSQL and Redis, end to end, grpc-js and stripe-node interop), and the grpc-js conformance run against the real sidecar.
+# Ends with one line "N passed, M failed"; exits non-zero when anything failed.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+export STRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET:-whsec_test_only_0123456789abcdef,whsec_test_only_rotated_fedcba9876543210}
+export STRIPE_API_KEY=${STRIPE_API_KEY:-sk_test_only}
+export ED_TOKEN_SIGNING_KEY=${ED_TOKEN_SIGNING_KEY:-test-only-token-signing-key-0123456789abcdef}
+export ED_CONTROLPLANE_URL=${ED_TEST_CONTROLPLANE_URL:-http://127.0.0.1:5180}
+export ED_SIDECAR_URL=${ED_TEST_SIDECAR_URL:-http://127.0.0.1:50151}
+run_dir=.run/test
+
+source scripts/services.sh
+source scripts/hosts.sh
+
+started_services=0
+cleanup() {
+  trap - INT TERM EXIT
+  hosts_stop
+  if [ "$started_services" = 1 ]; then services_stop "$run_dir"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [ -z "${ED_POSTGRES:-}" ] || [ -z "${ED_REDIS:-}" ]; then
+  services_stop "$run_dir"
+  rm -rf "$run_dir"
+  services_start "$run_dir" "${ED_TEST_PG_PORT:-55433}" "${ED_TEST_REDIS_PORT:-56380}"
+  started_services=1
+fi
+
+echo "npm: installing the real peers (grpc-js, stripe-node, buf) from package-lock.json" >&2
+for d in tests/interop tests/stripe-interop tests/buf; do
+  npm ci --prefix "$d" --no-audit --no-fund --loglevel=error >/dev/null
+done
+
+passed=0
+failed=0
+count() { # adds "N passed, M failed" style results
+  passed=$((passed + $1)); failed=$((failed + $2))
+}
+
+echo "== buf lint protos/" >&2
+if tests/buf/node_modules/.bin/buf lint; then count 1 0; else count 0 1; fi
+
+hosts_build
+hosts_start "$run_dir/logs"
+ED_E2E_OPERATOR_TOKEN=$(dotnet "$ED_BIN_CONTROLPLANE" mint-token --tenant platform --role operator --subject test)
+export ED_E2E_OPERATOR_TOKEN ED_E2E_CONTROLPLANE_URL=$ED_CONTROLPLANE_URL ED_E2E_SIDECAR_URL=$ED_SIDECAR_URL
+
+echo "== dotnet test" >&2
+set +e
+dotnet test EntitlementDecision.sln -c "$ED_CONFIGURATION" --no-build -nologo 2>&1 | tee "$run_dir/dotnet-test.log"
+dotnet_rc=${PIPESTATUS[0]}
+set -e
+while read -r f p; do count "$p" "$f"; done < <(grep -E '^(Passed|Failed)!' "$run_dir/dotnet-test.log" \
+  | sed -E 's/.*Failed: *([0-9]+), Passed: *([0-9]+).*/\1 \2/')
+if [ "$dotnet_rc" != 0 ] && ! grep -qE '^Failed!' "$run_dir/dotnet-test.log"; then count 0 1; fi
+
+echo "== grpc-js against the running sidecar" >&2
+set +e
+GRPC_TARGET=${ED_SIDECAR_URL#http://} ED_E2E_OPERATOR_TOKEN=$ED_E2E_OPERATOR_TOKEN node tests/interop/sidecar.mjs | tee "$run_dir/sidecar-interop.log"
+set -e
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$run_dir/sidecar-interop.log" | tail -n 1)
+if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
