@@ -63,7 +63,7 @@ if [ "$dotnet_rc" != 0 ] && ! grep -qE '^Failed!' "$run_dir/dotnet-test.log"; th
 
 echo "== grpc-js against the running sidecar" >&2
 set +e
-GRPC_TARGET=${ED_SIDECAR_URL#http://} ED_E2E_OPERATOR_TOKEN=$ED_E2E_OPERATOR_TOKEN node tests/interop/sidecar.mjs | tee "$run_dir/sidecar-interop.log"
+GRPC_TARGET=${ED_SIDECAR_URL#http://} node tests/interop/sidecar.mjs | tee "$run_dir/sidecar-interop.log"
 set -e
 line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$run_dir/sidecar-interop.log" | tail -n 1)
 if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi

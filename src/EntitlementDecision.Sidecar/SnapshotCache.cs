@@ -48,12 +48,19 @@ internal sealed class SnapshotCache(ISnapshotSource inner, SidecarOptions option
         return LoadAsync(key);
     }
 
-    /// <summary>Applies a snapshot pushed by an invalidation. Returns true when it replaced the cached entry.
+    /// <summary>Applies a snapshot pushed by an invalidation. Returns true when it replaced (or, during a first load, added) the entry.
     /// A tenant this sidecar has never been asked about is not cached (it loads on first use).</summary>
     public bool Apply(Snapshot snapshot)
     {
         var key = (snapshot.Environment, snapshot.TenantId);
         var generation = Volatile.Read(ref _generation);
+        if (!_entries.ContainsKey(key) && _loads.ContainsKey(key)
+            && _entries.TryAdd(key, new Entry(snapshot, time.GetTimestamp(), generation)))
+        {
+            // A first load is in flight and may read Redis before this write: keep the pushed snapshot (the load will not go back).
+            return true;
+        }
+
         while (_entries.TryGetValue(key, out var current))
         {
             if (current.Snapshot is not null && current.Snapshot.Version >= snapshot.Version)

@@ -1,0 +1,106 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using EntitlementDecision.Contracts.V1;
+using EntitlementDecision.Grpc;
+using EntitlementDecision.Stripe;
+using EntitlementDecision.Stripe.Tests;
+
+namespace EntitlementDecision.EndToEnd.Tests;
+
+/// <summary>
+/// The control plane and sidecar that test.sh started: ED_E2E_CONTROLPLANE_URL, ED_E2E_SIDECAR_URL, ED_E2E_OPERATOR_TOKEN,
+/// STRIPE_WEBHOOK_SECRET (comma-separated: the first is used to sign, the second to test rotation).
+/// </summary>
+public sealed class RunningSystem : IDisposable
+{
+    public const string ProPrice = "price_1PgafmB7WZ01zgkW6dKueIc5";
+
+    public RunningSystem()
+    {
+        ControlPlane = new HttpClient { BaseAddress = new Uri(Required("ED_E2E_CONTROLPLANE_URL")), Timeout = TimeSpan.FromSeconds(10) };
+        ControlPlane.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Required("ED_E2E_OPERATOR_TOKEN"));
+        Sidecar = new GrpcClient(new HttpClient(new SocketsHttpHandler()) { BaseAddress = new Uri(Required("ED_E2E_SIDECAR_URL")) });
+        WebhookSecrets = Required("STRIPE_WEBHOOK_SECRET").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+    }
+
+    public HttpClient ControlPlane { get; }
+
+    public GrpcClient Sidecar { get; }
+
+    public IReadOnlyList<string> WebhookSecrets { get; }
+
+    public static string NewTenantId() => "e2e-" + Guid.NewGuid().ToString("n")[..16];
+
+    public async Task CreateTenantAsync(string tenantId)
+    {
+        using var response = await ControlPlane.PostAsJsonAsync("/tenants", new { tenant_id = tenantId, name = "E2E " + tenantId, environment = "production" });
+        Assert.True(response.IsSuccessStatusCode, $"POST /tenants -> {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+    }
+
+    public Task<CheckEntitlementResponse> CheckAsync(string tenantId, string featureKey, long requestedQuantity = 0) =>
+        Sidecar.UnaryAsync("/entitlements.v1.EntitlementDecisionService/CheckEntitlement",
+            new CheckEntitlementRequest { TenantId = tenantId, Environment = "production", FeatureKey = featureKey, RequestedQuantity = requestedQuantity },
+            CheckEntitlementResponse.Parser, new CallOptions(Timeout: TimeSpan.FromSeconds(2)));
+
+    /// <summary>Polls the sidecar every 2 ms until the answer satisfies <paramref name="condition"/> or <paramref name="within"/> passes.
+    /// Returns the last answer and how long after the call the condition held (null when it never did).</summary>
+    public async Task<(CheckEntitlementResponse Answer, TimeSpan? After)> WaitForAnswerAsync(string tenantId, string featureKey, Func<CheckEntitlementResponse, bool> condition, TimeSpan within)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var answer = await CheckAsync(tenantId, featureKey);
+            if (condition(answer))
+            {
+                return (answer, clock.Elapsed);
+            }
+
+            if (clock.Elapsed > within)
+            {
+                return (answer, null);
+            }
+
+            await Task.Delay(2);
+        }
+    }
+
+    public async Task<HttpResponseMessage> PostWebhookAsync(byte[] body, string? signatureHeader)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/billing/webhook") { Content = new ByteArrayContent(body) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        if (signatureHeader is not null)
+        {
+            request.Headers.Add("Stripe-Signature", signatureHeader);
+        }
+
+        request.Headers.Authorization = null;
+        return await ControlPlane.SendAsync(request);
+    }
+
+    public Task<HttpResponseMessage> PostSignedWebhookAsync(byte[] body, int secretIndex = 0) =>
+        PostWebhookAsync(body, WebhookSignature.CreateHeader(body, WebhookSecrets[secretIndex], DateTimeOffset.UtcNow));
+
+    /// <summary>A customer.subscription.* event for the tenant, from Stripe's fixture subscription.</summary>
+    public static StripeEventBuilder SubscriptionEvent(string type, string tenantId, string subscriptionId, string status, DateTimeOffset created) =>
+        StripeEventBuilder.Subscription(type)
+            .WithEventId("evt_e2e_" + Guid.NewGuid().ToString("n")).WithCreated(created)
+            .WithObjectId(subscriptionId).WithStatus(status).WithPriceIds(ProPrice)
+            .WithItemCurrentPeriodEnd(0, created.AddMonths(1)).WithCancelAtPeriodEnd(false)
+            .WithCanceledAt(status == "canceled" ? created : null)
+            .WithMetadata("tenant_id", tenantId).WithMetadata("environment", "production");
+
+    public async Task<JsonObject> GetEntitlementAsync(string tenantId)
+    {
+        var json = await ControlPlane.GetFromJsonAsync<JsonObject>($"/tenants/{tenantId}/entitlements?environment=production");
+        return json ?? throw new InvalidOperationException("empty entitlement body");
+    }
+
+    public void Dispose() => ControlPlane.Dispose();
+
+    private static string Required(string name) =>
+        Environment.GetEnvironmentVariable(name) is { Length: > 0 } value
+            ? value
+            : throw new InvalidOperationException($"{name} is not set: run the end-to-end tests through ./test.sh, which starts the control plane and the sidecar.");
+}
