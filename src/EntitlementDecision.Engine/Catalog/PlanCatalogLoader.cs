@@ -94,12 +94,12 @@ public static class PlanCatalogLoader
 
                         var limit = PlanFeature.Unlimited;
                         if (def.Kind == FeatureKind.Metered && g.Value.ValueKind == JsonValueKind.Object
-                            && g.Value.TryGetProperty("limit", out var l) && l.ValueKind == JsonValueKind.Number)
+                            && g.Value.TryGetProperty("limit", out var l) && l.ValueKind != JsonValueKind.Null)
                         {
-                            limit = l.GetInt64();
-                            if (limit < 0)
+                            // Anything but a whole number >= 0 or null is an error: a limit must never silently become unlimited.
+                            if (l.ValueKind != JsonValueKind.Number || !l.TryGetInt64(out limit) || limit < 0)
                             {
-                                throw new CatalogException($"{where}.features.{g.Name}.limit must be >= 0 (omit it or use null for unlimited)");
+                                throw new CatalogException($"{where}.features.{g.Name}.limit must be a whole number >= 0 (omit it or use null for unlimited), got {l.GetRawText()}");
                             }
                         }
 
@@ -112,7 +112,7 @@ public static class PlanCatalogLoader
                 {
                     foreach (var price in pr.EnumerateArray())
                     {
-                        prices.Add(price.GetString() ?? throw new CatalogException($"{where}.stripe_price_ids holds a non-string"));
+                        prices.Add(price.ValueKind == JsonValueKind.String ? price.GetString()! : throw new CatalogException($"{where}.stripe_price_ids holds a non-string"));
                     }
                 }
 
