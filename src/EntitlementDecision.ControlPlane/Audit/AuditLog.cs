@@ -1,0 +1,49 @@
+using System.Text.Json;
+using EntitlementDecision.ControlPlane.Data;
+
+namespace EntitlementDecision.ControlPlane.Audit;
+
+/// <summary>Writes <c>audit_entries</c> rows (in the caller's transaction; not saved). Before/after are JSON snapshots of the changed row.</summary>
+public static class AuditLog
+{
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    /// <summary>Adds an entry. <paramref name="before"/>/<paramref name="after"/> are serialized as snake_case JSON (null stays SQL NULL).</summary>
+    public static void Add(EntitlementsDbContext db, string tenantId, string? environment, DateTimeOffset at, string actor, string action, object? before, object? after, string cause) =>
+        db.AuditEntries.Add(new AuditEntry
+        {
+            TenantId = tenantId,
+            Environment = environment,
+            At = at,
+            Actor = actor,
+            Action = action,
+            Before = before is null ? null : JsonSerializer.Serialize(before, before.GetType(), Json),
+            After = after is null ? null : JsonSerializer.Serialize(after, after.GetType(), Json),
+            Cause = cause,
+        });
+
+    /// <summary>The audited view of an entitlement row (every field that affects resolution, plus the version).</summary>
+    public static EntitlementAuditView View(Entitlement e) => new(
+        e.PlanId, e.StripeStatus, e.StripeCustomerId, e.StripeSubscriptionId, e.CurrentPeriodEnd, e.CancelAtPeriodEnd, e.Comped, e.OverridePlanId, e.Version);
+
+    /// <summary>The audited view of a tenant row.</summary>
+    public static TenantAuditView View(Tenant t) => new(t.TenantId, t.Name, t.Status);
+}
+
+/// <summary>Audit JSON of an entitlement row. Value equality: equal views mean nothing observable changed (version aside).</summary>
+public sealed record EntitlementAuditView(
+    string? PlanId,
+    string? StripeStatus,
+    string? StripeCustomerId,
+    string? StripeSubscriptionId,
+    DateTimeOffset? CurrentPeriodEnd,
+    bool CancelAtPeriodEnd,
+    bool Comped,
+    string? OverridePlanId,
+    long Version)
+{
+    public bool SameStateAs(EntitlementAuditView other) => this with { Version = 0 } == other with { Version = 0 };
+}
+
+/// <summary>Audit JSON of a tenant row.</summary>
+public sealed record TenantAuditView(string TenantId, string Name, string Status);

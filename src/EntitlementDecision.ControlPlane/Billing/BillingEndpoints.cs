@@ -1,0 +1,88 @@
+using System.Security.Claims;
+using EntitlementDecision.ControlPlane.Auth;
+using EntitlementDecision.ControlPlane.Data;
+using EntitlementDecision.ControlPlane.Tenants;
+using EntitlementDecision.Engine.Catalog;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+
+namespace EntitlementDecision.ControlPlane.Billing;
+
+/// <summary><c>POST /billing/webhook</c> answer for an event seen before: <c>{ "duplicate": true }</c>; otherwise <c>{ "duplicate": false, "outcome": "applied" | "ignored_stale" | "ignored_unhandled" | "rejected: ..." }</c>.</summary>
+public sealed record WebhookAck(bool Duplicate, [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Outcome);
+
+/// <summary>Billing: the caller's own resolved entitlements, and the Stripe webhook.</summary>
+public static class BillingEndpoints
+{
+    /// <summary>Largest webhook body accepted (larger → 413).</summary>
+    public const int MaxWebhookBytes = 512 * 1024;
+
+    public static void MapBillingEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/billing/entitlements", GetOwnEntitlements).RequireAuthorization(Policies.TenantMember);
+        app.MapPost("/billing/webhook", ReceiveWebhook).AllowAnonymous().DisableAntiforgery();
+    }
+
+    /// <summary>The caller's tenant (from the token only) in <paramref name="environment"/> (default production). 404 when there is no such row.</summary>
+    public static async Task<Results<Ok<EntitlementDto>, ProblemHttpResult>> GetOwnEntitlements(
+        string? environment, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, TimeProvider time, CancellationToken ct)
+    {
+        var tenantId = user.TenantId()!;
+        environment ??= Identifiers.DefaultEnvironment;
+        var row = await db.Entitlements.AsNoTracking().FirstOrDefaultAsync(e => e.TenantId == tenantId && e.Environment == environment, ct);
+        var tenant = await db.Tenants.AsNoTracking().FirstOrDefaultAsync(t => t.TenantId == tenantId, ct);
+        if (row is null || tenant is null)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Entitlement not found", detail: $"No entitlement for your tenant in environment '{environment}'.");
+        }
+
+        return TypedResults.Ok(EntitlementDto.From(catalog, row, tenant.Status == Tenant.Suspended, time.GetUtcNow()));
+    }
+
+    /// <summary>
+    /// Reads the raw body (at most <see cref="MaxWebhookBytes"/>, else 413), then hands it to <see cref="StripeWebhookProcessor"/>:
+    /// 400 for a bad signature (nothing stored) or an unparseable event; 200 <see cref="WebhookAck"/> once committed.
+    /// </summary>
+    public static async Task<Results<Ok<WebhookAck>, ProblemHttpResult>> ReceiveWebhook(HttpRequest request, StripeWebhookProcessor processor, CancellationToken ct)
+    {
+        if (request.ContentLength > MaxWebhookBytes)
+        {
+            return TooLarge();
+        }
+
+        var body = await ReadLimitedAsync(request.Body, MaxWebhookBytes, ct);
+        if (body is null)
+        {
+            return TooLarge();
+        }
+
+        var result = await processor.ProcessAsync(body, request.Headers["Stripe-Signature"].ToString(), ct);
+        return result switch
+        {
+            { Problem: { } problem } => problem,
+            _ => TypedResults.Ok(new WebhookAck(result.Duplicate, result.Duplicate ? null : result.Outcome)),
+        };
+    }
+
+    private static ProblemHttpResult TooLarge() =>
+        TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Payload too large", detail: $"Webhook bodies are limited to {MaxWebhookBytes} bytes.");
+
+    /// <summary>The whole stream, or null when it is longer than <paramref name="limit"/>.</summary>
+    private static async Task<byte[]?> ReadLimitedAsync(Stream stream, int limit, CancellationToken ct)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await stream.ReadAsync(chunk, ct)) > 0)
+        {
+            if (buffer.Length + read > limit)
+            {
+                return null;
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.ToArray();
+    }
+}

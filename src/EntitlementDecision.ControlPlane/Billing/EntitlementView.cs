@@ -1,0 +1,68 @@
+using EntitlementDecision.ControlPlane.Catalog;
+using EntitlementDecision.ControlPlane.Data;
+using EntitlementDecision.ControlPlane.Snapshots;
+using EntitlementDecision.Engine.Catalog;
+using EntitlementDecision.Engine.Snapshots;
+
+namespace EntitlementDecision.ControlPlane.Billing;
+
+/// <summary>
+/// A tenant's resolved entitlements in one environment (<c>GET /billing/entitlements</c>, <c>GET /tenants/{id}/entitlements</c>,
+/// and the answer of the override/comp endpoints), resolved with <see cref="Engine.Resolution.EntitlementResolver.Resolve"/> exactly as the
+/// snapshot in Redis:
+/// <c>{ tenant_id, environment, plan_id (effective), plan_source ("baseline"|"subscription"|"comped"|"override"),
+/// subscription_plan_id, stripe_status (Stripe's string or null), subscription_state ("none"|"active"|"trialing"|"past_due"|"inactive"),
+/// stripe_customer_id, stripe_subscription_id, current_period_end (ISO 8601 or null), cancel_at_period_end, comped, override_plan_id,
+/// suspended, version (snapshot version), catalog_version, features: [FeatureDto], inactive_features: [key] }</c>.
+/// </summary>
+public sealed record EntitlementDto(
+    string TenantId,
+    string Environment,
+    string PlanId,
+    string PlanSource,
+    string? SubscriptionPlanId,
+    string? StripeStatus,
+    string SubscriptionState,
+    string? StripeCustomerId,
+    string? StripeSubscriptionId,
+    DateTimeOffset? CurrentPeriodEnd,
+    bool CancelAtPeriodEnd,
+    bool Comped,
+    string? OverridePlanId,
+    bool Suspended,
+    long Version,
+    string CatalogVersion,
+    IReadOnlyList<FeatureDto> Features,
+    IReadOnlyList<string> InactiveFeatures)
+{
+    public static EntitlementDto From(PlanCatalog catalog, Entitlement e, bool suspended, DateTimeOffset now)
+    {
+        var s = EntitlementChanges.Resolve(catalog, e, suspended, now);
+        return new EntitlementDto(
+            e.TenantId,
+            e.Environment,
+            s.PlanId,
+            s.PlanSource.ToString().ToLowerInvariant(),
+            e.PlanId,
+            e.StripeStatus,
+            s.SubscriptionState switch
+            {
+                Engine.Snapshots.SubscriptionState.None => "none",
+                Engine.Snapshots.SubscriptionState.Active => "active",
+                Engine.Snapshots.SubscriptionState.Trialing => "trialing",
+                Engine.Snapshots.SubscriptionState.PastDue => "past_due",
+                _ => "inactive",
+            },
+            e.StripeCustomerId,
+            e.StripeSubscriptionId,
+            e.CurrentPeriodEnd,
+            e.CancelAtPeriodEnd,
+            e.Comped,
+            e.OverridePlanId,
+            suspended,
+            s.Version,
+            s.CatalogVersion,
+            s.Features.Values.OrderBy(f => f.FeatureKey, StringComparer.Ordinal).Select(g => FeatureDto.From(g, catalog)).ToList(),
+            s.InactiveFeatureKeys.Order(StringComparer.Ordinal).ToList());
+    }
+}

@@ -1,0 +1,44 @@
+using EntitlementDecision.Engine.Catalog;
+using EntitlementDecision.Engine.Snapshots;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace EntitlementDecision.ControlPlane.Catalog;
+
+/// <summary>A feature as the API shows it. <c>limit</c>: units per reset period, null = unlimited (and for boolean features); <c>unit</c> and <c>reset_period</c> ("day" | "month") only for metered features.</summary>
+public sealed record FeatureDto(string Key, string Kind, long? Limit, string? Unit, string? ResetPeriod)
+{
+    public static FeatureDto From(PlanFeature f) => new(f.Feature.Key, KindName(f.Feature.Kind), f.Limit < 0 ? null : f.Limit, f.Feature.Unit, Reset(f.Feature.ResetPeriod));
+
+    public static FeatureDto From(FeatureGrant g, PlanCatalog catalog) =>
+        new(g.FeatureKey, KindName(g.Kind), g.Limit < 0 ? null : g.Limit, catalog.Features.TryGetValue(g.FeatureKey, out var def) ? def.Unit : null, Reset(g.ResetPeriod));
+
+    private static string KindName(FeatureKind kind) => kind == FeatureKind.Metered ? "metered" : "boolean";
+
+    private static string? Reset(Engine.Catalog.ResetPeriod period) => period switch
+    {
+        Engine.Catalog.ResetPeriod.Day => "day",
+        Engine.Catalog.ResetPeriod.Month => "month",
+        _ => null,
+    };
+}
+
+/// <summary>A catalog plan: <c>{ id, name, active, purchasable, trial_days, stripe_price_ids: [..], features: [FeatureDto] }</c>.</summary>
+public sealed record PlanDto(string Id, string Name, bool Active, bool Purchasable, int TrialDays, IReadOnlyList<string> StripePriceIds, IReadOnlyList<FeatureDto> Features);
+
+/// <summary><c>GET /catalog/plans</c>: <c>{ version, content_hash (hex SHA-256 of plans.json), baseline_plan_id, plans: [PlanDto] }</c>.</summary>
+public sealed record CatalogDto(string Version, string ContentHash, string BaselinePlanId, IReadOnlyList<PlanDto> Plans);
+
+/// <summary>Anonymous catalog read: the plans, features and Stripe prices the control plane resolves with.</summary>
+public static class CatalogEndpoints
+{
+    public static void MapCatalogEndpoints(this IEndpointRouteBuilder app) =>
+        app.MapGet("/catalog/plans", GetPlans).AllowAnonymous().WithName("GetCatalogPlans");
+
+    public static Ok<CatalogDto> GetPlans(PlanCatalog catalog) => TypedResults.Ok(new CatalogDto(
+        catalog.Version,
+        catalog.ContentHash,
+        catalog.Baseline.Id,
+        catalog.Plans.Select(p => new PlanDto(
+            p.Id, p.Name, p.Active, p.Purchasable, p.TrialDays, p.StripePriceIds,
+            p.Features.Values.OrderBy(f => f.Feature.Key, StringComparer.Ordinal).Select(FeatureDto.From).ToList())).ToList()));
+}

@@ -1,0 +1,150 @@
+using System.Text;
+using Microsoft.Extensions.Options;
+
+namespace EntitlementDecision.ControlPlane.Configuration;
+
+/// <summary>
+/// The control plane's settings, read from environment variables (any IConfiguration source with the same keys works):
+/// STRIPE_WEBHOOK_SECRET (required; comma-separated for rotation), STRIPE_API_KEY (required, never logged),
+/// ED_TOKEN_SIGNING_KEY (required, at least 32 UTF-8 bytes), ED_POSTGRES (required, Npgsql connection string),
+/// ED_REDIS (required, StackExchange.Redis configuration), ED_CONTROLPLANE_URL (default http://127.0.0.1:5080),
+/// ED_CATALOG_PATH (default: catalog/plans.json under the content root or the nearest folder above it).
+/// Validated at start-up (<see cref="ControlPlaneOptionsValidator"/>); failures name the variable.
+/// </summary>
+public sealed class ControlPlaneOptions
+{
+    public const string WebhookSecretVariable = "STRIPE_WEBHOOK_SECRET";
+    public const string ApiKeyVariable = "STRIPE_API_KEY";
+    public const string SigningKeyVariable = "ED_TOKEN_SIGNING_KEY";
+    public const string PostgresVariable = "ED_POSTGRES";
+    public const string RedisVariable = "ED_REDIS";
+    public const string UrlVariable = "ED_CONTROLPLANE_URL";
+    public const string CatalogPathVariable = "ED_CATALOG_PATH";
+    public const string DefaultUrl = "http://127.0.0.1:5080";
+
+    /// <summary>Webhook endpoint secrets (whsec_...), newest first or in any order: a signature by any of them is accepted.</summary>
+    public IReadOnlyList<string> WebhookSecrets { get; set; } = [];
+
+    public string? StripeApiKey { get; set; }
+
+    public string? TokenSigningKey { get; set; }
+
+    public string? Postgres { get; set; }
+
+    public string? Redis { get; set; }
+
+    public string Url { get; set; } = DefaultUrl;
+
+    /// <summary>Absolute path of the catalog file, or null when none was found.</summary>
+    public string? CatalogPath { get; set; }
+
+    /// <summary>Reads the options from <paramref name="configuration"/>; <paramref name="contentRoot"/> anchors the default catalog search.</summary>
+    public static void Bind(ControlPlaneOptions options, IConfiguration configuration, string contentRoot)
+    {
+        options.WebhookSecrets = (configuration[WebhookSecretVariable] ?? "")
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        options.StripeApiKey = NullIfBlank(configuration[ApiKeyVariable]);
+        options.TokenSigningKey = NullIfBlank(configuration[SigningKeyVariable]);
+        options.Postgres = NullIfBlank(configuration[PostgresVariable]);
+        options.Redis = NullIfBlank(configuration[RedisVariable]);
+        options.Url = NullIfBlank(configuration[UrlVariable]) ?? DefaultUrl;
+        options.CatalogPath = ResolveCatalogPath(NullIfBlank(configuration[CatalogPathVariable]), contentRoot);
+    }
+
+    /// <summary>An explicit path (relative to the content root when relative), else catalog/plans.json in the content root or a folder above it.</summary>
+    public static string? ResolveCatalogPath(string? configured, string contentRoot)
+    {
+        if (configured is not null)
+        {
+            return Path.GetFullPath(configured, contentRoot);
+        }
+
+        for (var dir = new DirectoryInfo(contentRoot); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "catalog", "plans.json");
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        return null;
+    }
+
+    private static string? NullIfBlank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+}
+
+/// <summary>Start-up validation of <see cref="ControlPlaneOptions"/>; each failure names the environment variable, never its value.</summary>
+public sealed class ControlPlaneOptionsValidator : IValidateOptions<ControlPlaneOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ControlPlaneOptions options)
+    {
+        var failures = new List<string>();
+        if (options.WebhookSecrets.Count == 0)
+        {
+            failures.Add($"{ControlPlaneOptions.WebhookSecretVariable} is required (the Stripe webhook endpoint secret; comma-separated for rotation).");
+        }
+
+        if (options.StripeApiKey is null)
+        {
+            failures.Add($"{ControlPlaneOptions.ApiKeyVariable} is required.");
+        }
+
+        if (options.TokenSigningKey is null)
+        {
+            failures.Add($"{ControlPlaneOptions.SigningKeyVariable} is required (HMAC key for bearer tokens, at least 32 bytes).");
+        }
+        else if (Encoding.UTF8.GetByteCount(options.TokenSigningKey) < 32)
+        {
+            failures.Add($"{ControlPlaneOptions.SigningKeyVariable} is too short: at least 32 bytes are required.");
+        }
+
+        if (options.Postgres is null)
+        {
+            failures.Add($"{ControlPlaneOptions.PostgresVariable} is required (Npgsql connection string).");
+        }
+        else
+        {
+            try
+            {
+                _ = new Npgsql.NpgsqlConnectionStringBuilder(options.Postgres);
+            }
+            catch (ArgumentException)
+            {
+                failures.Add($"{ControlPlaneOptions.PostgresVariable} is not a valid Npgsql connection string.");
+            }
+        }
+
+        if (options.Redis is null)
+        {
+            failures.Add($"{ControlPlaneOptions.RedisVariable} is required (e.g. 127.0.0.1:6379).");
+        }
+        else
+        {
+            try
+            {
+                _ = StackExchange.Redis.ConfigurationOptions.Parse(options.Redis);
+            }
+            catch (ArgumentException)
+            {
+                failures.Add($"{ControlPlaneOptions.RedisVariable} is not a valid StackExchange.Redis configuration.");
+            }
+        }
+
+        if (!Uri.TryCreate(options.Url, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
+        {
+            failures.Add($"{ControlPlaneOptions.UrlVariable} must be an absolute http(s) URL.");
+        }
+
+        if (options.CatalogPath is null)
+        {
+            failures.Add($"{ControlPlaneOptions.CatalogPathVariable} is not set and catalog/plans.json was not found above the content root.");
+        }
+        else if (!File.Exists(options.CatalogPath))
+        {
+            failures.Add($"{ControlPlaneOptions.CatalogPathVariable}: the catalog file {options.CatalogPath} does not exist.");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

@@ -1,0 +1,121 @@
+using System.Text;
+using Microsoft.EntityFrameworkCore;
+
+namespace EntitlementDecision.ControlPlane.Data;
+
+/// <summary>
+/// The control plane's PostgreSQL schema (snake_case tables and columns, timestamptz, jsonb). Migrations live in
+/// Data/Migrations and are applied with <c>Database.MigrateAsync()</c> (the <c>migrate</c> command, and at serve start-up).
+/// </summary>
+public sealed class EntitlementsDbContext(DbContextOptions<EntitlementsDbContext> options) : DbContext(options)
+{
+    public DbSet<Tenant> Tenants => Set<Tenant>();
+
+    public DbSet<Entitlement> Entitlements => Set<Entitlement>();
+
+    public DbSet<StripeEventRecord> StripeEvents => Set<StripeEventRecord>();
+
+    public DbSet<OutboxMessage> OutboxMessages => Set<OutboxMessage>();
+
+    public DbSet<AuditEntry> AuditEntries => Set<AuditEntry>();
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        modelBuilder.Entity<Tenant>(e =>
+        {
+            e.ToTable("tenants");
+            e.HasKey(t => t.TenantId);
+            e.Property(t => t.TenantId).HasMaxLength(63);
+            e.Property(t => t.Name).HasMaxLength(200);
+            e.Property(t => t.Status).HasMaxLength(16);
+        });
+
+        modelBuilder.Entity<Entitlement>(e =>
+        {
+            e.ToTable("entitlements");
+            e.HasKey(x => new { x.TenantId, x.Environment });
+            e.Property(x => x.Environment).HasMaxLength(32);
+            e.HasOne<Tenant>().WithMany().HasForeignKey(x => x.TenantId).OnDelete(DeleteBehavior.Restrict);
+        });
+
+        modelBuilder.Entity<StripeEventRecord>(e =>
+        {
+            e.ToTable("stripe_events");
+            e.HasKey(x => x.EventId);
+            e.Property(x => x.Payload).HasColumnType("jsonb");
+            e.HasIndex(x => new { x.TenantId, x.Environment });
+        });
+
+        modelBuilder.Entity<OutboxMessage>(e =>
+        {
+            e.ToTable("outbox_messages");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Id).UseIdentityByDefaultColumn();
+            e.HasIndex(x => x.Id).HasFilter("published_at IS NULL").HasDatabaseName("ix_outbox_messages_unpublished");
+        });
+
+        modelBuilder.Entity<AuditEntry>(e =>
+        {
+            e.ToTable("audit_entries");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Id).UseIdentityByDefaultColumn();
+            e.Property(x => x.Before).HasColumnType("jsonb");
+            e.Property(x => x.After).HasColumnType("jsonb");
+            e.HasIndex(x => new { x.TenantId, x.At });
+        });
+
+        // snake_case for every column, key, index and foreign key (EFCore.NamingConventions is not available here).
+        foreach (var entity in modelBuilder.Model.GetEntityTypes())
+        {
+            foreach (var property in entity.GetProperties())
+            {
+                property.SetColumnName(SnakeCase(property.Name));
+            }
+
+            foreach (var key in entity.GetKeys())
+            {
+                key.SetName(key.IsPrimaryKey() ? $"pk_{entity.GetTableName()}" : $"ak_{entity.GetTableName()}_{string.Join("_", key.Properties.Select(p => SnakeCase(p.Name)))}");
+            }
+
+            foreach (var fk in entity.GetForeignKeys())
+            {
+                fk.SetConstraintName($"fk_{entity.GetTableName()}_{fk.PrincipalEntityType.GetTableName()}_{string.Join("_", fk.Properties.Select(p => SnakeCase(p.Name)))}");
+            }
+
+            foreach (var index in entity.GetIndexes())
+            {
+                if (index.GetDatabaseName() is { } name && name.StartsWith("ix_", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                index.SetDatabaseName($"ix_{entity.GetTableName()}_{string.Join("_", index.Properties.Select(p => SnakeCase(p.Name)))}");
+            }
+        }
+    }
+
+    /// <summary>"LastStripeEventCreated" → "last_stripe_event_created".</summary>
+    internal static string SnakeCase(string name)
+    {
+        var sb = new StringBuilder(name.Length + 8);
+        for (var i = 0; i < name.Length; i++)
+        {
+            var c = name[i];
+            if (char.IsUpper(c))
+            {
+                if (i > 0)
+                {
+                    sb.Append('_');
+                }
+
+                sb.Append(char.ToLowerInvariant(c));
+            }
+            else
+            {
+                sb.Append(c);
+            }
+        }
+
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,27 @@
+using Microsoft.EntityFrameworkCore;
+using Npgsql;
+
+namespace EntitlementDecision.ControlPlane.Data;
+
+/// <summary>Row locks for writers (inside an explicit transaction), so concurrent changes of one row serialize and versions never collide.</summary>
+public static class RowLocks
+{
+    /// <summary>The entitlement row of (tenant, environment), locked FOR UPDATE; null when absent.</summary>
+    public static async Task<Entitlement?> LockEntitlementAsync(this EntitlementsDbContext db, string tenantId, string environment, CancellationToken cancellationToken)
+    {
+        var rows = await db.Entitlements
+            .FromSql($"SELECT * FROM entitlements WHERE tenant_id = {tenantId} AND environment = {environment} FOR UPDATE")
+            .ToListAsync(cancellationToken);
+        return rows.Count == 0 ? null : rows[0];
+    }
+
+    /// <summary>The tenant row, locked FOR UPDATE; null when absent.</summary>
+    public static async Task<Tenant?> LockTenantAsync(this EntitlementsDbContext db, string tenantId, CancellationToken cancellationToken)
+    {
+        var rows = await db.Tenants.FromSql($"SELECT * FROM tenants WHERE tenant_id = {tenantId} FOR UPDATE").ToListAsync(cancellationToken);
+        return rows.Count == 0 ? null : rows[0];
+    }
+
+    /// <summary>True when <paramref name="e"/> is a unique-constraint violation (SQLSTATE 23505).</summary>
+    public static bool IsUniqueViolation(this DbUpdateException e) => e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation };
+}

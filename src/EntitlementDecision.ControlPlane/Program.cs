@@ -1,0 +1,46 @@
+using EntitlementDecision.ControlPlane;
+using EntitlementDecision.ControlPlane.Auth;
+using EntitlementDecision.ControlPlane.Billing;
+using EntitlementDecision.ControlPlane.Catalog;
+using EntitlementDecision.ControlPlane.Configuration;
+using EntitlementDecision.ControlPlane.Data;
+using EntitlementDecision.ControlPlane.Snapshots;
+using EntitlementDecision.ControlPlane.Tenants;
+using EntitlementDecision.Engine.Catalog;
+using EntitlementDecision.Stripe;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+// Commands: (none) serve | migrate | mint-token --tenant <id> --role <role> [--ttl-minutes 60] [--subject dev]
+switch (args.FirstOrDefault())
+{
+    case "migrate":
+        return await Commands.MigrateAsync();
+    case "mint-token":
+        return Commands.MintToken(args[1..]);
+}
+
+// StackExchange.Redis 1.2.6 times out under thread-pool starvation: give the pool room before anything connects.
+ThreadPool.GetMinThreads(out var workers, out var io);
+ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
+
+var builder = WebApplication.CreateBuilder(args);
+builder.Services.AddControlPlane(builder.Configuration, builder.Environment.ContentRootPath);
+builder.WebHost.UseUrls(builder.Configuration[ControlPlaneOptions.UrlVariable] is { Length: > 0 } url ? url : ControlPlaneOptions.DefaultUrl);
+
+var app = builder.Build();
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+app.UseAuthentication();
+app.UseAuthorization();
+app.MapCatalogEndpoints();
+app.MapTenantEndpoints();
+app.MapBillingEndpoints();
+app.MapGet("/healthz", Health.CheckAsync).AllowAnonymous();
+await app.RunAsync();
+return 0;
+
+/// <summary>The control plane's host (<c>public partial</c> for WebApplicationFactory in tests).</summary>
+public partial class Program;

@@ -1,0 +1,167 @@
+using EntitlementDecision.ControlPlane.Data;
+using EntitlementDecision.Engine.Catalog;
+using Microsoft.EntityFrameworkCore;
+using StackExchange.Redis;
+
+namespace EntitlementDecision.ControlPlane.Snapshots;
+
+/// <summary>
+/// Publishes resolved snapshots to Redis from <c>outbox_messages</c>. On start: publishes every entitlement once (refills a Redis that
+/// lost its data; Redis keeps the higher version, so this is harmless). Then loops: wakes on <see cref="OutboxSignal"/> or every
+/// <see cref="PollInterval"/>, takes up to <see cref="BatchSize"/> unpublished rows FOR UPDATE SKIP LOCKED, resolves each distinct
+/// (tenant, environment) from the current rows, calls <see cref="Redis.RedisSnapshotStore.PublishAsync"/> and sets published_at
+/// (also when Redis already had that version). On a Redis error: attempts + 1, rows stay unpublished, exponential back-off up to 30 s.
+/// </summary>
+public sealed partial class OutboxPublisher(
+    IServiceScopeFactory scopes,
+    RedisConnection redis,
+    PlanCatalog catalog,
+    OutboxSignal signal,
+    TimeProvider time,
+    ILogger<OutboxPublisher> logger) : BackgroundService
+{
+    public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
+    public const int BatchSize = 100;
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var failures = 0;
+        var initialDone = false;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (!initialDone)
+                {
+                    var count = await PublishAllAsync(stoppingToken);
+                    LogInitialPublish(logger, count);
+                    initialDone = true;
+                }
+
+                int published;
+                do
+                {
+                    published = await PublishBatchAsync(stoppingToken);
+                }
+                while (published == BatchSize && !stoppingToken.IsCancellationRequested);
+
+                failures = 0;
+                await signal.WaitAsync(PollInterval, stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                failures++;
+                var delay = TimeSpan.FromMilliseconds(Math.Min(MaxBackoff.TotalMilliseconds, 200 * Math.Pow(2, Math.Min(failures, 10))));
+                LogPublishFailed(logger, e, failures, delay.TotalMilliseconds);
+                try
+                {
+                    await Task.Delay(delay, time, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>Publishes every entitlement row once; returns how many. Throws on Redis errors (the caller retries).</summary>
+    internal async Task<int> PublishAllAsync(CancellationToken ct)
+    {
+        var store = await redis.GetStoreAsync();
+        var count = 0;
+        string lastTenant = "", lastEnv = "";
+        while (true)
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<EntitlementsDbContext>();
+            var page = await (from e in db.Entitlements.AsNoTracking()
+                              join t in db.Tenants.AsNoTracking() on e.TenantId equals t.TenantId
+                              where string.Compare(e.TenantId, lastTenant) > 0 || (e.TenantId == lastTenant && string.Compare(e.Environment, lastEnv) > 0)
+                              orderby e.TenantId, e.Environment
+                              select new { Entitlement = e, t.Status }).Take(500).ToListAsync(ct);
+            if (page.Count == 0)
+            {
+                return count;
+            }
+
+            var now = time.GetUtcNow();
+            foreach (var item in page)
+            {
+                await store.PublishAsync(EntitlementChanges.Resolve(catalog, item.Entitlement, item.Status == Tenant.Suspended, now));
+                count++;
+            }
+
+            lastTenant = page[^1].Entitlement.TenantId;
+            lastEnv = page[^1].Entitlement.Environment;
+        }
+    }
+
+    /// <summary>Publishes one batch of the outbox; returns the number of outbox rows taken. Throws on Redis errors after recording the attempt.</summary>
+    internal async Task<int> PublishBatchAsync(CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<EntitlementsDbContext>();
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var rows = await db.OutboxMessages
+            .FromSql($"SELECT * FROM outbox_messages WHERE published_at IS NULL ORDER BY id LIMIT {BatchSize} FOR UPDATE SKIP LOCKED")
+            .ToListAsync(ct);
+        if (rows.Count == 0)
+        {
+            return 0;
+        }
+
+        var keys = rows.Select(r => (r.TenantId, r.Environment)).Distinct().ToList();
+        Exception? failure = null;
+        try
+        {
+            var store = await redis.GetStoreAsync();
+            foreach (var (tenantId, environment) in keys)
+            {
+                var entitlement = await db.Entitlements.AsNoTracking().FirstOrDefaultAsync(e => e.TenantId == tenantId && e.Environment == environment, ct);
+                var tenant = await db.Tenants.AsNoTracking().FirstOrDefaultAsync(t => t.TenantId == tenantId, ct);
+                if (entitlement is null || tenant is null)
+                {
+                    continue; // nothing to publish (row removed); the outbox row is done
+                }
+
+                var snapshot = EntitlementChanges.Resolve(catalog, entitlement, tenant.Status == Tenant.Suspended, time.GetUtcNow());
+                await store.PublishAsync(snapshot); // false = Redis already has this version or newer: also done
+            }
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            failure = e;
+        }
+
+        var now = time.GetUtcNow();
+        foreach (var row in rows)
+        {
+            row.Attempts++;
+            if (failure is null)
+            {
+                row.PublishedAt = now;
+            }
+        }
+
+        await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
+        if (failure is not null)
+        {
+            throw new InvalidOperationException("Redis did not accept the snapshots; the outbox rows stay unpublished", failure);
+        }
+
+        return rows.Count;
+    }
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Published {Count} snapshots at start-up")]
+    private static partial void LogInitialPublish(ILogger logger, int count);
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "Snapshot publishing failed ({Failures} in a row); retrying in {DelayMs} ms")]
+    private static partial void LogPublishFailed(ILogger logger, Exception exception, int failures, double delayMs);
+}

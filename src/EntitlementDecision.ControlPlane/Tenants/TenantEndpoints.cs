@@ -1,0 +1,267 @@
+using EntitlementDecision.ControlPlane.Audit;
+using EntitlementDecision.ControlPlane.Auth;
+using EntitlementDecision.ControlPlane.Billing;
+using EntitlementDecision.ControlPlane.Data;
+using EntitlementDecision.ControlPlane.Snapshots;
+using EntitlementDecision.Engine.Catalog;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using System.Security.Claims;
+
+namespace EntitlementDecision.ControlPlane.Tenants;
+
+/// <summary><c>POST /tenants</c> body: <c>{ "tenant_id": slug, "name": string, "environment": string (default "production") }</c>.</summary>
+public sealed record CreateTenantRequest(string? TenantId, string? Name, string? Environment);
+
+/// <summary>A tenant: <c>{ tenant_id, name, status ("active"|"suspended"), created_at, environments: [string] }</c>.</summary>
+public sealed record TenantDto(string TenantId, string Name, string Status, DateTimeOffset CreatedAt, IReadOnlyList<string> Environments);
+
+/// <summary><c>PUT .../override</c> body: <c>{ "plan_id": "business" }</c> or <c>{ "plan_id": null }</c> to clear the override.</summary>
+public sealed record OverrideRequest(string? PlanId);
+
+/// <summary><c>PUT .../comp</c> body: <c>{ "plan_id": "pro", "comped": true }</c>; <c>comped: false</c> ends the comp (plan_id optional then).</summary>
+public sealed record CompRequest(string? PlanId, bool? Comped);
+
+/// <summary>Tenant administration: create/list/read (operators; tenant roles see their own), suspend/resume, override and comp (operators, audited).</summary>
+public static class TenantEndpoints
+{
+    public static void MapTenantEndpoints(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/tenants");
+        group.MapPost("/", Create).RequireAuthorization(Policies.Operator);
+        group.MapGet("/", List).RequireAuthorization(Policies.AnyRole);
+        group.MapGet("/{tenantId}", Get).RequireAuthorization(Policies.AnyRole);
+        group.MapPost("/{tenantId}/suspend", Suspend).RequireAuthorization(Policies.Operator);
+        group.MapPost("/{tenantId}/resume", Resume).RequireAuthorization(Policies.Operator);
+        group.MapGet("/{tenantId}/entitlements", GetEntitlements).RequireAuthorization(Policies.Operator);
+        group.MapPut("/{tenantId}/entitlements/{environment}/override", PutOverride).RequireAuthorization(Policies.Operator);
+        group.MapPut("/{tenantId}/entitlements/{environment}/comp", PutComp).RequireAuthorization(Policies.Operator);
+    }
+
+    /// <summary>201 with the tenant; 400 ValidationProblem; 409 when the tenant exists.</summary>
+    public static async Task<Results<Created<TenantDto>, ValidationProblem, ProblemHttpResult>> Create(
+        CreateTenantRequest? request, ClaimsPrincipal user, EntitlementsDbContext db, OutboxSignal signal, TimeProvider time, CancellationToken ct)
+    {
+        var environment = string.IsNullOrEmpty(request?.Environment) ? Identifiers.DefaultEnvironment : request.Environment;
+        var errors = new Dictionary<string, string[]>();
+        if (!Identifiers.IsTenantId(request?.TenantId))
+        {
+            errors["tenant_id"] = ["tenant_id is required and must match ^[a-z0-9][a-z0-9-]{1,62}$."];
+        }
+
+        if (string.IsNullOrWhiteSpace(request?.Name) || request.Name.Length > 200)
+        {
+            errors["name"] = ["name is required (at most 200 characters)."];
+        }
+
+        if (!Identifiers.IsEnvironment(environment))
+        {
+            errors["environment"] = ["environment must match ^[a-z0-9][a-z0-9-]{0,31}$."];
+        }
+
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        var now = time.GetUtcNow();
+        var tenant = new Tenant { TenantId = request!.TenantId!, Name = request.Name!.Trim(), Status = Tenant.Active, CreatedAt = now };
+        var entitlement = new Entitlement { TenantId = tenant.TenantId, Environment = environment, Version = 1, UpdatedAt = now };
+        db.Tenants.Add(tenant);
+        db.Entitlements.Add(entitlement);
+        EntitlementChanges.Enqueue(db, entitlement, now);
+        AuditLog.Add(db, tenant.TenantId, environment, now, user.Actor(), "tenant.created", null,
+            new { Tenant = AuditLog.View(tenant), Entitlement = AuditLog.View(entitlement) }, "operator");
+        try
+        {
+            await db.SaveChangesAsync(ct); // one implicit transaction: tenant, entitlement, outbox, audit
+        }
+        catch (DbUpdateException e) when (e.IsUniqueViolation())
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Tenant exists", detail: $"Tenant '{tenant.TenantId}' already exists.");
+        }
+
+        signal.Notify();
+        return TypedResults.Created($"/tenants/{tenant.TenantId}", new TenantDto(tenant.TenantId, tenant.Name, tenant.Status, tenant.CreatedAt, [environment]));
+    }
+
+    /// <summary>Operators: every tenant; tenant roles: only their own.</summary>
+    public static async Task<Ok<List<TenantDto>>> List(ClaimsPrincipal user, EntitlementsDbContext db, CancellationToken ct)
+    {
+        var query = db.Tenants.AsNoTracking();
+        if (!user.IsOperator())
+        {
+            var own = user.TenantId() ?? "";
+            query = query.Where(t => t.TenantId == own);
+        }
+
+        var tenants = await query.OrderBy(t => t.TenantId).ToListAsync(ct);
+        var ids = tenants.Select(t => t.TenantId).ToList();
+        var envs = await db.Entitlements.AsNoTracking().Where(e => ids.Contains(e.TenantId))
+            .Select(e => new { e.TenantId, e.Environment }).ToListAsync(ct);
+        var byTenant = envs.ToLookup(e => e.TenantId, e => e.Environment);
+        return TypedResults.Ok(tenants.Select(t => ToDto(t, byTenant[t.TenantId])).ToList());
+    }
+
+    /// <summary>Operator or a role of the same tenant: 200; another tenant: 403; absent: 404.</summary>
+    public static async Task<Results<Ok<TenantDto>, ProblemHttpResult>> Get(string tenantId, ClaimsPrincipal user, EntitlementsDbContext db, CancellationToken ct)
+    {
+        if (!user.MayAccessTenant(tenantId))
+        {
+            return Forbidden();
+        }
+
+        var tenant = await db.Tenants.AsNoTracking().FirstOrDefaultAsync(t => t.TenantId == tenantId, ct);
+        if (tenant is null)
+        {
+            return TenantNotFound(tenantId);
+        }
+
+        var envs = await db.Entitlements.AsNoTracking().Where(e => e.TenantId == tenantId).Select(e => e.Environment).ToListAsync(ct);
+        return TypedResults.Ok(ToDto(tenant, envs));
+    }
+
+    public static Task<Results<Ok<TenantDto>, ProblemHttpResult>> Suspend(string tenantId, ClaimsPrincipal user, EntitlementsDbContext db, OutboxSignal signal, TimeProvider time, CancellationToken ct) =>
+        SetStatus(tenantId, Tenant.Suspended, user, db, signal, time, ct);
+
+    public static Task<Results<Ok<TenantDto>, ProblemHttpResult>> Resume(string tenantId, ClaimsPrincipal user, EntitlementsDbContext db, OutboxSignal signal, TimeProvider time, CancellationToken ct) =>
+        SetStatus(tenantId, Tenant.Active, user, db, signal, time, ct);
+
+    /// <summary>Sets the status; when it changes, bumps every entitlement row of the tenant (outbox + audit) in one transaction. Idempotent.</summary>
+    private static async Task<Results<Ok<TenantDto>, ProblemHttpResult>> SetStatus(
+        string tenantId, string status, ClaimsPrincipal user, EntitlementsDbContext db, OutboxSignal signal, TimeProvider time, CancellationToken ct)
+    {
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var tenant = await db.LockTenantAsync(tenantId, ct);
+        if (tenant is null)
+        {
+            return TenantNotFound(tenantId);
+        }
+
+        var entitlements = await db.Entitlements.FromSql($"SELECT * FROM entitlements WHERE tenant_id = {tenantId} ORDER BY environment FOR UPDATE").ToListAsync(ct);
+        if (tenant.Status != status)
+        {
+            var now = time.GetUtcNow();
+            var before = AuditLog.View(tenant);
+            tenant.Status = status;
+            foreach (var e in entitlements)
+            {
+                EntitlementChanges.Bump(db, e, now);
+            }
+
+            AuditLog.Add(db, tenantId, null, now, user.Actor(), status == Tenant.Suspended ? "tenant.suspended" : "tenant.resumed", before, AuditLog.View(tenant), "operator");
+            await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
+            signal.Notify();
+        }
+
+        return TypedResults.Ok(ToDto(tenant, entitlements.Select(e => e.Environment)));
+    }
+
+    /// <summary>The resolved entitlements of any tenant (operators). 404 when the tenant or environment is unknown.</summary>
+    public static async Task<Results<Ok<EntitlementDto>, ProblemHttpResult>> GetEntitlements(
+        string tenantId, string? environment, EntitlementsDbContext db, PlanCatalog catalog, TimeProvider time, CancellationToken ct)
+    {
+        environment ??= Identifiers.DefaultEnvironment;
+        var row = await db.Entitlements.AsNoTracking().FirstOrDefaultAsync(e => e.TenantId == tenantId && e.Environment == environment, ct);
+        var tenant = await db.Tenants.AsNoTracking().FirstOrDefaultAsync(t => t.TenantId == tenantId, ct);
+        if (row is null || tenant is null)
+        {
+            return EntitlementNotFound(tenantId, environment);
+        }
+
+        return TypedResults.Ok(EntitlementDto.From(catalog, row, tenant.Status == Tenant.Suspended, time.GetUtcNow()));
+    }
+
+    /// <summary>Sets (plan id) or clears (null) the operator override. 400 when the plan is not in the catalog; 404 when the row is absent.</summary>
+    public static async Task<Results<Ok<EntitlementDto>, ValidationProblem, ProblemHttpResult>> PutOverride(
+        string tenantId, string environment, OverrideRequest? request, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog,
+        OutboxSignal signal, TimeProvider time, CancellationToken ct)
+    {
+        if (request is null)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["plan_id"] = ["a JSON body { \"plan_id\": string|null } is required."] });
+        }
+
+        if (request.PlanId is not null && !catalog.TryGetPlan(request.PlanId, out _))
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["plan_id"] = [$"plan '{request.PlanId}' is not in the catalog."] });
+        }
+
+        return await ChangeEntitlement(tenantId, environment, user, db, catalog, signal, time, "entitlement.override_set", e => e.OverridePlanId = request.PlanId, ct);
+    }
+
+    /// <summary>Comps a plan (<c>comped: true</c> with a catalog plan id) or ends the comp. 400 for a missing/unknown plan; 404 when the row is absent.</summary>
+    public static async Task<Results<Ok<EntitlementDto>, ValidationProblem, ProblemHttpResult>> PutComp(
+        string tenantId, string environment, CompRequest? request, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog,
+        OutboxSignal signal, TimeProvider time, CancellationToken ct)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (request?.Comped is null)
+        {
+            errors["comped"] = ["comped (boolean) is required."];
+        }
+
+        if (request?.Comped == true && request.PlanId is null)
+        {
+            errors["plan_id"] = ["plan_id is required when comped is true."];
+        }
+        else if (request?.PlanId is { } planId && !catalog.TryGetPlan(planId, out _))
+        {
+            errors["plan_id"] = [$"plan '{planId}' is not in the catalog."];
+        }
+
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        return await ChangeEntitlement(tenantId, environment, user, db, catalog, signal, time, "entitlement.comp_set", e =>
+        {
+            e.Comped = request!.Comped!.Value;
+            if (request.PlanId is not null)
+            {
+                e.PlanId = request.PlanId;
+            }
+        }, ct);
+    }
+
+    private static async Task<Results<Ok<EntitlementDto>, ValidationProblem, ProblemHttpResult>> ChangeEntitlement(
+        string tenantId, string environment, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, OutboxSignal signal,
+        TimeProvider time, string action, Action<Entitlement> change, CancellationToken ct)
+    {
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var row = await db.LockEntitlementAsync(tenantId, environment, ct);
+        var tenant = row is null ? null : await db.Tenants.FirstOrDefaultAsync(t => t.TenantId == tenantId, ct);
+        if (row is null || tenant is null)
+        {
+            return EntitlementNotFound(tenantId, environment);
+        }
+
+        var now = time.GetUtcNow();
+        var before = AuditLog.View(row);
+        change(row);
+        if (!AuditLog.View(row).SameStateAs(before))
+        {
+            EntitlementChanges.Bump(db, row, now);
+            AuditLog.Add(db, tenantId, environment, now, user.Actor(), action, before, AuditLog.View(row), "operator");
+            await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
+            signal.Notify();
+        }
+
+        return TypedResults.Ok(EntitlementDto.From(catalog, row, tenant.Status == Tenant.Suspended, now));
+    }
+
+    private static TenantDto ToDto(Tenant t, IEnumerable<string> environments) =>
+        new(t.TenantId, t.Name, t.Status, t.CreatedAt, environments.Order(StringComparer.Ordinal).ToList());
+
+    internal static ProblemHttpResult Forbidden() =>
+        TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden", detail: "The token does not grant access to this tenant.");
+
+    private static ProblemHttpResult TenantNotFound(string tenantId) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Tenant not found", detail: $"No tenant '{tenantId}'.");
+
+    private static ProblemHttpResult EntitlementNotFound(string tenantId, string environment) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Entitlement not found", detail: $"No entitlement for tenant '{tenantId}' in environment '{environment}'.");
+}
