@@ -1,0 +1,95 @@
+using EntitlementDecision.Engine.Catalog;
+using EntitlementDecision.Engine.Snapshots;
+using Google.Protobuf;
+
+namespace EntitlementDecision.Redis.Tests;
+
+public sealed class SnapshotCodecTests
+{
+    private static Snapshot Full(PlanSource source = PlanSource.Comped, SubscriptionState state = SubscriptionState.PastDue, DateTimeOffset? periodEnd = null) => new(
+        "tenant-codec",
+        "staging",
+        9_007_199_254_740_993, // above 2^53: must survive as an int64
+        "business",
+        source,
+        state,
+        comped: true,
+        suspended: true,
+        currentPeriodEnd: periodEnd,
+        generatedAt: new DateTimeOffset(2026, 11, 21, 10, 11, 12, TimeSpan.FromHours(2)).AddTicks(1234567),
+        catalogVersion: "2026-11-21.1",
+        features:
+        [
+            new FeatureGrant("projects", FeatureKind.Boolean, -1, ResetPeriod.None),
+            new FeatureGrant("api_calls", FeatureKind.Metered, -1, ResetPeriod.Month),
+            new FeatureGrant("exports", FeatureKind.Metered, 500, ResetPeriod.Day),
+        ],
+        inactiveFeatureKeys: ["sso", "advanced_reports"]);
+
+    private static void AssertSame(Snapshot expected, Snapshot actual)
+    {
+        Assert.Equal(expected.TenantId, actual.TenantId);
+        Assert.Equal(expected.Environment, actual.Environment);
+        Assert.Equal(expected.Version, actual.Version);
+        Assert.Equal(expected.PlanId, actual.PlanId);
+        Assert.Equal(expected.PlanSource, actual.PlanSource);
+        Assert.Equal(expected.SubscriptionState, actual.SubscriptionState);
+        Assert.Equal(expected.Comped, actual.Comped);
+        Assert.Equal(expected.Suspended, actual.Suspended);
+        Assert.Equal(expected.CurrentPeriodEnd, actual.CurrentPeriodEnd);
+        Assert.Equal(expected.GeneratedAt, actual.GeneratedAt);
+        Assert.Equal(expected.CatalogVersion, actual.CatalogVersion);
+        Assert.Equal(expected.Features.Values.OrderBy(f => f.FeatureKey, StringComparer.Ordinal), actual.Features.Values.OrderBy(f => f.FeatureKey, StringComparer.Ordinal));
+        Assert.Equal(expected.InactiveFeatureKeys.Order(StringComparer.Ordinal), actual.InactiveFeatureKeys.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void RoundTrip_EveryFieldSurvives()
+    {
+        var original = Full(periodEnd: new DateTimeOffset(2026, 12, 21, 0, 0, 0, TimeSpan.Zero).AddTicks(1));
+
+        AssertSame(original, SnapshotCodec.Decode(SnapshotCodec.Encode(original)));
+    }
+
+    [Fact]
+    public void RoundTripWithoutPeriodEnd_PeriodEndStaysNull()
+    {
+        var original = Full(periodEnd: null);
+
+        var decoded = SnapshotCodec.Decode(SnapshotCodec.Encode(original));
+
+        Assert.Null(decoded.CurrentPeriodEnd);
+        AssertSame(original, decoded);
+    }
+
+    [Theory]
+    [InlineData(PlanSource.Baseline, SubscriptionState.None)]
+    [InlineData(PlanSource.Subscription, SubscriptionState.Active)]
+    [InlineData(PlanSource.Subscription, SubscriptionState.Trialing)]
+    [InlineData(PlanSource.Comped, SubscriptionState.Inactive)]
+    [InlineData(PlanSource.Override, SubscriptionState.PastDue)]
+    public void RoundTripEnums_EachValueSurvives(PlanSource source, SubscriptionState state)
+    {
+        var decoded = SnapshotCodec.Decode(SnapshotCodec.Encode(Full(source, state)));
+
+        Assert.Equal(source, decoded.PlanSource);
+        Assert.Equal(state, decoded.SubscriptionState);
+    }
+
+    [Fact]
+    public void EmptyMessage_DecodesToDefaults()
+    {
+        var decoded = SnapshotCodec.Decode([]);
+
+        Assert.Equal(PlanSource.Baseline, decoded.PlanSource);
+        Assert.Equal(SubscriptionState.None, decoded.SubscriptionState);
+        Assert.Equal(DateTimeOffset.UnixEpoch, decoded.GeneratedAt);
+        Assert.Empty(decoded.Features);
+    }
+
+    [Fact]
+    public void GarbageBytes_InvalidProtocolBufferException()
+    {
+        Assert.ThrowsAny<InvalidProtocolBufferException>(() => SnapshotCodec.Decode([0xFF, 0xFF, 0xFF, 0xFF]));
+    }
+}
