@@ -25,6 +25,7 @@ internal sealed class UnaryServerMethod<TRequest, TResponse> : ServerMethod
     private readonly Func<TRequest, ServerCallContext, ValueTask<TResponse>> _handler;
     private readonly int _maxReceiveMessageSize;
     private readonly int _maxSendMessageSize;
+    private readonly bool _disableRequestBodySizeLimit;
 
     public UnaryServerMethod(string path, Func<TRequest, ServerCallContext, ValueTask<TResponse>> handler, GrpcServerOptions options, ILogger logger)
         : base(path, logger)
@@ -32,6 +33,7 @@ internal sealed class UnaryServerMethod<TRequest, TResponse> : ServerMethod
         _handler = handler;
         _maxReceiveMessageSize = options.MaxReceiveMessageSize;
         _maxSendMessageSize = options.MaxSendMessageSize;
+        _disableRequestBodySizeLimit = options.MaxReceiveMessageSize > 16 * 1024 * 1024;
     }
 
     public override async Task HandleAsync(HttpContext httpContext)
@@ -42,6 +44,16 @@ internal sealed class UnaryServerMethod<TRequest, TResponse> : ServerMethod
         }
 
         var request = httpContext.Request;
+        if (_disableRequestBodySizeLimit)
+        {
+            // Kestrel's own limit (30 MB by default) would cut a message the configured limit allows.
+            var bodySize = httpContext.Features.Get<IHttpMaxRequestBodySizeFeature>();
+            if (bodySize is { IsReadOnly: false })
+            {
+                bodySize.MaxRequestBodySize = null;
+            }
+        }
+
         var requestAborted = httpContext.RequestAborted;
         CancellationTokenSource? deadlineCts = null;
         DateTimeOffset? deadline = null;
@@ -89,10 +101,14 @@ internal sealed class UnaryServerMethod<TRequest, TResponse> : ServerMethod
 
             WriteResponse(httpContext, call, response);
         }
+        catch (Exception) when (requestAborted.IsCancellationRequested)
+        {
+            // The client reset the stream (or the connection dropped): there is no one to answer.
+            Log.ClientCancelled(Logger, Path);
+        }
         catch (Exception ex)
         {
-            var clientCancelled = requestAborted.IsCancellationRequested;
-            var status = GrpcStatusMapper.Map(ex, deadlineCts?.IsCancellationRequested == true, clientCancelled, out var detail, out var unexpected);
+            var status = GrpcStatusMapper.Map(ex, deadlineCts?.IsCancellationRequested == true, clientCancelled: false, out var detail, out var unexpected);
             if (unexpected)
             {
                 Log.HandlerThrew(Logger, Path, status, ex);
@@ -102,10 +118,7 @@ internal sealed class UnaryServerMethod<TRequest, TResponse> : ServerMethod
                 Log.CallFailed(Logger, Path, status, detail);
             }
 
-            if (!clientCancelled)
-            {
-                WriteStatus(httpContext, call, status, detail);
-            }
+            WriteStatus(httpContext, call, status, detail);
         }
         finally
         {
@@ -147,6 +160,7 @@ internal sealed class UnaryServerMethod<TRequest, TResponse> : ServerMethod
     /// Incomplete frames are marked examined, not consumed, so the message stays contiguous when it can be
     /// and HTTP/2 flow control keeps moving.
     /// </summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<TRequest> ReadRequestAsync(PipeReader reader, string? encoding, CancellationToken cancellationToken)
     {
         while (true)
