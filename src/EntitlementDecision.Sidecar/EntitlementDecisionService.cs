@@ -65,7 +65,16 @@ internal sealed class EntitlementDecisionService(ISnapshotSource snapshots, IUsa
         var at = now;
         if (request.Timestamp is { } timestamp)
         {
-            at = timestamp.ToDateTimeOffset();
+            try
+            {
+                at = timestamp.ToDateTimeOffset();
+            }
+            catch (InvalidOperationException)
+            {
+                // Seconds outside 0001-01-01..9999-12-31 or nanos outside 0..999999999: a bad call, not an internal error.
+                throw new RpcException(StatusCode.InvalidArgument, "timestamp is not a valid time");
+            }
+
             if (at - now > options.MaxClockSkew)
             {
                 throw new RpcException(StatusCode.InvalidArgument, $"timestamp is more than {options.MaxClockSkew.TotalSeconds:0} s in the future");
