@@ -1,0 +1,194 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using System.Threading.Channels;
+using EntitlementDecision.Engine.Catalog;
+using EntitlementDecision.Engine.Snapshots;
+using EntitlementDecision.Grpc;
+using Microsoft.AspNetCore.Http;
+
+namespace EntitlementDecision.Sidecar.Tests;
+
+/// <summary>A clock that moves only when told (Microsoft.Extensions.TimeProvider.Testing is not available here).
+/// Both the wall clock and the timestamp (what SnapshotCache measures TTLs with) are fake.</summary>
+internal sealed class FakeTimeProvider(DateTimeOffset utcNow) : TimeProvider
+{
+    private long _ticks = utcNow.UtcTicks;
+
+    public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref _ticks), TimeSpan.Zero);
+
+    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+    public override long GetTimestamp() => Interlocked.Read(ref _ticks);
+
+    public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
+}
+
+/// <summary>
+/// An <see cref="ISnapshotSource"/> whose every read waits until the test completes it. The completion source runs
+/// continuations synchronously on purpose: when <see cref="PendingLoad.Complete"/> returns, the cache has stored the result.
+/// </summary>
+internal sealed class ControllableSource : ISnapshotSource
+{
+    private readonly Channel<PendingLoad> _pending = Channel.CreateUnbounded<PendingLoad>();
+    private int _calls;
+
+    public int Calls => Volatile.Read(ref _calls);
+
+    public ValueTask<Snapshot?> GetAsync(string tenantId, string environment, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _calls);
+        var load = new PendingLoad(tenantId, environment);
+        _pending.Writer.TryWrite(load);
+        return new ValueTask<Snapshot?>(load.Completion.Task);
+    }
+
+    /// <summary>The next read the cache started (waits at most 10 s for it).</summary>
+    public async Task<PendingLoad> NextLoad()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            return await _pending.Reader.ReadAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException("the cache did not read the source within 10 s");
+        }
+    }
+
+    /// <summary>True when a read was started that the test has not taken with <see cref="NextLoad"/>.</summary>
+    public bool HasPendingLoad => _pending.Reader.TryPeek(out _);
+
+    internal sealed class PendingLoad(string tenantId, string environment)
+    {
+        public string TenantId { get; } = tenantId;
+
+        public string Environment { get; } = environment;
+
+        public TaskCompletionSource<Snapshot?> Completion { get; } = new(TaskCreationOptions.None);
+
+        public void Complete(Snapshot? snapshot) => Assert.True(Completion.TrySetResult(snapshot));
+
+        public void Fail(Exception e) => Assert.True(Completion.TrySetException(e));
+    }
+}
+
+/// <summary>A source answering from a dictionary at once; optionally unreachable. Records what it was asked.</summary>
+internal sealed class DictionarySource : ISnapshotSource
+{
+    private readonly ConcurrentDictionary<(string Environment, string TenantId), Snapshot> _snapshots = new();
+
+    public bool Unreachable { get; set; }
+
+    public ConcurrentQueue<(string TenantId, string Environment)> Requests { get; } = new();
+
+    public void Put(Snapshot snapshot) => _snapshots[(snapshot.Environment, snapshot.TenantId)] = snapshot;
+
+    public ValueTask<Snapshot?> GetAsync(string tenantId, string environment, CancellationToken cancellationToken)
+    {
+        Requests.Enqueue((tenantId, environment));
+        if (Unreachable)
+        {
+            throw new StoreUnavailableException("fake store is down");
+        }
+
+        return new(_snapshots.TryGetValue((environment, tenantId), out var s) ? s : null);
+    }
+}
+
+/// <summary>An in-memory usage counter with the documented semantics; records the calls it gets.</summary>
+internal sealed class FakeUsageCounter : IUsageCounter
+{
+    private readonly Dictionary<string, long> _used = new();
+    private readonly HashSet<string> _events = new();
+
+    public bool Unreachable { get; set; }
+
+    public List<(string Feature, QuotaWindow Window, long Quantity, long Limit, string EventId)> Records { get; } = new();
+
+    public List<(string Environment, string Feature, QuotaWindow Window)> Reads { get; } = new();
+
+    public void Set(string tenant, string environment, string feature, QuotaWindow window, long used) => _used[$"{environment}/{tenant}/{feature}/{window.Key}"] = used;
+
+    public ValueTask<long> GetUsedAsync(string tenantId, string environment, string featureKey, QuotaWindow window, CancellationToken cancellationToken)
+    {
+        if (Unreachable)
+        {
+            throw new StoreUnavailableException("fake counter is down");
+        }
+
+        lock (_used)
+        {
+            Reads.Add((environment, featureKey, window));
+            return new(_used.GetValueOrDefault($"{environment}/{tenantId}/{featureKey}/{window.Key}"));
+        }
+    }
+
+    public ValueTask<UsageRecordOutcome> RecordAsync(string tenantId, string environment, string featureKey, QuotaWindow window, long quantity, long limit, string eventId, CancellationToken cancellationToken)
+    {
+        if (Unreachable)
+        {
+            throw new StoreUnavailableException("fake counter is down");
+        }
+
+        lock (_used)
+        {
+            Records.Add((featureKey, window, quantity, limit, eventId));
+            var key = $"{environment}/{tenantId}/{featureKey}/{window.Key}";
+            var used = _used.GetValueOrDefault(key);
+            if (_events.Contains($"{environment}/{tenantId}/{eventId}"))
+            {
+                return new(new UsageRecordOutcome(true, true, false, used));
+            }
+
+            if (limit >= 0 && used + quantity > limit)
+            {
+                return new(new UsageRecordOutcome(false, false, true, used));
+            }
+
+            _events.Add($"{environment}/{tenantId}/{eventId}");
+            _used[key] = used + quantity;
+            return new(new UsageRecordOutcome(true, false, false, used + quantity));
+        }
+    }
+}
+
+internal static class TestData
+{
+    public static string NewTenant() => $"t-{Guid.NewGuid():N}";
+
+    public static Snapshot Snapshot(string tenantId, long version, string environment = "production", bool suspended = false) => new(
+        tenantId,
+        environment,
+        version,
+        $"plan-v{version}",
+        PlanSource.Subscription,
+        SubscriptionState.Active,
+        comped: false,
+        suspended: suspended,
+        currentPeriodEnd: null,
+        generatedAt: DateTimeOffset.UnixEpoch,
+        catalogVersion: "test.1",
+        features:
+        [
+            new FeatureGrant("projects", FeatureKind.Boolean, -1, ResetPeriod.None),
+            new FeatureGrant("api_calls", FeatureKind.Metered, 10, ResetPeriod.Month),
+            new FeatureGrant("exports", FeatureKind.Metered, 3, ResetPeriod.Day),
+            new FeatureGrant("events", FeatureKind.Metered, -1, ResetPeriod.Month),
+        ],
+        inactiveFeatureKeys: ["sso"]);
+
+    /// <summary>
+    /// A <see cref="ServerCallContext"/> for calling handlers directly. Its constructor is internal to EntitlementDecision.Grpc
+    /// (InternalsVisibleTo names only EntitlementDecision.Grpc.Tests), so it is invoked by reflection; the handlers use only
+    /// <see cref="ServerCallContext.CancellationToken"/>.
+    /// </summary>
+    public static ServerCallContext Context()
+    {
+        var ctor = typeof(ServerCallContext).GetConstructor(
+            BindingFlags.Instance | BindingFlags.NonPublic,
+            [typeof(HttpContext), typeof(string), typeof(DateTimeOffset?), typeof(CancellationToken)])
+            ?? throw new InvalidOperationException("ServerCallContext's internal constructor (HttpContext, string, DateTimeOffset?, CancellationToken) changed: update TestData.Context");
+        return (ServerCallContext)ctor.Invoke([new DefaultHttpContext(), "/entitlements.v1.EntitlementDecisionService/Test", null, TestContext.Current.CancellationToken]);
+    }
+}
