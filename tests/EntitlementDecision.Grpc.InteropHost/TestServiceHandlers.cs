@@ -10,7 +10,8 @@ namespace EntitlementDecision.Grpc.InteropHost;
 /// "invalid" → INVALID_ARGUMENT <see cref="InvalidDetail"/>; "slow" → waits on the call's token;
 /// "slow-ignore" → waits <see cref="IgnoringDelay"/> ignoring the token; "meta" → echoes x-request-id as a
 /// response header and trailer; "throw" → an unexpected exception; "async" → completes asynchronously;
-/// "big-response" → a response larger than 64 KiB; "encoding" → plan_id = the request's grpc-encoding; anything else → OK with plan_id = tenant_id.
+/// "big-response" → a response larger than 64 KiB; "encoding" → plan_id = the request's grpc-encoding;
+/// "context" → plan_id = "{Method}|deadline or none|{x-trace-bin as hex}"; anything else → OK with plan_id = tenant_id.
 /// CheckEntitlements answers each check the same way; RecordUsage is left unmapped (UNIMPLEMENTED).
 /// </summary>
 public static class TestServiceHandlers
@@ -53,6 +54,11 @@ public static class TestServiceHandlers
                 var echo = Grant(request);
                 echo.PlanId = context.GetRequestHeader("grpc-encoding") ?? "identity";
                 return ValueTask.FromResult(echo);
+            case "context":
+                var described = Grant(request);
+                var bin = context.GetRequestHeader("x-trace-bin") is null ? [] : context.GetRequestHeaderBytes("x-trace-bin")!;
+                described.PlanId = $"{context.Method}|{(context.Deadline.HasValue ? "deadline" : "none")}|{Convert.ToHexString(bin)}";
+                return ValueTask.FromResult(described);
             case "big-response":
                 var big = Grant(request);
                 big.PlanId = new string('x', 100_000);

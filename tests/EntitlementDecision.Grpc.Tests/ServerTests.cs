@@ -217,6 +217,26 @@ public sealed class ServerTests(ServerFixture server) : IClassFixture<ServerFixt
         Assert.Equal("0", result.Trailers["grpc-status"]);
     }
 
+    [Theory]
+    [InlineData("AQI", "0102")]   // unpadded base64, as gRPC allows
+    [InlineData("AQID", "010203")]
+    public async Task ServerCallContext_MethodDeadlineAndBinaryMetadata(string base64, string expectedHex)
+    {
+        var options = new CallOptions(TimeSpan.FromSeconds(30), new Dictionary<string, string> { ["x-trace-bin"] = base64 });
+
+        var response = await CallAsync("context", options);
+
+        Assert.Equal($"{Check}|deadline|{expectedHex}", response.PlanId);
+    }
+
+    [Fact]
+    public async Task ServerCallContext_NoTimeout_NoDeadline()
+    {
+        var response = await CallAsync("context");
+
+        Assert.Equal($"{Check}|none|", response.PlanId);
+    }
+
     [Fact]
     public async Task MalformedProtobuf_InternalThenServerKeepsServing()
     {
