@@ -1,0 +1,100 @@
+// The load driver. loadtests/run.sh starts the services and hosts and calls it; usage:
+//   EntitlementDecision.LoadTests --out DIR --sidecar URL --redis HOST:PORT [--smoke]
+//     [--controlplane URL --token OPERATOR_TOKEN --webhook-secret SECRET] [--sidecar-pid N] [--controlplane-pid N]
+//     [--bare URL --bare-pid N] [--only name,name] [--no-ceiling] [--env key=value]...
+// Exit code: 0 when every correctness threshold passed (targets are reported as met or missed, not enforced), 1 otherwise.
+using EntitlementDecision.LoadTests;
+using EntitlementDecision.LoadTests.Framework;
+using EntitlementDecision.LoadTests.Scenarios;
+
+var settings = new Settings();
+for (var i = 0; i < args.Length; i++)
+{
+    string Next() => args[++i];
+    switch (args[i])
+    {
+        case "--smoke": settings.Smoke = true; break;
+        case "--out": settings.Out = Next(); break;
+        case "--sidecar": settings.Sidecar = new Uri(Next()); break;
+        case "--controlplane": settings.ControlPlane = new Uri(Next()); break;
+        case "--redis": settings.Redis = Next(); break;
+        case "--token": settings.OperatorToken = Next(); break;
+        case "--webhook-secret": settings.WebhookSecret = Next(); break;
+        case "--sidecar-pid": settings.SidecarPid = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
+        case "--controlplane-pid": settings.ControlPlanePid = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
+        case "--bare": settings.Bare = new Uri(Next()); break;
+        case "--bare-pid": settings.BarePid = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
+        case "--only": foreach (var name in Next().Split(',', StringSplitOptions.RemoveEmptyEntries)) { settings.Only.Add(name); } break;
+        case "--no-ceiling": settings.Ceiling = false; break;
+        case "--env": var kv = Next().Split('=', 2); settings.Environment[kv[0]] = kv.Length > 1 ? kv[1] : ""; break;
+        default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
+    }
+}
+
+ThreadPool.GetMinThreads(out var workers, out var io);
+ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
+var mode = settings.Smoke ? "smoke" : "full";
+settings.Environment["mode"] = mode + (settings.Smoke ? " (a few seconds per scenario: checks the driver and the reports, not the speed)" : "");
+settings.Environment["started (UTC)"] = DateTimeOffset.UtcNow.ToString("u", System.Globalization.CultureInfo.InvariantCulture);
+
+var seeder = new Seeder(settings);
+var sidecar = new SidecarScenarios(settings, seeder);
+await sidecar.SeedHotAsync();
+
+var copies = settings.Smoke ? 16 : 128;
+var scenarios = new List<Scenario>
+{
+    sidecar.CheckHot(copies),
+    sidecar.CheckHotOpen(settings.Smoke ? 500 : 15_000),
+    sidecar.CheckBatch(settings.Smoke ? 8 : 32),
+    sidecar.CheckWide(settings.Smoke ? 2_000 : 100_000, copies),
+    sidecar.RecordUsage(copies),
+    sidecar.Mixed(copies),
+};
+var watched = new List<(string, int)> { ("sidecar", settings.SidecarPid) };
+if (settings.ControlPlane is not null && settings.OperatorToken is { Length: > 0 } && settings.WebhookSecret is { Length: > 0 })
+{
+    var controlPlane = new ControlPlaneScenarios(settings, seeder);
+    scenarios.Add(controlPlane.WebhookBurst(settings.Smoke ? 100 : 5_000, settings.Smoke ? 10 : 100, 32));
+    scenarios.Add(controlPlane.Propagation(settings.Smoke ? 10 : 200));
+    watched.Add(("control plane", settings.ControlPlanePid));
+}
+else
+{
+    settings.Environment["not run"] = "webhook_burst and propagation (no --controlplane/--token/--webhook-secret)";
+}
+
+if (settings.Only.Count > 0)
+{
+    scenarios.RemoveAll(s => !settings.Only.Contains(s.Name));
+}
+
+var results = await LoadRunner.RegisterScenarios([.. scenarios]).WatchProcesses(watched).RunAsync();
+
+CeilingResult? ceiling = null;
+if (settings.Ceiling && settings.Bare is not null)
+{
+    Console.Error.WriteLine("== ceiling: h2load against bare Kestrel and the sidecar");
+    try
+    {
+        ceiling = await Ceiling.RunAsync(settings, sidecar.HotTenant, settings.Smoke ? 2_000 : 500_000, settings.Smoke ? 1 : 3);
+        Console.Error.WriteLine($"   CheckEntitlement / bare = {100 * ceiling.Ratio:0.0} %");
+    }
+    catch (Exception e)
+    {
+        Console.Error.WriteLine($"   ceiling failed: {e.Message}");
+        ceiling = new CeilingResult("", [], [$"ceiling failed: {e.GetType().Name}: {e.Message}"]);
+    }
+}
+
+Reports.Write(settings.Out, mode, settings.Environment, results, ceiling);
+Console.Error.WriteLine($"report: {Path.Combine(settings.Out, "report.md")}");
+var failed = results.Where(r => r.Error is not null || r.Thresholds.Any(t => !t.Passed && t.Kind == ThresholdKind.Correctness)).Select(r => r.Scenario.Name).ToList();
+var ceilingBroken = ceiling is not null && (ceiling.Runs.Count == 0 || ceiling.Runs.Any(r => r.Succeeded == 0 || r.Failed > 0));
+if (ceilingBroken)
+{
+    failed.Add("ceiling");
+}
+
+Console.Error.WriteLine(failed.Count == 0 ? "load driver: all correctness checks passed" : "load driver: FAILED: " + string.Join(", ", failed));
+return failed.Count == 0 ? 0 : 1;

@@ -1,0 +1,210 @@
+using EntitlementDecision.Contracts.V1;
+using EntitlementDecision.Engine.Catalog;
+using EntitlementDecision.Engine.Snapshots;
+using EntitlementDecision.Grpc;
+using EntitlementDecision.LoadTests.Framework;
+using FeatureGrant = EntitlementDecision.Engine.Snapshots.FeatureGrant;
+using FeatureKind = EntitlementDecision.Engine.Catalog.FeatureKind;
+using ResetPeriod = EntitlementDecision.Engine.Catalog.ResetPeriod;
+using SubscriptionState = EntitlementDecision.Engine.Snapshots.SubscriptionState;
+
+namespace EntitlementDecision.LoadTests.Scenarios;
+
+/// <summary>Scenarios against the sidecar alone (tenants seeded into Redis, no control plane).</summary>
+public sealed class SidecarScenarios(Settings settings, Seeder seeder)
+{
+    private static readonly CallOptions Deadline = new(Timeout: TimeSpan.FromSeconds(10));
+    private readonly string _tag = settings.RunTag;
+
+    private string Hot(int i) => $"lt-hot-{_tag}-{i}";
+
+    private GrpcClient Client(ScenarioContext context) => settings.SidecarClients[context.Copy % settings.SidecarClients.Length];
+
+    /// <summary>The hot tenants every check scenario uses (and the ceiling's request).</summary>
+    public async Task SeedHotAsync()
+    {
+        await seeder.PublishAsync([.. Enumerable.Range(0, 10).Select(i => seeder.Snapshot(Hot(i), new FeatureGrant("api_calls", FeatureKind.Metered, 100_000, ResetPeriod.Month)))]);
+    }
+
+    public string HotTenant => Hot(0);
+
+    private static Response Granted(CheckEntitlementResponse r) =>
+        r.Allowed && r.Reason == DecisionReason.Granted ? Response.Ok() : Response.Fail("wrong_answer", $"{r.Reason} plan={r.PlanId}");
+
+    private Threshold NoErrors() => Threshold.Create("no failed calls", s => s.FailCount == 0 && s.OkCount > 0, s => $"{s.FailCount} failed of {s.Total}");
+
+    /// <summary>Closed model on 10 cached tenants, boolean feature: the sidecar's fastest path (compare with the h2load ceiling).</summary>
+    public Scenario CheckHot(int copies) => Scenario.Create("check_hot", async context =>
+        {
+            var r = await Client(context).UnaryAsync(Methods.CheckEntitlement, Seeder.Check(Hot(context.Random.Next(10)), "advanced_reports"), CheckEntitlementResponse.Parser, Deadline);
+            return Granted(r);
+        })
+        .WithDescription($"CheckEntitlement(advanced_reports) on 10 cached tenants, {copies} virtual users over 4 HTTP/2 connections (our GrpcClient on HttpClient).")
+        .WithWarmUpDuration(settings.WarmUp)
+        .WithLoadSimulations(Simulation.KeepConstant(copies, settings.Duration(10)))
+        .WithThresholds(NoErrors(), Threshold.Target("p99 <= 2 ms (driver-side, closed model)", s => s.Ok.PercentileMicros(99) <= 2000, s => $"{s.Ok.PercentileMicros(99) / 1000:0.000} ms"));
+
+    /// <summary>Open model: a constant arrival rate, latency from each call's intended start.</summary>
+    public Scenario CheckHotOpen(int rate) => Scenario.Create("check_hot_open", async context =>
+        {
+            var r = await Client(context).UnaryAsync(Methods.CheckEntitlement, Seeder.Check(Hot(context.Random.Next(10)), "advanced_reports"), CheckEntitlementResponse.Parser, Deadline);
+            return Granted(r);
+        })
+        .WithDescription($"The same call at a constant arrival rate of {rate:N0}/s (open model): latency counts from each request's intended start, so a stall shows up in every request it delays (no coordinated omission).")
+        .WithWarmUpDuration(settings.WarmUp)
+        .WithLoadSimulations(Simulation.Inject(rate, TimeSpan.FromSeconds(1), settings.Duration(10)))
+        .WithThresholds(NoErrors(), Threshold.Target("p99 <= 2 ms at this rate", s => s.Ok.PercentileMicros(99) <= 2000, s => $"{s.Ok.PercentileMicros(99) / 1000:0.000} ms"));
+
+    /// <summary>100k tenants seeded into Redis; the sidecar's in-process cache has never seen them.</summary>
+    public Scenario CheckWide(int tenants, int copies)
+    {
+        string Wide(int i) => $"lt-wide-{_tag}-{i:D6}";
+        return Scenario.Create("check_wide", async context =>
+            {
+                var r = await Client(context).UnaryAsync(Methods.CheckEntitlement, Seeder.Check(Wide(context.Random.Next(tenants)), "advanced_reports"), CheckEntitlementResponse.Parser, Deadline);
+                return Granted(r);
+            })
+            .WithDescription($"CheckEntitlement on {tenants:N0} tenants chosen uniformly at random; seeded into Redis with RedisSnapshotStore.PublishAsync just before, never asked before: most calls of the run are L1 misses that read Redis (no warm-up, to keep the cache cold).")
+            .WithInit(async stats =>
+            {
+                var snapshots = Enumerable.Range(0, tenants).Select(i => seeder.Snapshot(Wide(i))).ToList();
+                var took = await seeder.PublishAsync(snapshots, parallelism: 512);
+                stats.Notes.Add($"seeded {tenants:N0} tenants into Redis in {took.TotalSeconds:0.00} s ({tenants / took.TotalSeconds:N0}/s, each also published on the invalidation channel)");
+                await Task.Delay(TimeSpan.FromSeconds(settings.Smoke ? 0.2 : 2)); // let the sidecar drain the invalidation messages
+            })
+            .WithoutWarmUp()
+            .WithLoadSimulations(Simulation.KeepConstant(copies, settings.Duration(10)))
+            .WithThresholds(NoErrors(), Threshold.Target("p99 <= 5 ms with a cold cache", s => s.Ok.PercentileMicros(99) <= 5000, s => $"{s.Ok.PercentileMicros(99) / 1000:0.000} ms"));
+    }
+
+    /// <summary>CheckEntitlements with 10..50 checks (one metered feature in four: a Redis read each).</summary>
+    public Scenario CheckBatch(int copies)
+    {
+        string[] features = ["projects", "advanced_reports", "sso", "api_calls"];
+        return Scenario.Create("check_batch", async context =>
+            {
+                var n = context.Random.Next(10, 51);
+                var request = new CheckEntitlementsRequest();
+                var expectedAllowed = 0;
+                for (var i = 0; i < n; i++)
+                {
+                    var feature = features[context.Random.Next(features.Length)];
+                    expectedAllowed += feature == "sso" ? 0 : 1;
+                    request.Checks.Add(Seeder.Check(Hot(context.Random.Next(10)), feature));
+                }
+
+                var r = await Client(context).UnaryAsync(Methods.CheckEntitlements, request, CheckEntitlementsResponse.Parser, Deadline);
+                if (r.Results.Count != n || r.Results.Count(x => x.Allowed) != expectedAllowed)
+                {
+                    return Response.Fail("wrong_answer");
+                }
+
+                context.Count("checks", n);
+                return Response.Ok();
+            })
+            .WithDescription("CheckEntitlements of 10..50 checks over the hot tenants, features drawn from projects, advanced_reports, sso (denied: inactive) and api_calls (metered: one Redis read per check). Counter `checks` = individual decisions.")
+            .WithWarmUpDuration(settings.WarmUp)
+            .WithLoadSimulations(Simulation.KeepConstant(copies, settings.Duration(10)))
+            .WithThresholds(NoErrors());
+    }
+
+    /// <summary>RecordUsage against hard limits: 10 tenants hit a small daily limit, 90 have a large one. Verified afterwards: the counter equals the accepted count.</summary>
+    public Scenario RecordUsage(int copies)
+    {
+        const int Tenants = 100, Limited = 10, SmallLimit = 500;
+        var accepted = new long[Tenants];
+        var mismatches = new List<string>();
+        string Use(int i) => $"lt-use-{_tag}-{i}";
+        string Feature(int i) => i < Limited ? "exports" : "api_calls";
+        return Scenario.Create("record_usage", async context =>
+            {
+                var t = context.Random.Next(Tenants);
+                var r = await Client(context).UnaryAsync(Methods.RecordUsage, new RecordUsageRequest
+                {
+                    TenantId = Use(t),
+                    Environment = "production",
+                    FeatureKey = Feature(t),
+                    Quantity = 1,
+                    EventId = $"lt-{_tag}-{context.InvocationNumber}",
+                }, RecordUsageResponse.Parser, Deadline);
+                if (r.Duplicate)
+                {
+                    return Response.Fail("unexpected_duplicate");
+                }
+
+                if (r.Accepted)
+                {
+                    Interlocked.Increment(ref accepted[t]);
+                    context.Count("accepted");
+                    return Response.Ok();
+                }
+
+                if (r.Reason == DecisionReason.LimitExceeded && t < Limited && r.Used <= SmallLimit)
+                {
+                    context.Count("limit_exceeded");
+                    return Response.Ok(); // a hard-limit denial is an answer
+                }
+
+                return Response.Fail("wrong_answer", $"{r.Reason} used={r.Used}");
+            })
+            .WithDescription($"RecordUsage(quantity 1, unique event ids) on {Tenants} tenants: {Limited} with a hard daily limit of {SmallLimit} `exports` (reached within the run: LIMIT_EXCEEDED answers are ok), {Tenants - Limited} with 10^9 `api_calls` a month. Afterwards every tenant's counter (read back through CheckEntitlement) must equal the number of calls accepted for it, and never exceed its limit.")
+            .WithInit(async _ => await seeder.PublishAsync([.. Enumerable.Range(0, Tenants).Select(i => seeder.Snapshot(Use(i),
+                new FeatureGrant("exports", FeatureKind.Metered, i < Limited ? SmallLimit : 1_000_000_000, ResetPeriod.Day),
+                new FeatureGrant("api_calls", FeatureKind.Metered, 1_000_000_000, ResetPeriod.Month)))]))
+            .WithClean(async stats =>
+            {
+                var client = settings.SidecarClients[0];
+                for (var i = 0; i < Tenants; i++)
+                {
+                    var r = await client.UnaryAsync(Methods.CheckEntitlement, Seeder.Check(Use(i), Feature(i)), CheckEntitlementResponse.Parser, Deadline);
+                    var count = Volatile.Read(ref accepted[i]);
+                    if (r.Used != count || (i < Limited && r.Used > SmallLimit))
+                    {
+                        mismatches.Add($"{Use(i)}: counter {r.Used}, accepted {count}");
+                    }
+                }
+
+                stats.Notes.Add(mismatches.Count == 0
+                    ? $"verified: all {Tenants} counters equal the accepted calls (warm-up included); limited tenants stopped at {SmallLimit}"
+                    : "counter mismatches: " + string.Join("; ", mismatches.Take(10)));
+            })
+            .WithWarmUpDuration(settings.WarmUp)
+            .WithLoadSimulations(Simulation.KeepConstant(copies, settings.Duration(10)))
+            .WithThresholds(
+                NoErrors(),
+                Threshold.Create("every counter equals the accepted calls (none lost, none doubled), limits held", _ => mismatches.Count == 0, _ => $"{mismatches.Count} mismatches"),
+                Threshold.Target("RecordUsage >= 30,000/s", s => s.OkPerSecond >= 30_000, s => $"{s.OkPerSecond:N0}/s"),
+                Threshold.Target("p99 <= 5 ms", s => s.Ok.PercentileMicros(99) <= 5000, s => $"{s.Ok.PercentileMicros(99) / 1000:0.000} ms"));
+    }
+
+    /// <summary>90 % CheckEntitlement on the hot tenants, 10 % RecordUsage (no limit).</summary>
+    public Scenario Mixed(int copies)
+    {
+        string Mix(int i) => $"lt-mix-{_tag}-{i}";
+        return Scenario.Create("mixed", async context =>
+            {
+                var client = Client(context);
+                if (context.Random.Next(10) != 0)
+                {
+                    context.Count("checks");
+                    return Granted(await client.UnaryAsync(Methods.CheckEntitlement, Seeder.Check(Hot(context.Random.Next(10)), "advanced_reports"), CheckEntitlementResponse.Parser, Deadline));
+                }
+
+                context.Count("usage");
+                var r = await client.UnaryAsync(Methods.RecordUsage, new RecordUsageRequest
+                {
+                    TenantId = Mix(context.Random.Next(20)),
+                    Environment = "production",
+                    FeatureKey = "api_calls",
+                    Quantity = 1,
+                    EventId = $"lt-mix-{_tag}-{context.InvocationNumber}",
+                }, RecordUsageResponse.Parser, Deadline);
+                return r.Accepted ? Response.Ok() : Response.Fail("usage_not_accepted", r.Reason.ToString());
+            })
+            .WithDescription("90 % CheckEntitlement (hot tenants, boolean) and 10 % RecordUsage (20 tenants, unlimited api_calls), one latency distribution for both.")
+            .WithInit(async _ => await seeder.PublishAsync([.. Enumerable.Range(0, 20).Select(i => seeder.Snapshot(Mix(i), new FeatureGrant("api_calls", FeatureKind.Metered, -1, ResetPeriod.Month)))]))
+            .WithWarmUpDuration(settings.WarmUp)
+            .WithLoadSimulations(Simulation.KeepConstant(copies, settings.Duration(10)))
+            .WithThresholds(NoErrors());
+    }
+}

@@ -1,0 +1,52 @@
+using System.Net;
+using EntitlementDecision.Grpc;
+
+namespace EntitlementDecision.LoadTests;
+
+/// <summary>Command-line settings of the driver (see Program.cs) and the clients shared by the scenarios.</summary>
+public sealed class Settings
+{
+    public bool Smoke { get; set; }
+    public string Out { get; set; } = "loadtests/out/manual";
+    public Uri Sidecar { get; set; } = new("http://127.0.0.1:50251");
+    public Uri? ControlPlane { get; set; }
+    public string Redis { get; set; } = "127.0.0.1:56381";
+    public string? OperatorToken { get; set; }
+    public string? WebhookSecret { get; set; }
+    public int SidecarPid { get; set; }
+    public int ControlPlanePid { get; set; }
+    public Uri? Bare { get; set; }
+    public int BarePid { get; set; }
+    public HashSet<string> Only { get; } = new(StringComparer.Ordinal);
+    public bool Ceiling { get; set; } = true;
+    public Dictionary<string, string> Environment { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Run tag, lower-case digits: keeps tenant, event and subscription ids unique across runs on the same Redis/PostgreSQL.</summary>
+    public string RunTag { get; } = DateTimeOffset.UtcNow.ToString("MMddHHmmss", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>Snapshot version base of seeded tenants (higher than any earlier run's).</summary>
+    public long VersionBase { get; } = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    /// <summary>Scenario duration: a few seconds in smoke mode.</summary>
+    public TimeSpan Duration(int fullSeconds) => TimeSpan.FromSeconds(Smoke ? 1.5 : fullSeconds);
+
+    public TimeSpan WarmUp => TimeSpan.FromSeconds(Smoke ? 0.5 : 3);
+
+    private GrpcClient[]? _clients;
+
+    /// <summary>Four HTTP/2 connections to the sidecar (like h2load -c 4); virtual user n uses connection n % 4.</summary>
+    public GrpcClient[] SidecarClients => _clients ??= [.. Enumerable.Range(0, 4).Select(_ => NewClient())];
+
+    public GrpcClient NewClient() => new(new HttpClient(new SocketsHttpHandler
+    {
+        EnableMultipleHttp2Connections = false,
+        PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+        UseProxy = false,
+    })
+    {
+        BaseAddress = Sidecar,
+        DefaultRequestVersion = HttpVersion.Version20,
+        DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        Timeout = TimeSpan.FromSeconds(30),
+    });
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# loadtests/run.sh          the full load test (issue 5): microbenchmarks (BenchmarkDotNet), every scenario, the h2load ceiling;
+#                           reports in loadtests/out/<timestamp>/ (report.md, report.json, one SVG per scenario, benchmarks/, ceiling/).
+# loadtests/run.sh --smoke  a few seconds per scenario, tiny N, no BenchmarkDotNet: checks the driver and the reports work, not the speed.
+# Starts its own PostgreSQL, Redis, control plane, sidecar and bare Kestrel on ports that run.sh and test.sh do not use
+# (full: 55434/56381/5280/50251/5281, smoke: 55435/56382/5282/50252/5283); stops everything it started on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+smoke=0
+case "${1:-}" in
+  --smoke) smoke=1 ;;
+  "") ;;
+  *) echo "usage: loadtests/run.sh [--smoke]" >&2; exit 2 ;;
+esac
+
+if [ "$smoke" = 1 ]; then
+  pg_port=${ED_LT_PG_PORT:-55435}; redis_port=${ED_LT_REDIS_PORT:-56382}; cp_port=${ED_LT_CONTROLPLANE_PORT:-5282}
+  sidecar_port=${ED_LT_SIDECAR_PORT:-50252}; bare_port=${ED_LT_BARE_PORT:-5283}; run_dir=.run/loadtest-smoke
+  out=loadtests/out/$(date -u +%Y%m%dT%H%M%SZ)-smoke
+else
+  pg_port=${ED_LT_PG_PORT:-55434}; redis_port=${ED_LT_REDIS_PORT:-56381}; cp_port=${ED_LT_CONTROLPLANE_PORT:-5280}
+  sidecar_port=${ED_LT_SIDECAR_PORT:-50251}; bare_port=${ED_LT_BARE_PORT:-5281}; run_dir=.run/loadtest
+  out=loadtests/out/$(date -u +%Y%m%dT%H%M%SZ)
+fi
+
+# Our own hosts and secrets, whatever the caller (e.g. test.sh) exported.
+export STRIPE_WEBHOOK_SECRET=whsec_loadtest_only_0123456789abcdef
+export STRIPE_API_KEY=sk_test_loadtest_only
+export ED_TOKEN_SIGNING_KEY=loadtest-only-token-signing-key-0123456789abcdef
+export ED_CONTROLPLANE_URL=http://127.0.0.1:$cp_port
+export ED_SIDECAR_URL=http://127.0.0.1:$sidecar_port
+export ED_CONFIGURATION=Release
+export DOTNET_gcServer=0 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+source scripts/services.sh
+source scripts/hosts.sh
+
+bare_pid=
+cleanup() {
+  trap - INT TERM EXIT
+  if [ -n "$bare_pid" ]; then kill -TERM "$bare_pid" 2>/dev/null || true; wait "$bare_pid" 2>/dev/null || true; fi
+  hosts_stop
+  services_stop "$run_dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+command -v h2load >/dev/null 2>&1 || { echo "loadtests: installing h2load (nghttp2-client) with apt ..." >&2; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client) >&2; }
+
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+logs="$out/logs"
+mkdir -p "$logs"
+
+# Build only what runs here: the two hosts and the load-test projects (Release).
+echo "build: the sidecar, the control plane and loadtests/* (Release)" >&2
+for p in src/EntitlementDecision.Sidecar src/EntitlementDecision.ControlPlane loadtests/EntitlementDecision.LoadTests.BareKestrel loadtests/EntitlementDecision.LoadTests loadtests/EntitlementDecision.LoadTests.Benchmarks; do
+  if [ "$smoke" = 1 ] && [ "$p" = loadtests/EntitlementDecision.LoadTests.Benchmarks ]; then continue; fi
+  dotnet build "$p" -c Release -nologo -v q -clp:ErrorsOnly >&2
+done
+driver=loadtests/EntitlementDecision.LoadTests/bin/Release/net10.0/EntitlementDecision.LoadTests.dll
+bare=loadtests/EntitlementDecision.LoadTests.BareKestrel/bin/Release/net10.0/EntitlementDecision.LoadTests.BareKestrel.dll
+bench=loadtests/EntitlementDecision.LoadTests.Benchmarks/bin/Release/net10.0/EntitlementDecision.LoadTests.Benchmarks.dll
+
+# Microbenchmarks first, on a quiet machine (no hosts running yet).
+if [ "$smoke" = 0 ]; then
+  echo "== microbenchmarks (BenchmarkDotNet) -> $out/benchmarks" >&2
+  dotnet "$bench" --artifacts "$out/benchmarks" 2>&1 | tee "$logs/benchmarks.log" | grep -E '^\|' >&2 || true
+fi
+
+services_stop "$run_dir"
+rm -rf "$run_dir"
+services_start "$run_dir" "$pg_port" "$redis_port"
+hosts_start "$logs"
+cp_pid=${ED_HOST_PIDS[0]}
+sidecar_pid=${ED_HOST_PIDS[1]}
+token=$(dotnet "$ED_BIN_CONTROLPLANE" mint-token --tenant platform --role operator --subject loadtest)
+
+dotnet "$bare" "$bare_port" >"$logs/bare-kestrel.log" 2>&1 &
+bare_pid=$!
+_wait_tcp 127.0.0.1 "$bare_port" 30 || { echo "bare kestrel did not start" >&2; cat "$logs/bare-kestrel.log" >&2; exit 1; }
+
+cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
+mem_total=$(free -g | awk '/^Mem:/ {print $2}')
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo " (working tree has uncommitted changes of other projects)" || true)
+
+echo "== load driver -> $out" >&2
+set +e
+dotnet "$driver" --out "$out" $([ "$smoke" = 1 ] && echo --smoke) \
+  --sidecar "$ED_SIDECAR_URL" --redis "$ED_REDIS" --sidecar-pid "$sidecar_pid" \
+  --controlplane "$ED_CONTROLPLANE_URL" --controlplane-pid "$cp_pid" --token "$token" --webhook-secret "$STRIPE_WEBHOOK_SECRET" \
+  --bare "http://127.0.0.1:$bare_port" --bare-pid "$bare_pid" \
+  --env "machine=$(nproc) cores (nproc), ${mem_total} GiB (free -g), $cpu_model" \
+  --env "commit=$commit$dirty" \
+  --env "dotnet=$(dotnet --version)" \
+  --env "hosts=sidecar and control plane: Release, DOTNET_gcServer=0; load driver and h2load on the same machine" 2>&1 | tee "$logs/driver.log"
+rc=${PIPESTATUS[0]}
+set -e
+echo "report: $out/report.md" >&2
+exit "$rc"
