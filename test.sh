@@ -68,6 +68,11 @@ set -e
 line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$run_dir/sidecar-interop.log" | tail -n 1)
 if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
 
+# --- loadtests smoke (issue 5; owner: loadtests/): one item, its own services and hosts on other ports; log in $run_dir/loadtests-smoke.log
+echo "== loadtests/run.sh --smoke" >&2
+if loadtests/run.sh --smoke >"$run_dir/loadtests-smoke.log" 2>&1; then count 1 0; else count 0 1; tail -n 40 "$run_dir/loadtests-smoke.log" >&2; fi
+# --- end loadtests smoke
+
 echo
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
