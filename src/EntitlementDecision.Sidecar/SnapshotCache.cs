@@ -35,8 +35,9 @@ internal sealed class SnapshotCache(ISnapshotSource inner, SidecarOptions option
             {
                 if (entry.Snapshot is null)
                 {
-                    // A cached absence past its TTL: ask the source now rather than answer "unknown" from stale data.
-                    return LoadAsync(key);
+                    // A cached absence past its TTL: ask the source now rather than answer "unknown" from stale data,
+                    // but when the source is unreachable, the stale absence keeps answering like any stale entry.
+                    return ReloadAbsentAsync(key);
                 }
 
                 _ = RefreshInBackground(key);
@@ -84,6 +85,18 @@ internal sealed class SnapshotCache(ISnapshotSource inner, SidecarOptions option
     {
         var entry = await SharedLoad(key).ConfigureAwait(false);
         return entry.Snapshot;
+    }
+
+    private async ValueTask<Snapshot?> ReloadAbsentAsync((string Environment, string TenantId) key)
+    {
+        try
+        {
+            return await LoadAsync(key).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException)
+        {
+            return null;
+        }
     }
 
     private async Task RefreshInBackground((string Environment, string TenantId) key)

@@ -246,6 +246,19 @@ public sealed class SnapshotCacheTests
     }
 
     [Fact]
+    public async Task SourceUnavailableForExpiredAbsence_StillAnswersUnknown()
+    {
+        Assert.Null(await Prime(null));
+        _time.Advance(Ttl + TimeSpan.FromMilliseconds(1));
+
+        var get = Get();
+        (await _source.NextLoad()).Fail(new StoreUnavailableException("down"));
+
+        Assert.Null(await get);
+        Assert.Equal(1, _cache.Count);
+    }
+
+    [Fact]
     public async Task SourceUnavailableForUncachedKey_Throws()
     {
         var gets = new[] { Get().AsTask(), Get().AsTask() };

@@ -9,8 +9,8 @@ namespace EntitlementDecision.Engine.Decisions;
 public static class Evaluator
 {
     /// <summary>
-    /// True when deciding <paramref name="featureKey"/> needs the current window's usage count,
-    /// i.e. the tenant is not suspended and the feature is granted as metered with a finite limit.
+    /// True when <paramref name="featureKey"/> is granted as a metered feature (finite or unlimited) and the tenant is not
+    /// suspended: deciding it, or recording usage of it, needs the current window's usage count. <paramref name="grant"/> is set then.
     /// </summary>
     public static bool NeedsUsage(Snapshot snapshot, string featureKey, out FeatureGrant grant)
     {
