@@ -90,6 +90,18 @@ public sealed class ControlPlaneFixture : IAsyncLifetime
     private string _database = "";
     private ConnectionMultiplexer? _redis;
 
+    /// <summary>Used by xunit: the standard host, created in <see cref="InitializeAsync"/>.</summary>
+    public ControlPlaneFixture()
+    {
+    }
+
+    /// <summary>Wraps a host that a test class created itself (helpers only; the caller disposes the factory).</summary>
+    internal ControlPlaneFixture(ControlPlaneFactory factory)
+    {
+        Factory = factory;
+        Client = factory.CreateClient();
+    }
+
     public ControlPlaneFactory Factory { get; private set; } = null!;
 
     public HttpClient Client { get; private set; } = null!;

@@ -1,31 +1,86 @@
+using System.Diagnostics;
+
 namespace EntitlementDecision.ControlPlane.Tests;
 
+/// <summary>
+/// Start-up validation, on the real executable (a child process): WebApplicationFactory cannot observe a host that fails in
+/// RunAsync reliably (it races the disposal of the failed host), and the process is what operators run anyway.
+/// </summary>
 public sealed class StartupTests
 {
     // Validation must fail before anything touches a database: point at one that does not exist.
     private static readonly string NeverCreated = new Npgsql.NpgsqlConnectionStringBuilder(TestServices.Postgres) { Database = "ed_test_never_created" }.ConnectionString;
 
+    private static readonly string[] Variables =
+        ["STRIPE_WEBHOOK_SECRET", "STRIPE_API_KEY", "ED_TOKEN_SIGNING_KEY", "ED_POSTGRES", "ED_REDIS", "ED_CONTROLPLANE_URL", "ED_CATALOG_PATH"];
+
     [Theory]
     [InlineData("STRIPE_WEBHOOK_SECRET")]
     [InlineData("STRIPE_API_KEY")]
     [InlineData("ED_TOKEN_SIGNING_KEY")]
+    [InlineData("ED_POSTGRES")]
     [InlineData("ED_REDIS")]
-    public void MissingRequiredVariable_FailsStartup_NamingIt(string variable)
+    public async Task MissingRequiredVariable_FailsStartup_NamingIt(string variable)
     {
         var settings = ControlPlaneFactory.DefaultSettings(NeverCreated);
         settings[variable] = null;
-        using var factory = new ControlPlaneFactory(settings);
-        var error = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
-        Assert.Contains(variable, error.ToString(), StringComparison.Ordinal);
+        var (exitCode, output) = await RunAsync(settings);
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains($"{variable} is required", output, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void ShortSigningKey_FailsStartup_NamingIt()
+    public async Task ShortSigningKey_FailsStartup_NamingIt_WithoutPrintingSecrets()
     {
         var settings = ControlPlaneFactory.DefaultSettings(NeverCreated);
-        settings["ED_TOKEN_SIGNING_KEY"] = "too-short";
-        using var factory = new ControlPlaneFactory(settings);
-        var error = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
-        Assert.Contains("ED_TOKEN_SIGNING_KEY is too short", error.ToString(), StringComparison.Ordinal);
+        settings["ED_TOKEN_SIGNING_KEY"] = "too-short-key-value";
+        var (exitCode, output) = await RunAsync(settings);
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("ED_TOKEN_SIGNING_KEY is too short", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("too-short-key-value", output, StringComparison.Ordinal);
+        Assert.DoesNotContain(TestServices.WebhookSecret, output, StringComparison.Ordinal);
+        Assert.DoesNotContain("sk_test_not_used", output, StringComparison.Ordinal);
+    }
+
+    /// <summary>Runs the control plane with exactly <paramref name="settings"/> as its ED_/STRIPE_ environment; returns exit code and stdout+stderr.</summary>
+    private static async Task<(int ExitCode, string Output)> RunAsync(IReadOnlyDictionary<string, string?> settings)
+    {
+        var dll = typeof(Program).Assembly.Location;
+        var start = new ProcessStartInfo("dotnet", [dll])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = RepoPaths.Root,
+        };
+        foreach (var name in Variables)
+        {
+            start.Environment.Remove(name);
+        }
+
+        foreach (var (key, value) in settings)
+        {
+            if (value is not null)
+            {
+                start.Environment[key] = value;
+            }
+        }
+
+        start.Environment["ED_CONTROLPLANE_URL"] = "http://127.0.0.1:0";
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException("the control plane did not exit: start-up validation did not fail");
+        }
+
+        return (process.ExitCode, await stdout + await stderr);
     }
 }

@@ -42,6 +42,25 @@ public sealed class WebhookTests(ControlPlaneFixture fx) : IClassFixture<Control
     }
 
     [Fact]
+    public async Task WebhookCommit_ReachesRedis_WellBeforeThePollInterval()
+    {
+        var tenant = await fx.CreateTenantAsync();
+        Assert.NotNull(await fx.WaitForSnapshotAsync(tenant, s => s.Version == 1));
+        var body = ControlPlaneFixture.SubscriptionEvent(StripeSubscriptionEvents.SubscriptionCreated, tenant, "active", T0).ToUtf8Bytes();
+
+        var (response, _) = await fx.PostWebhookAsync(body);
+        var committed = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var snapshot = await fx.WaitForSnapshotAsync(tenant, s => s.Version == 2);
+        committed.Stop();
+
+        Assert.Equal(2, snapshot?.Version);
+        TestContext.Current.SendDiagnosticMessage($"webhook response -> snapshot in Redis: {committed.Elapsed.TotalMilliseconds:F1} ms");
+        // The goal is well under 100 ms; the bound is loose for a busy CI machine but below the 1 s poll, so it proves the signal path.
+        Assert.True(committed.Elapsed < TimeSpan.FromMilliseconds(600), $"took {committed.Elapsed.TotalMilliseconds} ms");
+    }
+
+    [Fact]
     public async Task ForgedSignature_Returns400_AndStoresNothing()
     {
         var tenant = await fx.CreateTenantAsync();
