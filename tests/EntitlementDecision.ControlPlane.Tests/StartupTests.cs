@@ -42,11 +42,58 @@ public sealed class StartupTests
         Assert.DoesNotContain("sk_test_not_used", output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task MintToken_PrintsTokenThatValidates()
+    {
+        var settings = ControlPlaneFactory.DefaultSettings(NeverCreated);
+        var (exitCode, output) = await RunAsync(settings, "mint-token", "--tenant", "acme", "--role", "admin", "--ttl-minutes", "5", "--subject", "alice");
+        Assert.Equal(0, exitCode);
+        var claims = new Auth.BearerTokens(TestServices.SigningKey, TimeProvider.System).Validate(output.Trim(), out var failure);
+        Assert.True(claims is not null, failure);
+        Assert.Equal(("alice", "acme", "admin"), (claims.Subject, claims.TenantId, claims.Role));
+        Assert.InRange(claims.ExpiresAt - claims.IssuedAt, TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(5));
+    }
+
+    [Fact]
+    public async Task MintToken_UnknownRole_ExitsNonZero()
+    {
+        var (exitCode, output) = await RunAsync(ControlPlaneFactory.DefaultSettings(NeverCreated), "mint-token", "--tenant", "acme", "--role", "root");
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("usage: mint-token", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Migrate_OnFreshDatabase_CreatesSchema_AndIsIdempotent()
+    {
+        var database = await TestServices.CreateDatabaseAsync();
+        try
+        {
+            var settings = ControlPlaneFactory.DefaultSettings(database);
+            var (first, firstOutput) = await RunAsync(settings, "migrate");
+            Assert.True(first == 0, firstOutput);
+            Assert.Contains("InitialCreate", firstOutput, StringComparison.Ordinal);
+            var (second, secondOutput) = await RunAsync(settings, "migrate");
+            Assert.Equal(0, second);
+            Assert.Contains("Applied 0 migration(s)", secondOutput, StringComparison.Ordinal);
+
+            await using var connection = new Npgsql.NpgsqlConnection(database);
+            await connection.OpenAsync(TestContext.Current.CancellationToken);
+            await using var cmd = new Npgsql.NpgsqlCommand(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name IN ('tenants','entitlements','stripe_events','outbox_messages','audit_entries')",
+                connection);
+            Assert.Equal(5L, (long)(await cmd.ExecuteScalarAsync(TestContext.Current.CancellationToken))!);
+        }
+        finally
+        {
+            await TestServices.DropDatabaseAsync(database);
+        }
+    }
+
     /// <summary>Runs the control plane with exactly <paramref name="settings"/> as its ED_/STRIPE_ environment; returns exit code and stdout+stderr.</summary>
-    private static async Task<(int ExitCode, string Output)> RunAsync(IReadOnlyDictionary<string, string?> settings)
+    private static async Task<(int ExitCode, string Output)> RunAsync(IReadOnlyDictionary<string, string?> settings, params string[] args)
     {
         var dll = typeof(Program).Assembly.Location;
-        var start = new ProcessStartInfo("dotnet", [dll])
+        var start = new ProcessStartInfo("dotnet", [dll, .. args])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
