@@ -81,8 +81,8 @@ namespace EntitlementDecision.ControlPlane
 
             try
             {
-                var connection = await redis.GetAsync();
-                await connection.GetDatabase().PingAsync();
+                var connection = await redis.GetAsync().WaitAsync(TimeSpan.FromSeconds(2), ct);
+                await connection.GetDatabase().PingAsync().WaitAsync(TimeSpan.FromSeconds(2), ct);
             }
             catch (Exception)
             {

@@ -31,7 +31,8 @@ builder.Services.AddControlPlane(builder.Configuration, builder.Environment.Cont
 builder.WebHost.UseUrls(builder.Configuration[ControlPlaneOptions.UrlVariable] is { Length: > 0 } url ? url : ControlPlaneOptions.DefaultUrl);
 
 var app = builder.Build();
-app.UseExceptionHandler();
+// Malformed JSON bodies and other bad requests surface as BadHttpRequestException: answer with its status (400/413), not 500.
+app.UseExceptionHandler(new ExceptionHandlerOptions { StatusCodeSelector = e => e is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError });
 app.UseStatusCodePages();
 app.UseAuthentication();
 app.UseAuthorization();

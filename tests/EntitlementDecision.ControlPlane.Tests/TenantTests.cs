@@ -53,6 +53,16 @@ public sealed class TenantTests(ControlPlaneFixture fx) : IClassFixture<ControlP
     }
 
     [Fact]
+    public async Task CreateTenant_MalformedJson_Returns400ProblemDetails()
+    {
+        var request = fx.Request(HttpMethod.Post, "/tenants", fx.OperatorToken());
+        request.Content = new StringContent("{\"tenant_id\": 5,", System.Text.Encoding.UTF8, "application/json");
+        var response = await fx.Client.SendAsync(request, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
     public async Task GetAbsentTenant_Returns404ProblemDetails()
     {
         var (response, json) = await fx.SendAsync(HttpMethod.Get, "/tenants/no-such-tenant", fx.OperatorToken());

@@ -24,6 +24,9 @@ public sealed partial class OutboxPublisher(
     public const int BatchSize = 100;
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
 
+    /// <summary>Upper bound of one Redis publish: StackExchange.Redis 1.2.6 can keep a command queued while disconnected.</summary>
+    public static readonly TimeSpan RedisCallTimeout = TimeSpan.FromSeconds(2);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var failures = 0;
@@ -93,7 +96,7 @@ public sealed partial class OutboxPublisher(
             var now = time.GetUtcNow();
             foreach (var item in page)
             {
-                await store.PublishAsync(EntitlementChanges.Resolve(catalog, item.Entitlement, item.Status == Tenant.Suspended, now));
+                await store.PublishAsync(EntitlementChanges.Resolve(catalog, item.Entitlement, item.Status == Tenant.Suspended, now)).WaitAsync(RedisCallTimeout, time, ct);
                 count++;
             }
 
@@ -120,7 +123,7 @@ public sealed partial class OutboxPublisher(
         Exception? failure = null;
         try
         {
-            var store = await redis.GetStoreAsync();
+            var store = await redis.GetStoreAsync().WaitAsync(RedisCallTimeout, time, ct);
             foreach (var (tenantId, environment) in keys)
             {
                 var entitlement = await db.Entitlements.AsNoTracking().FirstOrDefaultAsync(e => e.TenantId == tenantId && e.Environment == environment, ct);
@@ -131,7 +134,7 @@ public sealed partial class OutboxPublisher(
                 }
 
                 var snapshot = EntitlementChanges.Resolve(catalog, entitlement, tenant.Status == Tenant.Suspended, time.GetUtcNow());
-                await store.PublishAsync(snapshot); // false = Redis already has this version or newer: also done
+                await store.PublishAsync(snapshot).WaitAsync(RedisCallTimeout, time, ct); // false = Redis already has this version or newer: also done
             }
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
