@@ -70,7 +70,7 @@ if [ "$smoke" = 0 ]; then
   dotnet "$bench" --artifacts "$out/benchmarks" 2>&1 | tee "$logs/benchmarks.log" | grep -E '^\|' >&2 || true
 fi
 
-services_stop "$run_dir"
+services_stop "$run_dir" --force
 rm -rf "$run_dir"
 services_start "$run_dir" "$pg_port" "$redis_port"
 hosts_start "$logs"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts (and stops) the private PostgreSQL and Redis that run.sh and test.sh use.
-# Source it, then: services_start DIR PG_PORT REDIS_PORT; services_stop DIR.
+# Source it, then: services_start DIR PG_PORT REDIS_PORT; services_stop DIR [--force].
+# services_stop stops only what services_start started in this shell (servers already running are left running),
+# unless --force is given.
 # PostgreSQL comes from the image's binaries; redis-server is installed with apt when missing.
 # Exports ED_POSTGRES (Npgsql connection string to database "entitlements") and ED_REDIS (StackExchange.Redis configuration).
 
@@ -27,7 +29,10 @@ services_start() {
 
   # Redis: no persistence, loopback only.
   mkdir -p "$dir/redis"
+  ED_STARTED_REDIS=0
+  ED_STARTED_POSTGRES=0
   if ! redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
+    ED_STARTED_REDIS=1
     redis-server --daemonize yes --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
       --dir "$dir/redis" --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis/redis.log" >/dev/null
     for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
@@ -43,6 +48,7 @@ services_start() {
   fi
   if ! runuser -u postgres -- "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     chown postgres:postgres "$dir"
+    ED_STARTED_POSTGRES=1
     runuser -u postgres -- "$bin/pg_ctl" -D "$data" -l "$dir/postgres.log" -w \
       -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $data -c fsync=off -c max_connections=200" start >/dev/null \
       || { echo "services: postgres did not start, see $dir/postgres.log" >&2; return 1; }
@@ -58,10 +64,12 @@ services_start() {
 }
 
 services_stop() {
-  local dir=$1
+  local dir=$1 force=${2:-}
   local bin; bin=$(_pg_bin) || true
-  if [ -f "$dir/redis/redis.pid" ]; then kill "$(cat "$dir/redis/redis.pid")" 2>/dev/null || true; fi
-  if [ -n "$bin" ] && [ -s "$dir/pgdata/PG_VERSION" ]; then
+  if [ "$force" = --force ] || [ "${ED_STARTED_REDIS:-0}" = 1 ]; then
+    if [ -f "$dir/redis/redis.pid" ]; then kill "$(cat "$dir/redis/redis.pid")" 2>/dev/null || true; fi
+  fi
+  if [ "$force" = --force ] || [ "${ED_STARTED_POSTGRES:-0}" = 1 ] && [ -n "$bin" ] && [ -s "$dir/pgdata/PG_VERSION" ]; then
     runuser -u postgres -- "$bin/pg_ctl" -D "$dir/pgdata" -m fast -w stop >/dev/null 2>&1 || true
   fi
 }

@@ -48,7 +48,7 @@ public sealed class WebhookToSidecarTests(RunningSystem system) : IClassFixture<
         Assert.Equal(HttpStatusCode.BadRequest, forged.StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, stale.StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, unsigned.StatusCode);
-        Assert.Equal(before.SnapshotVersion, (await system.GetEntitlementAsync(tenant))["snapshot_version"]!.GetValue<long>());
+        Assert.Equal(before.SnapshotVersion, (await system.GetEntitlementAsync(tenant))["version"]!.GetValue<long>());
 
         // The same bytes, correctly signed, are then new to the control plane (nothing of the rejected deliveries was stored),
         // and they move the snapshot exactly one version.
@@ -72,7 +72,7 @@ public sealed class WebhookToSidecarTests(RunningSystem system) : IClassFixture<
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
         Assert.Equal(HttpStatusCode.OK, second.StatusCode);
         var entitlement = await system.GetEntitlementAsync(tenant);
-        Assert.Equal(before.SnapshotVersion + 1, entitlement["snapshot_version"]!.GetValue<long>());
+        Assert.Equal(before.SnapshotVersion + 1, entitlement["version"]!.GetValue<long>());
         var (answer, after) = await system.WaitForAnswerAsync(tenant, PaidFeature, a => a.SnapshotVersion == before.SnapshotVersion + 1, TimeSpan.FromSeconds(1));
         Assert.NotNull(after);
         Assert.True(answer.Allowed);
@@ -101,8 +101,8 @@ public sealed class WebhookToSidecarTests(RunningSystem system) : IClassFixture<
         }
 
         var final = await system.GetEntitlementAsync(tenant);
-        Assert.Equal(canceled["snapshot_version"]!.GetValue<long>(), final["snapshot_version"]!.GetValue<long>());
-        var (answer, after) = await system.WaitForAnswerAsync(tenant, PaidFeature, a => a.SnapshotVersion == final["snapshot_version"]!.GetValue<long>(), TimeSpan.FromSeconds(1));
+        Assert.Equal(canceled["version"]!.GetValue<long>(), final["version"]!.GetValue<long>());
+        var (answer, after) = await system.WaitForAnswerAsync(tenant, PaidFeature, a => a.SnapshotVersion == final["version"]!.GetValue<long>(), TimeSpan.FromSeconds(1));
         Assert.NotNull(after);
         Assert.False(answer.Allowed);
         Assert.Equal(DecisionReason.SubscriptionInactive, answer.Reason);
