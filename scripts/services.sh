@@ -47,6 +47,10 @@ services_start() {
       || { echo "services: initdb failed, see $dir/initdb.log" >&2; return 1; }
   fi
   if ! runuser -u postgres -- "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    if (exec 3<>"/dev/tcp/127.0.0.1/$pg_port") 2>/dev/null; then
+      echo "services: port $pg_port is taken by another server (not the cluster in $data); stop it or choose another port (ED_PG_PORT / ED_TEST_PG_PORT)" >&2
+      return 1
+    fi
     chown postgres:postgres "$dir"
     ED_STARTED_POSTGRES=1
     runuser -u postgres -- "$bin/pg_ctl" -D "$data" -l "$dir/postgres.log" -w \
