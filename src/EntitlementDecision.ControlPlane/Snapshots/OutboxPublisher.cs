@@ -119,36 +119,39 @@ public sealed partial class OutboxPublisher(
             return 0;
         }
 
-        var keys = rows.Select(r => (r.TenantId, r.Environment)).Distinct().ToList();
+        // One query for the whole batch, then every publish at once (pipelined on one connection): a burst of webhooks costs
+        // a few round trips per batch, not three per tenant. Order does not matter: Redis keeps only a higher version.
+        var keys = rows.Select(r => (r.TenantId, r.Environment)).ToHashSet();
+        var tenantIds = keys.Select(k => k.TenantId).Distinct().ToList();
+        var current = await (from e in db.Entitlements.AsNoTracking()
+                             join t in db.Tenants.AsNoTracking() on e.TenantId equals t.TenantId
+                             where tenantIds.Contains(e.TenantId)
+                             select new { Entitlement = e, t.Status }).ToListAsync(ct);
         Exception? failure = null;
         try
         {
             var store = await redis.GetStoreAsync().WaitAsync(RedisCallTimeout, time, ct);
-            foreach (var (tenantId, environment) in keys)
-            {
-                var entitlement = await db.Entitlements.AsNoTracking().FirstOrDefaultAsync(e => e.TenantId == tenantId && e.Environment == environment, ct);
-                var tenant = await db.Tenants.AsNoTracking().FirstOrDefaultAsync(t => t.TenantId == tenantId, ct);
-                if (entitlement is null || tenant is null)
-                {
-                    continue; // nothing to publish (row removed); the outbox row is done
-                }
+            var now = time.GetUtcNow();
 
-                var snapshot = EntitlementChanges.Resolve(catalog, entitlement, tenant.Status == Tenant.Suspended, time.GetUtcNow());
-                await store.PublishAsync(snapshot).WaitAsync(RedisCallTimeout, time, ct); // false = Redis already has this version or newer: also done
-            }
+            // A key without a row (removed) has nothing to publish; its outbox row is done.
+            var publishes = current
+                .Where(x => keys.Contains((x.Entitlement.TenantId, x.Entitlement.Environment)))
+                .Select(x => store.PublishAsync(EntitlementChanges.Resolve(catalog, x.Entitlement, x.Status == Tenant.Suspended, now)))
+                .ToList();
+            await Task.WhenAll(publishes).WaitAsync(RedisCallTimeout, time, ct); // false = Redis already has this version or newer: also done
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
             failure = e;
         }
 
-        var now = time.GetUtcNow();
+        var publishedAt = time.GetUtcNow();
         foreach (var row in rows)
         {
             row.Attempts++;
             if (failure is null)
             {
-                row.PublishedAt = now;
+                row.PublishedAt = publishedAt;
             }
         }
 
