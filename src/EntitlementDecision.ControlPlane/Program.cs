@@ -1,17 +1,8 @@
 using EntitlementDecision.ControlPlane;
-using EntitlementDecision.ControlPlane.Auth;
 using EntitlementDecision.ControlPlane.Billing;
 using EntitlementDecision.ControlPlane.Catalog;
 using EntitlementDecision.ControlPlane.Configuration;
-using EntitlementDecision.ControlPlane.Data;
-using EntitlementDecision.ControlPlane.Snapshots;
 using EntitlementDecision.ControlPlane.Tenants;
-using EntitlementDecision.Engine.Catalog;
-using EntitlementDecision.Stripe;
-using Microsoft.AspNetCore.Authentication;
-using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Options;
 
 // Commands: (none) serve | migrate | mint-token --tenant <id> --role <role> [--ttl-minutes 60] [--subject dev]
 switch (args.FirstOrDefault())

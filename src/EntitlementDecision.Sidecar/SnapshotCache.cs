@@ -114,6 +114,12 @@ internal sealed class SnapshotCache(ISnapshotSource inner, SidecarOptions option
     /// <summary>One load per key at a time: concurrent callers share the task, which leaves the table when it ends.</summary>
     private Task<Entry> SharedLoad((string Environment, string TenantId) key)
     {
+        // Stale hits call this on every use until the reload ends: join a running load without allocating.
+        if (_loads.TryGetValue(key, out var running))
+        {
+            return running;
+        }
+
         var completion = new TaskCompletionSource<Entry>(TaskCreationOptions.RunContinuationsAsynchronously);
         var shared = _loads.GetOrAdd(key, completion.Task);
         if (shared == completion.Task)

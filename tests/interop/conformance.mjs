@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
+import { runCases } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const protos = path.resolve(here, '../../protos');
@@ -156,18 +157,7 @@ const cases = [
   }],
 ];
 
-let passed = 0;
-let failed = 0;
-for (const [name, run] of cases) {
-  try {
-    await run();
-    passed++;
-    console.log(`ok   ${name}`);
-  } catch (err) {
-    failed++;
-    console.log(`FAIL ${name}\n     ${String(err && err.stack || err).split('\n').join('\n     ')}`);
-  }
-}
+const { passed, failed } = await runCases(cases);
 
 service.close();
 gzipService.close();

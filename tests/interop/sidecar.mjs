@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
+import { runCases } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const target = process.env.GRPC_TARGET;
@@ -121,18 +122,7 @@ const cases = [
   }],
 ];
 
-let passed = 0;
-let failed = 0;
-for (const [name, run] of cases) {
-  try {
-    await run();
-    passed++;
-    console.log(`ok   ${name}`);
-  } catch (err) {
-    failed++;
-    console.log(`FAIL ${name}: ${err.message}`);
-  }
-}
+const { passed, failed } = await runCases(cases);
 client.close();
 health.close();
 console.log(`${passed} passed, ${failed} failed`);
