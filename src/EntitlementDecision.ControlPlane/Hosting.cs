@@ -8,6 +8,7 @@ using EntitlementDecision.ControlPlane.Snapshots;
 using EntitlementDecision.ControlPlane.Tenants;
 using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Stripe;
+using EntitlementDecision.Stripe.Api;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -36,6 +37,14 @@ namespace EntitlementDecision.ControlPlane
             services.AddSingleton<RedisConnection>();
             services.AddSingleton<OutboxSignal>();
             services.AddScoped<StripeWebhookProcessor>();
+            services.AddHttpClient<IStripeApi, StripeApiClient>((http, sp) =>
+            {
+                var options = sp.GetRequiredService<IOptions<ControlPlaneOptions>>().Value;
+                return new StripeApiClient(
+                    http,
+                    new StripeApiOptions { ApiKey = options.StripeApiKey!, BaseAddress = new Uri(options.StripeApiBase) },
+                    sp.GetService<ILogger<StripeApiClient>>());
+            });
             services.AddHostedService<DatabaseMigrator>();
             services.AddHostedService<OutboxPublisher>();
 

@@ -8,7 +8,8 @@ namespace EntitlementDecision.ControlPlane.Configuration;
 /// STRIPE_WEBHOOK_SECRET (required; comma-separated for rotation), STRIPE_API_KEY (required, never logged),
 /// ED_TOKEN_SIGNING_KEY (required, at least 32 UTF-8 bytes), ED_POSTGRES (required, Npgsql connection string),
 /// ED_REDIS (required, StackExchange.Redis configuration), ED_CONTROLPLANE_URL (default http://127.0.0.1:5080),
-/// ED_CATALOG_PATH (default: catalog/plans.json under the content root or the nearest folder above it).
+/// ED_CATALOG_PATH (default: catalog/plans.json under the content root or the nearest folder above it),
+/// STRIPE_API_BASE (default https://api.stripe.com; the fake Stripe API in tests and the demo).
 /// Validated at start-up (<see cref="ControlPlaneOptionsValidator"/>); failures name the variable.
 /// </summary>
 public sealed class ControlPlaneOptions
@@ -20,7 +21,9 @@ public sealed class ControlPlaneOptions
     public const string RedisVariable = "ED_REDIS";
     public const string UrlVariable = "ED_CONTROLPLANE_URL";
     public const string CatalogPathVariable = "ED_CATALOG_PATH";
+    public const string StripeApiBaseVariable = "STRIPE_API_BASE";
     public const string DefaultUrl = "http://127.0.0.1:5080";
+    public const string DefaultStripeApiBase = "https://api.stripe.com";
 
     /// <summary>Webhook endpoint secrets (whsec_...), newest first or in any order: a signature by any of them is accepted.</summary>
     public IReadOnlyList<string> WebhookSecrets { get; set; } = [];
@@ -35,6 +38,9 @@ public sealed class ControlPlaneOptions
 
     public string Url { get; set; } = DefaultUrl;
 
+    /// <summary>Base URL of Stripe's API (STRIPE_API_BASE); <c>/v1/...</c> is appended.</summary>
+    public string StripeApiBase { get; set; } = DefaultStripeApiBase;
+
     /// <summary>Absolute path of the catalog file, or null when none was found.</summary>
     public string? CatalogPath { get; set; }
 
@@ -48,6 +54,7 @@ public sealed class ControlPlaneOptions
         options.Postgres = NullIfBlank(configuration[PostgresVariable]);
         options.Redis = NullIfBlank(configuration[RedisVariable]);
         options.Url = NullIfBlank(configuration[UrlVariable]) ?? DefaultUrl;
+        options.StripeApiBase = NullIfBlank(configuration[StripeApiBaseVariable]) ?? DefaultStripeApiBase;
         options.CatalogPath = ResolveCatalogPath(NullIfBlank(configuration[CatalogPathVariable]), contentRoot);
     }
 
@@ -134,6 +141,11 @@ public sealed class ControlPlaneOptionsValidator : IValidateOptions<ControlPlane
         if (!Uri.TryCreate(options.Url, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
         {
             failures.Add($"{ControlPlaneOptions.UrlVariable} must be an absolute http(s) URL.");
+        }
+
+        if (!Uri.TryCreate(options.StripeApiBase, UriKind.Absolute, out var stripeBase) || (stripeBase.Scheme != Uri.UriSchemeHttp && stripeBase.Scheme != Uri.UriSchemeHttps))
+        {
+            failures.Add($"{ControlPlaneOptions.StripeApiBaseVariable} must be an absolute http(s) URL.");
         }
 
         if (options.CatalogPath is null)
