@@ -36,7 +36,7 @@ namespace EntitlementDecision.ControlPlane
             services.AddDbContext<EntitlementsDbContext>((sp, o) => o.UseNpgsql(sp.GetRequiredService<IOptions<ControlPlaneOptions>>().Value.Postgres));
             services.AddSingleton<RedisConnection>();
             services.AddSingleton<OutboxSignal>();
-            services.AddScoped<StripeWebhookProcessor>();
+            services.AddBilling(configuration);
             services.AddHttpClient<IStripeApi, StripeApiClient>((http, sp) =>
             {
                 var options = sp.GetRequiredService<IOptions<ControlPlaneOptions>>().Value;

@@ -27,6 +27,7 @@ app.UseExceptionHandler(new ExceptionHandlerOptions { StatusCodeSelector = e => 
 app.UseStatusCodePages();
 app.UseAuthentication();
 app.UseAuthorization();
+app.UseRateLimiter();
 app.MapCatalogEndpoints();
 app.MapTenantEndpoints();
 app.MapBillingEndpoints();

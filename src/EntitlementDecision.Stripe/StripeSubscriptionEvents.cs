@@ -95,6 +95,7 @@ public static class StripeSubscriptionEvents
 
         var priceIds = new List<string>();
         DateTimeOffset? itemsPeriodEnd = null;
+        DateTimeOffset? itemsPeriodStart = null;
         if (sub.TryGetProperty("items", out var items) && items.ValueKind == JsonValueKind.Object
             && items.TryGetProperty("data", out var itemData))
         {
@@ -123,6 +124,12 @@ public static class StripeSubscriptionEvents
                         return SubscriptionUpdateResult.Failure($"items.data[{index}].current_period_end is not Unix seconds");
                     case true when itemEnd is { } end && (itemsPeriodEnd is null || end < itemsPeriodEnd):
                         itemsPeriodEnd = end;
+                        if (OptionalTime(item, "current_period_start", out var itemStart) is false)
+                        {
+                            return SubscriptionUpdateResult.Failure($"items.data[{index}].current_period_start is not Unix seconds");
+                        }
+
+                        itemsPeriodStart = itemStart;
                         break;
                 }
 
@@ -133,6 +140,11 @@ public static class StripeSubscriptionEvents
         if (OptionalTime(sub, "current_period_end", out var periodEnd) is false)
         {
             return SubscriptionUpdateResult.Failure("current_period_end is not Unix seconds");
+        }
+
+        if (OptionalTime(sub, "current_period_start", out var periodStart) is false)
+        {
+            return SubscriptionUpdateResult.Failure("current_period_start is not Unix seconds");
         }
 
         if (OptionalTime(sub, "canceled_at", out var canceledAt) is false)
@@ -164,7 +176,7 @@ public static class StripeSubscriptionEvents
             CanceledAt: canceledAt,
             EventId: e.Id,
             EventType: e.Type,
-            EventCreated: e.Created));
+            EventCreated: e.Created) { CurrentPeriodStart = periodStart ?? itemsPeriodStart });
     }
 
     private static SubscriptionUpdateResult ReadCheckoutSession(StripeEvent e, JsonElement session)

@@ -33,7 +33,12 @@ public sealed record SubscriptionUpdate(
     DateTimeOffset? CanceledAt,
     string EventId,
     string EventType,
-    DateTimeOffset EventCreated);
+    DateTimeOffset EventCreated)
+{
+    /// <summary>Start of the current billing period, UTC: the subscription's <c>current_period_start</c>, or when absent there the
+    /// <c>items.data[].current_period_start</c> of the item whose period ends first; null when neither is present.</summary>
+    public DateTimeOffset? CurrentPeriodStart { get; init; }
+}
 
 /// <summary>
 /// Result of <see cref="StripeSubscriptionEvents.Read"/>: exactly one of <see cref="Update"/> and <see cref="Error"/> is set.

@@ -60,13 +60,18 @@ public static class TestServices
 }
 
 /// <summary>The control plane host on a fresh database with the given environment overrides (null value = unset).</summary>
-public sealed class ControlPlaneFactory(IReadOnlyDictionary<string, string?> settings) : WebApplicationFactory<Program>
+public sealed class ControlPlaneFactory(IReadOnlyDictionary<string, string?> settings, Action<IServiceCollection>? services = null) : WebApplicationFactory<Program>
 {
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         foreach (var (key, value) in settings)
         {
             builder.UseSetting(key, value ?? "");
+        }
+
+        if (services is not null)
+        {
+            builder.ConfigureServices(services);
         }
     }
 
@@ -78,6 +83,10 @@ public sealed class ControlPlaneFactory(IReadOnlyDictionary<string, string?> set
         ["ED_POSTGRES"] = postgres,
         ["ED_REDIS"] = TestServices.Redis,
         ["ED_CATALOG_PATH"] = Path.Combine(RepoPaths.Root, "catalog", "plans.json"),
+        // Webhook payloads are applied with the order check (no Stripe API here); classes that re-read start a fake Stripe API.
+        ["ED_WEBHOOK_REREAD"] = "off",
+        ["ED_WEBHOOK_RETRY_BASE_MS"] = "1",
+        ["ED_RECONCILE_INTERVAL_MINUTES"] = "0",
     };
 }
 
@@ -198,6 +207,43 @@ public sealed class ControlPlaneFixture : IAsyncLifetime
             .WithMetadata("tenant_id", tenantId)
             .WithMetadata("environment", environment)
             .WithPriceIds(TestServices.ProPrice);
+
+    /// <summary>Waits (polling, at most 15 s) until the stored event <paramref name="eventId"/> is no longer pending; returns it.</summary>
+    public async Task<StripeEventRecord> WaitProcessedAsync(string eventId)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        StripeEventRecord? row;
+        do
+        {
+            row = await DbAsync(db => db.StripeEvents.AsNoTracking().FirstOrDefaultAsync(e => e.EventId == eventId));
+            if (row is not null && row.Status != StripeEventRecord.Pending)
+            {
+                return row;
+            }
+
+            await Task.Delay(10, TestContext.Current.CancellationToken);
+        }
+        while (DateTime.UtcNow < deadline);
+
+        Assert.Fail($"event {eventId} still {row?.Status ?? "absent"} after 15 s (attempts {row?.Attempts}, last error {row?.LastError})");
+        return row!;
+    }
+
+    /// <summary>The processing outcome of the event a webhook answer names (<c>event_id</c>), once processed; "failed: error" when it failed.</summary>
+    public async Task<string?> OutcomeAsync(JsonNode? ack)
+    {
+        var eventId = (string?)ack?["event_id"] ?? throw new InvalidOperationException("the answer names no event_id");
+        var row = await WaitProcessedAsync(eventId);
+        return row.Status == StripeEventRecord.Failed ? $"failed: {row.LastError}" : row.Outcome;
+    }
+
+    /// <summary>POSTs a signed webhook, asserts 200 and waits until the event is processed; returns its outcome.</summary>
+    public async Task<string?> DeliverAsync(byte[] body)
+    {
+        var (response, json) = await PostWebhookAsync(body);
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        return await OutcomeAsync(json);
+    }
 
     /// <summary>Polls Redis until the snapshot satisfies <paramref name="predicate"/> or 5 s pass; returns the last one read.</summary>
     public async Task<Snapshot?> WaitForSnapshotAsync(string tenantId, Func<Snapshot, bool> predicate, string environment = "production")

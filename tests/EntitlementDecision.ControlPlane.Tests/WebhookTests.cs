@@ -20,8 +20,9 @@ public sealed class WebhookTests(ControlPlaneFixture fx) : IClassFixture<Control
 
         var (response, json) = await fx.PostWebhookAsync(body);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal("applied", (string?)json?["outcome"]);
         Assert.False((bool?)json?["duplicate"]);
+        Assert.Equal("pending", (string?)json?["status"]);
+        Assert.Equal("applied", await fx.OutcomeAsync(json));
 
         var (state, stateJson) = await fx.SendAsync(HttpMethod.Get, $"/tenants/{tenant}/entitlements?environment=production", fx.OperatorToken());
         Assert.Equal(HttpStatusCode.OK, state.StatusCode);
@@ -101,12 +102,15 @@ public sealed class WebhookTests(ControlPlaneFixture fx) : IClassFixture<Control
         var tenant = await fx.CreateTenantAsync();
         var body = ControlPlaneFixture.SubscriptionEvent(StripeSubscriptionEvents.SubscriptionCreated, tenant, "active", T0).ToUtf8Bytes();
 
-        var (first, _) = await fx.PostWebhookAsync(body);
+        var (first, firstJson) = await fx.PostWebhookAsync(body);
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.Equal("applied", await fx.OutcomeAsync(firstJson));
         var (second, json) = await fx.PostWebhookAsync(body);
         Assert.Equal(HttpStatusCode.OK, second.StatusCode);
         Assert.True((bool?)json?["duplicate"]);
-        Assert.Null(json?["outcome"]);
+        Assert.Null(json?["status"]);
+        var stored = await fx.WaitProcessedAsync((string)json!["event_id"]!);
+        Assert.Equal((2, "applied"), (stored.Deliveries, stored.Outcome));
 
         Assert.Equal(2, (await fx.EntitlementAsync(tenant)).Version);
         Assert.Equal(1, await fx.DbAsync(db => db.AuditEntries.CountAsync(a => a.TenantId == tenant && a.Actor == "stripe")));
@@ -120,6 +124,7 @@ public sealed class WebhookTests(ControlPlaneFixture fx) : IClassFixture<Control
         var results = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => fx.PostWebhookAsync(body)));
         Assert.All(results, r => Assert.Equal(HttpStatusCode.OK, r.Response.StatusCode));
         Assert.Equal(3, results.Count(r => (bool?)r.Json?["duplicate"] == true));
+        Assert.Equal("applied", await fx.OutcomeAsync(results[0].Json));
         Assert.Equal(2, (await fx.EntitlementAsync(tenant)).Version);
     }
 
@@ -127,17 +132,17 @@ public sealed class WebhookTests(ControlPlaneFixture fx) : IClassFixture<Control
     public async Task DeletedThenOlderUpdated_StaysCanceledOnBaseline()
     {
         var tenant = await fx.CreateTenantAsync();
-        await fx.PostWebhookAsync(ControlPlaneFixture.SubscriptionEvent(StripeSubscriptionEvents.SubscriptionCreated, tenant, "active", T0).ToUtf8Bytes());
+        Assert.Equal("applied", await fx.DeliverAsync(ControlPlaneFixture.SubscriptionEvent(StripeSubscriptionEvents.SubscriptionCreated, tenant, "active", T0).ToUtf8Bytes()));
         var (deleted, deletedJson) = await fx.PostWebhookAsync(ControlPlaneFixture.SubscriptionEvent(StripeSubscriptionEvents.SubscriptionDeleted, tenant, "canceled", T0.AddMinutes(10)).ToUtf8Bytes());
-        Assert.Equal("applied", (string?)deletedJson?["outcome"]);
+        Assert.Equal("applied", await fx.OutcomeAsync(deletedJson));
 
         var (older, olderJson) = await fx.PostWebhookAsync(ControlPlaneFixture.SubscriptionEvent(StripeSubscriptionEvents.SubscriptionUpdated, tenant, "active", T0.AddMinutes(5)).ToUtf8Bytes());
         Assert.Equal(HttpStatusCode.OK, older.StatusCode);
-        Assert.Equal("ignored_stale", (string?)olderJson?["outcome"]);
+        Assert.Equal("ignored_stale", await fx.OutcomeAsync(olderJson));
 
         var (sameSecond, sameJson) = await fx.PostWebhookAsync(ControlPlaneFixture.SubscriptionEvent(StripeSubscriptionEvents.SubscriptionUpdated, tenant, "past_due", T0.AddMinutes(10)).ToUtf8Bytes());
         Assert.Equal(HttpStatusCode.OK, sameSecond.StatusCode);
-        Assert.Equal("ignored_stale", (string?)sameJson?["outcome"]);
+        Assert.Equal("ignored_stale", await fx.OutcomeAsync(sameJson));
 
         var row = await fx.EntitlementAsync(tenant);
         Assert.Equal(("canceled", 3L), (row.StripeStatus, row.Version));
@@ -152,9 +157,9 @@ public sealed class WebhookTests(ControlPlaneFixture fx) : IClassFixture<Control
     public async Task NewSubscriptionAfterCancel_IsApplied()
     {
         var tenant = await fx.CreateTenantAsync();
-        await fx.PostWebhookAsync(ControlPlaneFixture.SubscriptionEvent(StripeSubscriptionEvents.SubscriptionDeleted, tenant, "canceled", T0, subscriptionId: "sub_old").ToUtf8Bytes());
+        Assert.Equal("applied", await fx.DeliverAsync(ControlPlaneFixture.SubscriptionEvent(StripeSubscriptionEvents.SubscriptionDeleted, tenant, "canceled", T0, subscriptionId: "sub_old").ToUtf8Bytes()));
         var (response, json) = await fx.PostWebhookAsync(ControlPlaneFixture.SubscriptionEvent(StripeSubscriptionEvents.SubscriptionCreated, tenant, "trialing", T0.AddMinutes(1), subscriptionId: "sub_new").ToUtf8Bytes());
-        Assert.Equal("applied", (string?)json?["outcome"]);
+        Assert.Equal("applied", await fx.OutcomeAsync(json));
         var row = await fx.EntitlementAsync(tenant);
         Assert.Equal(("trialing", "sub_new", "pro"), (row.StripeStatus, row.StripeSubscriptionId, row.PlanId));
     }
@@ -166,9 +171,10 @@ public sealed class WebhookTests(ControlPlaneFixture fx) : IClassFixture<Control
         var body = ControlPlaneFixture.SubscriptionEvent(StripeSubscriptionEvents.SubscriptionCreated, tenant, "active", T0).ToUtf8Bytes();
         var (response, json) = await fx.PostWebhookAsync(body, secret: TestServices.WebhookSecretOld);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal("applied", (string?)json?["outcome"]);
-        var (other, _) = await fx.PostWebhookAsync(ControlPlaneFixture.SubscriptionEvent(StripeSubscriptionEvents.SubscriptionUpdated, tenant, "active", T0.AddSeconds(1)).ToUtf8Bytes(), secret: TestServices.WebhookSecret);
+        Assert.Equal("applied", await fx.OutcomeAsync(json));
+        var (other, otherJson) = await fx.PostWebhookAsync(ControlPlaneFixture.SubscriptionEvent(StripeSubscriptionEvents.SubscriptionUpdated, tenant, "active", T0.AddSeconds(1)).ToUtf8Bytes(), secret: TestServices.WebhookSecret);
         Assert.Equal(HttpStatusCode.OK, other.StatusCode);
+        Assert.Equal("applied", await fx.OutcomeAsync(otherJson));
     }
 
     [Fact]
@@ -178,7 +184,7 @@ public sealed class WebhookTests(ControlPlaneFixture fx) : IClassFixture<Control
         var builder = ControlPlaneFixture.SubscriptionEvent(StripeSubscriptionEvents.SubscriptionCreated, ghost, "active", T0);
         var (response, json) = await fx.PostWebhookAsync(builder.ToUtf8Bytes());
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal("rejected: unknown tenant", (string?)json?["outcome"]);
+        Assert.Equal("rejected: unknown tenant", await fx.OutcomeAsync(json));
         var stored = await fx.DbAsync(db => db.StripeEvents.AsNoTracking().SingleAsync(e => e.TenantId == ghost));
         Assert.Equal("rejected: unknown tenant", stored.Outcome);
         Assert.Equal(StripeSubscriptionEvents.SubscriptionCreated, stored.Type);
@@ -191,7 +197,7 @@ public sealed class WebhookTests(ControlPlaneFixture fx) : IClassFixture<Control
         var body = ControlPlaneFixture.SubscriptionEvent(StripeSubscriptionEvents.SubscriptionCreated, tenant, "active", T0).WithPriceIds("price_not_in_catalog").ToUtf8Bytes();
         var (response, json) = await fx.PostWebhookAsync(body);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal("rejected: unknown price price_not_in_catalog", (string?)json?["outcome"]);
+        Assert.Equal("rejected: unknown price price_not_in_catalog", await fx.OutcomeAsync(json));
         var row = await fx.EntitlementAsync(tenant);
         Assert.Equal((1L, (string?)null), (row.Version, row.StripeStatus));
     }
@@ -199,10 +205,10 @@ public sealed class WebhookTests(ControlPlaneFixture fx) : IClassFixture<Control
     [Fact]
     public async Task UnhandledType_IsStoredAsIgnored()
     {
-        var body = StripeEventBuilder.Create("invoice.paid", StripeEventBuilder.LoadFixture("invoice")).WithEventId("evt_" + Guid.NewGuid().ToString("N")).ToUtf8Bytes();
+        var body = StripeEventBuilder.Create("price.created", StripeEventBuilder.LoadFixture("price")).WithEventId("evt_" + Guid.NewGuid().ToString("N")).ToUtf8Bytes();
         var (response, json) = await fx.PostWebhookAsync(body);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal("ignored_unhandled", (string?)json?["outcome"]);
+        Assert.Equal("ignored_unhandled", await fx.OutcomeAsync(json));
     }
 
     [Fact]
@@ -212,13 +218,13 @@ public sealed class WebhookTests(ControlPlaneFixture fx) : IClassFixture<Control
         var body = StripeEventBuilder.CheckoutSessionCompleted().WithEventId("evt_" + Guid.NewGuid().ToString("N")).WithCreated(T0.AddMinutes(1))
             .WithMetadata("tenant_id", tenant).WithMetadata("plan_id", "pro").WithSubscription("sub_checkout").WithCustomer("cus_checkout").ToUtf8Bytes();
         var (_, json) = await fx.PostWebhookAsync(body);
-        Assert.Equal("applied", (string?)json?["outcome"]);
+        Assert.Equal("applied", await fx.OutcomeAsync(json));
         var row = await fx.EntitlementAsync(tenant);
         Assert.Equal(("cus_checkout", "sub_checkout", "pro", (string?)null), (row.StripeCustomerId, row.StripeSubscriptionId, row.PlanId, row.StripeStatus));
 
         // the subscription.created of the same checkout, created a little earlier, is still applied
         var (_, created) = await fx.PostWebhookAsync(ControlPlaneFixture.SubscriptionEvent(StripeSubscriptionEvents.SubscriptionCreated, tenant, "active", T0, subscriptionId: "sub_checkout").ToUtf8Bytes());
-        Assert.Equal("applied", (string?)created?["outcome"]);
+        Assert.Equal("applied", await fx.OutcomeAsync(created));
         var (_, state) = await fx.SendAsync(HttpMethod.Get, "/billing/entitlements", fx.Token(Roles.Owner, tenant));
         Assert.Equal(("pro", "subscription"), ((string?)state?["plan_id"], (string?)state?["plan_source"]));
     }

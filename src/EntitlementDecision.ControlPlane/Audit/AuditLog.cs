@@ -24,7 +24,8 @@ public static class AuditLog
 
     /// <summary>The audited view of an entitlement row (every field that affects resolution, plus the version).</summary>
     public static EntitlementAuditView View(Entitlement e) => new(
-        e.PlanId, e.StripeStatus, e.StripeCustomerId, e.StripeSubscriptionId, e.CurrentPeriodEnd, e.CancelAtPeriodEnd, e.Comped, e.OverridePlanId, e.Version);
+        e.PlanId, e.StripeStatus, e.StripeCustomerId, e.StripeSubscriptionId, e.CurrentPeriodStart, e.CurrentPeriodEnd, e.CancelAtPeriodEnd,
+        e.DunningStartedAt, e.DunningAttempts, e.Comped, e.OverridePlanId, e.Version);
 
     /// <summary>The audited view of a tenant row.</summary>
     public static TenantAuditView View(Tenant t) => new(t.TenantId, t.Name, t.Status);
@@ -36,8 +37,11 @@ public sealed record EntitlementAuditView(
     string? StripeStatus,
     string? StripeCustomerId,
     string? StripeSubscriptionId,
+    DateTimeOffset? CurrentPeriodStart,
     DateTimeOffset? CurrentPeriodEnd,
     bool CancelAtPeriodEnd,
+    DateTimeOffset? DunningStartedAt,
+    int DunningAttempts,
     bool Comped,
     string? OverridePlanId,
     long Version)

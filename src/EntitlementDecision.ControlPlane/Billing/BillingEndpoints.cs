@@ -1,6 +1,8 @@
 using System.Security.Claims;
+using EntitlementDecision.ControlPlane.Audit;
 using EntitlementDecision.ControlPlane.Auth;
 using EntitlementDecision.ControlPlane.Data;
+using EntitlementDecision.ControlPlane.Reconciliation;
 using EntitlementDecision.ControlPlane.Tenants;
 using EntitlementDecision.Engine.Catalog;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -8,8 +10,15 @@ using Microsoft.EntityFrameworkCore;
 
 namespace EntitlementDecision.ControlPlane.Billing;
 
-/// <summary><c>POST /billing/webhook</c> answer for an event seen before: <c>{ "duplicate": true }</c>; otherwise <c>{ "duplicate": false, "outcome": "applied" | "ignored_stale" | "ignored_unhandled" | "rejected: ..." }</c>.</summary>
-public sealed record WebhookAck(bool Duplicate, [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Outcome);
+/// <summary>
+/// <c>POST /billing/webhook</c> answer once the event is stored: <c>{ "duplicate": false, "event_id": "evt_...", "status": "pending" }</c>
+/// (processing follows in the background; see <c>GET /billing/webhooks/events/{id}</c>), or for an event stored before
+/// <c>{ "duplicate": true, "event_id": "evt_..." }</c>.
+/// </summary>
+public sealed record WebhookAck(
+    bool Duplicate,
+    string? EventId,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Status);
 
 /// <summary>Billing: the caller's own resolved entitlements, and the Stripe webhook.</summary>
 public static class BillingEndpoints
@@ -20,7 +29,10 @@ public static class BillingEndpoints
     public static void MapBillingEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapGet("/billing/entitlements", GetOwnEntitlements).RequireAuthorization(Policies.TenantMember);
-        app.MapPost("/billing/webhook", ReceiveWebhook).AllowAnonymous().DisableAntiforgery();
+        app.MapPost("/billing/webhook", ReceiveWebhook).AllowAnonymous().DisableAntiforgery().RequireRateLimiting(BillingServices.WebhookRateLimitPolicy);
+        app.MapWebhookOperatorEndpoints();
+        app.MapReconciliationEndpoints();
+        app.MapAuditEndpoints();
     }
 
     /// <summary>The caller's tenant (from the token only) in <paramref name="environment"/> (default production). 404 when there is no such row.</summary>
@@ -40,27 +52,31 @@ public static class BillingEndpoints
     }
 
     /// <summary>
-    /// Reads the raw body (at most <see cref="MaxWebhookBytes"/>, else 413), then hands it to <see cref="StripeWebhookProcessor"/>:
-    /// 400 for a bad signature (nothing stored) or an unparseable event; 200 <see cref="WebhookAck"/> once committed.
+    /// Reads the raw body (at most <see cref="MaxWebhookBytes"/>, else 413), then hands it to <see cref="StripeWebhookReceiver"/>:
+    /// 400 for a bad signature (nothing stored) or an unparseable event; 200 <see cref="WebhookAck"/> once the event is stored
+    /// (it is applied asynchronously); 429 ProblemDetails beyond the rate limit.
     /// </summary>
-    public static async Task<Results<Ok<WebhookAck>, ProblemHttpResult>> ReceiveWebhook(HttpRequest request, StripeWebhookProcessor processor, CancellationToken ct)
+    public static async Task<Results<Ok<WebhookAck>, ProblemHttpResult>> ReceiveWebhook(HttpRequest request, StripeWebhookReceiver receiver, WebhookMetrics metrics, CancellationToken ct)
     {
+        metrics.Received();
         if (request.ContentLength > MaxWebhookBytes)
         {
+            metrics.RejectedTooLarge();
             return TooLarge();
         }
 
         var body = await ReadLimitedAsync(request.Body, MaxWebhookBytes, ct);
         if (body is null)
         {
+            metrics.RejectedTooLarge();
             return TooLarge();
         }
 
-        var result = await processor.ProcessAsync(body, request.Headers["Stripe-Signature"].ToString(), ct);
+        var result = await receiver.ReceiveAsync(body, request.Headers["Stripe-Signature"].ToString(), ct);
         return result switch
         {
             { Problem: { } problem } => problem,
-            _ => TypedResults.Ok(new WebhookAck(result.Duplicate, result.Duplicate ? null : result.Outcome)),
+            _ => TypedResults.Ok(new WebhookAck(result.Duplicate, result.EventId, result.Duplicate ? null : StripeEventRecord.Pending)),
         };
     }
 

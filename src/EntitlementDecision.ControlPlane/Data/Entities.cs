@@ -38,9 +38,22 @@ public sealed class Entitlement
 
     public string? StripeSubscriptionId { get; set; }
 
+    /// <summary>Start of the subscription's current billing period (UTC), from Stripe; null when unknown.</summary>
+    public DateTimeOffset? CurrentPeriodStart { get; set; }
+
     public DateTimeOffset? CurrentPeriodEnd { get; set; }
 
     public bool CancelAtPeriodEnd { get; set; }
+
+    /// <summary>When dunning started: the <c>created</c> of the first failed invoice payment (or of the first past_due/unpaid
+    /// subscription state seen) since the subscription was last in good standing; null when not in dunning.</summary>
+    public DateTimeOffset? DunningStartedAt { get; set; }
+
+    /// <summary>Payment attempts of the unpaid invoice (Stripe's <c>attempt_count</c>, highest seen); 0 when not in dunning.</summary>
+    public int DunningAttempts { get; set; }
+
+    /// <summary><c>created</c> of the newest applied invoice event (order safety for dunning start/end).</summary>
+    public DateTimeOffset? LastInvoiceEventCreated { get; set; }
 
     public bool Comped { get; set; }
 
@@ -54,9 +67,16 @@ public sealed class Entitlement
     public DateTimeOffset UpdatedAt { get; set; }
 }
 
-/// <summary>Table <c>stripe_events</c>: every verified, parseable webhook event; <see cref="EventId"/> is the idempotency key.</summary>
+/// <summary>
+/// Table <c>stripe_events</c>: every verified, parseable webhook event; <see cref="EventId"/> is the idempotency key. Stored
+/// <see cref="Pending"/> by the webhook endpoint, then processed by <see cref="Billing.StripeEventProcessor"/>.
+/// </summary>
 public sealed class StripeEventRecord
 {
+    public const string Pending = "pending";
+    public const string Processed = "processed";
+    public const string Failed = "failed";
+
     public required string EventId { get; set; }
 
     public required string Type { get; set; }
@@ -68,12 +88,94 @@ public sealed class StripeEventRecord
     /// <summary>The raw body (jsonb).</summary>
     public required string Payload { get; set; }
 
-    /// <summary>applied | ignored_stale | ignored_unhandled | rejected: reason.</summary>
-    public required string Outcome { get; set; }
+    /// <summary><see cref="Pending"/> (waiting or retrying), <see cref="Processed"/> (see <see cref="Outcome"/>) or <see cref="Failed"/> (gave up after the maximum attempts; see <see cref="LastError"/>; an operator may retry it).</summary>
+    public string Status { get; set; } = Pending;
 
+    /// <summary>Once processed: applied | ignored_stale | ignored_unhandled | rejected: reason; null while pending or failed.</summary>
+    public string? Outcome { get; set; }
+
+    /// <summary>The tenant the event concerns, when known at receipt (metadata, or the stored customer/subscription id); events of one tenant are processed in <see cref="StripeCreated"/> order.</summary>
     public string? TenantId { get; set; }
 
     public string? Environment { get; set; }
+
+    /// <summary>Processing attempts so far (failed ones and the successful one).</summary>
+    public int Attempts { get; set; }
+
+    /// <summary>When the processor may take the event next (UTC); receipt time at first, later receipt + backoff.</summary>
+    public DateTimeOffset NextAttemptAt { get; set; }
+
+    /// <summary>The last processing error (exception type and message; no secrets), or null.</summary>
+    public string? LastError { get; set; }
+
+    public DateTimeOffset? ProcessedAt { get; set; }
+
+    /// <summary>How many times Stripe delivered this event (1 + duplicates).</summary>
+    public int Deliveries { get; set; } = 1;
+}
+
+/// <summary>Table <c>reconciliation_runs</c>: one comparison of Stripe's subscriptions with our entitlement rows, with its drift counts.</summary>
+public sealed class ReconciliationRun
+{
+    public const string Running = "running";
+    public const string Completed = "completed";
+    public const string Failed = "failed";
+
+    public long Id { get; set; }
+
+    /// <summary>"scheduled" or "operator:&lt;sub&gt;".</summary>
+    public required string Trigger { get; set; }
+
+    /// <summary>The one tenant checked, or null for all tenants.</summary>
+    public string? TenantId { get; set; }
+
+    /// <summary><see cref="Running"/>, <see cref="Completed"/> or <see cref="Failed"/>.</summary>
+    public required string Status { get; set; }
+
+    public DateTimeOffset StartedAt { get; set; }
+
+    public DateTimeOffset? FinishedAt { get; set; }
+
+    /// <summary>Entitlement rows compared.</summary>
+    public int Checked { get; set; }
+
+    /// <summary>Mismatches found (rows of <c>reconciliation_mismatches</c>).</summary>
+    public int MismatchCount { get; set; }
+
+    /// <summary>Entitlement rows repaired from Stripe's object.</summary>
+    public int Repaired { get; set; }
+
+    /// <summary>Drift counts by field as JSON (jsonb), e.g. <c>{"status": 1, "plan": 1}</c>.</summary>
+    public string DriftCounts { get; set; } = "{}";
+
+    public string? Error { get; set; }
+}
+
+/// <summary>Table <c>reconciliation_mismatches</c>: one field of one entitlement row that differed from Stripe in a run.</summary>
+public sealed class ReconciliationMismatch
+{
+    public long Id { get; set; }
+
+    public long RunId { get; set; }
+
+    public required string TenantId { get; set; }
+
+    public required string Environment { get; set; }
+
+    /// <summary>The Stripe subscription compared (sub_...), or null when none was found.</summary>
+    public string? SubscriptionId { get; set; }
+
+    /// <summary>status | plan | current_period_start | current_period_end | cancel_at_period_end | subscription_id | missing_in_stripe | unknown_price.</summary>
+    public required string Field { get; set; }
+
+    /// <summary>Our value (as text; null = none).</summary>
+    public string? OurValue { get; set; }
+
+    /// <summary>Stripe's value (as text; null = none).</summary>
+    public string? StripeValue { get; set; }
+
+    /// <summary>repaired (our row now follows Stripe) or reported (left for an operator).</summary>
+    public required string Action { get; set; }
 }
 
 /// <summary>Table <c>outbox_messages</c>: "(tenant, environment) changed, publish its snapshot"; written in the changing transaction.</summary>

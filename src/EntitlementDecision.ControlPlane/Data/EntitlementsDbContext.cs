@@ -19,6 +19,10 @@ public sealed class EntitlementsDbContext(DbContextOptions<EntitlementsDbContext
 
     public DbSet<AuditEntry> AuditEntries => Set<AuditEntry>();
 
+    public DbSet<ReconciliationRun> ReconciliationRuns => Set<ReconciliationRun>();
+
+    public DbSet<ReconciliationMismatch> ReconciliationMismatches => Set<ReconciliationMismatch>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Tenant>(e =>
@@ -44,6 +48,28 @@ public sealed class EntitlementsDbContext(DbContextOptions<EntitlementsDbContext
             e.HasKey(x => x.EventId);
             e.Property(x => x.Payload).HasColumnType("jsonb");
             e.HasIndex(x => new { x.TenantId, x.Environment });
+            e.Property(x => x.Status).HasMaxLength(16);
+            e.HasIndex(x => new { x.NextAttemptAt, x.StripeCreated }).HasFilter("status = 'pending'").HasDatabaseName("ix_stripe_events_pending");
+            e.HasIndex(x => x.Status);
+        });
+
+        modelBuilder.Entity<ReconciliationRun>(e =>
+        {
+            e.ToTable("reconciliation_runs");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Id).UseIdentityByDefaultColumn();
+            e.Property(x => x.Status).HasMaxLength(16);
+            e.Property(x => x.DriftCounts).HasColumnType("jsonb");
+            e.HasIndex(x => x.StartedAt);
+        });
+
+        modelBuilder.Entity<ReconciliationMismatch>(e =>
+        {
+            e.ToTable("reconciliation_mismatches");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Id).UseIdentityByDefaultColumn();
+            e.HasOne<ReconciliationRun>().WithMany().HasForeignKey(x => x.RunId).OnDelete(DeleteBehavior.Cascade);
+            e.HasIndex(x => x.RunId);
         });
 
         modelBuilder.Entity<OutboxMessage>(e =>

@@ -99,6 +99,22 @@ namespace EntitlementDecision.ControlPlane.Data.Migrations
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("current_period_end");
 
+                    b.Property<DateTimeOffset?>("CurrentPeriodStart")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("current_period_start");
+
+                    b.Property<int>("DunningAttempts")
+                        .HasColumnType("integer")
+                        .HasColumnName("dunning_attempts");
+
+                    b.Property<DateTimeOffset?>("DunningStartedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("dunning_started_at");
+
+                    b.Property<DateTimeOffset?>("LastInvoiceEventCreated")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("last_invoice_event_created");
+
                     b.Property<DateTimeOffset?>("LastStripeEventCreated")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("last_stripe_event_created");
@@ -178,18 +194,149 @@ namespace EntitlementDecision.ControlPlane.Data.Migrations
                     b.ToTable("outbox_messages", (string)null);
                 });
 
+            modelBuilder.Entity("EntitlementDecision.ControlPlane.Data.ReconciliationMismatch", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<string>("Action")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("action");
+
+                    b.Property<string>("Environment")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("environment");
+
+                    b.Property<string>("Field")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("field");
+
+                    b.Property<string>("OurValue")
+                        .HasColumnType("text")
+                        .HasColumnName("our_value");
+
+                    b.Property<long>("RunId")
+                        .HasColumnType("bigint")
+                        .HasColumnName("run_id");
+
+                    b.Property<string>("StripeValue")
+                        .HasColumnType("text")
+                        .HasColumnName("stripe_value");
+
+                    b.Property<string>("SubscriptionId")
+                        .HasColumnType("text")
+                        .HasColumnName("subscription_id");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_reconciliation_mismatches");
+
+                    b.HasIndex("RunId")
+                        .HasDatabaseName("ix_reconciliation_mismatches_run_id");
+
+                    b.ToTable("reconciliation_mismatches", (string)null);
+                });
+
+            modelBuilder.Entity("EntitlementDecision.ControlPlane.Data.ReconciliationRun", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<int>("Checked")
+                        .HasColumnType("integer")
+                        .HasColumnName("checked");
+
+                    b.Property<string>("DriftCounts")
+                        .IsRequired()
+                        .HasColumnType("jsonb")
+                        .HasColumnName("drift_counts");
+
+                    b.Property<string>("Error")
+                        .HasColumnType("text")
+                        .HasColumnName("error");
+
+                    b.Property<DateTimeOffset?>("FinishedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("finished_at");
+
+                    b.Property<int>("MismatchCount")
+                        .HasColumnType("integer")
+                        .HasColumnName("mismatch_count");
+
+                    b.Property<int>("Repaired")
+                        .HasColumnType("integer")
+                        .HasColumnName("repaired");
+
+                    b.Property<DateTimeOffset>("StartedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("started_at");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
+
+                    b.Property<string>("TenantId")
+                        .HasColumnType("text")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("Trigger")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("trigger");
+
+                    b.HasKey("Id")
+                        .HasName("pk_reconciliation_runs");
+
+                    b.HasIndex("StartedAt")
+                        .HasDatabaseName("ix_reconciliation_runs_started_at");
+
+                    b.ToTable("reconciliation_runs", (string)null);
+                });
+
             modelBuilder.Entity("EntitlementDecision.ControlPlane.Data.StripeEventRecord", b =>
                 {
                     b.Property<string>("EventId")
                         .HasColumnType("text")
                         .HasColumnName("event_id");
 
+                    b.Property<int>("Attempts")
+                        .HasColumnType("integer")
+                        .HasColumnName("attempts");
+
+                    b.Property<int>("Deliveries")
+                        .HasColumnType("integer")
+                        .HasColumnName("deliveries");
+
                     b.Property<string>("Environment")
                         .HasColumnType("text")
                         .HasColumnName("environment");
 
+                    b.Property<string>("LastError")
+                        .HasColumnType("text")
+                        .HasColumnName("last_error");
+
+                    b.Property<DateTimeOffset>("NextAttemptAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("next_attempt_at");
+
                     b.Property<string>("Outcome")
-                        .IsRequired()
                         .HasColumnType("text")
                         .HasColumnName("outcome");
 
@@ -198,9 +345,19 @@ namespace EntitlementDecision.ControlPlane.Data.Migrations
                         .HasColumnType("jsonb")
                         .HasColumnName("payload");
 
+                    b.Property<DateTimeOffset?>("ProcessedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("processed_at");
+
                     b.Property<DateTimeOffset>("ReceivedAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("received_at");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
 
                     b.Property<DateTimeOffset>("StripeCreated")
                         .HasColumnType("timestamp with time zone")
@@ -217,6 +374,13 @@ namespace EntitlementDecision.ControlPlane.Data.Migrations
 
                     b.HasKey("EventId")
                         .HasName("pk_stripe_events");
+
+                    b.HasIndex("Status")
+                        .HasDatabaseName("ix_stripe_events_status");
+
+                    b.HasIndex("NextAttemptAt", "StripeCreated")
+                        .HasDatabaseName("ix_stripe_events_pending")
+                        .HasFilter("status = 'pending'");
 
                     b.HasIndex("TenantId", "Environment")
                         .HasDatabaseName("ix_stripe_events_tenant_id_environment");
@@ -261,6 +425,16 @@ namespace EntitlementDecision.ControlPlane.Data.Migrations
                         .OnDelete(DeleteBehavior.Restrict)
                         .IsRequired()
                         .HasConstraintName("fk_entitlements_tenants_tenant_id");
+                });
+
+            modelBuilder.Entity("EntitlementDecision.ControlPlane.Data.ReconciliationMismatch", b =>
+                {
+                    b.HasOne("EntitlementDecision.ControlPlane.Data.ReconciliationRun", null)
+                        .WithMany()
+                        .HasForeignKey("RunId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_reconciliation_mismatches_reconciliation_runs_run_id");
                 });
 #pragma warning restore 612, 618
         }

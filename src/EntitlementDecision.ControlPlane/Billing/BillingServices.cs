@@ -1,0 +1,58 @@
+using System.Threading.RateLimiting;
+using EntitlementDecision.ControlPlane.Reconciliation;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.Extensions.Options;
+
+namespace EntitlementDecision.ControlPlane.Billing;
+
+/// <summary>Service registration of billing: webhook receipt and processing, the webhook rate limit, reconciliation.</summary>
+public static class BillingServices
+{
+    /// <summary>Rate-limiter policy of <c>POST /billing/webhook</c>.</summary>
+    public const string WebhookRateLimitPolicy = "stripe-webhook";
+
+    public static IServiceCollection AddBilling(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<BillingOptions>().Configure(o => BillingOptions.Bind(o, configuration)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<BillingOptions>, BillingOptionsValidator>();
+        services.AddMetrics();
+        services.AddSingleton<WebhookMetrics>();
+        services.AddSingleton<StripeEventSignal>();
+        services.AddScoped<StripeWebhookReceiver>();
+        services.AddScoped<StripeEventApplier>();
+        services.AddScoped<Reconciler>();
+        services.AddHostedService<StripeEventProcessor>();
+        services.AddHostedService<ReconciliationScheduler>();
+
+        services.AddRateLimiter(o =>
+        {
+            // One bucket for the endpoint: Stripe delivers from many addresses, so a per-client limit would not bound the load.
+            o.AddPolicy(WebhookRateLimitPolicy, context =>
+            {
+                var billing = context.RequestServices.GetRequiredService<IOptions<BillingOptions>>().Value;
+                return billing.RateLimitPerSecond <= 0
+                    ? RateLimitPartition.GetNoLimiter("stripe-webhook")
+                    : RateLimitPartition.GetTokenBucketLimiter("stripe-webhook", _ => new TokenBucketRateLimiterOptions
+                    {
+                        TokenLimit = billing.RateLimitBurst,
+                        TokensPerPeriod = billing.RateLimitPerSecond,
+                        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                        QueueLimit = 0,
+                        AutoReplenishment = true,
+                    });
+            });
+            o.OnRejected = async (context, ct) =>
+            {
+                context.HttpContext.RequestServices.GetRequiredService<WebhookMetrics>().RateLimited();
+                var response = context.HttpContext.Response;
+                response.StatusCode = StatusCodes.Status429TooManyRequests;
+                response.Headers.RetryAfter = "1";
+                await Results.Problem(
+                    statusCode: StatusCodes.Status429TooManyRequests,
+                    title: "Too many requests",
+                    detail: "The webhook endpoint's rate limit was exceeded; Stripe retries the delivery later.").ExecuteAsync(context.HttpContext);
+            };
+        });
+        return services;
+    }
+}

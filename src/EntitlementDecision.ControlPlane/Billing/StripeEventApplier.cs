@@ -1,0 +1,408 @@
+using System.Text;
+using EntitlementDecision.ControlPlane.Audit;
+using EntitlementDecision.ControlPlane.Data;
+using EntitlementDecision.ControlPlane.Snapshots;
+using EntitlementDecision.ControlPlane.Tenants;
+using EntitlementDecision.Engine.Catalog;
+using EntitlementDecision.Stripe;
+using EntitlementDecision.Stripe.Api;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace EntitlementDecision.ControlPlane.Billing;
+
+/// <summary>What applying one event did: the outcome stored on the event, and whether an entitlement row changed (outbox queued).</summary>
+public sealed record ApplyResult(string Outcome, bool Changed);
+
+/// <summary>Processing could not finish and should be retried (Stripe's API failed, or Stripe does not know the subscription).</summary>
+public sealed class StripeEventRetryException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// Applies one stored Stripe event to the entitlement rows, inside the caller's transaction (not saved). Used by
+/// <see cref="StripeEventProcessor"/> (webhooks) and by reconciliation (a subscription read from Stripe).
+/// <para>
+/// <b>When the subscription is re-read from Stripe.</b> With <see cref="BillingOptions.Reread"/> on (default), every
+/// <c>customer.subscription.*</c> (created/updated/deleted/trial_will_end) and <c>invoice.paid</c>/<c>invoice.payment_failed</c>
+/// event that names a subscription is resolved by retrieving that subscription (<see cref="IStripeApi.GetSubscriptionAsync"/>) and
+/// applying Stripe's current object, not the payload: so late, duplicated, reordered or same-second events all converge on Stripe's
+/// state. When Stripe's API is unreachable (network error, 429, 5xx) the attempt fails and is retried with backoff; from attempt
+/// <see cref="BillingOptions.PayloadFallbackAfter"/> on, the payload is applied instead, guarded by the order check (an event older
+/// than the row's last applied one is <c>ignored_stale</c>; a canceled subscription is never revived by its own later-delivered
+/// events; events of a previous subscription never end the current one). Other API errors (401/403, or 404: Stripe does not know
+/// the subscription, e.g. a key of another account) are retried and end <c>failed</c>, for an operator to fix and retry.
+/// <c>checkout.session.completed</c> only links ids (the subscription events carry the state) and is applied from its payload.
+/// </para>
+/// <para>
+/// <b>Dunning.</b> A subscription in past_due or unpaid gets <see cref="Entitlement.DunningStartedAt"/> (if not set: the failed
+/// invoice's event time, else the event that revealed the status); any other status clears it. <c>invoice.payment_failed</c>
+/// also counts attempts and, while within the full-access days, records a <c>dunning.reminder</c> audit entry;
+/// <c>invoice.paid</c> ends dunning; <c>customer.subscription.trial_will_end</c> records a <c>trial.reminder</c> entry.
+/// </para>
+/// </summary>
+public sealed partial class StripeEventApplier(
+    EntitlementsDbContext db,
+    PlanCatalog catalog,
+    IStripeApi stripe,
+    IOptions<BillingOptions> options,
+    TimeProvider time,
+    ILogger<StripeEventApplier> logger)
+{
+    public const string Applied = "applied";
+    public const string IgnoredStale = "ignored_stale";
+    public const string IgnoredUnhandled = "ignored_unhandled";
+    public const string IgnoredOtherSubscription = "ignored_other_subscription";
+
+    /// <summary>Actor of changes made by webhooks.</summary>
+    public const string StripeActor = "stripe";
+
+    private BillingOptions Options => options.Value;
+
+    /// <summary>
+    /// Applies <paramref name="record"/> (its <see cref="StripeEventRecord.Attempts"/> already counts this attempt).
+    /// Returns the outcome; throws <see cref="StripeEventRetryException"/> (or any database error) when the attempt should be retried.
+    /// </summary>
+    public async Task<ApplyResult> ApplyAsync(StripeEventRecord record, CancellationToken ct)
+    {
+        StripeEvent e;
+        try
+        {
+            e = StripeEventParser.Parse(Encoding.UTF8.GetBytes(record.Payload));
+        }
+        catch (StripeEventFormatException ex)
+        {
+            return new ApplyResult($"rejected: {ex.Message}", false);
+        }
+
+        switch (e.Type)
+        {
+            case StripeSubscriptionEvents.CheckoutSessionCompleted:
+                return await ApplyCheckoutAsync(e, ct);
+            case StripeSubscriptionEvents.SubscriptionCreated or StripeSubscriptionEvents.SubscriptionUpdated or StripeSubscriptionEvents.SubscriptionDeleted:
+            {
+                var read = StripeSubscriptionEvents.Read(e);
+                return read.Succeeded ? await ApplySubscriptionEventAsync(read.Update, record, null, ct) : new ApplyResult($"rejected: {read.Error}", false);
+            }
+
+            case StripeInvoiceEvents.TrialWillEnd:
+            {
+                var (trial, error) = StripeInvoiceEvents.ReadTrialWillEnd(e);
+                return trial is null ? new ApplyResult($"rejected: {error}", false) : await ApplySubscriptionEventAsync(trial.Subscription, record, trial.TrialEnd, ct);
+            }
+
+            case StripeInvoiceEvents.PaymentFailed or StripeInvoiceEvents.Paid:
+            {
+                var (invoice, error) = StripeInvoiceEvents.ReadInvoice(e);
+                return invoice is null ? new ApplyResult($"rejected: {error}", false) : await ApplyInvoiceAsync(invoice, record, ct);
+            }
+
+            default:
+                return new ApplyResult(IgnoredUnhandled, false);
+        }
+    }
+
+    /// <summary>
+    /// Applies a subscription state (a webhook payload, or an object retrieved from Stripe) to the locked <paramref name="row"/>:
+    /// plan via price, status, ids, period, cancel_at_period_end, dunning start/end. Audits and bumps the version (outbox) when
+    /// anything observable changed. <paramref name="fromStripe"/>: the update is Stripe's current object (no order check).
+    /// </summary>
+    internal ApplyResult ApplySubscription(Entitlement row, SubscriptionUpdate update, bool fromStripe, DateTimeOffset revealedAt, string actor, string action, string cause, DateTimeOffset now)
+    {
+        if (update.TenantId != row.TenantId || update.Environment != row.Environment)
+        {
+            return new ApplyResult($"rejected: subscription {update.SubscriptionId} belongs to {update.TenantId}/{update.Environment}", false);
+        }
+
+        if (!fromStripe && row.LastStripeEventCreated is { } last && update.EventCreated < last)
+        {
+            return new ApplyResult(IgnoredStale, false);
+        }
+
+        var sameSubscription = row.StripeSubscriptionId is null || update.SubscriptionId is null
+            || string.Equals(row.StripeSubscriptionId, update.SubscriptionId, StringComparison.Ordinal);
+        if (!sameSubscription && update.Status is "canceled" or "incomplete_expired")
+        {
+            // An ended earlier (or abandoned) subscription never overrides the tenant's current one.
+            return new ApplyResult(IgnoredOtherSubscription, false);
+        }
+
+        if (!fromStripe && sameSubscription && row.StripeStatus == "canceled" && update.Status != "canceled" && row.StripeSubscriptionId is not null)
+        {
+            // canceled is terminal for a Stripe subscription: a later-delivered event of it must not revive it.
+            return new ApplyResult(IgnoredStale, false);
+        }
+
+        string? planId = null;
+        foreach (var price in update.PriceIds)
+        {
+            if (catalog.TryGetPlanByPrice(price, out var plan))
+            {
+                planId = plan.Id;
+                break;
+            }
+        }
+
+        if (planId is null && update.PriceIds.Count > 0)
+        {
+            return new ApplyResult($"rejected: unknown price {update.PriceIds[0]}", false);
+        }
+
+        var before = AuditLog.View(row);
+        row.PlanId = planId ?? row.PlanId;
+        row.StripeStatus = update.Status;
+        row.StripeSubscriptionId = update.SubscriptionId ?? row.StripeSubscriptionId;
+        row.StripeCustomerId = update.CustomerId ?? row.StripeCustomerId;
+        row.CurrentPeriodStart = update.CurrentPeriodStart ?? (sameSubscription ? row.CurrentPeriodStart : null);
+        row.CurrentPeriodEnd = update.CurrentPeriodEnd;
+        row.CancelAtPeriodEnd = update.CancelAtPeriodEnd;
+        row.LastStripeEventCreated = row.LastStripeEventCreated is { } previous && previous > update.EventCreated ? previous : update.EventCreated;
+        if (InDunning(update.Status))
+        {
+            row.DunningStartedAt ??= revealedAt;
+        }
+        else
+        {
+            row.DunningStartedAt = null;
+            row.DunningAttempts = 0;
+        }
+
+        return Finish(row, before, actor, action, cause, now);
+    }
+
+    /// <summary>past_due and unpaid: an invoice is unpaid and the dunning schedule applies.</summary>
+    internal static bool InDunning(string? status) => status is "past_due" or "unpaid";
+
+    private ApplyResult Finish(Entitlement row, EntitlementAuditView before, string actor, string action, string cause, DateTimeOffset now)
+    {
+        var after = AuditLog.View(row);
+        if (after.SameStateAs(before))
+        {
+            row.UpdatedAt = now;
+            return new ApplyResult(Applied, false);
+        }
+
+        EntitlementChanges.Bump(db, row, now);
+        AuditLog.Add(db, row.TenantId, row.Environment, now, actor, action, before, AuditLog.View(row), cause);
+        return new ApplyResult(Applied, true);
+    }
+
+    private async Task<ApplyResult> ApplySubscriptionEventAsync(SubscriptionUpdate payload, StripeEventRecord record, DateTimeOffset? trialEnd, CancellationToken ct)
+    {
+        if (!Identifiers.IsTenantId(payload.TenantId) || !Identifiers.IsEnvironment(payload.Environment))
+        {
+            return new ApplyResult("rejected: unknown tenant", false);
+        }
+
+        // Stripe first, then the row lock: the lock is never held across an HTTP call.
+        var (update, fromStripe, error) = await CurrentStateAsync(payload.SubscriptionId, payload, record, ct);
+        if (error is not null)
+        {
+            return new ApplyResult(error, false);
+        }
+
+        var row = await LockAsync(payload.TenantId, payload.Environment, ct);
+        if (row.Error is not null)
+        {
+            return new ApplyResult(row.Error, false);
+        }
+
+        var now = time.GetUtcNow();
+        var result = ApplySubscription(row.Row!, update!, fromStripe, record.StripeCreated, StripeActor, record.Type, record.EventId, now);
+        if (trialEnd is not null || record.Type == StripeInvoiceEvents.TrialWillEnd)
+        {
+            AuditLog.Add(db, row.Row!.TenantId, row.Row.Environment, now, StripeActor, "trial.reminder", null,
+                new { SubscriptionId = payload.SubscriptionId, TrialEnd = trialEnd, Status = row.Row.StripeStatus }, record.EventId);
+        }
+
+        return result;
+    }
+
+    private async Task<ApplyResult> ApplyInvoiceAsync(InvoiceUpdate invoice, StripeEventRecord record, CancellationToken ct)
+    {
+        if (record.TenantId is null || record.Environment is null)
+        {
+            return new ApplyResult($"rejected: no tenant for invoice {invoice.InvoiceId} (no metadata.tenant_id and no entitlement with its subscription or customer)", false);
+        }
+
+        // Stripe's current subscription first (its status decides whether dunning runs; read before the row lock), then the invoice's own facts.
+        var (update, fromStripe, error) = invoice.SubscriptionId is null ? (null, false, null) : await CurrentStateAsync(invoice.SubscriptionId, null, record, ct);
+        if (error is not null)
+        {
+            return new ApplyResult(error, false);
+        }
+
+        var locked = await LockAsync(record.TenantId, record.Environment, ct);
+        if (locked.Error is not null)
+        {
+            return new ApplyResult(locked.Error, false);
+        }
+
+        var row = locked.Row!;
+        var now = time.GetUtcNow();
+        if (invoice.SubscriptionId is not null && row.StripeSubscriptionId is not null
+            && !string.Equals(invoice.SubscriptionId, row.StripeSubscriptionId, StringComparison.Ordinal))
+        {
+            return new ApplyResult(IgnoredOtherSubscription, false);
+        }
+
+        var refreshed = false;
+        var changed = false;
+        if (update is not null)
+        {
+            var applied = ApplySubscription(row, update, fromStripe, invoice.EventCreated, StripeActor, record.Type, record.EventId, now);
+            if (applied.Outcome.StartsWith("rejected", StringComparison.Ordinal))
+            {
+                return applied;
+            }
+
+            changed = applied.Changed;
+            refreshed = fromStripe;
+        }
+
+        if (row.LastInvoiceEventCreated is { } lastInvoice && invoice.EventCreated < lastInvoice)
+        {
+            return new ApplyResult(changed ? Applied : IgnoredStale, changed);
+        }
+
+        var before = AuditLog.View(row);
+        row.LastInvoiceEventCreated = invoice.EventCreated;
+        if (invoice.EventType == StripeInvoiceEvents.Paid)
+        {
+            if (!refreshed || !InDunning(row.StripeStatus))
+            {
+                row.DunningStartedAt = null;
+                row.DunningAttempts = 0;
+            }
+        }
+        else if (refreshed ? InDunning(row.StripeStatus)
+                 : InDunning(row.StripeStatus) || row.LastStripeEventCreated is not { } lastState || lastState <= invoice.EventCreated)
+        {
+            // Stripe's object (when re-read) says the subscription is still unpaid; from the payload alone, the invoice says so.
+            row.DunningStartedAt = row.DunningStartedAt is { } started && started < invoice.EventCreated ? started : invoice.EventCreated;
+            row.DunningAttempts = Math.Max(row.DunningAttempts, invoice.AttemptCount);
+            var graceEndsAt = row.DunningStartedAt.Value.AddDays(Options.FullAccessDays);
+            if (now < graceEndsAt)
+            {
+                AuditLog.Add(db, row.TenantId, row.Environment, now, StripeActor, "dunning.reminder", null,
+                    new { InvoiceId = invoice.InvoiceId, AttemptCount = invoice.AttemptCount, invoice.NextPaymentAttempt, GraceEndsAt = graceEndsAt,
+                          ReadOnlyFrom = graceEndsAt, SuspendAt = row.DunningStartedAt.Value.AddDays(Options.ReadOnlyDays) },
+                    record.EventId);
+            }
+        }
+
+        var result = Finish(row, before, StripeActor, record.Type, record.EventId, now);
+        return new ApplyResult(Applied, changed || result.Changed);
+    }
+
+    /// <summary>checkout.session.completed links the customer and subscription ids and, when the row has no plan yet, takes metadata.plan_id.</summary>
+    private async Task<ApplyResult> ApplyCheckoutAsync(StripeEvent e, CancellationToken ct)
+    {
+        var read = StripeSubscriptionEvents.Read(e);
+        if (!read.Succeeded)
+        {
+            return new ApplyResult($"rejected: {read.Error}", false);
+        }
+
+        var update = read.Update;
+        var locked = await LockAsync(update.TenantId, update.Environment, ct);
+        if (locked.Error is not null)
+        {
+            return new ApplyResult(locked.Error, false);
+        }
+
+        var row = locked.Row!;
+        var before = AuditLog.View(row);
+        row.StripeCustomerId = update.CustomerId ?? row.StripeCustomerId;
+        if (update.SubscriptionId is not null && !string.Equals(row.StripeSubscriptionId, update.SubscriptionId, StringComparison.Ordinal))
+        {
+            if (row.StripeStatus == "canceled")
+            {
+                // the canceled status belonged to the previous subscription; the new one's events will set its status.
+                row.StripeStatus = null;
+            }
+
+            row.StripeSubscriptionId = update.SubscriptionId;
+        }
+
+        if (row.PlanId is null && update.PlanIdFromMetadata is { } planId && catalog.TryGetPlan(planId, out _))
+        {
+            row.PlanId = planId;
+        }
+
+        return Finish(row, before, StripeActor, e.Type, e.Id, time.GetUtcNow());
+    }
+
+    /// <summary>
+    /// The subscription state to apply: Stripe's current object when re-reading is on (fromStripe = true), else the payload.
+    /// Returns an error outcome for a permanent problem; throws <see cref="StripeEventRetryException"/> to retry.
+    /// </summary>
+    private async Task<(SubscriptionUpdate? Update, bool FromStripe, string? Error)> CurrentStateAsync(
+        string? subscriptionId, SubscriptionUpdate? payload, StripeEventRecord record, CancellationToken ct)
+    {
+        if (!Options.Reread || subscriptionId is null)
+        {
+            return (payload, false, null);
+        }
+
+        Subscription? subscription;
+        try
+        {
+            subscription = await stripe.GetSubscriptionAsync(subscriptionId, ct);
+        }
+        catch (StripeApiException ex) when (IsUnreachable(ex))
+        {
+            if (record.Attempts >= Options.PayloadFallbackAfter)
+            {
+                LogPayloadFallback(logger, record.EventId, record.Attempts, ex.HttpStatus ?? 0);
+                return (payload, false, null);
+            }
+
+            throw new StripeEventRetryException($"Stripe API unavailable retrieving {subscriptionId}: {ex.HttpStatus?.ToString() ?? ex.StripeErrorType} {ex.Message}", ex);
+        }
+        catch (StripeApiException ex)
+        {
+            throw new StripeEventRetryException($"Stripe API error retrieving {subscriptionId}: {ex.HttpStatus} {ex.StripeErrorType}/{ex.Code}: {ex.Message}", ex);
+        }
+
+        if (subscription is null)
+        {
+            throw new StripeEventRetryException($"Stripe does not know subscription {subscriptionId} (404): is STRIPE_API_KEY of the account that sends these webhooks?");
+        }
+
+        var read = StripeSubscriptions.FromSubscription(subscription, time.GetUtcNow());
+        if (!read.Succeeded)
+        {
+            return (null, true, $"rejected: Stripe's subscription {subscriptionId}: {read.Error}");
+        }
+
+        var current = read.Update with { CurrentPeriodStart = subscription.PeriodStart };
+        if (payload is not null && (current.TenantId != payload.TenantId || current.Environment != payload.Environment))
+        {
+            return (null, true, $"rejected: Stripe's subscription {subscriptionId} belongs to {current.TenantId}/{current.Environment}, the event says {payload.TenantId}/{payload.Environment}");
+        }
+
+        return (current, true, null);
+    }
+
+    /// <summary>Network errors, timeouts, 429 and 5xx: Stripe could not answer now.</summary>
+    internal static bool IsUnreachable(StripeApiException e) => e.HttpStatus is null or 429 or >= 500;
+
+    private async Task<(Entitlement? Row, string? Error)> LockAsync(string tenantId, string environment, CancellationToken ct)
+    {
+        if (!Identifiers.IsTenantId(tenantId) || !Identifiers.IsEnvironment(environment))
+        {
+            return (null, "rejected: unknown tenant");
+        }
+
+        var row = await db.LockEntitlementAsync(tenantId, environment, ct);
+        if (row is not null)
+        {
+            return (row, null);
+        }
+
+        var tenantExists = await db.Tenants.AnyAsync(t => t.TenantId == tenantId, ct);
+        return (null, tenantExists ? $"rejected: unknown environment {environment}" : "rejected: unknown tenant");
+    }
+
+    [LoggerMessage(EventId = 1010, Level = LogLevel.Warning, Message = "Stripe event {EventId}: Stripe's API unreachable on attempt {Attempt} (HTTP {Status}); applying the payload with the order check")]
+    private static partial void LogPayloadFallback(ILogger logger, string eventId, int attempt, int status);
+}

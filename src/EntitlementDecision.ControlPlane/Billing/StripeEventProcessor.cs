@@ -1,0 +1,173 @@
+using EntitlementDecision.ControlPlane.Data;
+using EntitlementDecision.ControlPlane.Snapshots;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace EntitlementDecision.ControlPlane.Billing;
+
+/// <summary>
+/// Processes stored webhook events in the background. Wakes on <see cref="StripeEventSignal"/> (an event was stored or put back),
+/// else at the next due retry, at most every <see cref="PollInterval"/>. Each event is taken in its own transaction with
+/// <c>FOR UPDATE SKIP LOCKED</c> (several instances share the work), the oldest due first in Stripe's <c>created</c> order; an event
+/// of a tenant waits while an older event of the same tenant is still pending (so each tenant's events apply in order even when
+/// one is being retried). Applying happens under a savepoint: on an error the changes roll back, the attempt is counted,
+/// <c>last_error</c> kept and <c>next_attempt_at</c> moved by <see cref="BillingOptions.Backoff"/>; after
+/// <see cref="BillingOptions.MaxAttempts"/> the event is <c>failed</c> (queryable and retryable at the operator endpoints).
+/// </summary>
+public sealed partial class StripeEventProcessor(
+    IServiceScopeFactory scopes,
+    StripeEventSignal signal,
+    OutboxSignal outbox,
+    WebhookMetrics metrics,
+    IOptions<BillingOptions> options,
+    TimeProvider time,
+    ILogger<StripeEventProcessor> logger) : BackgroundService
+{
+    public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan MaxErrorBackoff = TimeSpan.FromSeconds(30);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var failures = 0;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                while (await ProcessNextAsync(stoppingToken) is not null && !stoppingToken.IsCancellationRequested)
+                {
+                }
+
+                failures = 0;
+                await signal.WaitAsync(await UntilNextDueAsync(stoppingToken), stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                // The database itself failed (the event's attempt was not counted): back off and try again.
+                failures++;
+                var delay = TimeSpan.FromMilliseconds(Math.Min(MaxErrorBackoff.TotalMilliseconds, 200 * Math.Pow(2, Math.Min(failures, 10))));
+                LogLoopFailed(logger, e, failures, delay.TotalMilliseconds);
+                try
+                {
+                    await Task.Delay(delay, time, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>Takes and processes one due event; returns its id, or null when none is due.</summary>
+    internal async Task<string?> ProcessNextAsync(CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<EntitlementsDbContext>();
+        var applier = scope.ServiceProvider.GetRequiredService<StripeEventApplier>();
+        var now = time.GetUtcNow();
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var taken = await db.StripeEvents.FromSql($"""
+            SELECT * FROM stripe_events e
+            WHERE e.status = 'pending' AND e.next_attempt_at <= {now}
+              AND NOT EXISTS (
+                SELECT 1 FROM stripe_events p
+                WHERE p.status = 'pending' AND p.tenant_id = e.tenant_id AND p.environment = e.environment
+                  AND (p.stripe_created, p.event_id) < (e.stripe_created, e.event_id))
+            ORDER BY e.stripe_created, e.event_id
+            LIMIT 1
+            FOR UPDATE SKIP LOCKED
+            """).ToListAsync(ct);
+        if (taken.Count == 0)
+        {
+            return null;
+        }
+
+        var record = taken[0];
+        var eventId = record.EventId;
+        record.Attempts++;
+        await db.SaveChangesAsync(ct);
+        await tx.CreateSavepointAsync("apply", ct);
+        ApplyResult result;
+        try
+        {
+            result = await applier.ApplyAsync(record, ct);
+            record.Status = StripeEventRecord.Processed;
+            record.Outcome = result.Outcome;
+            record.ProcessedAt = time.GetUtcNow();
+            record.LastError = null;
+            await db.SaveChangesAsync(ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            await tx.RollbackToSavepointAsync("apply", ct);
+            db.ChangeTracker.Clear();
+            var row = await db.StripeEvents.SingleAsync(x => x.EventId == eventId, ct);
+            row.LastError = Describe(e);
+            if (row.Attempts >= options.Value.MaxAttempts)
+            {
+                row.Status = StripeEventRecord.Failed;
+                metrics.Failed();
+                LogFailed(logger, eventId, row.Type, row.Attempts, row.LastError);
+            }
+            else
+            {
+                var delay = options.Value.Backoff(row.Attempts);
+                row.NextAttemptAt = time.GetUtcNow() + delay;
+                metrics.Retried();
+                LogRetry(logger, eventId, row.Type, row.Attempts, delay.TotalMilliseconds, row.LastError);
+            }
+
+            await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
+            return eventId;
+        }
+
+        await tx.CommitAsync(ct);
+        metrics.Processed();
+        if (result.Changed)
+        {
+            outbox.Notify();
+        }
+
+        LogProcessed(logger, eventId, record.Type, result.Outcome);
+        return eventId;
+    }
+
+    /// <summary>Time until the earliest pending retry is due, capped at <see cref="PollInterval"/>.</summary>
+    private async Task<TimeSpan> UntilNextDueAsync(CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<EntitlementsDbContext>();
+        var next = await db.StripeEvents.Where(e => e.Status == StripeEventRecord.Pending).MinAsync(e => (DateTimeOffset?)e.NextAttemptAt, ct);
+        if (next is null)
+        {
+            return PollInterval;
+        }
+
+        var wait = next.Value - time.GetUtcNow();
+        return wait <= TimeSpan.Zero ? TimeSpan.FromMilliseconds(1) : wait < PollInterval ? wait : PollInterval;
+    }
+
+    /// <summary>Exception type and message chain (no payloads, no secrets), at most 2000 characters.</summary>
+    internal static string Describe(Exception e)
+    {
+        var text = e.InnerException is { } inner ? $"{e.GetType().Name}: {e.Message} ({inner.GetType().Name}: {inner.Message})" : $"{e.GetType().Name}: {e.Message}";
+        return text.Length <= 2000 ? text : text[..2000];
+    }
+
+    [LoggerMessage(EventId = 1020, Level = LogLevel.Information, Message = "Stripe event {EventId} ({Type}) processed: {Outcome}")]
+    private static partial void LogProcessed(ILogger logger, string eventId, string type, string outcome);
+
+    [LoggerMessage(EventId = 1021, Level = LogLevel.Warning, Message = "Stripe event {EventId} ({Type}) attempt {Attempt} failed; retrying in {DelayMs} ms: {Error}")]
+    private static partial void LogRetry(ILogger logger, string eventId, string type, int attempt, double delayMs, string error);
+
+    [LoggerMessage(EventId = 1022, Level = LogLevel.Error, Message = "Stripe event {EventId} ({Type}) failed after {Attempts} attempts: {Error}")]
+    private static partial void LogFailed(ILogger logger, string eventId, string type, int attempts, string error);
+
+    [LoggerMessage(EventId = 1023, Level = LogLevel.Warning, Message = "Stripe event processing loop failed ({Failures} in a row); retrying in {DelayMs} ms")]
+    private static partial void LogLoopFailed(ILogger logger, Exception exception, int failures, double delayMs);
+}

@@ -1,0 +1,60 @@
+using System.Diagnostics.Metrics;
+
+namespace EntitlementDecision.ControlPlane.Billing;
+
+/// <summary>
+/// Webhook counters since the process started, on the <see cref="System.Diagnostics.Metrics"/> meter
+/// <c>EntitlementDecision.ControlPlane.Webhooks</c> (instrument <c>ed.webhook.events</c>, tag <c>result</c> = received | verified |
+/// rejected_signature | rejected_parse | rejected_too_large | rate_limited | stored | duplicate | processed | retried | failed) and as
+/// plain totals for <c>GET /billing/webhooks/stats</c>. Durable counts come from <c>stripe_events</c> (see <see cref="WebhookOperatorEndpoints"/>).
+/// </summary>
+public sealed class WebhookMetrics : IDisposable
+{
+    public const string MeterName = "EntitlementDecision.ControlPlane.Webhooks";
+    public static readonly string[] Results =
+        ["received", "verified", "rejected_signature", "rejected_parse", "rejected_too_large", "rate_limited", "stored", "duplicate", "processed", "retried", "failed"];
+
+    private readonly Meter _meter;
+    private readonly Counter<long> _events;
+    private readonly long[] _totals = new long[Results.Length];
+
+    public WebhookMetrics(IMeterFactory meters)
+    {
+        _meter = meters.Create(MeterName);
+        _events = _meter.CreateCounter<long>("ed.webhook.events", unit: "{event}", description: "Stripe webhook deliveries and processing results");
+    }
+
+    public void Received() => Add(0);
+
+    public void Verified() => Add(1);
+
+    public void RejectedSignature() => Add(2);
+
+    public void RejectedParse() => Add(3);
+
+    public void RejectedTooLarge() => Add(4);
+
+    public void RateLimited() => Add(5);
+
+    public void Stored() => Add(6);
+
+    public void Duplicate() => Add(7);
+
+    public void Processed() => Add(8);
+
+    public void Retried() => Add(9);
+
+    public void Failed() => Add(10);
+
+    /// <summary>The totals since start, by result name.</summary>
+    public IReadOnlyDictionary<string, long> Snapshot() =>
+        Results.Select((name, i) => (name, Interlocked.Read(ref _totals[i]))).ToDictionary(x => x.name, x => x.Item2);
+
+    public void Dispose() => _meter.Dispose();
+
+    private void Add(int index)
+    {
+        Interlocked.Increment(ref _totals[index]);
+        _events.Add(1, new KeyValuePair<string, object?>("result", Results[index]));
+    }
+}
