@@ -1,0 +1,36 @@
+namespace EntitlementDecision.FakeStripe;
+
+/// <summary>A price the fake Stripe API knows from the start (a recurring, per-unit price).</summary>
+/// <param name="Id"><c>price_...</c>.</param>
+/// <param name="UnitAmount">In the currency's smallest unit (cents).</param>
+/// <param name="Currency">Lower-case ISO code, e.g. <c>usd</c>.</param>
+/// <param name="Interval"><c>day</c>, <c>week</c>, <c>month</c> or <c>year</c>.</param>
+/// <param name="Active">False for an archived price.</param>
+/// <param name="Product">The product id (<c>prod_...</c>).</param>
+public sealed record FakePrice(string Id, long UnitAmount, string Currency, string Interval, bool Active = true, string Product = "prod_QXg1hqf4jFNsqG");
+
+/// <summary>Settings of the fake Stripe API.</summary>
+public sealed class FakeStripeOptions
+{
+    /// <summary>The default seed: Stripe's fixture price (usd 2000/month) and the business plan's dev price (usd 9900/month).</summary>
+    public static IReadOnlyList<FakePrice> DefaultPrices { get; } =
+    [
+        new("price_1PgafmB7WZ01zgkW6dKueIc5", 2000, "usd", "month"),
+        new("price_1PgbusinessMonthlyDev01", 9900, "usd", "month", Product: "prod_BusinessDev0001"),
+    ];
+
+    /// <summary>Prices present from the start (default <see cref="DefaultPrices"/>).</summary>
+    public IReadOnlyList<FakePrice> Prices { get; set; } = DefaultPrices;
+
+    /// <summary>When set, only <c>Authorization: Bearer {ApiKey}</c> is accepted (else 401 like Stripe); when null any non-empty bearer key is.</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>Where scenario controls and API updates post their events (signed); null: events are only listed by <c>GET /v1/events</c>.</summary>
+    public Uri? WebhookUrl { get; set; }
+
+    /// <summary>The webhook endpoint's signing secret (<c>whsec_...</c>); required with <see cref="WebhookUrl"/>.</summary>
+    public string? WebhookSecret { get; set; }
+
+    /// <summary>The clock for <c>created</c>, periods, trials and webhook signatures (default the system clock).</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+}
