@@ -144,7 +144,7 @@ public sealed partial class FakeStripeState
         }
 
         var id = "cs_test_" + NewId("a")[2..];
-        var amount = price["unit_amount"]!.GetValue<long>() * quantity;
+        var amount = AsLong(price["unit_amount"])!.Value * quantity;
         var session = Template("checkout.session");
         session["id"] = id;
         session["object"] = "checkout.session";
@@ -238,7 +238,7 @@ public sealed partial class FakeStripeState
         var matching = _events.NewestFirst().Where(e =>
         {
             var t = (string)e["type"]!;
-            var c = e["created"]!.GetValue<long>();
+            var c = AsLong(e["created"])!.Value;
             return (type is null || TypeMatches(type, t)) && (types.Count == 0 || types.Contains(t))
                 && (created is null || c == created) && (gte is null || c >= gte) && (gt is null || c > gt) && (lte is null || c <= lte) && (lt is null || c < lt);
         });
@@ -453,7 +453,7 @@ public sealed partial class FakeStripeState
         (string?)invoice["parent"]?["subscription_details"]?["subscription"] ?? (string?)invoice["subscription"];
 
     private static long? PeriodEnd(JsonObject sub) =>
-        Items(sub).Select(i => i["current_period_end"]?.GetValue<long>()).Min();
+        Items(sub).Select(i => AsLong(i["current_period_end"])).Min();
 
     private static JsonObject PlanFromPrice(JsonObject price) => new()
     {
@@ -478,5 +478,7 @@ public sealed partial class FakeStripeState
         ["usage_type"] = "licensed",
     };
 
-    private static JsonSerializerOptions Compact { get; } = new();
+    /// <summary>A JSON number node as long (nodes built from C# ints hold Int32), or null.</summary>
+    private static long? AsLong(JsonNode? node) =>
+        node is JsonValue value && value.GetValueKind() == JsonValueKind.Number ? long.Parse(value.ToJsonString(), CultureInfo.InvariantCulture) : null;
 }

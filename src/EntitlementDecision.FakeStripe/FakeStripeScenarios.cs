@@ -80,7 +80,7 @@ public sealed partial class FakeStripeState
         {
             var sub = LiveSubscription(subscriptionId);
             var invoice = OpenInvoice(sub) ?? NewInvoice(sub, paid: false, "subscription_cycle");
-            invoice["attempt_count"] = (invoice["attempt_count"]?.GetValue<long>() ?? 0) + 1;
+            invoice["attempt_count"] = (AsLong(invoice["attempt_count"]) ?? 0) + 1;
             invoice["attempted"] = true;
             invoice["next_payment_attempt"] = NowSeconds + 3 * 24 * 3600;
             var previous = Change(sub, "status", "past_due");
@@ -308,7 +308,7 @@ public sealed partial class FakeStripeState
         var subId = (string)sub["id"]!;
         var item = Items(sub).First();
         var price = (JsonObject)item["price"]!;
-        var amount = price["unit_amount"]!.GetValue<long>() * (item["quantity"]?.GetValue<long>() ?? 1);
+        var amount = AsLong(price["unit_amount"])!.Value * (AsLong(item["quantity"]) ?? 1);
         var invoice = Template("invoice");
         var line = (JsonObject)invoice["lines"]!["data"]![0]!.DeepClone();
         line["id"] = NewId("il");
@@ -390,7 +390,7 @@ public sealed partial class FakeStripeState
     {
         invoice["status"] = "paid";
         invoice["attempted"] = true;
-        invoice["attempt_count"] = Math.Max(1, invoice["attempt_count"]?.GetValue<long>() ?? 0);
+        invoice["attempt_count"] = Math.Max(1, AsLong(invoice["attempt_count"]) ?? 0);
         invoice["amount_paid"] = invoice["amount_due"]!.DeepClone();
         invoice["amount_remaining"] = 0;
         invoice["next_payment_attempt"] = null;

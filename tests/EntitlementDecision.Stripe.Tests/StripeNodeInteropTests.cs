@@ -77,9 +77,9 @@ public sealed class StripeNodeInteropTests
         public void Dispose() => File.Delete(Path);
     }
 
-    private sealed record NodeRun(int ExitCode, string StdOut, string StdErr);
+    internal sealed record NodeRun(int ExitCode, string StdOut, string StdErr);
 
-    private static async Task<NodeRun> RunNodeAsync(string script, params string[] args)
+    internal static async Task<NodeRun> RunNodeAsync(string script, params string[] args)
     {
         if (!File.Exists(Path.Combine(InteropDir, "node_modules", "stripe", "package.json")))
         {
