@@ -15,6 +15,8 @@ esac
 
 export STRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET:-whsec_dev_only_do_not_use_in_production}
 export STRIPE_API_KEY=${STRIPE_API_KEY:-sk_test_dev_only}
+# Webhooks re-read subscriptions from Stripe's API (STRIPE_API_BASE) unless off; off until this script starts the fake Stripe API.
+export ED_WEBHOOK_REREAD=${ED_WEBHOOK_REREAD:-off}
 export ED_TOKEN_SIGNING_KEY=${ED_TOKEN_SIGNING_KEY:-dev-only-token-signing-key-0123456789abcdef}
 export ED_CONTROLPLANE_URL=${ED_CONTROLPLANE_URL:-http://127.0.0.1:5080}
 export ED_SIDECAR_URL=${ED_SIDECAR_URL:-http://127.0.0.1:50051}

@@ -27,6 +27,9 @@ fi
 # Our own hosts and secrets, whatever the caller (e.g. test.sh) exported.
 export STRIPE_WEBHOOK_SECRET=whsec_loadtest_only_0123456789abcdef
 export STRIPE_API_KEY=sk_test_loadtest_only
+# Webhooks re-read subscriptions from Stripe's API (STRIPE_API_BASE) unless off; off until this script starts the fake Stripe API.
+export ED_WEBHOOK_REREAD=${ED_WEBHOOK_REREAD:-off}
+export ED_WEBHOOK_RATE_LIMIT_PER_SECOND=0   # the webhook scenarios measure the pipeline, not the endpoint's rate limit
 export ED_TOKEN_SIGNING_KEY=loadtest-only-token-signing-key-0123456789abcdef
 export ED_CONTROLPLANE_URL=http://127.0.0.1:$cp_port
 export ED_SIDECAR_URL=http://127.0.0.1:$sidecar_port
