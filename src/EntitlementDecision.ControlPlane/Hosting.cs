@@ -4,6 +4,7 @@ using EntitlementDecision.ControlPlane.Billing;
 using EntitlementDecision.ControlPlane.Catalog;
 using EntitlementDecision.ControlPlane.Configuration;
 using EntitlementDecision.ControlPlane.Data;
+using EntitlementDecision.ControlPlane.Metering;
 using EntitlementDecision.ControlPlane.Snapshots;
 using EntitlementDecision.ControlPlane.Tenants;
 using EntitlementDecision.Engine.Catalog;
@@ -47,6 +48,7 @@ namespace EntitlementDecision.ControlPlane
             });
             services.AddHostedService<DatabaseMigrator>();
             services.AddHostedService<OutboxPublisher>();
+            services.AddMetering();
 
             services.AddProblemDetails();
             services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
@@ -107,7 +109,7 @@ namespace EntitlementDecision.ControlPlane
     /// <summary>The non-serving commands of the executable.</summary>
     public static class Commands
     {
-        /// <summary><c>migrate</c>: applies EF migrations to ED_POSTGRES and exits 0 (2 when ED_POSTGRES is missing).</summary>
+        /// <summary><c>migrate</c>: applies the EF migrations of both contexts (entitlements, metering) to ED_POSTGRES and exits 0 (2 when ED_POSTGRES is missing).</summary>
         public static async Task<int> MigrateAsync()
         {
             var connectionString = Environment.GetEnvironmentVariable(ControlPlaneOptions.PostgresVariable);
@@ -121,6 +123,9 @@ namespace EntitlementDecision.ControlPlane
             await using var db = new EntitlementsDbContext(options);
             var pending = (await db.Database.GetPendingMigrationsAsync()).ToList();
             await db.Database.MigrateAsync();
+            await using var metering = MeteringDbContext.Create(connectionString);
+            pending.AddRange(await metering.Database.GetPendingMigrationsAsync());
+            await metering.Database.MigrateAsync();
             Console.WriteLine($"Applied {pending.Count} migration(s){(pending.Count > 0 ? ": " + string.Join(", ", pending) : "")}.");
             return 0;
         }

@@ -2,15 +2,19 @@ using EntitlementDecision.ControlPlane;
 using EntitlementDecision.ControlPlane.Billing;
 using EntitlementDecision.ControlPlane.Catalog;
 using EntitlementDecision.ControlPlane.Configuration;
+using EntitlementDecision.ControlPlane.Metering;
 using EntitlementDecision.ControlPlane.Tenants;
 
 // Commands: (none) serve | migrate | mint-token --tenant <id> --role <role> [--ttl-minutes 60] [--subject dev]
+// | ledger-verify | ledger-rebuild-counters | ledger-check-counters | usage-rollup (see Metering/MeteringCommands.cs)
 switch (args.FirstOrDefault())
 {
     case "migrate":
         return await Commands.MigrateAsync();
     case "mint-token":
         return Commands.MintToken(args[1..]);
+    case "ledger-verify" or "ledger-rebuild-counters" or "ledger-check-counters" or "usage-rollup":
+        return await EntitlementDecision.ControlPlane.Metering.MeteringCommands.RunAsync(args[0], args[1..], Console.Out, Console.Error);
 }
 
 // StackExchange.Redis 1.2.6 times out under thread-pool starvation: give the pool room before anything connects.
@@ -31,6 +35,7 @@ app.UseRateLimiter();
 app.MapCatalogEndpoints();
 app.MapTenantEndpoints();
 app.MapBillingEndpoints();
+app.MapUsageEndpoints();
 app.MapGet("/healthz", Health.CheckAsync).AllowAnonymous();
 await app.RunAsync();
 return 0;

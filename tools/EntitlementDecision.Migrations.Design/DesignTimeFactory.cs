@@ -22,3 +22,11 @@ internal static class Program
         return 0;
     }
 }
+
+/// <summary>The same for the metering context (migrations in Metering/Migrations, history table __ef_metering_migrations):
+/// <c>dotnet ef migrations add &lt;Name&gt; -c MeteringDbContext -p src/EntitlementDecision.ControlPlane -s tools/EntitlementDecision.Migrations.Design -o Metering/Migrations</c>.</summary>
+public sealed class MeteringDesignTimeFactory : IDesignTimeDbContextFactory<EntitlementDecision.ControlPlane.Metering.MeteringDbContext>
+{
+    public EntitlementDecision.ControlPlane.Metering.MeteringDbContext CreateDbContext(string[] args) =>
+        EntitlementDecision.ControlPlane.Metering.MeteringDbContext.Create(Environment.GetEnvironmentVariable("ED_POSTGRES") ?? "Host=localhost;Database=design_time");
+}

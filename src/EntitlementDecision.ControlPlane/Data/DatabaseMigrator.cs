@@ -5,7 +5,7 @@ namespace EntitlementDecision.ControlPlane.Data;
 
 /// <summary>
 /// Start-up step (hosted service, runs before the outbox publisher and before requests are served): loads the catalog
-/// (an invalid catalog fails start-up) and applies pending EF migrations.
+/// (an invalid catalog fails start-up) and applies pending EF migrations (EntitlementsDbContext, then MeteringDbContext).
 /// </summary>
 public sealed partial class DatabaseMigrator(IServiceScopeFactory scopes, ILogger<DatabaseMigrator> logger) : IHostedService
 {
@@ -16,6 +16,7 @@ public sealed partial class DatabaseMigrator(IServiceScopeFactory scopes, ILogge
         LogCatalog(logger, catalog.Version, catalog.ContentHash);
         var db = scope.ServiceProvider.GetRequiredService<EntitlementsDbContext>();
         await db.Database.MigrateAsync(cancellationToken);
+        await scope.ServiceProvider.GetRequiredService<Metering.MeteringDbContext>().Database.MigrateAsync(cancellationToken);
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

@@ -1,0 +1,123 @@
+using EntitlementDecision.ControlPlane.Snapshots;
+using EntitlementDecision.Redis;
+
+namespace EntitlementDecision.ControlPlane.Metering;
+
+/// <summary>
+/// The ledger writer's loop (hosted service; off with ED_USAGE_LEDGER_CONSUMER=off). Each <see cref="PumpAsync"/>: creates the
+/// group <c>ledger</c> on <c>ed:usage-events</c> (MKSTREAM, from id 0) once, then takes (1) what this consumer left pending (a crash
+/// between commit and XACK), (2) entries pending longer than ED_USAGE_CLAIM_IDLE_SECONDS at other consumers (XAUTOCLAIM), (3) new
+/// entries, each batch written by <see cref="LedgerWriter"/> in one transaction and acknowledged only after the commit; then trims
+/// the acknowledged entries. Polls every <see cref="PollInterval"/> when idle (no BLOCK: the Redis connection is shared); on errors
+/// backs off exponentially up to 30 s and retries (nothing is acknowledged that was not committed).
+/// </summary>
+public sealed partial class LedgerConsumer(
+    IServiceScopeFactory scopes,
+    RedisConnection redis,
+    LedgerWriter writer,
+    MeteringOptions options,
+    RollupSignal rollups,
+    TimeProvider time,
+    ILogger<LedgerConsumer> logger) : BackgroundService
+{
+    public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
+    private bool _groupReady;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!options.ConsumerEnabled)
+        {
+            return;
+        }
+
+        var failures = 0;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var processed = await PumpAsync(stoppingToken);
+                failures = 0;
+                if (processed == 0)
+                {
+                    await Task.Delay(PollInterval, time, stoppingToken);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                failures++;
+                var delay = TimeSpan.FromMilliseconds(Math.Min(30_000, 200 * Math.Pow(2, Math.Min(failures, 10))));
+                LogPumpFailed(logger, e, failures, delay.TotalMilliseconds);
+                try
+                {
+                    await Task.Delay(delay, time, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>Drains what is available now (own pending, stale claims, new entries); returns the number of entries handled.</summary>
+    public async Task<int> PumpAsync(CancellationToken ct)
+    {
+        var stream = new UsageStreamConsumer(await redis.GetAsync());
+        if (!_groupReady)
+        {
+            await stream.EnsureGroupAsync();
+            _groupReady = true;
+        }
+
+        var total = 0;
+        total += await DrainAsync(stream, () => stream.ReadAsync(options.ConsumerName, options.BatchSize, pendingOfThisConsumer: true), ct);
+        total += await DrainAsync(stream, () => stream.ClaimStaleAsync(options.ConsumerName, options.ClaimIdle, options.BatchSize), ct);
+        total += await DrainAsync(stream, () => stream.ReadAsync(options.ConsumerName, options.BatchSize, pendingOfThisConsumer: false), ct);
+        if (total > 0)
+        {
+            await stream.TrimAcknowledgedAsync();
+            rollups.Notify();
+        }
+
+        return total;
+    }
+
+    private async Task<int> DrainAsync(UsageStreamConsumer stream, Func<Task<IReadOnlyList<UsageStreamEntry>>> read, CancellationToken ct)
+    {
+        var total = 0;
+        while (!ct.IsCancellationRequested)
+        {
+            var entries = await read();
+            if (entries.Count == 0)
+            {
+                break;
+            }
+
+            await using (var scope = scopes.CreateAsyncScope())
+            {
+                var db = scope.ServiceProvider.GetRequiredService<MeteringDbContext>();
+                var result = await writer.WriteAsync(db, entries, options.LateWindow, ct);
+                LogBatch(logger, entries.Count, result.LedgerRows, result.AlreadyReceived);
+            }
+
+            await stream.AckAsync(entries.Select(e => e.Id).ToList());
+            total += entries.Count;
+            if (entries.Count < options.BatchSize)
+            {
+                break;
+            }
+        }
+
+        return total;
+    }
+
+    [LoggerMessage(EventId = 4101, Level = LogLevel.Debug, Message = "Usage ledger batch: {Entries} entries, {Rows} ledger rows, {Redelivered} already received")]
+    private static partial void LogBatch(ILogger logger, int entries, int rows, int redelivered);
+
+    [LoggerMessage(EventId = 4102, Level = LogLevel.Warning, Message = "Usage ledger pump failed (attempt {Failures}); retrying in {DelayMs} ms")]
+    private static partial void LogPumpFailed(ILogger logger, Exception exception, int failures, double delayMs);
+}

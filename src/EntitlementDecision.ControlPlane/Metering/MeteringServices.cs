@@ -1,0 +1,19 @@
+namespace EntitlementDecision.ControlPlane.Metering;
+
+/// <summary>Registration of the metering services (context, ledger writer and consumer, rollup job).</summary>
+public static class MeteringServices
+{
+    public static IServiceCollection AddMetering(this IServiceCollection services)
+    {
+        services.AddSingleton(sp => MeteringOptions.From(sp.GetRequiredService<IConfiguration>()));
+        services.AddDbContext<MeteringDbContext>((sp, o) =>
+            MeteringDbContext.Configure(o, sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<Configuration.ControlPlaneOptions>>().Value.Postgres!));
+        services.AddSingleton<LedgerWriter>();
+        services.AddSingleton<RollupSignal>();
+        services.AddSingleton<LedgerConsumer>();
+        services.AddHostedService(sp => sp.GetRequiredService<LedgerConsumer>());
+        services.AddSingleton<RollupJob>();
+        services.AddHostedService(sp => sp.GetRequiredService<RollupJob>());
+        return services;
+    }
+}
