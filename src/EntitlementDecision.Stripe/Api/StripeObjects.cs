@@ -101,9 +101,11 @@ public sealed record Subscription(
     [JsonIgnore]
     public IReadOnlyList<string> PriceIds => ItemList.Select(i => i.Price.Id).Distinct(StringComparer.Ordinal).ToList();
 
-    /// <summary>Start of the current period: the top-level field, else the latest start among the items.</summary>
+    /// <summary>Start of the current period: the top-level field, else the start of the item whose period ends first (as <see cref="StripeSubscriptionEvents"/> reads webhooks).</summary>
     [JsonIgnore]
-    public DateTimeOffset? PeriodStart => CurrentPeriodStart ?? ItemList.Max(i => i.CurrentPeriodStart);
+    public DateTimeOffset? PeriodStart => CurrentPeriodStart
+        ?? ItemList.Where(i => i.CurrentPeriodEnd is not null).MinBy(i => i.CurrentPeriodEnd)?.CurrentPeriodStart
+        ?? ItemList.FirstOrDefault()?.CurrentPeriodStart;
 
     /// <summary>End of the current period: the top-level field, else the earliest end among the items (as <see cref="StripeSubscriptionEvents"/> reads webhooks).</summary>
     [JsonIgnore]

@@ -10,7 +10,7 @@ public static class StripeSubscriptions
     /// The <see cref="SubscriptionUpdate"/> for a subscription retrieved at <paramref name="observedAt"/>: the same fields
     /// <see cref="StripeSubscriptionEvents.Read"/> takes from a <c>customer.subscription.*</c> webhook (tenant id and
     /// environment from <c>metadata.tenant_id</c>/<c>metadata.environment</c>, default environment <c>production</c>;
-    /// current period end from the subscription or, in newer API versions, the earliest item end), with
+    /// current period start/end from the subscription or, in newer API versions, its items), with
     /// <see cref="SubscriptionUpdate.EventCreated"/> = <paramref name="observedAt"/> (the state is at least that recent),
     /// <see cref="SubscriptionUpdate.EventType"/> = <see cref="RetrievedEventType"/> and
     /// <see cref="SubscriptionUpdate.EventId"/> = <c>"retrieved:{sub id}:{observedAt Unix ms}"</c>.
@@ -49,7 +49,7 @@ public static class StripeSubscriptions
             CanceledAt: subscription.CanceledAt,
             EventId: $"retrieved:{subscription.Id}:{observedAt.ToUnixTimeMilliseconds()}",
             EventType: RetrievedEventType,
-            EventCreated: observedAt.ToUniversalTime()));
+            EventCreated: observedAt.ToUniversalTime()) { CurrentPeriodStart = subscription.PeriodStart });
     }
 
     private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;

@@ -321,6 +321,7 @@ public sealed class StripeApiClientTests : IAsyncLifetime
         Assert.Equal(fromWebhook.Update.PriceIds, result.Update.PriceIds);
         Assert.Equal((StripeSubscriptions.RetrievedEventType, observedAt), (result.Update.EventType, result.Update.EventCreated));
         Assert.Equal(sub.TrialEnd, sub.PeriodEnd);
+        Assert.Equal(sub.TrialStart, result.Update.CurrentPeriodStart);
     }
 
     [Fact]
