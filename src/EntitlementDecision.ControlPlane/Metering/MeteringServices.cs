@@ -1,6 +1,6 @@
 namespace EntitlementDecision.ControlPlane.Metering;
 
-/// <summary>Registration of the metering services (context, ledger writer and consumer, rollup job).</summary>
+/// <summary>Registration of the metering services (context, coverage declarations, ledger writer and consumer, rollup job).</summary>
 public static class MeteringServices
 {
     public static IServiceCollection AddMetering(this IServiceCollection services)
@@ -12,6 +12,8 @@ public static class MeteringServices
         services.AddSingleton<RollupSignal>();
         services.AddSingleton<LedgerConsumer>();
         services.AddHostedService(sp => sp.GetRequiredService<LedgerConsumer>());
+        services.AddSingleton<CoveragePublisher>();
+        services.AddHostedService(sp => sp.GetRequiredService<CoveragePublisher>());
         services.AddSingleton<RollupJob>();
         services.AddHostedService(sp => sp.GetRequiredService<RollupJob>());
         return services;

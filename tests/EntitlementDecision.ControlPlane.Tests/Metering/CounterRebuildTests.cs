@@ -58,4 +58,12 @@ public sealed class CounterRebuildTests(CounterRebuildFixture fx) : IClassFixtur
         Assert.Equal(1, await fx.MeteringAsync(db => MeteringCommands.CheckAsync(db, admin, tenant, now, output, Ct)));
         Assert.Contains($"MISMATCH {tenant}/production exports window d{now:yyyyMMdd}: redis {exports + 1}, ledger {exports}", output.ToString(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task CoveragePublisher_WritesCoverageHash_FromTheCatalog()
+    {
+        await fx.Service<CoveragePublisher>().PublishAsync();
+        var hash = await new UsageCoverageStore(fx.Redis).ReadAsync();
+        Assert.Equal(new Dictionary<string, string> { ["__mode"] = "warn", ["api-gateway|api_calls"] = "1", ["exporter|exports"] = "1" }.OrderBy(x => x.Key), hash.OrderBy(x => x.Key));
+    }
 }

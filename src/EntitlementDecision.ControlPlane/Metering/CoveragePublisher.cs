@@ -1,0 +1,70 @@
+using EntitlementDecision.ControlPlane.Configuration;
+using EntitlementDecision.ControlPlane.Snapshots;
+using EntitlementDecision.Engine.Catalog;
+using EntitlementDecision.Redis;
+using Microsoft.Extensions.Options;
+
+namespace EntitlementDecision.ControlPlane.Metering;
+
+/// <summary>
+/// Start-up step (hosted service): writes the catalog's coverage declarations (<see cref="ServiceCoverage"/>, from the
+/// <c>"services"</c> and <c>"undeclared_usage"</c> sections of catalog/plans.json) to the Redis hash <c>ed:coverage</c> that the usage
+/// script reads. An invalid section fails start-up; while Redis is down it retries with back-off up to 30 s.
+/// </summary>
+public sealed partial class CoveragePublisher(IOptions<ControlPlaneOptions> options, PlanCatalog catalog, RedisConnection redis, TimeProvider time, ILogger<CoveragePublisher> logger) : BackgroundService
+{
+    private ServiceCoverage? _coverage;
+
+    /// <summary>The parsed declarations (loaded at start).</summary>
+    public ServiceCoverage Coverage => _coverage ??= ServiceCoverageLoader.LoadFile(options.Value.CatalogPath!, catalog);
+
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        _ = Coverage; // a bad section stops start-up here
+        return base.StartAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        for (var attempt = 1; !stoppingToken.IsCancellationRequested; attempt++)
+        {
+            try
+            {
+                var count = await PublishAsync().WaitAsync(TimeSpan.FromSeconds(5), time, stoppingToken);
+                LogPublished(logger, count - 1, Coverage.Mode.ToString().ToLowerInvariant());
+                return;
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                var delay = TimeSpan.FromMilliseconds(Math.Min(30_000, 200 * Math.Pow(2, Math.Min(attempt, 10))));
+                LogFailed(logger, e, delay.TotalMilliseconds);
+                try
+                {
+                    await Task.Delay(delay, time, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>Writes <c>ed:coverage</c>; returns the number of fields (declarations + the mode).</summary>
+    public async Task<long> PublishAsync()
+    {
+        var store = new UsageCoverageStore(await redis.GetAsync());
+        var declared = Coverage.Services.SelectMany(s => s.Value.Select(f => (s.Key, f)));
+        return await store.ReplaceAsync(declared, Coverage.Mode == UndeclaredUsage.Reject ? "reject" : "warn");
+    }
+
+    [LoggerMessage(EventId = 4121, Level = LogLevel.Information, Message = "Coverage: {Count} declared (service, feature) pairs written to ed:coverage, undeclared usage: {Mode}")]
+    private static partial void LogPublished(ILogger logger, long count, string mode);
+
+    [LoggerMessage(EventId = 4122, Level = LogLevel.Warning, Message = "Coverage declarations not written to Redis; retrying in {DelayMs} ms")]
+    private static partial void LogFailed(ILogger logger, Exception exception, double delayMs);
+}
