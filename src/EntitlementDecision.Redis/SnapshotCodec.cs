@@ -35,10 +35,11 @@ public static class SnapshotCodec
             GeneratedAt = Timestamp.FromDateTimeOffset(s.GeneratedAt),
             CatalogVersion = s.CatalogVersion,
         };
-        if (s.CurrentPeriodEnd is { } end)
-        {
-            p.CurrentPeriodEnd = Timestamp.FromDateTimeOffset(end);
-        }
+        p.CurrentPeriodEnd = ToTimestamp(s.CurrentPeriodEnd);
+        p.CurrentPeriodStart = ToTimestamp(s.CurrentPeriodStart);
+        p.AccessDeadline = ToTimestamp(s.AccessDeadline);
+        p.GraceEndsAt = ToTimestamp(s.GraceEndsAt);
+        p.SuspendAt = ToTimestamp(s.SuspendAt);
 
         foreach (var f in s.Features.Values)
         {
@@ -48,6 +49,9 @@ public static class SnapshotCodec
                 Kind = (Proto.FeatureKind)(int)f.Kind,
                 Limit = f.Limit,
                 ResetPeriod = (Proto.ResetPeriod)(int)f.ResetPeriod,
+                Write = f.Write,
+                LimitMode = f.IsMetered ? (Proto.LimitMode)(int)f.LimitMode : Proto.LimitMode.Unspecified,
+                Unit = f.Unit ?? "",
             });
         }
 
@@ -73,6 +77,22 @@ public static class SnapshotCodec
         p.CurrentPeriodEnd?.ToDateTimeOffset(),
         p.GeneratedAt?.ToDateTimeOffset() ?? DateTimeOffset.UnixEpoch,
         p.CatalogVersion,
-        p.Features.Select(f => new FeatureGrant(f.FeatureKey, (FeatureKind)(int)f.Kind, f.Limit, (ResetPeriod)(int)f.ResetPeriod)),
-        p.InactiveFeatureKeys);
+        p.Features.Select(f => new FeatureGrant(
+            f.FeatureKey,
+            (FeatureKind)(int)f.Kind,
+            f.Limit,
+            (ResetPeriod)(int)f.ResetPeriod,
+            f.Write,
+            f.LimitMode == Proto.LimitMode.Unspecified ? LimitMode.Hard : (LimitMode)(int)f.LimitMode,
+            f.Unit.Length == 0 ? null : f.Unit)),
+        p.InactiveFeatureKeys,
+        p.CurrentPeriodStart?.ToDateTimeOffset(),
+        p.AccessDeadline?.ToDateTimeOffset(),
+        p.GraceEndsAt?.ToDateTimeOffset(),
+        p.SuspendAt?.ToDateTimeOffset());
+
+    // Timestamps outside 0001..9999 cannot be encoded; a dunning schedule before the epoch is clamped to the epoch (still in the past).
+    private static Timestamp? ToTimestamp(DateTimeOffset? value) => value is { } v
+        ? Timestamp.FromDateTimeOffset(v < DateTimeOffset.UnixEpoch ? DateTimeOffset.UnixEpoch : v)
+        : null;
 }

@@ -171,6 +171,15 @@ internal sealed class EntitlementDecisionService(ISnapshotSource snapshots, IUsa
             PlanId = decision.PlanId,
             Metered = decision.Metered,
         };
+        if (decision.Access.Mode != 0)
+        {
+            response.AccessMode = (Proto.AccessMode)(int)decision.Access.Mode;
+            if (decision.Access.Deadline is { } deadline)
+            {
+                response.AccessDeadline = Timestamp.FromDateTimeOffset(deadline);
+            }
+        }
+
         if (decision.Metered)
         {
             response.Limit = decision.Limit;

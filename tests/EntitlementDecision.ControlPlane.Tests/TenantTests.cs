@@ -133,7 +133,7 @@ public sealed class TenantTests(ControlPlaneFixture fx) : IClassFixture<ControlP
         Assert.True((bool?)json?["comped"]);
         Assert.Equal("pro", (string?)json?["plan_id"]);
         Assert.Equal("comped", (string?)json?["plan_source"]);
-        Assert.Equal("2026-11-21.1", (string?)json?["catalog_version"]);
+        Assert.Equal("2026-11-21.2", (string?)json?["catalog_version"]);
         var apiCalls = json!["features"]!.AsArray().Single(f => (string?)f!["key"] == "api_calls")!;
         Assert.Equal(100000L, (long?)apiCalls["limit"]);
         Assert.Equal("month", (string?)apiCalls["reset_period"]);
@@ -167,10 +167,10 @@ public sealed class TenantTests(ControlPlaneFixture fx) : IClassFixture<ControlP
     {
         var (response, json) = await fx.SendAsync(HttpMethod.Get, "/catalog/plans", token: null);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal("2026-11-21.1", (string?)json?["version"]);
+        Assert.Equal("2026-11-21.2", (string?)json?["version"]);
         Assert.Equal(64, ((string?)json?["content_hash"])?.Length);
         var pro = json!["plans"]!.AsArray().Single(p => (string?)p!["id"] == "pro")!;
-        Assert.Equal(TestServices.ProPrice, (string?)pro["stripe_price_ids"]?[0]);
+        Assert.Equal(TestServices.ProPrice, (string?)pro["prices"]?[0]?["id"]);
         Assert.Equal(14, (int?)pro["trial_days"]);
         var business = json["plans"]!.AsArray().Single(p => (string?)p!["id"] == "business")!;
         var apiCalls = business["features"]!.AsArray().Single(f => (string?)f!["key"] == "api_calls")!;

@@ -147,7 +147,7 @@ public sealed class WebhookTests(ControlPlaneFixture fx) : IClassFixture<Control
         var row = await fx.EntitlementAsync(tenant);
         Assert.Equal(("canceled", 3L), (row.StripeStatus, row.Version));
         var snapshot = await fx.WaitForSnapshotAsync(tenant, s => s.Version == 3);
-        Assert.Equal(("free", PlanSource.Baseline, SubscriptionState.Inactive), (snapshot?.PlanId, snapshot?.PlanSource, snapshot?.SubscriptionState));
+        Assert.Equal(("free", PlanSource.Baseline, SubscriptionState.Canceled), (snapshot?.PlanId, snapshot?.PlanSource, snapshot?.SubscriptionState));
 
         var outcomes = await fx.DbAsync(db => db.StripeEvents.Where(e => e.TenantId == tenant).OrderBy(e => e.StripeCreated).ThenBy(e => e.Type).Select(e => e.Outcome).ToListAsync());
         Assert.Equal(["applied", "ignored_stale", "applied", "ignored_stale"], outcomes);

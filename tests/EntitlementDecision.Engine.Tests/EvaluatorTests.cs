@@ -10,6 +10,7 @@ public sealed class EvaluatorTests
     private static readonly DateTimeOffset Now = new(2026, 11, 21, 12, 0, 0, TimeSpan.Zero);
     private static readonly DateTimeOffset MonthEnd = new(2026, 12, 1, 0, 0, 0, TimeSpan.Zero);
     private static readonly DateTimeOffset DayEnd = new(2026, 11, 22, 0, 0, 0, TimeSpan.Zero);
+    private static readonly Access FullAccess = new(AccessMode.Full, null);
 
     [Fact]
     public void UnknownTenant_DeniedUnknownTenant()
@@ -45,7 +46,7 @@ public sealed class EvaluatorTests
     {
         var d = Evaluator.Evaluate(Create(), BooleanFeature, requested, 999, Now);
 
-        Assert.Equal(new Decision(true, DecisionReason.Granted, 7, "pro", false, 0, 0, 0, null), d);
+        Assert.Equal(new Decision(true, DecisionReason.Granted, 7, "pro", false, 0, 0, 0, null, FullAccess), d);
     }
 
     [Theory]
@@ -56,7 +57,7 @@ public sealed class EvaluatorTests
     {
         var d = Evaluator.Evaluate(Create(), feature, 0, 0, Now);
 
-        Assert.Equal(new Decision(false, reason, 7, "pro", false, 0, 0, 0, null), d);
+        Assert.Equal(new Decision(false, reason, 7, "pro", false, 0, 0, 0, null, FullAccess), d);
     }
 
     [Theory]
@@ -80,7 +81,7 @@ public sealed class EvaluatorTests
 
         var limit = feature == MonthMetered ? MonthLimit : DayLimit;
         var resetsAt = feature == MonthMetered ? MonthEnd : DayEnd;
-        Assert.Equal(new Decision(allowed, reason, 7, "pro", true, limit, used, remaining, resetsAt), d);
+        Assert.Equal(new Decision(allowed, reason, 7, "pro", true, limit, used, remaining, resetsAt, FullAccess), d);
     }
 
     [Theory]
@@ -92,7 +93,7 @@ public sealed class EvaluatorTests
     {
         var d = Evaluator.Evaluate(Create(), UnlimitedMetered, requested, used, Now);
 
-        Assert.Equal(new Decision(true, DecisionReason.Granted, 7, "pro", true, -1, used, -1, MonthEnd), d);
+        Assert.Equal(new Decision(true, DecisionReason.Granted, 7, "pro", true, -1, used, -1, MonthEnd, FullAccess), d);
     }
 
     [Fact]
@@ -189,5 +190,53 @@ public sealed class EvaluatorTests
 
         Assert.Equal(0, allocated);
         Assert.True(sink > 0);
+    }
+
+    [Theory]
+    [InlineData(BooleanFeature, true)]
+    [InlineData(MonthMetered, true)]
+    [InlineData(WriteFeature, true)]
+    public void Grace_EverythingGrantedWithTheGraceDeadline(string feature, bool allowed)
+    {
+        var d = Evaluator.Evaluate(Create(graceEndsAt: Now.AddDays(1), suspendAt: Now.AddDays(12)), feature, 1, 0, Now);
+
+        Assert.Equal(allowed, d.Allowed);
+        Assert.Equal(new Access(AccessMode.Grace, Now.AddDays(1)), d.Access);
+    }
+
+    [Theory]
+    [InlineData(BooleanFeature, true, DecisionReason.Granted)]
+    [InlineData(MonthMetered, true, DecisionReason.Granted)]
+    [InlineData(WriteFeature, false, DecisionReason.ReadOnly)]
+    [InlineData(InactiveFeature, false, DecisionReason.SubscriptionInactive)]
+    public void ReadOnly_WritesDeniedReadsAllowed(string feature, bool allowed, DecisionReason reason)
+    {
+        var d = Evaluator.Evaluate(Create(graceEndsAt: Now.AddDays(-1), suspendAt: Now.AddDays(10)), feature, 1, 0, Now);
+
+        Assert.Equal(allowed, d.Allowed);
+        Assert.Equal(reason, d.Reason);
+        Assert.Equal(new Access(AccessMode.ReadOnly, Now.AddDays(10)), d.Access);
+    }
+
+    [Theory]
+    [InlineData(BooleanFeature)]
+    [InlineData(MonthMetered)]
+    [InlineData(WriteFeature)]
+    public void BillingSuspended_EverythingDenied(string feature)
+    {
+        var d = Evaluator.Evaluate(Create(graceEndsAt: Now.AddDays(-11), suspendAt: Now), feature, 0, 0, Now);
+
+        Assert.False(d.Allowed);
+        Assert.Equal(DecisionReason.BillingSuspended, d.Reason);
+        Assert.Equal(new Access(AccessMode.Suspended, null), d.Access);
+    }
+
+    [Fact]
+    public void OperatorSuspensionDuringDunning_TenantSuspendedWins()
+    {
+        var d = Evaluator.Evaluate(Create(suspended: true, graceEndsAt: Now.AddDays(-11), suspendAt: Now), BooleanFeature, 0, 0, Now);
+
+        Assert.Equal(DecisionReason.TenantSuspended, d.Reason);
+        Assert.Equal(AccessMode.Suspended, d.Access.Mode);
     }
 }

@@ -13,7 +13,7 @@ public sealed class PlanCatalogLoaderTests
 
         var catalog = PlanCatalogLoader.LoadFile(path);
 
-        Assert.Equal("2026-11-21.1", catalog.Version);
+        Assert.Equal("2026-11-21.2", catalog.Version);
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path))), catalog.ContentHash);
         Assert.Equal("free", catalog.Baseline.Id);
         Assert.Equal(["free", "pro", "business"], catalog.Plans.Select(p => p.Id));
@@ -30,6 +30,36 @@ public sealed class PlanCatalogLoaderTests
         Assert.Equal(1000, catalog.Baseline.Features["api_calls"].Limit);
         Assert.Equal(PlanFeature.Unlimited, catalog.Baseline.Features["projects"].Limit);
         Assert.False(catalog.TryGetPlanByPrice("price_unknown", out _));
+        Assert.Equal([new CatalogPrice("price_1PgafmB7WZ01zgkW6dKueIc5", 2000, "usd", "month")], pro.Prices);
+        Assert.True(catalog.Features["projects"].IsWrite);
+        Assert.False(catalog.Features["advanced_reports"].IsWrite);
+    }
+
+    [Fact]
+    public void AccessLimitModeBillingPeriodAndPrices_Parsed()
+    {
+        var catalog = PlanCatalogLoader.Load(Encoding.UTF8.GetBytes(Build(
+            features: """
+                "flag": { "kind": "boolean", "access": "write" },
+                "reads": { "kind": "boolean", "access": "read" },
+                "calls": { "kind": "metered", "unit": "call", "reset_period": "billing_period" }
+                """,
+            plans: """
+                { "id": "free", "features": { "flag": {}, "reads": {}, "calls": { "limit": 10 } } },
+                { "id": "soft", "prices": [{ "id": "price_s", "unit_amount": 1500, "currency": "eur", "interval": "year" }], "features": { "calls": { "limit": 100, "limit_mode": "soft" } } },
+                { "id": "report", "features": { "calls": { "limit": 100, "limit_mode": "report_only" } } }
+                """)));
+
+        Assert.True(catalog.Features["flag"].IsWrite);
+        Assert.False(catalog.Features["reads"].IsWrite);
+        Assert.Equal(ResetPeriod.BillingPeriod, catalog.Features["calls"].ResetPeriod);
+        Assert.Equal(LimitMode.Hard, catalog.Baseline.Features["calls"].LimitMode);
+        Assert.True(catalog.TryGetPlan("soft", out var soft));
+        Assert.Equal(LimitMode.Soft, soft.Features["calls"].LimitMode);
+        Assert.Equal([new CatalogPrice("price_s", 1500, "eur", "year")], soft.Prices);
+        Assert.True(catalog.TryGetPlanByPrice("price_s", out _));
+        Assert.True(catalog.TryGetPlan("report", out var report));
+        Assert.Equal(LimitMode.ReportOnly, report.Features["calls"].LimitMode);
     }
 
     [Fact]
@@ -67,7 +97,7 @@ public sealed class PlanCatalogLoaderTests
 
     private const string Plans = """
         { "id": "free", "features": { "flag": {}, "calls": { "limit": 10 } } },
-        { "id": "pro", "stripe_price_ids": ["price_pro"], "features": { "flag": {}, "calls": { "limit": 100 } } }
+        { "id": "pro", "prices": [{ "id": "price_pro", "unit_amount": 1000, "currency": "usd", "interval": "month" }], "features": { "flag": {}, "calls": { "limit": 100 } } }
         """;
 
     private static readonly string Valid = Build();
@@ -81,7 +111,7 @@ public sealed class PlanCatalogLoaderTests
         { "duplicate plan", Build(plans: Plans + """, { "id": "pro" }"""), "plans.pro is declared twice" },
         {
             "duplicate price across plans",
-            Build(plans: """{ "id": "free" }, { "id": "pro", "stripe_price_ids": ["price_x"] }, { "id": "biz", "stripe_price_ids": ["price_x"] }"""),
+            Build(plans: """{ "id": "free" }, { "id": "pro", "prices": [{ "id": "price_x", "unit_amount": 1, "currency": "usd", "interval": "month" }] }, { "id": "biz", "prices": [{ "id": "price_x", "unit_amount": 2, "currency": "usd", "interval": "month" }] }"""),
             "'price_x' maps to both 'pro' and 'biz'"
         },
         { "bad kind", Build(features: """ "flag": { "kind": "toggle" } """, plans: """{ "id": "free" }"""), "features.flag.kind 'toggle'" },
@@ -99,7 +129,16 @@ public sealed class PlanCatalogLoaderTests
         { "negative limit", Build(plans: """{ "id": "free", "features": { "calls": { "limit": -1 } } }"""), "plans.free.features.calls.limit" },
         { "string limit", Build(plans: """{ "id": "free", "features": { "calls": { "limit": "10" } } }"""), "plans.free.features.calls.limit" },
         { "fractional limit", Build(plans: """{ "id": "free", "features": { "calls": { "limit": 1.5 } } }"""), "plans.free.features.calls.limit" },
-        { "non-string price", Build(plans: """{ "id": "free", "stripe_price_ids": [42] }"""), "plans.free.stripe_price_ids" },
+        { "legacy price ids", Build(plans: """{ "id": "free", "stripe_price_ids": ["price_x"] }"""), "plans.free.stripe_price_ids is no longer read" },
+        { "prices not an array", Build(plans: """{ "id": "free", "prices": "price_x" }"""), "plans.free.prices must be an array" },
+        { "price without id", Build(plans: """{ "id": "free", "prices": [{ "unit_amount": 1, "currency": "usd", "interval": "month" }] }"""), "plans.free.prices[0].id" },
+        { "price without amount", Build(plans: """{ "id": "free", "prices": [{ "id": "p", "currency": "usd", "interval": "month" }] }"""), "plans.free.prices[0].unit_amount" },
+        { "negative amount", Build(plans: """{ "id": "free", "prices": [{ "id": "p", "unit_amount": -5, "currency": "usd", "interval": "month" }] }"""), "plans.free.prices[0].unit_amount" },
+        { "upper-case currency", Build(plans: """{ "id": "free", "prices": [{ "id": "p", "unit_amount": 5, "currency": "USD", "interval": "month" }] }"""), "plans.free.prices[0].currency 'USD'" },
+        { "bad interval", Build(plans: """{ "id": "free", "prices": [{ "id": "p", "unit_amount": 5, "currency": "usd", "interval": "fortnight" }] }"""), "plans.free.prices[0].interval 'fortnight'" },
+        { "bad access", Build(features: """ "flag": { "kind": "boolean", "access": "admin" } """, plans: """{ "id": "free" }"""), "features.flag.access 'admin'" },
+        { "bad limit mode", Build(plans: """{ "id": "free", "features": { "calls": { "limit": 1, "limit_mode": "lenient" } } }"""), "plans.free.features.calls.limit_mode 'lenient'" },
+        { "limit mode on a boolean", Build(plans: """{ "id": "free", "features": { "flag": { "limit_mode": "soft" } } }"""), "plans.free.features.flag.limit_mode is only for metered" },
         { "missing baseline", Build(baseline: "gold"), "baseline_plan_id 'gold'" },
         { "empty baseline", Build(baseline: ""), "catalog.baseline_plan_id" },
         { "plan without id", Build(plans: """{ "name": "x" }"""), "plans[].id" },

@@ -15,7 +15,7 @@ public sealed class ResolverTests
           "version": "resolver.1",
           "baseline_plan_id": "free",
           "features": {
-            "projects": { "kind": "boolean" },
+            "projects": { "kind": "boolean", "access": "write" },
             "reports": { "kind": "boolean" },
             "sso": { "kind": "boolean" },
             "api_calls": { "kind": "metered", "unit": "call", "reset_period": "month" },
@@ -23,8 +23,8 @@ public sealed class ResolverTests
           },
           "plans": [
             { "id": "free", "features": { "projects": {}, "api_calls": { "limit": 10 } } },
-            { "id": "pro", "stripe_price_ids": ["price_pro"], "features": { "projects": {}, "reports": {}, "api_calls": { "limit": 100 }, "exports": { "limit": 5 } } },
-            { "id": "biz", "stripe_price_ids": ["price_biz"], "features": { "projects": {}, "reports": {}, "sso": {}, "api_calls": { "limit": null } } }
+            { "id": "pro", "prices": [{ "id": "price_pro", "unit_amount": 2000, "currency": "usd", "interval": "month" }], "features": { "projects": {}, "reports": {}, "api_calls": { "limit": 100 }, "exports": { "limit": 5 } } },
+            { "id": "biz", "prices": [{ "id": "price_biz", "unit_amount": 9900, "currency": "usd", "interval": "month" }], "features": { "projects": {}, "reports": {}, "sso": {}, "api_calls": { "limit": null } } }
           ]
         }
         """;
@@ -40,11 +40,11 @@ public sealed class ResolverTests
     [InlineData("active", SubscriptionState.Active)]
     [InlineData("trialing", SubscriptionState.Trialing)]
     [InlineData("past_due", SubscriptionState.PastDue)]
-    [InlineData("canceled", SubscriptionState.Inactive)]
-    [InlineData("unpaid", SubscriptionState.Inactive)]
-    [InlineData("incomplete", SubscriptionState.Inactive)]
-    [InlineData("incomplete_expired", SubscriptionState.Inactive)]
-    [InlineData("paused", SubscriptionState.Inactive)]
+    [InlineData("canceled", SubscriptionState.Canceled)]
+    [InlineData("unpaid", SubscriptionState.Unpaid)]
+    [InlineData("incomplete", SubscriptionState.Incomplete)]
+    [InlineData("incomplete_expired", SubscriptionState.IncompleteExpired)]
+    [InlineData("paused", SubscriptionState.Paused)]
     [InlineData("ACTIVE", SubscriptionState.Inactive)]
     [InlineData(" active", SubscriptionState.Inactive)]
     [InlineData("cancelled", SubscriptionState.Inactive)]
@@ -60,12 +60,12 @@ public sealed class ResolverTests
     [InlineData("trialing", "pro", PlanSource.Subscription)]
     [InlineData("past_due", "pro", PlanSource.Subscription)]
     [InlineData("canceled", "free", PlanSource.Baseline)]
-    [InlineData("unpaid", "free", PlanSource.Baseline)]
+    [InlineData("unpaid", "pro", PlanSource.Subscription)]
     [InlineData("incomplete", "free", PlanSource.Baseline)]
     [InlineData("incomplete_expired", "free", PlanSource.Baseline)]
     [InlineData("paused", "free", PlanSource.Baseline)]
     [InlineData("bogus", "free", PlanSource.Baseline)]
-    public void SubscriptionStatus_GrantsPlanOnlyWhileActiveTrialingOrPastDue(string status, string plan, PlanSource source)
+    public void SubscriptionStatus_GrantsPlanOnlyWhileActiveTrialingPastDueOrUnpaid(string status, string plan, PlanSource source)
     {
         var s = EntitlementResolver.Resolve(Catalog(), State("pro", status), 3, Now);
 
@@ -104,7 +104,7 @@ public sealed class ResolverTests
         Assert.Equal("pro", s.PlanId);
         Assert.Equal(PlanSource.Comped, s.PlanSource);
         Assert.True(s.Comped);
-        Assert.Equal(SubscriptionState.Inactive, s.SubscriptionState);
+        Assert.Equal(SubscriptionState.Canceled, s.SubscriptionState);
         Assert.Empty(s.InactiveFeatureKeys);
     }
 
@@ -157,7 +157,8 @@ public sealed class ResolverTests
 
     [Theory]
     [InlineData("canceled", "pro", new[] { "exports", "reports" })]
-    [InlineData("unpaid", "biz", new[] { "reports", "sso" })]
+    [InlineData("paused", "biz", new[] { "reports", "sso" })]
+    [InlineData("incomplete_expired", "biz", new[] { "reports", "sso" })]
     [InlineData("unknown_status", "pro", new[] { "exports", "reports" })]
     public void InactiveSubscription_InactiveKeysAreThePlanFeaturesTheBaselineLacks(string status, string plan, string[] expected)
     {
@@ -170,6 +171,7 @@ public sealed class ResolverTests
     [InlineData("active")]
     [InlineData("trialing")]
     [InlineData("past_due")]
+    [InlineData("unpaid")]
     public void ActiveSubscription_NoInactiveKeys(string status)
     {
         Assert.Empty(EntitlementResolver.Resolve(Catalog(), State("pro", status), 1, Now).InactiveFeatureKeys);
@@ -189,7 +191,98 @@ public sealed class ResolverTests
         Assert.Equal(Now.AddDays(10), s.CurrentPeriodEnd);
         Assert.Equal(Now, s.GeneratedAt);
         Assert.Equal("resolver.1", s.CatalogVersion);
-        Assert.Equal(new FeatureGrant("api_calls", FeatureKind.Metered, -1, ResetPeriod.Month), s.Features["api_calls"]);
+        Assert.Equal(new FeatureGrant("api_calls", FeatureKind.Metered, -1, ResetPeriod.Month, false, LimitMode.Hard, "call"), s.Features["api_calls"]);
         Assert.Equal(new FeatureGrant("sso", FeatureKind.Boolean, -1, ResetPeriod.None), s.Features["sso"]);
+        Assert.Equal(new FeatureGrant("projects", FeatureKind.Boolean, -1, ResetPeriod.None, Write: true), s.Features["projects"]);
+    }
+
+    private static EntitlementState Dunning(string status, DateTimeOffset? started, string? overridePlan = null, bool comped = false) =>
+        State("pro", status, comped, overridePlan) with { DunningStartedAt = started };
+
+    [Theory]
+    // days since the first failed payment → mode at Now, and the deadline's offset from the start in days (null = none)
+    [InlineData(0.0, AccessMode.Grace, 3.0)]
+    [InlineData(2.9, AccessMode.Grace, 3.0)]
+    [InlineData(3.0, AccessMode.ReadOnly, 14.0)]
+    [InlineData(13.9, AccessMode.ReadOnly, 14.0)]
+    [InlineData(14.0, AccessMode.Suspended, null)]
+    [InlineData(40.0, AccessMode.Suspended, null)]
+    public void PastDue_DefaultDunningPolicy_GraceThenReadOnlyThenSuspended(double daysSinceFailure, AccessMode mode, double? deadlineDays)
+    {
+        var started = Now.AddDays(-daysSinceFailure);
+
+        foreach (var status in new[] { "past_due", "unpaid" })
+        {
+            var s = EntitlementResolver.Resolve(Catalog(), Dunning(status, started), 1, Now);
+            var access = s.AccessAt(Now);
+
+            Assert.Equal("pro", s.PlanId);
+            Assert.Equal(mode, access.Mode);
+            Assert.Equal(deadlineDays is { } d ? started.AddDays(d) : null, access.Deadline);
+        }
+    }
+
+    [Fact]
+    public void Dunning_ModeFollowsTheClockWithoutANewSnapshot()
+    {
+        var s = EntitlementResolver.Resolve(Catalog(), Dunning("past_due", Now), 1, Now);
+
+        Assert.Equal(AccessMode.Grace, s.AccessAt(Now.AddDays(1)).Mode);
+        Assert.Equal(AccessMode.ReadOnly, s.AccessAt(Now.AddDays(5)).Mode);
+        Assert.Equal(AccessMode.Suspended, s.AccessAt(Now.AddDays(15)).Mode);
+    }
+
+    [Fact]
+    public void CustomDunningPolicy_Applies()
+    {
+        var policy = DunningPolicy.Create(TimeSpan.FromDays(1), TimeSpan.FromDays(2));
+
+        var s = EntitlementResolver.Resolve(Catalog(), Dunning("past_due", Now.AddDays(-1.5)), 1, Now, policy);
+
+        Assert.Equal(new Access(AccessMode.ReadOnly, Now.AddDays(0.5)), s.AccessAt(Now));
+        Assert.Throws<ArgumentException>(() => DunningPolicy.Create(TimeSpan.FromDays(5), TimeSpan.FromDays(2)));
+        Assert.Throws<ArgumentException>(() => DunningPolicy.Create(TimeSpan.FromDays(-1), TimeSpan.FromDays(2)));
+    }
+
+    [Fact]
+    public void PastDueWithoutRecordedStart_GraceFromNow_UnpaidWithoutStart_Suspended()
+    {
+        Assert.Equal(new Access(AccessMode.Grace, Now.AddDays(3)), EntitlementResolver.Resolve(Catalog(), Dunning("past_due", null), 1, Now).AccessAt(Now));
+        Assert.Equal(AccessMode.Suspended, EntitlementResolver.Resolve(Catalog(), Dunning("unpaid", null), 1, Now).AccessAt(Now).Mode);
+    }
+
+    [Theory]
+    [InlineData("active")]
+    [InlineData("trialing")]
+    public void DunningStartWhileActiveOrTrialing_FullAccess(string status)
+    {
+        var s = EntitlementResolver.Resolve(Catalog(), Dunning(status, Now.AddDays(-20)), 1, Now);
+
+        Assert.Equal(AccessMode.Full, s.AccessAt(Now).Mode);
+    }
+
+    [Fact]
+    public void OverrideOrCompDuringDunning_FullAccess()
+    {
+        Assert.Equal(AccessMode.Full, EntitlementResolver.Resolve(Catalog(), Dunning("past_due", Now.AddDays(-20), overridePlan: "biz"), 1, Now).AccessAt(Now).Mode);
+        Assert.Equal(AccessMode.Full, EntitlementResolver.Resolve(Catalog(), Dunning("past_due", Now.AddDays(-20), comped: true), 1, Now).AccessAt(Now).Mode);
+    }
+
+    [Fact]
+    public void TrialOrCancelAtPeriodEnd_FullAccessWithThePeriodEndAsDeadline()
+    {
+        var trial = EntitlementResolver.Resolve(Catalog(), State("pro", "trialing"), 1, Now);
+        var canceling = EntitlementResolver.Resolve(Catalog(), State("pro", "active") with { CancelAtPeriodEnd = true }, 1, Now);
+        var active = EntitlementResolver.Resolve(Catalog(), State("pro", "active"), 1, Now);
+
+        Assert.Equal(new Access(AccessMode.Full, Now.AddDays(10)), trial.AccessAt(Now));
+        Assert.Equal(new Access(AccessMode.Full, Now.AddDays(10)), canceling.AccessAt(Now));
+        Assert.Equal(new Access(AccessMode.Full, null), active.AccessAt(Now));
+    }
+
+    [Fact]
+    public void OperatorSuspension_SuspendedAccess()
+    {
+        Assert.Equal(AccessMode.Suspended, EntitlementResolver.Resolve(Catalog(), State("pro", "active", suspended: true), 1, Now).AccessAt(Now).Mode);
     }
 }

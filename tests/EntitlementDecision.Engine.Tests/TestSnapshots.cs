@@ -11,10 +11,12 @@ internal static class TestSnapshots
     public const string DayMetered = "exports";
     public const string UnlimitedMetered = "events";
     public const string InactiveFeature = "sso";
+    public const string WriteFeature = "project_edits";
     public const long MonthLimit = 10;
     public const long DayLimit = 3;
 
-    public static Snapshot Create(bool suspended = false, long version = 7, string tenantId = "t-1") => new(
+    public static Snapshot Create(
+        bool suspended = false, long version = 7, string tenantId = "t-1", DateTimeOffset? graceEndsAt = null, DateTimeOffset? suspendAt = null) => new(
         tenantId,
         "production",
         version,
@@ -32,6 +34,9 @@ internal static class TestSnapshots
             new FeatureGrant(MonthMetered, FeatureKind.Metered, MonthLimit, ResetPeriod.Month),
             new FeatureGrant(DayMetered, FeatureKind.Metered, DayLimit, ResetPeriod.Day),
             new FeatureGrant(UnlimitedMetered, FeatureKind.Metered, -1, ResetPeriod.Month),
+            new FeatureGrant(WriteFeature, FeatureKind.Boolean, -1, ResetPeriod.None, Write: true),
         ],
-        inactiveFeatureKeys: [InactiveFeature]);
+        inactiveFeatureKeys: [InactiveFeature],
+        graceEndsAt: graceEndsAt,
+        suspendAt: suspendAt);
 }

@@ -22,9 +22,15 @@ public sealed class SnapshotCodecTests
         [
             new FeatureGrant("projects", FeatureKind.Boolean, -1, ResetPeriod.None),
             new FeatureGrant("api_calls", FeatureKind.Metered, -1, ResetPeriod.Month),
-            new FeatureGrant("exports", FeatureKind.Metered, 500, ResetPeriod.Day),
+            new FeatureGrant("exports", FeatureKind.Metered, 500, ResetPeriod.Day, false, LimitMode.Soft, "export"),
+            new FeatureGrant("seats", FeatureKind.Metered, 5, ResetPeriod.BillingPeriod, true, LimitMode.ReportOnly, "seat"),
+            new FeatureGrant("project_edits", FeatureKind.Boolean, -1, ResetPeriod.None, Write: true),
         ],
-        inactiveFeatureKeys: ["sso", "advanced_reports"]);
+        inactiveFeatureKeys: ["sso", "advanced_reports"],
+        currentPeriodStart: periodEnd?.AddMonths(-1),
+        accessDeadline: periodEnd,
+        graceEndsAt: periodEnd?.AddDays(3),
+        suspendAt: periodEnd?.AddDays(14));
 
     private static void AssertSame(Snapshot expected, Snapshot actual)
     {
@@ -41,6 +47,21 @@ public sealed class SnapshotCodecTests
         Assert.Equal(expected.CatalogVersion, actual.CatalogVersion);
         Assert.Equal(expected.Features.Values.OrderBy(f => f.FeatureKey, StringComparer.Ordinal), actual.Features.Values.OrderBy(f => f.FeatureKey, StringComparer.Ordinal));
         Assert.Equal(expected.InactiveFeatureKeys.Order(StringComparer.Ordinal), actual.InactiveFeatureKeys.Order(StringComparer.Ordinal));
+        Assert.Equal(expected.CurrentPeriodStart, actual.CurrentPeriodStart);
+        Assert.Equal(expected.AccessDeadline, actual.AccessDeadline);
+        Assert.Equal(expected.GraceEndsAt, actual.GraceEndsAt);
+        Assert.Equal(expected.SuspendAt, actual.SuspendAt);
+    }
+
+    [Fact]
+    public void DunningScheduleBeforeTheEpoch_EncodesAsStillInThePast()
+    {
+        var original = new Snapshot("t", "production", 1, "pro", PlanSource.Subscription, SubscriptionState.Unpaid, false, false, null,
+            DateTimeOffset.UnixEpoch, "c", [], [], graceEndsAt: DateTimeOffset.MinValue.AddDays(3), suspendAt: DateTimeOffset.MinValue.AddDays(14));
+
+        var decoded = SnapshotCodec.Decode(SnapshotCodec.Encode(original));
+
+        Assert.Equal(AccessMode.Suspended, decoded.AccessAt(new DateTimeOffset(2026, 11, 21, 0, 0, 0, TimeSpan.Zero)).Mode);
     }
 
     [Fact]
@@ -68,6 +89,11 @@ public sealed class SnapshotCodecTests
     [InlineData(PlanSource.Subscription, SubscriptionState.Trialing)]
     [InlineData(PlanSource.Comped, SubscriptionState.Inactive)]
     [InlineData(PlanSource.Override, SubscriptionState.PastDue)]
+    [InlineData(PlanSource.Subscription, SubscriptionState.Unpaid)]
+    [InlineData(PlanSource.Baseline, SubscriptionState.Canceled)]
+    [InlineData(PlanSource.Baseline, SubscriptionState.Incomplete)]
+    [InlineData(PlanSource.Baseline, SubscriptionState.IncompleteExpired)]
+    [InlineData(PlanSource.Baseline, SubscriptionState.Paused)]
     public void RoundTripEnums_EachValueSurvives(PlanSource source, SubscriptionState state)
     {
         var decoded = SnapshotCodec.Decode(SnapshotCodec.Encode(Full(source, state)));

@@ -3,6 +3,7 @@ using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Engine.Snapshots;
 using EntitlementDecision.Grpc;
 using Google.Protobuf.WellKnownTypes;
+using AccessMode = EntitlementDecision.Contracts.V1.AccessMode;
 using ResetPeriod = EntitlementDecision.Engine.Catalog.ResetPeriod;
 
 namespace EntitlementDecision.Sidecar.Tests;
@@ -112,6 +113,45 @@ public sealed class EntitlementDecisionServiceTests
         Assert.False(over.Allowed);
         Assert.Equal(DecisionReason.LimitExceeded, over.Reason);
         Assert.All(_usage.Reads, r => Assert.Equal(("production", "api_calls", window), r));
+    }
+
+    [Fact]
+    public async Task FullAccess_ReportedWithoutDeadline()
+    {
+        var response = await _service.CheckEntitlementAsync(Check("projects"), TestData.Context());
+
+        Assert.Equal(AccessMode.Full, response.AccessMode);
+        Assert.Null(response.AccessDeadline);
+    }
+
+    [Fact]
+    public async Task Dunning_AccessModeAndDeadlineFollowTheClock_ReadOnlyDeniesWritesOnly()
+    {
+        var graceEnds = Now.AddDays(1);
+        var suspendAt = Now.AddDays(12);
+        _source.Put(TestData.Snapshot(_tenant, 8, graceEndsAt: graceEnds, suspendAt: suspendAt));
+
+        var grace = await _service.CheckEntitlementAsync(Check("project_edits"), TestData.Context());
+        _time.Advance(TimeSpan.FromDays(2));
+        var readOnlyWrite = await _service.CheckEntitlementAsync(Check("project_edits"), TestData.Context());
+        var readOnlyRead = await _service.CheckEntitlementAsync(Check("projects"), TestData.Context());
+        _time.Advance(TimeSpan.FromDays(10));
+        var suspended = await _service.CheckEntitlementAsync(Check("projects"), TestData.Context());
+
+        Assert.Equal((true, AccessMode.Grace, Timestamp.FromDateTimeOffset(graceEnds)), (grace.Allowed, grace.AccessMode, grace.AccessDeadline));
+        Assert.Equal((false, DecisionReason.ReadOnly, AccessMode.ReadOnly), (readOnlyWrite.Allowed, readOnlyWrite.Reason, readOnlyWrite.AccessMode));
+        Assert.Equal(Timestamp.FromDateTimeOffset(suspendAt), readOnlyWrite.AccessDeadline);
+        Assert.Equal((true, DecisionReason.Granted, AccessMode.ReadOnly), (readOnlyRead.Allowed, readOnlyRead.Reason, readOnlyRead.AccessMode));
+        Assert.Equal((false, DecisionReason.BillingSuspended, AccessMode.Suspended), (suspended.Allowed, suspended.Reason, suspended.AccessMode));
+        Assert.Null(suspended.AccessDeadline);
+    }
+
+    [Fact]
+    public async Task UnknownTenant_AccessModeUnspecified()
+    {
+        var response = await _service.CheckEntitlementAsync(Check(tenant: TestData.NewTenant()), TestData.Context());
+
+        Assert.Equal(AccessMode.Unspecified, response.AccessMode);
     }
 
     [Fact]

@@ -157,7 +157,8 @@ internal static class TestData
 {
     public static string NewTenant() => $"t-{Guid.NewGuid():N}";
 
-    public static Snapshot Snapshot(string tenantId, long version, string environment = "production", bool suspended = false) => new(
+    public static Snapshot Snapshot(
+        string tenantId, long version, string environment = "production", bool suspended = false, DateTimeOffset? graceEndsAt = null, DateTimeOffset? suspendAt = null) => new(
         tenantId,
         environment,
         version,
@@ -175,8 +176,11 @@ internal static class TestData
             new FeatureGrant("api_calls", FeatureKind.Metered, 10, ResetPeriod.Month),
             new FeatureGrant("exports", FeatureKind.Metered, 3, ResetPeriod.Day),
             new FeatureGrant("events", FeatureKind.Metered, -1, ResetPeriod.Month),
+            new FeatureGrant("project_edits", FeatureKind.Boolean, -1, ResetPeriod.None, Write: true),
         ],
-        inactiveFeatureKeys: ["sso"]);
+        inactiveFeatureKeys: ["sso"],
+        graceEndsAt: graceEndsAt,
+        suspendAt: suspendAt);
 
     /// <summary>
     /// A <see cref="ServerCallContext"/> for calling handlers directly. Its constructor is internal to EntitlementDecision.Grpc

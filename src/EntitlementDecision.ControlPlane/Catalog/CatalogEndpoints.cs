@@ -4,13 +4,20 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace EntitlementDecision.ControlPlane.Catalog;
 
-/// <summary>A feature as the API shows it. <c>limit</c>: units per reset period, null = unlimited (and for boolean features); <c>unit</c> and <c>reset_period</c> ("day" | "month") only for metered features.</summary>
-public sealed record FeatureDto(string Key, string Kind, long? Limit, string? Unit, string? ResetPeriod)
+/// <summary>
+/// A feature as the API shows it. <c>limit</c>: units per reset period, null = unlimited (and for boolean features); <c>unit</c>,
+/// <c>reset_period</c> ("day" | "month" | "billing_period") and <c>limit_mode</c> ("hard" | "soft" | "report_only") only for metered
+/// features; <c>access</c>: "read" or "write" (writes are denied while the tenant is read-only under dunning).
+/// </summary>
+public sealed record FeatureDto(string Key, string Kind, long? Limit, string? Unit, string? ResetPeriod, string? LimitMode, string Access)
 {
-    public static FeatureDto From(PlanFeature f) => new(f.Feature.Key, KindName(f.Feature.Kind), f.Limit < 0 ? null : f.Limit, f.Feature.Unit, Reset(f.Feature.ResetPeriod));
+    public static FeatureDto From(PlanFeature f) => new(
+        f.Feature.Key, KindName(f.Feature.Kind), f.Limit < 0 ? null : f.Limit, f.Feature.Unit, Reset(f.Feature.ResetPeriod),
+        f.Feature.Kind == FeatureKind.Metered ? Mode(f.LimitMode) : null, f.Feature.IsWrite ? "write" : "read");
 
-    public static FeatureDto From(FeatureGrant g, PlanCatalog catalog) =>
-        new(g.FeatureKey, KindName(g.Kind), g.Limit < 0 ? null : g.Limit, catalog.Features.TryGetValue(g.FeatureKey, out var def) ? def.Unit : null, Reset(g.ResetPeriod));
+    public static FeatureDto From(FeatureGrant g, PlanCatalog catalog) => new(
+        g.FeatureKey, KindName(g.Kind), g.Limit < 0 ? null : g.Limit, g.Unit ?? (catalog.Features.TryGetValue(g.FeatureKey, out var def) ? def.Unit : null),
+        Reset(g.ResetPeriod), g.IsMetered ? Mode(g.LimitMode) : null, g.Write ? "write" : "read");
 
     private static string KindName(FeatureKind kind) => kind == FeatureKind.Metered ? "metered" : "boolean";
 
@@ -18,12 +25,23 @@ public sealed record FeatureDto(string Key, string Kind, long? Limit, string? Un
     {
         Engine.Catalog.ResetPeriod.Day => "day",
         Engine.Catalog.ResetPeriod.Month => "month",
+        Engine.Catalog.ResetPeriod.BillingPeriod => "billing_period",
         _ => null,
+    };
+
+    private static string Mode(Engine.Catalog.LimitMode mode) => mode switch
+    {
+        Engine.Catalog.LimitMode.Soft => "soft",
+        Engine.Catalog.LimitMode.ReportOnly => "report_only",
+        _ => "hard",
     };
 }
 
-/// <summary>A catalog plan: <c>{ id, name, active, purchasable, trial_days, stripe_price_ids: [..], features: [FeatureDto] }</c>.</summary>
-public sealed record PlanDto(string Id, string Name, bool Active, bool Purchasable, int TrialDays, IReadOnlyList<string> StripePriceIds, IReadOnlyList<FeatureDto> Features);
+/// <summary>A Stripe price of a plan as the catalog declares it: <c>{ id, unit_amount (minor units), currency, interval }</c>.</summary>
+public sealed record PriceDto(string Id, long UnitAmount, string Currency, string Interval);
+
+/// <summary>A catalog plan: <c>{ id, name, active, purchasable, trial_days, prices: [PriceDto], features: [FeatureDto] }</c>.</summary>
+public sealed record PlanDto(string Id, string Name, bool Active, bool Purchasable, int TrialDays, IReadOnlyList<PriceDto> Prices, IReadOnlyList<FeatureDto> Features);
 
 /// <summary><c>GET /catalog/plans</c>: <c>{ version, content_hash (hex SHA-256 of plans.json), baseline_plan_id, plans: [PlanDto] }</c>.</summary>
 public sealed record CatalogDto(string Version, string ContentHash, string BaselinePlanId, IReadOnlyList<PlanDto> Plans);
@@ -39,6 +57,6 @@ public static class CatalogEndpoints
         catalog.ContentHash,
         catalog.Baseline.Id,
         catalog.Plans.Select(p => new PlanDto(
-            p.Id, p.Name, p.Active, p.Purchasable, p.TrialDays, p.StripePriceIds,
+            p.Id, p.Name, p.Active, p.Purchasable, p.TrialDays, p.Prices.Select(x => new PriceDto(x.Id, x.UnitAmount, x.Currency, x.Interval)).ToList(),
             p.Features.Values.OrderBy(f => f.Feature.Key, StringComparer.Ordinal).Select(FeatureDto.From).ToList())).ToList()));
 }

@@ -55,7 +55,8 @@ public static class EntitlementChanges
 
     /// <summary>The resolver's input for a stored row (<paramref name="suspended"/>: the tenant's status is suspended).</summary>
     public static EntitlementState ToState(Entitlement e, bool suspended) =>
-        new(e.TenantId, e.Environment, e.PlanId, e.StripeStatus, e.CurrentPeriodEnd, e.Comped, e.OverridePlanId, suspended);
+        new(e.TenantId, e.Environment, e.PlanId, e.StripeStatus, e.CurrentPeriodEnd, e.Comped, e.OverridePlanId, suspended,
+            CancelAtPeriodEnd: e.CancelAtPeriodEnd);
 
     /// <summary>Resolves a stored row exactly as the snapshot publisher does (version = the row's version).</summary>
     public static Snapshot Resolve(PlanCatalog catalog, Entitlement e, bool suspended, DateTimeOffset now) =>

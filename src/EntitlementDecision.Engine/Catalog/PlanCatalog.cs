@@ -15,26 +15,59 @@ public enum ResetPeriod
     None = 0,
     Day = 1,
     Month = 2,
+
+    /// <summary>The subscription's billing period [current_period_start, current_period_end); the calendar month without a subscription.</summary>
+    BillingPeriod = 3,
 }
 
-/// <summary>A feature the catalog knows: its key, kind and, for metered features, unit and reset period.</summary>
-public sealed record FeatureDefinition(string Key, FeatureKind Kind, string? Unit, ResetPeriod ResetPeriod, string Description);
+/// <summary>What happens when a metered feature's usage reaches its limit (catalog <c>limit_mode</c>).</summary>
+public enum LimitMode
+{
+    /// <summary>Usage beyond the limit is denied and not counted.</summary>
+    Hard = 1,
 
-/// <summary>A feature a plan grants. <paramref name="Limit"/>: units per window for metered features, -1 = unlimited; -1 for boolean features.</summary>
-public sealed record PlanFeature(FeatureDefinition Feature, long Limit)
+    /// <summary>Usage beyond the limit is accepted, counted and flagged as overage.</summary>
+    Soft = 2,
+
+    /// <summary>Usage is counted and reported; never denied.</summary>
+    ReportOnly = 3,
+}
+
+/// <summary>
+/// A feature the catalog knows: its key, kind and, for metered features, unit and reset period.
+/// <paramref name="IsWrite"/>: catalog <c>"access": "write"</c>; write features are denied while a tenant is read-only under dunning.
+/// </summary>
+public sealed record FeatureDefinition(string Key, FeatureKind Kind, string? Unit, ResetPeriod ResetPeriod, string Description, bool IsWrite = false);
+
+/// <summary>
+/// A feature a plan grants. <paramref name="Limit"/>: units per window for metered features, -1 = unlimited; -1 for boolean features.
+/// <paramref name="LimitMode"/>: what reaching the limit does (metered features only).
+/// </summary>
+public sealed record PlanFeature(FeatureDefinition Feature, long Limit, LimitMode LimitMode = LimitMode.Hard)
 {
     public const long Unlimited = -1;
 }
 
-/// <summary>A plan of the catalog and the Stripe price ids that buy it.</summary>
+/// <summary>
+/// A Stripe price that buys a plan, as the catalog declares it: <paramref name="UnitAmount"/> in the currency's minor unit
+/// (cents for usd), <paramref name="Currency"/> lower-case ISO 4217, <paramref name="Interval"/> Stripe's recurring interval
+/// (day, week, month, year). The catalog gate compares these with Stripe's Price object.
+/// </summary>
+public sealed record CatalogPrice(string Id, long UnitAmount, string Currency, string Interval);
+
+/// <summary>A plan of the catalog and the Stripe prices that buy it.</summary>
 public sealed record Plan(
     string Id,
     string Name,
     bool Active,
     bool Purchasable,
     int TrialDays,
-    IReadOnlyList<string> StripePriceIds,
-    FrozenDictionary<string, PlanFeature> Features);
+    IReadOnlyList<CatalogPrice> Prices,
+    FrozenDictionary<string, PlanFeature> Features)
+{
+    /// <summary>The ids of <see cref="Prices"/>.</summary>
+    public IEnumerable<string> StripePriceIds => Prices.Select(p => p.Id);
+}
 
 /// <summary>
 /// The versioned plan catalog (source: <c>catalog/plans.json</c> in the repository).

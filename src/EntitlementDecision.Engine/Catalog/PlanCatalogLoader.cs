@@ -6,8 +6,11 @@ namespace EntitlementDecision.Engine.Catalog;
 
 /// <summary>
 /// Reads the catalog JSON (<c>catalog/plans.json</c>):
-/// <c>{ "version", "baseline_plan_id", "features": { key: { "kind": "boolean"|"metered", "unit", "reset_period": "day"|"month", "description" } },
-/// "plans": [ { "id", "name", "active", "purchasable", "trial_days", "stripe_price_ids": [...], "features": { key: { "limit": n|null } } } ] }</c>.
+/// <c>{ "version", "baseline_plan_id", "features": { key: { "kind": "boolean"|"metered", "unit", "reset_period": "day"|"month"|"billing_period",
+/// "access": "read"|"write" (default read), "description" } },
+/// "plans": [ { "id", "name", "active", "purchasable", "trial_days",
+/// "prices": [ { "id": "price_...", "unit_amount": 2000, "currency": "usd", "interval": "month" } ],
+/// "features": { key: { "limit": n|null, "limit_mode": "hard"|"soft"|"report_only" (default hard) } } } ] }</c>.
 /// Throws <see cref="CatalogException"/> naming the first invalid entry.
 /// </summary>
 public static class PlanCatalogLoader
@@ -56,13 +59,20 @@ public static class PlanCatalogLoader
                     {
                         "day" => ResetPeriod.Day,
                         "month" => ResetPeriod.Month,
-                        var other => throw new CatalogException($"{where}.reset_period '{other}' is not 'day' or 'month'"),
+                        "billing_period" => ResetPeriod.BillingPeriod,
+                        var other => throw new CatalogException($"{where}.reset_period '{other}' is not 'day', 'month' or 'billing_period'"),
                     };
                     unit = RequiredString(f.Value, "unit", where);
                 }
 
                 var description = f.Value.TryGetProperty("description", out var d) && d.ValueKind == JsonValueKind.String ? d.GetString()! : "";
-                features.Add(new FeatureDefinition(f.Name, kind, unit, reset, description));
+                var isWrite = OptionalString(f.Value, "access", where) switch
+                {
+                    null or "read" => false,
+                    "write" => true,
+                    var other => throw new CatalogException($"{where}.access '{other}' is not 'read' or 'write'"),
+                };
+                features.Add(new FeatureDefinition(f.Name, kind, unit, reset, description, isWrite));
             }
 
             var featureByKey = features.ToDictionary(f => f.Key, StringComparer.Ordinal);
@@ -103,16 +113,44 @@ public static class PlanCatalogLoader
                             }
                         }
 
-                        grants.Add(g.Name, new PlanFeature(def, limit));
+                        var mode = LimitMode.Hard;
+                        if (g.Value.ValueKind == JsonValueKind.Object && OptionalString(g.Value, "limit_mode", $"{where}.features.{g.Name}") is { } m)
+                        {
+                            if (def.Kind != FeatureKind.Metered)
+                            {
+                                throw new CatalogException($"{where}.features.{g.Name}.limit_mode is only for metered features");
+                            }
+
+                            mode = m switch
+                            {
+                                "hard" => LimitMode.Hard,
+                                "soft" => LimitMode.Soft,
+                                "report_only" => LimitMode.ReportOnly,
+                                _ => throw new CatalogException($"{where}.features.{g.Name}.limit_mode '{m}' is not 'hard', 'soft' or 'report_only'"),
+                            };
+                        }
+
+                        grants.Add(g.Name, new PlanFeature(def, limit, mode));
                     }
                 }
 
-                var prices = new List<string>();
-                if (p.TryGetProperty("stripe_price_ids", out var pr) && pr.ValueKind == JsonValueKind.Array)
+                var prices = new List<CatalogPrice>();
+                if (p.TryGetProperty("stripe_price_ids", out _))
                 {
+                    throw new CatalogException($"{where}.stripe_price_ids is no longer read: declare \"prices\": [{{\"id\", \"unit_amount\", \"currency\", \"interval\"}}]");
+                }
+
+                if (p.TryGetProperty("prices", out var pr))
+                {
+                    if (pr.ValueKind != JsonValueKind.Array)
+                    {
+                        throw new CatalogException($"{where}.prices must be an array");
+                    }
+
+                    var i = 0;
                     foreach (var price in pr.EnumerateArray())
                     {
-                        prices.Add(price.ValueKind == JsonValueKind.String ? price.GetString()! : throw new CatalogException($"{where}.stripe_price_ids holds a non-string"));
+                        prices.Add(ReadPrice(price, $"{where}.prices[{i++}]"));
                     }
                 }
 
@@ -128,6 +166,39 @@ public static class PlanCatalogLoader
 
             return new PlanCatalog(version, hash, baseline, features, plans);
         }
+    }
+
+    private static CatalogPrice ReadPrice(JsonElement price, string where)
+    {
+        var id = RequiredString(price, "id", where);
+        if (!price.TryGetProperty("unit_amount", out var amount) || amount.ValueKind != JsonValueKind.Number || !amount.TryGetInt64(out var unitAmount) || unitAmount < 0)
+        {
+            throw new CatalogException($"{where}.unit_amount must be a whole number >= 0 (minor currency units)");
+        }
+
+        var currency = RequiredString(price, "currency", where);
+        if (currency.Length != 3 || !currency.All(char.IsAsciiLetterLower))
+        {
+            throw new CatalogException($"{where}.currency '{currency}' must be a lower-case ISO 4217 code such as 'usd'");
+        }
+
+        var interval = RequiredString(price, "interval", where);
+        if (interval is not ("day" or "week" or "month" or "year"))
+        {
+            throw new CatalogException($"{where}.interval '{interval}' is not day, week, month or year");
+        }
+
+        return new CatalogPrice(id, unitAmount, currency, interval);
+    }
+
+    private static string? OptionalString(JsonElement obj, string name, string where)
+    {
+        if (!obj.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        return v.ValueKind == JsonValueKind.String ? v.GetString() : throw new CatalogException($"{where}.{name} must be a string");
     }
 
     private static string RequiredString(JsonElement obj, string name, string where)

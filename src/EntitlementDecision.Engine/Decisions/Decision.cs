@@ -1,3 +1,5 @@
+using EntitlementDecision.Engine.Snapshots;
+
 namespace EntitlementDecision.Engine.Decisions;
 
 /// <summary>Why a check was allowed or denied. Values match entitlements.v1.DecisionReason.</summary>
@@ -9,12 +11,19 @@ public enum DecisionReason
     UnknownTenant = 4,
     SubscriptionInactive = 5,
     TenantSuspended = 6,
+
+    /// <summary>The tenant is read-only under dunning and the feature is a write.</summary>
+    ReadOnly = 7,
+
+    /// <summary>The dunning policy suspended the tenant.</summary>
+    BillingSuspended = 8,
 }
 
 /// <summary>
 /// The answer to one check. A denial is a value (<see cref="Allowed"/> false with a <see cref="Reason"/>), never an exception.
 /// For metered features <see cref="Metered"/> is true and Limit/Used/Remaining are units of the feature's meter
-/// (-1 = unlimited) for the window ending at <see cref="ResetsAt"/>.
+/// (-1 = unlimited) for the window ending at <see cref="ResetsAt"/>. <see cref="Access"/>: the tenant's access mode at the check
+/// (default for an unknown tenant).
 /// </summary>
 public readonly record struct Decision(
     bool Allowed,
@@ -25,4 +34,5 @@ public readonly record struct Decision(
     long Limit,
     long Used,
     long Remaining,
-    DateTimeOffset? ResetsAt);
+    DateTimeOffset? ResetsAt,
+    Access Access = default);

@@ -27,7 +27,8 @@ public static class Evaluator
     /// Decides one check.
     /// requestedQuantity: units the caller is about to use, >= 0 (validated by the caller); 0 asks only whether the feature is granted.
     /// used: units already counted in the window containing <paramref name="now"/> (ignored for boolean features).
-    /// Order: unknown tenant, suspended, granted (and within limit), inactive subscription, not in plan.
+    /// Order: unknown tenant, operator-suspended, billing-suspended (dunning), granted (read-only tenants: writes denied; then the limit),
+    /// inactive subscription, not in plan. Every decision carries the tenant's access mode at <paramref name="now"/>.
     /// </summary>
     public static Decision Evaluate(Snapshot? snapshot, string featureKey, long requestedQuantity, long used, DateTimeOffset now)
     {
@@ -36,22 +37,33 @@ public static class Evaluator
             return new Decision(false, DecisionReason.UnknownTenant, 0, "", false, 0, 0, 0, null);
         }
 
+        var access = snapshot.AccessAt(now);
         if (snapshot.Suspended)
         {
-            return Deny(snapshot, DecisionReason.TenantSuspended);
+            return Deny(snapshot, DecisionReason.TenantSuspended, access);
+        }
+
+        if (access.Mode == AccessMode.Suspended)
+        {
+            return Deny(snapshot, DecisionReason.BillingSuspended, access);
         }
 
         if (snapshot.Features.TryGetValue(featureKey, out var grant))
         {
+            if (grant.Write && access.Mode == AccessMode.ReadOnly)
+            {
+                return Deny(snapshot, DecisionReason.ReadOnly, access);
+            }
+
             if (!grant.IsMetered)
             {
-                return new Decision(true, DecisionReason.Granted, snapshot.Version, snapshot.PlanId, false, 0, 0, 0, null);
+                return new Decision(true, DecisionReason.Granted, snapshot.Version, snapshot.PlanId, false, 0, 0, 0, null, access);
             }
 
             var window = QuotaWindow.For(grant.ResetPeriod, now);
             if (grant.Limit < 0)
             {
-                return new Decision(true, DecisionReason.Granted, snapshot.Version, snapshot.PlanId, true, -1, used, -1, window.End);
+                return new Decision(true, DecisionReason.Granted, snapshot.Version, snapshot.PlanId, true, -1, used, -1, window.End, access);
             }
 
             var remaining = Math.Max(grant.Limit - used, 0);
@@ -65,12 +77,13 @@ public static class Evaluator
                 grant.Limit,
                 used,
                 remaining,
-                window.End);
+                window.End,
+                access);
         }
 
-        return Deny(snapshot, snapshot.InactiveFeatureKeys.Contains(featureKey) ? DecisionReason.SubscriptionInactive : DecisionReason.NotInPlan);
+        return Deny(snapshot, snapshot.InactiveFeatureKeys.Contains(featureKey) ? DecisionReason.SubscriptionInactive : DecisionReason.NotInPlan, access);
     }
 
-    private static Decision Deny(Snapshot snapshot, DecisionReason reason) =>
-        new(false, reason, snapshot.Version, snapshot.PlanId, false, 0, 0, 0, null);
+    private static Decision Deny(Snapshot snapshot, DecisionReason reason, Access access) =>
+        new(false, reason, snapshot.Version, snapshot.PlanId, false, 0, 0, 0, null, access);
 }

@@ -3,7 +3,11 @@ using EntitlementDecision.Engine.Catalog;
 
 namespace EntitlementDecision.Engine.Snapshots;
 
-/// <summary>The subscription's state as the control plane resolved it from Stripe's status.</summary>
+/// <summary>
+/// The subscription's state: one value per Stripe subscription status (Stripe's Subscription object, <c>status</c>).
+/// Active, Trialing, PastDue and Unpaid keep the subscribed plan (PastDue and Unpaid under the dunning schedule);
+/// the others fall back to the baseline plan.
+/// </summary>
 public enum SubscriptionState
 {
     /// <summary>No subscription: the tenant is on the baseline plan.</summary>
@@ -11,9 +15,36 @@ public enum SubscriptionState
     Active = 2,
     Trialing = 3,
     PastDue = 4,
-    /// <summary>canceled, unpaid, incomplete, incomplete_expired or paused: access falls back to the baseline plan.</summary>
+
+    /// <summary>A Stripe status this version does not know: baseline plan (fail closed).</summary>
     Inactive = 5,
+
+    /// <summary>Stripe stopped retrying the invoice; the plan stays under the dunning schedule.</summary>
+    Unpaid = 6,
+    Canceled = 7,
+    Incomplete = 8,
+    IncompleteExpired = 9,
+    Paused = 10,
 }
+
+/// <summary>What a tenant may do at a given instant (entitlements.v1.AccessMode).</summary>
+public enum AccessMode
+{
+    /// <summary>Everything the effective plan grants.</summary>
+    Full = 1,
+
+    /// <summary>Everything the plan grants while a failed payment is retried, until the grace period ends.</summary>
+    Grace = 2,
+
+    /// <summary>Reads only: features the catalog marks as writes are denied.</summary>
+    ReadOnly = 3,
+
+    /// <summary>Nothing is granted.</summary>
+    Suspended = 4,
+}
+
+/// <summary>The access mode at an instant and when it changes next (<paramref name="Deadline"/>, UTC; null when not known).</summary>
+public readonly record struct Access(AccessMode Mode, DateTimeOffset? Deadline);
 
 /// <summary>Where a snapshot's effective plan came from, in resolution order.</summary>
 public enum PlanSource
@@ -24,8 +55,18 @@ public enum PlanSource
     Override = 4,
 }
 
-/// <summary>One feature of the tenant's effective plan. <paramref name="Limit"/>: units per window, -1 = unlimited.</summary>
-public sealed record FeatureGrant(string FeatureKey, FeatureKind Kind, long Limit, ResetPeriod ResetPeriod)
+/// <summary>
+/// One feature of the tenant's effective plan. <paramref name="Limit"/>: units per window, -1 = unlimited.
+/// <paramref name="Write"/>: denied while the tenant is read-only. <paramref name="LimitMode"/> and <paramref name="Unit"/>: metered features only.
+/// </summary>
+public sealed record FeatureGrant(
+    string FeatureKey,
+    FeatureKind Kind,
+    long Limit,
+    ResetPeriod ResetPeriod,
+    bool Write = false,
+    LimitMode LimitMode = LimitMode.Hard,
+    string? Unit = null)
 {
     public bool IsMetered => Kind == FeatureKind.Metered;
 }
@@ -49,7 +90,11 @@ public sealed class Snapshot
         DateTimeOffset generatedAt,
         string catalogVersion,
         IEnumerable<FeatureGrant> features,
-        IEnumerable<string> inactiveFeatureKeys)
+        IEnumerable<string> inactiveFeatureKeys,
+        DateTimeOffset? currentPeriodStart = null,
+        DateTimeOffset? accessDeadline = null,
+        DateTimeOffset? graceEndsAt = null,
+        DateTimeOffset? suspendAt = null)
     {
         TenantId = tenantId;
         Environment = environment;
@@ -64,6 +109,10 @@ public sealed class Snapshot
         CatalogVersion = catalogVersion;
         Features = features.ToFrozenDictionary(f => f.FeatureKey, StringComparer.Ordinal);
         InactiveFeatureKeys = inactiveFeatureKeys.ToFrozenSet(StringComparer.Ordinal);
+        CurrentPeriodStart = currentPeriodStart;
+        AccessDeadline = accessDeadline;
+        GraceEndsAt = graceEndsAt;
+        SuspendAt = suspendAt;
     }
 
     public string TenantId { get; }
@@ -81,4 +130,46 @@ public sealed class Snapshot
 
     /// <summary>Features of the subscribed plan not granted because the subscription is inactive.</summary>
     public FrozenSet<string> InactiveFeatureKeys { get; }
+
+    public DateTimeOffset? CurrentPeriodStart { get; }
+
+    /// <summary>When full access ends for a reason known now (trial end, cancel at period end); null otherwise.</summary>
+    public DateTimeOffset? AccessDeadline { get; }
+
+    /// <summary>Dunning schedule: full access (grace) until then. Null when the tenant is not in dunning.</summary>
+    public DateTimeOffset? GraceEndsAt { get; }
+
+    /// <summary>Dunning schedule: read-only until then, suspended from then on. Null when the tenant is not in dunning.</summary>
+    public DateTimeOffset? SuspendAt { get; }
+
+    /// <summary>
+    /// The access mode at <paramref name="now"/>: outside dunning <see cref="AccessMode.Full"/> (deadline <see cref="AccessDeadline"/>);
+    /// in dunning <see cref="AccessMode.Grace"/> before <see cref="GraceEndsAt"/>, <see cref="AccessMode.ReadOnly"/> before
+    /// <see cref="SuspendAt"/>, then <see cref="AccessMode.Suspended"/>. An operator suspension (<see cref="Suspended"/>) is Suspended.
+    /// Allocates nothing.
+    /// </summary>
+    public Access AccessAt(DateTimeOffset now)
+    {
+        if (Suspended)
+        {
+            return new Access(AccessMode.Suspended, null);
+        }
+
+        if (GraceEndsAt is null && SuspendAt is null)
+        {
+            return new Access(AccessMode.Full, AccessDeadline);
+        }
+
+        if (GraceEndsAt is { } grace && now < grace)
+        {
+            return new Access(AccessMode.Grace, grace);
+        }
+
+        if (SuspendAt is not { } suspend || now < suspend)
+        {
+            return new Access(AccessMode.ReadOnly, SuspendAt);
+        }
+
+        return new Access(AccessMode.Suspended, null);
+    }
 }
