@@ -130,6 +130,23 @@ public sealed class ControlPlaneFixture : IAsyncLifetime
         Snapshots = new RedisSnapshotStore(_redis);
     }
 
+    /// <summary>For a fixture wrapping a host (internal constructor): connects <see cref="Snapshots"/> to the test Redis.</summary>
+    internal async Task ConnectRedisAsync()
+    {
+        var config = ConfigurationOptions.Parse(TestServices.Redis);
+        config.AbortOnConnectFail = false;
+        _redis = await ConnectionMultiplexer.ConnectAsync(config);
+        Snapshots = new RedisSnapshotStore(_redis);
+    }
+
+    /// <summary>For a fixture wrapping a host: disposes the client and Redis connection (the caller disposes the factory and database).</summary>
+    internal ValueTask DisposeHelpersAsync()
+    {
+        Client?.Dispose();
+        _redis?.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
     public async ValueTask DisposeAsync()
     {
         Client?.Dispose();

@@ -29,6 +29,21 @@ public sealed class StartupTests
         Assert.Contains($"{variable} is required", output, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("ED_WEBHOOK_REREAD", "sometimes", "ED_WEBHOOK_REREAD must be 'on' or 'off'")]
+    [InlineData("ED_WEBHOOK_MAX_ATTEMPTS", "0", "ED_WEBHOOK_MAX_ATTEMPTS must be at least 1")]
+    [InlineData("ED_WEBHOOK_RATE_LIMIT_PER_SECOND", "-5", "ED_WEBHOOK_RATE_LIMIT_PER_SECOND must be a non-negative integer")]
+    [InlineData("ED_DUNNING_READ_ONLY_DAYS", "2", "ED_DUNNING_READ_ONLY_DAYS must not be less than ED_DUNNING_FULL_ACCESS_DAYS")]
+    [InlineData("ED_RECONCILE_INTERVAL_MINUTES", "hourly", "ED_RECONCILE_INTERVAL_MINUTES must be a non-negative integer")]
+    public async Task InvalidBillingVariable_FailsStartup_NamingIt(string variable, string value, string message)
+    {
+        var settings = ControlPlaneFactory.DefaultSettings(NeverCreated);
+        settings[variable] = value;
+        var (exitCode, output) = await RunAsync(settings);
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains(message, output, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task ShortSigningKey_FailsStartup_NamingIt_WithoutPrintingSecrets()
     {

@@ -265,16 +265,17 @@ public sealed partial class StripeEventApplier(
 
         var before = AuditLog.View(row);
         row.LastInvoiceEventCreated = invoice.EventCreated;
+        // A subscription state newer than the invoice event wins over it (payload mode); a re-read state is always newer.
+        var newerState = refreshed || (row.LastStripeEventCreated is { } lastState && lastState > invoice.EventCreated);
         if (invoice.EventType == StripeInvoiceEvents.Paid)
         {
-            if (!refreshed || !InDunning(row.StripeStatus))
+            if (!(newerState && InDunning(row.StripeStatus)))
             {
                 row.DunningStartedAt = null;
                 row.DunningAttempts = 0;
             }
         }
-        else if (refreshed ? InDunning(row.StripeStatus)
-                 : InDunning(row.StripeStatus) || row.LastStripeEventCreated is not { } lastState || lastState <= invoice.EventCreated)
+        else if (!newerState || InDunning(row.StripeStatus))
         {
             // Stripe's object (when re-read) says the subscription is still unpaid; from the payload alone, the invoice says so.
             row.DunningStartedAt = row.DunningStartedAt is { } started && started < invoice.EventCreated ? started : invoice.EventCreated;

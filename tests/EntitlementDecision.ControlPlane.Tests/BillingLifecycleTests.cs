@@ -1,0 +1,323 @@
+using System.Net;
+using EntitlementDecision.ControlPlane.Auth;
+using EntitlementDecision.ControlPlane.Data;
+using EntitlementDecision.Engine.Decisions;
+using EntitlementDecision.Engine.Snapshots;
+using EntitlementDecision.FakeStripe;
+using EntitlementDecision.Stripe;
+using EntitlementDecision.Stripe.Api;
+using Microsoft.EntityFrameworkCore;
+
+namespace EntitlementDecision.ControlPlane.Tests;
+
+/// <summary>
+/// A subscription's life driven on the fake Stripe API (Stripe's published object shapes), its emitted events delivered signed to
+/// the control plane, which re-reads the subscription from Stripe; the published snapshot is read back from Redis and evaluated with
+/// the Engine's Evaluator (as the sidecar does).
+/// </summary>
+public sealed class BillingLifecycleTests(StripeWorld world) : IClassFixture<StripeWorld>
+{
+    private ControlPlaneFixture Fx => world.Host;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    /// <summary>The snapshot with at least <paramref name="version"/> from Redis, and the Evaluator's answer for advanced_reports (a pro feature).</summary>
+    private async Task<(Snapshot Snapshot, Decision Decision)> PublishedAsync(string tenant, long version)
+    {
+        var snapshot = await Fx.WaitForSnapshotAsync(tenant, s => s.Version >= version);
+        Assert.NotNull(snapshot);
+        Assert.Equal(version, snapshot.Version);
+        return (snapshot, Evaluator.Evaluate(snapshot, "advanced_reports", 1, 0, DateTimeOffset.UtcNow));
+    }
+
+    [Fact]
+    public async Task TrialActivePastDuePaidUnpaidPausedIncompleteCanceled_EachStatusReachesTheSnapshot()
+    {
+        var tenant = await Fx.CreateTenantAsync();
+        var (sub, checkoutEvents) = await world.SubscribeAsync(tenant, trialDays: 14);
+        Assert.All(await world.DeliverAsync(checkoutEvents), o => Assert.Equal("applied", o));
+        var row = await world.RowAsync(tenant);
+        Assert.Equal(("trialing", "pro", sub), (row.StripeStatus, row.PlanId, row.StripeSubscriptionId));
+        Assert.NotNull(row.CurrentPeriodStart);
+        var (snapshot, decision) = await PublishedAsync(tenant, row.Version);
+        Assert.Equal((SubscriptionState.Trialing, "pro", true), (snapshot.SubscriptionState, snapshot.PlanId, decision.Allowed));
+
+        await world.DeliverAsync(await world.Stripe.State.EndTrialAsync(sub, Ct));
+        row = await world.RowAsync(tenant);
+        Assert.Equal(("active", (DateTimeOffset?)null), (row.StripeStatus, row.DunningStartedAt));
+        (snapshot, decision) = await PublishedAsync(tenant, row.Version);
+        Assert.Equal((SubscriptionState.Active, true), (snapshot.SubscriptionState, decision.Allowed));
+
+        // A renewal payment fails: dunning starts at the failed invoice's event, a reminder is recorded while in the full-access days.
+        var failed = await world.Stripe.State.FailPaymentAsync(sub, Ct);
+        await world.DeliverAsync(failed);
+        var failedInvoiceEvent = failed.EventIds.Select(id => world.Stripe.State.Find(id)!).Single(e => (string?)e["type"] == StripeInvoiceEvents.PaymentFailed);
+        row = await world.RowAsync(tenant);
+        Assert.Equal("past_due", row.StripeStatus);
+        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds((long)failedInvoiceEvent["created"]!), row.DunningStartedAt);
+        Assert.True(row.DunningAttempts >= 1);
+        var audit = await world.AuditAsync(tenant);
+        var reminder = Assert.Single(audit, a => a.Action == "dunning.reminder");
+        Assert.Equal((string?)failedInvoiceEvent["id"], reminder.Cause);
+        Assert.Contains("grace_ends_at", reminder.After!);
+        (snapshot, decision) = await PublishedAsync(tenant, row.Version);
+        Assert.Equal((SubscriptionState.PastDue, "pro", true), (snapshot.SubscriptionState, snapshot.PlanId, decision.Allowed));
+
+        // Paid again: dunning ends.
+        await world.DeliverAsync(await world.Stripe.State.PayAsync(sub, Ct));
+        row = await world.RowAsync(tenant);
+        Assert.Equal(("active", (DateTimeOffset?)null, 0), (row.StripeStatus, row.DunningStartedAt, row.DunningAttempts));
+
+        // unpaid keeps the dunning clock from its first sighting; the other statuses end in the baseline plan.
+        foreach (var (status, allowed) in new[] { ("unpaid", false), ("paused", false), ("incomplete", false), ("incomplete_expired", false), ("active", true) })
+        {
+            var before = row.Version;
+            await world.DeliverAsync(await world.Stripe.State.SetStatusAsync(sub, status, Ct));
+            row = await world.RowAsync(tenant);
+            Assert.Equal(status, row.StripeStatus);
+            Assert.True(row.Version > before, $"{status}: version not bumped");
+            Assert.Equal(status == "unpaid", row.DunningStartedAt is not null);
+            (snapshot, decision) = await PublishedAsync(tenant, row.Version);
+            Assert.Equal(allowed, decision.Allowed);
+            Assert.Equal(allowed ? "pro" : "free", snapshot.PlanId);
+        }
+
+        await world.DeliverAsync(await world.Stripe.State.DeleteSubscriptionAsync(sub, Ct));
+        row = await world.RowAsync(tenant);
+        Assert.Equal("canceled", row.StripeStatus);
+        (snapshot, decision) = await PublishedAsync(tenant, row.Version);
+        Assert.Equal((SubscriptionState.Inactive, "free", false, DecisionReason.SubscriptionInactive), (snapshot.SubscriptionState, snapshot.PlanId, decision.Allowed, decision.Reason));
+
+        // Every change is audited with the event that caused it.
+        audit = await world.AuditAsync(tenant);
+        Assert.All(audit.Where(a => a.Actor == "stripe"), a => Assert.StartsWith("evt_", a.Cause));
+        Assert.Contains(audit, a => a.Action == StripeSubscriptionEvents.SubscriptionDeleted && a.After!.Contains("\"canceled\""));
+    }
+
+    [Fact]
+    public async Task TrialWillEnd_RecordsTheReminder()
+    {
+        var tenant = await Fx.CreateTenantAsync();
+        var (sub, events) = await world.SubscribeAsync(tenant, trialDays: 7);
+        await world.DeliverAsync(events);
+        var result = await world.Stripe.State.TrialWillEndAsync(sub, Ct);
+        Assert.Equal(["applied"], await world.DeliverAsync(result));
+        var reminder = Assert.Single(await world.AuditAsync(tenant), a => a.Action == "trial.reminder");
+        Assert.Equal(result.EventIds[0], reminder.Cause);
+        Assert.Contains("trial_end", reminder.After!);
+    }
+
+    [Fact]
+    public async Task LateEventsInReverseOrderWithDuplicates_EndInStripesCurrentState()
+    {
+        var tenant = await Fx.CreateTenantAsync();
+        var (sub, checkout) = await world.SubscribeAsync(tenant);
+        var history = new List<string>(checkout);
+        history.AddRange((await world.Stripe.State.FailPaymentAsync(sub, Ct)).EventIds);
+        history.AddRange((await world.Stripe.State.PayAsync(sub, Ct)).EventIds);
+        history.AddRange((await world.Stripe.State.CancelAtPeriodEndAsync(sub, Ct)).EventIds);
+
+        var reversed = Enumerable.Reverse(history).ToList();
+        await world.DeliverAsync(reversed.Concat(reversed.Take(2)));
+
+        var row = await world.RowAsync(tenant);
+        var stripe = world.Subscription(sub);
+        Assert.Equal(((string?)stripe["status"], true, (DateTimeOffset?)null), (row.StripeStatus, row.CancelAtPeriodEnd, row.DunningStartedAt));
+        Assert.Equal("pro", row.PlanId);
+    }
+
+    [Fact]
+    public async Task StripeUnavailableTwice_EventIsRetriedThenApplied()
+    {
+        var tenant = await Fx.CreateTenantAsync();
+        var (sub, checkout) = await world.SubscribeAsync(tenant);
+        var before = (await Fx.SendAsync(HttpMethod.Get, "/billing/webhooks/stats", Fx.OperatorToken())).Json;
+        world.Stripe.State.AddFault(new FakeFault($"/v1/subscriptions/{sub}", Status: 503, Count: 2, Method: "GET"));
+
+        var created = checkout.Single(id => (string?)world.Stripe.State.Find(id)!["type"] == StripeSubscriptionEvents.SubscriptionCreated);
+        var (response, ack) = await Fx.PostWebhookAsync(world.EventBody(created));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("pending", (string?)ack?["status"]);
+        var processed = await Fx.WaitProcessedAsync(created);
+        Assert.Equal((StripeEventRecord.Processed, "applied", 3, (string?)null), (processed.Status, processed.Outcome, processed.Attempts, processed.LastError));
+        Assert.Equal("active", (await world.RowAsync(tenant)).StripeStatus);
+
+        var after = (await Fx.SendAsync(HttpMethod.Get, "/billing/webhooks/stats", Fx.OperatorToken())).Json;
+        Assert.True((long)after!["since_start"]!["retried"]! - (long)before!["since_start"]!["retried"]! >= 2);
+    }
+
+    [Fact]
+    public async Task EventOfASubscriptionStripeDoesNotKnow_EndsFailed_IsListed_AndCanBeRetried()
+    {
+        var tenant = await Fx.CreateTenantAsync();
+        var body = ControlPlaneFixture.SubscriptionEvent(StripeSubscriptionEvents.SubscriptionUpdated, tenant, "active", DateTimeOffset.UtcNow.AddMinutes(-1), subscriptionId: "sub_not_in_this_account").ToUtf8Bytes();
+        var (response, ack) = await Fx.PostWebhookAsync(body);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var eventId = (string)ack!["event_id"]!;
+        var failed = await Fx.WaitProcessedAsync(eventId);
+        Assert.Equal((StripeEventRecord.Failed, 8), (failed.Status, failed.Attempts));
+        Assert.Contains("404", failed.LastError);
+        Assert.Equal(1L, (await world.RowAsync(tenant)).Version);
+
+        var (list, listJson) = await Fx.SendAsync(HttpMethod.Get, $"/billing/webhooks/events?status=failed&tenant_id={tenant}", Fx.OperatorToken());
+        Assert.Equal(HttpStatusCode.OK, list.StatusCode);
+        var listed = Assert.Single(listJson!["events"]!.AsArray());
+        Assert.Equal((eventId, "failed"), ((string?)listed!["event_id"], (string?)listed["status"]));
+        var (stats, statsJson) = await Fx.SendAsync(HttpMethod.Get, "/billing/webhooks/stats", Fx.OperatorToken());
+        Assert.Equal(HttpStatusCode.OK, stats.StatusCode);
+        Assert.True((long)statsJson!["stored"]!["failed"]! >= 1);
+        Assert.True((long)statsJson["since_start"]!["failed"]! >= 1);
+
+        Assert.Equal(HttpStatusCode.Forbidden, (await Fx.SendAsync(HttpMethod.Post, $"/billing/webhooks/events/{eventId}/retry", Fx.Token(Roles.Owner, tenant))).Response.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await Fx.SendAsync(HttpMethod.Post, $"/billing/webhooks/events/{eventId}/retry", null)).Response.StatusCode);
+        var (retry, retryJson) = await Fx.SendAsync(HttpMethod.Post, $"/billing/webhooks/events/{eventId}/retry", Fx.OperatorToken());
+        Assert.Equal(HttpStatusCode.OK, retry.StatusCode);
+        Assert.Equal(("pending", 0), ((string?)retryJson!["status"], (int?)retryJson["attempts"]));
+        failed = await Fx.WaitProcessedAsync(eventId);
+        Assert.Equal((StripeEventRecord.Failed, 8), (failed.Status, failed.Attempts));
+        Assert.Contains(await world.AuditAsync(tenant), a => a.Action == "webhook.retry" && a.Cause == eventId && a.Actor == "operator:ops");
+
+        Assert.Equal(HttpStatusCode.NotFound, (await Fx.SendAsync(HttpMethod.Post, "/billing/webhooks/events/evt_nope/retry", Fx.OperatorToken())).Response.StatusCode);
+    }
+
+    [Fact]
+    public async Task ProcessedEvent_CannotBeRetried_409()
+    {
+        var tenant = await Fx.CreateTenantAsync();
+        var (_, events) = await world.SubscribeAsync(tenant);
+        await world.DeliverAsync(events);
+        var (response, json) = await Fx.SendAsync(HttpMethod.Post, $"/billing/webhooks/events/{events[0]}/retry", Fx.OperatorToken());
+        Assert.Equal(HttpStatusCode.Conflict, response.StatusCode);
+        Assert.Equal(409, (int?)json?["status"]);
+    }
+
+    [Fact]
+    public async Task Stats_CountReceivedVerifiedRejectedDuplicateProcessed()
+    {
+        var tenant = await Fx.CreateTenantAsync();
+        var (_, events) = await world.SubscribeAsync(tenant);
+        var before = (await Fx.SendAsync(HttpMethod.Get, "/billing/webhooks/stats", Fx.OperatorToken())).Json!;
+        await world.DeliverAsync(events);
+        await Fx.PostWebhookAsync(world.EventBody(events[0])); // duplicate
+        await Fx.PostWebhookAsync(world.EventBody(events[0]), secret: "whsec_forged_000000000"); // bad signature
+        await Fx.PostWebhookAsync("{\"object\":\"event\"}"u8.ToArray()); // signed, not an event
+
+        var (response, after) = await Fx.SendAsync(HttpMethod.Get, "/billing/webhooks/stats", Fx.OperatorToken());
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        long Delta(string name) => (long)after!["since_start"]![name]! - (long)before["since_start"]![name]!;
+        Assert.Equal(events.Count + 3, Delta("received"));
+        Assert.Equal(events.Count + 2, Delta("verified"));
+        Assert.Equal(1, Delta("rejected_signature"));
+        Assert.Equal(1, Delta("rejected_parse"));
+        Assert.Equal(1, Delta("duplicate"));
+        Assert.Equal(events.Count, Delta("stored"));
+        Assert.Equal(events.Count, Delta("processed"));
+        Assert.True((long)after!["stored"]!["duplicates"]! >= 1);
+        Assert.True((long)after["stored"]!["by_outcome"]!["applied"]! >= events.Count);
+
+        Assert.Equal(HttpStatusCode.Forbidden, (await Fx.SendAsync(HttpMethod.Get, "/billing/webhooks/stats", Fx.Token(Roles.Admin, tenant))).Response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Reconciliation_FindsRepairsAndReportsPlantedDrift()
+    {
+        // Tenant A: Stripe canceled the subscription, the webhook never arrived. Tenant B: the price changed in Stripe only.
+        var a = await Fx.CreateTenantAsync();
+        var b = await Fx.CreateTenantAsync();
+        var clean = await Fx.CreateTenantAsync();
+        var (subA, eventsA) = await world.SubscribeAsync(a);
+        var (subB, eventsB) = await world.SubscribeAsync(b);
+        var (_, eventsClean) = await world.SubscribeAsync(clean);
+        await world.DeliverAsync(eventsA.Concat(eventsB).Concat(eventsClean));
+        Assert.Equal(("active", "pro"), ((await world.RowAsync(a)).StripeStatus, (await world.RowAsync(a)).PlanId));
+        await world.Stripe.State.DeleteSubscriptionAsync(subA, Ct);
+        var item = (string)world.Subscription(subB)["items"]!["data"]![0]!["id"]!;
+        await world.Api.UpdateSubscriptionAsync(subB, new UpdateSubscriptionRequest(ItemId: item, PriceId: "price_1PgbusinessMonthlyDev01"), "drift-" + subB, Ct);
+        var versionA = (await world.RowAsync(a)).Version;
+
+        Assert.Equal(HttpStatusCode.Forbidden, (await Fx.SendAsync(HttpMethod.Post, "/billing/reconciliation/runs", Fx.Token(Roles.Owner, a), new { })).Response.StatusCode);
+        var (response, report) = await Fx.SendAsync(HttpMethod.Post, "/billing/reconciliation/runs", Fx.OperatorToken(), new { });
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var run = report!["run"]!;
+        var runId = (long)run["id"]!;
+        Assert.Equal("completed", (string?)run["status"]);
+        var mismatches = report["mismatches"]!.AsArray().Select(m => ((string)m!["tenant_id"]!, (string)m["field"]!, (string?)m["ours"], (string?)m["stripe"], (string)m["action"]!)).ToList();
+        Assert.Contains((a, "status", "active", "canceled", "repaired"), mismatches);
+        Assert.Contains((b, "plan", "pro", "business", "repaired"), mismatches);
+        Assert.DoesNotContain(mismatches, m => m.Item1 == clean);
+        Assert.True((int)run["repaired"]! >= 2);
+        Assert.True((int)run["drift_counts"]!["status"]! >= 1 && (int)run["drift_counts"]!["plan"]! >= 1);
+
+        // Repaired like a webhook: Stripe's state, a new version in Redis, audited with the run as cause.
+        var rowA = await world.RowAsync(a);
+        Assert.Equal(("canceled", versionA + 1), (rowA.StripeStatus, rowA.Version));
+        Assert.Equal("business", (await world.RowAsync(b)).PlanId);
+        var (snapshotA, decisionA) = await PublishedAsync(a, rowA.Version);
+        Assert.Equal(("free", false), (snapshotA.PlanId, decisionA.Allowed));
+        var repair = Assert.Single(await world.AuditAsync(a), e => e.Actor == "reconciliation");
+        Assert.Equal(($"reconciliation:{runId}", "reconciliation.repair"), (repair.Cause, repair.Action));
+
+        // Downloadable: JSON and CSV.
+        var (json, jsonReport) = await Fx.SendAsync(HttpMethod.Get, $"/billing/reconciliation/runs/{runId}/report.json", Fx.OperatorToken());
+        Assert.Equal(HttpStatusCode.OK, json.StatusCode);
+        Assert.Equal(report["mismatches"]!.AsArray().Count, jsonReport!["mismatches"]!.AsArray().Count);
+        var csvResponse = await Fx.Client.SendAsync(Fx.Request(HttpMethod.Get, $"/billing/reconciliation/runs/{runId}/report.csv", Fx.OperatorToken()), Ct);
+        Assert.Equal(HttpStatusCode.OK, csvResponse.StatusCode);
+        Assert.Equal("text/csv", csvResponse.Content.Headers.ContentType?.MediaType);
+        var lines = (await csvResponse.Content.ReadAsStringAsync(Ct)).Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(Reconciliation.ReconciliationEndpoints.CsvHeader, lines[0]);
+        Assert.Contains($"{runId},{a},production,{subA},status,active,canceled,repaired", lines);
+        Assert.Contains(lines, l => l.StartsWith($"{runId},{b},production,{subB},plan,pro,business,repaired", StringComparison.Ordinal));
+        Assert.Equal(report["mismatches"]!.AsArray().Count + 1, lines.Length);
+
+        // A second run for one tenant finds nothing left.
+        var (again, againReport) = await Fx.SendAsync(HttpMethod.Post, $"/tenants/{a}/reconcile", Fx.OperatorToken());
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        Assert.Equal((1, 0), ((int)againReport!["run"]!["checked"]!, againReport["mismatches"]!.AsArray().Count));
+        Assert.Equal(HttpStatusCode.NotFound, (await Fx.SendAsync(HttpMethod.Post, "/tenants/no-such-tenant/reconcile", Fx.OperatorToken())).Response.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await Fx.SendAsync(HttpMethod.Get, "/billing/reconciliation/runs/999999/report.csv", Fx.OperatorToken())).Response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Audit_IsQueryablePerTenant_AndIsolated()
+    {
+        var a = await Fx.CreateTenantAsync();
+        var b = await Fx.CreateTenantAsync();
+        var (sub, events) = await world.SubscribeAsync(a);
+        await world.DeliverAsync(events);
+        await world.DeliverAsync(await world.Stripe.State.CancelAtPeriodEndAsync(sub, Ct));
+
+        var (ok, page) = await Fx.SendAsync(HttpMethod.Get, $"/tenants/{a}/audit", Fx.Token(Roles.Owner, a));
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        var entries = page!["entries"]!.AsArray();
+        Assert.All(entries, e => Assert.Equal(a, (string?)e!["tenant_id"]));
+        var updated = entries.First(e => (string?)e!["action"] == StripeSubscriptionEvents.SubscriptionUpdated)!;
+        Assert.Equal(("stripe", false, true), ((string?)updated["actor"], (bool?)updated["before"]!["cancel_at_period_end"], (bool?)updated["after"]!["cancel_at_period_end"]));
+        Assert.StartsWith("evt_", (string?)updated["cause"]);
+
+        Assert.Equal(HttpStatusCode.OK, (await Fx.SendAsync(HttpMethod.Get, $"/tenants/{a}/audit", Fx.Token(Roles.Admin, a))).Response.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Fx.SendAsync(HttpMethod.Get, $"/tenants/{a}/audit", Fx.OperatorToken())).Response.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await Fx.SendAsync(HttpMethod.Get, $"/tenants/{a}/audit", Fx.Token(Roles.Owner, b))).Response.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await Fx.SendAsync(HttpMethod.Get, $"/tenants/{a}/audit", Fx.Token(Roles.Member, a))).Response.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await Fx.SendAsync(HttpMethod.Get, $"/tenants/{a}/audit", null)).Response.StatusCode);
+        var (bOwn, bPage) = await Fx.SendAsync(HttpMethod.Get, $"/tenants/{b}/audit", Fx.Token(Roles.Owner, b));
+        Assert.Equal(HttpStatusCode.OK, bOwn.StatusCode);
+        Assert.All(bPage!["entries"]!.AsArray(), e => Assert.Equal(b, (string?)e!["tenant_id"]));
+        Assert.DoesNotContain(bPage["entries"]!.AsArray(), e => (string?)e!["actor"] == "stripe");
+
+        // Filters and paging.
+        var (filtered, filteredPage) = await Fx.SendAsync(HttpMethod.Get, $"/tenants/{a}/audit?action={StripeSubscriptionEvents.SubscriptionCreated}", Fx.OperatorToken());
+        Assert.Equal(HttpStatusCode.OK, filtered.StatusCode);
+        Assert.Single(filteredPage!["entries"]!.AsArray());
+        var (first, firstPage) = await Fx.SendAsync(HttpMethod.Get, $"/tenants/{a}/audit?limit=1", Fx.OperatorToken());
+        var cursor = (long?)firstPage!["next_cursor"];
+        Assert.NotNull(cursor);
+        var (_, secondPage) = await Fx.SendAsync(HttpMethod.Get, $"/tenants/{a}/audit?limit=1&before_id={cursor}", Fx.OperatorToken());
+        Assert.True((long)secondPage!["entries"]![0]!["id"]! < (long)firstPage["entries"]![0]!["id"]!);
+        var future = Uri.EscapeDataString(DateTimeOffset.UtcNow.AddHours(1).ToString("O"));
+        var (_, none) = await Fx.SendAsync(HttpMethod.Get, $"/tenants/{a}/audit?from={future}", Fx.OperatorToken());
+        Assert.Empty(none!["entries"]!.AsArray());
+        Assert.Equal(HttpStatusCode.BadRequest, (await Fx.SendAsync(HttpMethod.Get, $"/tenants/{a}/audit?limit=0", Fx.OperatorToken())).Response.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await Fx.SendAsync(HttpMethod.Get, "/tenants/no-such-tenant/audit", Fx.OperatorToken())).Response.StatusCode);
+    }
+}

@@ -1,0 +1,112 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using EntitlementDecision.ControlPlane.Data;
+using EntitlementDecision.FakeStripe;
+using EntitlementDecision.Stripe;
+using EntitlementDecision.Stripe.Api;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace EntitlementDecision.ControlPlane.Tests;
+
+/// <summary>
+/// A control plane that re-reads subscriptions from the fake Stripe API (in-process on a loopback port, the only mock: the
+/// process edge) plus helpers to make Stripe do things and deliver the events it emitted, signed, in any order.
+/// The fake posts no webhooks itself: tests take the emitted events (by id) and deliver them to the host.
+/// </summary>
+public class StripeWorld : IAsyncLifetime
+{
+    private string _database = "";
+    private ControlPlaneFactory? _factory;
+    private HttpClient? _stripeHttp;
+
+    /// <summary>Extra host settings (applied over the defaults), for classes that derive a world.</summary>
+    public Dictionary<string, string?> Overrides { get; } = new();
+
+    public FakeStripeServer Stripe { get; private set; } = null!;
+
+    public ControlPlaneFixture Host { get; private set; } = null!;
+
+    /// <summary>A client of the fake (one attempt per call, so tests do not wait for client retries).</summary>
+    public StripeApiClient Api { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        Stripe = await FakeStripeServer.StartAsync(new FakeStripeOptions(), cancellationToken: TestContext.Current.CancellationToken);
+        _stripeHttp = new HttpClient();
+        Api = new StripeApiClient(_stripeHttp, ApiOptions());
+        _database = await TestServices.CreateDatabaseAsync();
+        var settings = ControlPlaneFactory.DefaultSettings(_database);
+        settings["ED_WEBHOOK_REREAD"] = "on";
+        settings["STRIPE_API_BASE"] = Stripe.BaseUrl.ToString();
+        foreach (var (k, v) in Overrides)
+        {
+            settings[k] = v;
+        }
+
+        _factory = new ControlPlaneFactory(settings, services =>
+            services.AddHttpClient<IStripeApi, StripeApiClient>((http, _) => new StripeApiClient(http, ApiOptions())));
+        Host = new ControlPlaneFixture(_factory);
+        await Host.ConnectRedisAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Host.DisposeHelpersAsync();
+        if (_factory is not null)
+        {
+            await _factory.DisposeAsync();
+        }
+
+        _stripeHttp?.Dispose();
+        await Stripe.DisposeAsync();
+        if (_database.Length > 0)
+        {
+            await TestServices.DropDatabaseAsync(_database);
+        }
+    }
+
+    private StripeApiOptions ApiOptions() => new() { ApiKey = "sk_test_world", BaseAddress = Stripe.BaseUrl, MaxAttempts = 1, RetryBaseDelay = TimeSpan.FromMilliseconds(1) };
+
+    /// <summary>Checkout on the fake for <paramref name="tenantId"/> at <paramref name="priceId"/>, completed; returns the subscription id and the emitted event ids.</summary>
+    public async Task<(string SubscriptionId, IReadOnlyList<string> EventIds)> SubscribeAsync(string tenantId, string priceId = TestServices.ProPrice, int? trialDays = null)
+    {
+        var session = await Api.CreateCheckoutSessionAsync(
+            new CreateCheckoutSessionRequest(tenantId, "production", priceId, "https://example.test/ok", "https://example.test/cancel", TrialPeriodDays: trialDays),
+            "checkout-" + Guid.NewGuid().ToString("N"), TestContext.Current.CancellationToken);
+        var result = await Stripe.State.CompleteCheckoutSessionAsync(session.Id, TestContext.Current.CancellationToken);
+        return ((string)result.Object["id"]!, result.EventIds);
+    }
+
+    /// <summary>The event body Stripe emitted (exactly as stored by the fake).</summary>
+    public byte[] EventBody(string eventId) =>
+        Encoding.UTF8.GetBytes((Stripe.State.Find(eventId) ?? throw new InvalidOperationException($"the fake has no event {eventId}")).ToJsonString());
+
+    /// <summary>Delivers each event (signed) and waits until each is processed; returns the outcomes in order.</summary>
+    public async Task<List<string?>> DeliverAsync(IEnumerable<string> eventIds)
+    {
+        var outcomes = new List<string?>();
+        foreach (var id in eventIds)
+        {
+            outcomes.Add(await Host.DeliverAsync(EventBody(id)));
+        }
+
+        return outcomes;
+    }
+
+    public Task<List<string?>> DeliverAsync(ScenarioResult result) => DeliverAsync(result.EventIds);
+
+    /// <summary>Stripe's current subscription object.</summary>
+    public JsonObject Subscription(string subscriptionId) => Stripe.State.Find(subscriptionId) ?? throw new InvalidOperationException($"no subscription {subscriptionId}");
+
+    public Task<Entitlement> RowAsync(string tenantId) => Host.EntitlementAsync(tenantId);
+
+    public Task<List<AuditEntry>> AuditAsync(string tenantId) =>
+        Host.DbAsync(db => db.AuditEntries.AsNoTracking().Where(a => a.TenantId == tenantId).OrderBy(a => a.Id).ToListAsync());
+}
+
+/// <summary>The same world with re-reading off: webhook payloads are applied with the order check only (the fallback path).</summary>
+public sealed class PayloadOnlyWorld : StripeWorld
+{
+    public PayloadOnlyWorld() => Overrides["ED_WEBHOOK_REREAD"] = "off";
+}
