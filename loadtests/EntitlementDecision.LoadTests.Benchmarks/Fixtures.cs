@@ -39,6 +39,6 @@ internal sealed class ConstantUsageCounter(long used) : IUsageCounter
 {
     public ValueTask<long> GetUsedAsync(string tenantId, string environment, string featureKey, QuotaWindow window, CancellationToken cancellationToken) => new(used);
 
-    public ValueTask<UsageRecordOutcome> RecordAsync(string tenantId, string environment, string featureKey, QuotaWindow window, long quantity, long limit, string eventId, CancellationToken cancellationToken) =>
-        new(new UsageRecordOutcome(true, false, false, used + quantity));
+    public ValueTask<UsageRecordOutcome> RecordAsync(UsageRecordCommand command, CancellationToken cancellationToken) =>
+        new(new UsageRecordOutcome(UsageOutcome.Accepted, used + command.Event.Quantity));
 }

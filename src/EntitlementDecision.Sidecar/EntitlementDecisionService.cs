@@ -1,7 +1,9 @@
 using EntitlementDecision.Contracts.V1;
 using EntitlementDecision.Engine.Decisions;
 using EntitlementDecision.Engine.Snapshots;
+using EntitlementDecision.Engine.Usage;
 using EntitlementDecision.Grpc;
+using EntitlementDecision.Redis;
 using Google.Protobuf.WellKnownTypes;
 using Proto = EntitlementDecision.Contracts.V1;
 
@@ -13,6 +15,8 @@ namespace EntitlementDecision.Sidecar;
 /// </summary>
 internal sealed class EntitlementDecisionService(ISnapshotSource snapshots, IUsageCounter usage, SidecarOptions options, TimeProvider time)
 {
+    private readonly UsageRecorder _recorder = new(usage, options.MaxClockSkew);
+
     /// <summary>The documented maximum number of checks in one CheckEntitlements call.</summary>
     public const int MaxBatchChecks = 100;
 
@@ -50,19 +54,14 @@ internal sealed class EntitlementDecisionService(ISnapshotSource snapshots, IUsa
         return response;
     }
 
+    /// <summary>
+    /// RecordUsage through the shared <see cref="UsageRecorder"/> (the same validation and Lua script as the control plane's batch
+    /// ingestion). An invalid event is INVALID_ARGUMENT naming the field; an unreachable store UNAVAILABLE; every other outcome an answer.
+    /// </summary>
     public async ValueTask<RecordUsageResponse> RecordUsageAsync(RecordUsageRequest request, ServerCallContext context)
     {
-        CheckValidation.RequireIdentifier(request.TenantId, "tenant_id");
-        var environment = CheckValidation.Environment(request.Environment);
-        CheckValidation.RequireIdentifier(request.FeatureKey, "feature_key");
-        CheckValidation.RequireEventId(request.EventId);
-        if (request.Quantity <= 0)
-        {
-            throw new RpcException(StatusCode.InvalidArgument, "quantity must be > 0");
-        }
-
         var now = time.GetUtcNow();
-        var at = now;
+        DateTimeOffset? at = null;
         if (request.Timestamp is { } timestamp)
         {
             try
@@ -74,45 +73,59 @@ internal sealed class EntitlementDecisionService(ISnapshotSource snapshots, IUsa
                 // Seconds outside 0001-01-01..9999-12-31 or nanos outside 0..999999999: a bad call, not an internal error.
                 throw new RpcException(StatusCode.InvalidArgument, "timestamp is not a valid time");
             }
-
-            if (at - now > options.MaxClockSkew)
-            {
-                throw new RpcException(StatusCode.InvalidArgument, $"timestamp is more than {options.MaxClockSkew.TotalSeconds:0} s in the future");
-            }
         }
 
-        var snapshot = await GetSnapshotAsync(request.TenantId, environment, context.CancellationToken).ConfigureAwait(false);
-        if (snapshot is null || !Evaluator.NeedsUsage(snapshot, request.FeatureKey, out var grant))
+        var usageEvent = new UsageEvent(
+            request.TenantId,
+            request.Environment,
+            request.FeatureKey,
+            request.Quantity,
+            request.EventId,
+            at,
+            request.Service,
+            request.Unit,
+            request.RequestId,
+            request.TraceId,
+            request.SourceDigest);
+        if (_recorder.Validate(usageEvent, now, out var normalized) is { } error)
         {
-            var decision = Evaluator.Evaluate(snapshot, request.FeatureKey, request.Quantity, 0, at);
-            if (decision.Allowed)
-            {
-                throw new RpcException(StatusCode.InvalidArgument, $"feature_key '{request.FeatureKey}' is not metered: there is no usage to record");
-            }
-
-            return new RecordUsageResponse { Accepted = false, Reason = (Proto.DecisionReason)(int)decision.Reason };
+            throw new RpcException(StatusCode.InvalidArgument, error.Message);
         }
 
-        var window = QuotaWindow.For(grant.ResetPeriod, at);
-        UsageRecordOutcome outcome;
+        var snapshot = await GetSnapshotAsync(normalized.TenantId, normalized.Environment, context.CancellationToken).ConfigureAwait(false);
+        UsageRecordResult result;
         try
         {
-            outcome = await usage.RecordAsync(request.TenantId, environment, request.FeatureKey, window, request.Quantity, grant.Limit, request.EventId, context.CancellationToken).ConfigureAwait(false);
+            result = await _recorder.RecordAsync(snapshot, normalized, UsageOrigin.Grpc, now, context.CancellationToken).ConfigureAwait(false);
         }
         catch (StoreUnavailableException)
         {
             throw new RpcException(StatusCode.Unavailable, "usage store unreachable: nothing was recorded, retry with the same event_id");
         }
 
-        return new RecordUsageResponse
+        if (result.Status == UsageRecordStatus.Invalid)
         {
-            Accepted = outcome.Accepted,
-            Duplicate = outcome.Duplicate,
-            Reason = outcome.LimitExceeded ? Proto.DecisionReason.LimitExceeded : Proto.DecisionReason.Granted,
-            Used = outcome.Used,
-            Limit = grant.Limit,
-            Remaining = grant.Limit < 0 ? -1 : Math.Max(grant.Limit - outcome.Used, 0),
+            throw new RpcException(StatusCode.InvalidArgument, result.Error!.Message);
+        }
+
+        var response = new RecordUsageResponse
+        {
+            Accepted = result.Accepted,
+            Duplicate = result.Status == UsageRecordStatus.Duplicate,
+            Reason = (Proto.DecisionReason)(int)result.Reason,
         };
+        if (result.Window is { } window)
+        {
+            response.Used = result.Used;
+            response.Limit = result.Limit;
+            response.Remaining = result.Remaining;
+            response.OverLimit = result.OverLimit;
+            response.Overage = result.Overage;
+            response.WindowEnd = Timestamp.FromDateTimeOffset(window.End);
+            response.Undeclared = result.Undeclared;
+        }
+
+        return response;
     }
 
     private static string Validate(CheckEntitlementRequest request, string prefix)
@@ -138,7 +151,7 @@ internal sealed class EntitlementDecisionService(ISnapshotSource snapshots, IUsa
         {
             try
             {
-                used = await usage.GetUsedAsync(request.TenantId, environment, request.FeatureKey, QuotaWindow.For(grant.ResetPeriod, now), cancellationToken).ConfigureAwait(false);
+                used = await usage.GetUsedAsync(request.TenantId, environment, request.FeatureKey, QuotaWindow.For(snapshot, grant, now), cancellationToken).ConfigureAwait(false);
             }
             catch (StoreUnavailableException)
             {

@@ -1,19 +1,44 @@
 using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Engine.Snapshots;
+using EntitlementDecision.Engine.Usage;
 
 namespace EntitlementDecision.Redis.Tests;
 
+/// <summary>The usage script on a real Redis: dedupe, limit modes, coverage, the stream entries, all or nothing.</summary>
 public sealed class RedisUsageCounterTests
 {
-    private static readonly QuotaWindow Month = QuotaWindow.For(ResetPeriod.Month, new DateTimeOffset(2026, 11, 21, 12, 0, 0, TimeSpan.Zero));
+    private static readonly DateTimeOffset At = new(2026, 11, 21, 12, 0, 0, TimeSpan.Zero);
+    private static readonly QuotaWindow Month = QuotaWindow.For(ResetPeriod.Month, At);
     private static readonly QuotaWindow NextMonth = QuotaWindow.For(ResetPeriod.Month, new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero));
-    private readonly RedisUsageCounter _counter = new(TestRedis.Connection);
+    private readonly UsageStreamKeys _keys = UsageStreamReader.NewKeys();
+    private readonly RedisUsageCounter _counter;
 
-    private ValueTask<UsageRecordOutcome> Record(string tenant, long quantity, long limit, string eventId, QuotaWindow? window = null, string feature = "api_calls") =>
-        _counter.RecordAsync(tenant, "production", feature, window ?? Month, quantity, limit, eventId, TestContext.Current.CancellationToken);
+    public RedisUsageCounterTests()
+    {
+        _counter = new RedisUsageCounter(TestRedis.Connection, _keys);
+    }
+
+    private static UsageRecordCommand Command(
+        string tenant, long quantity, long limit, string eventId, QuotaWindow? window = null, string feature = "api_calls",
+        LimitMode mode = LimitMode.Hard, string service = "api-gateway") => new(
+        new UsageEvent(tenant, "production", feature, quantity, eventId, At, service, "", "req-1", "4bf92f3577b34da6a3ce929d0e0e4736", "sha256:" + new string('a', 64)),
+        UsageOrigin.Grpc,
+        window ?? Month,
+        limit,
+        mode,
+        "call");
+
+    private ValueTask<UsageRecordOutcome> Record(
+        string tenant, long quantity, long limit, string eventId, QuotaWindow? window = null, string feature = "api_calls",
+        LimitMode mode = LimitMode.Hard, string service = "api-gateway") =>
+        _counter.RecordAsync(Command(tenant, quantity, limit, eventId, window, feature, mode, service), TestContext.Current.CancellationToken);
 
     private ValueTask<long> Used(string tenant, QuotaWindow? window = null, string feature = "api_calls") =>
         _counter.GetUsedAsync(tenant, "production", feature, window ?? Month, TestContext.Current.CancellationToken);
+
+    private Task<List<(string Id, Dictionary<string, string> Fields)>> Events() => UsageStreamReader.ReadAsync(_keys.Events);
+
+    private Task<List<(string Id, Dictionary<string, string> Fields)>> Overages() => UsageStreamReader.ReadAsync(_keys.Overages);
 
     [Fact]
     public async Task NothingRecorded_UsedIsZero()
@@ -26,19 +51,63 @@ public sealed class RedisUsageCounterTests
     {
         var tenant = TestRedis.NewTenant();
 
-        Assert.Equal(new UsageRecordOutcome(true, false, false, 3), await Record(tenant, 3, 10, "e1"));
-        Assert.Equal(new UsageRecordOutcome(true, false, false, 10), await Record(tenant, 7, 10, "e2"));
+        Assert.Equal((UsageOutcome.Accepted, 3L), Pick(await Record(tenant, 3, 10, "e1")));
+        Assert.Equal((UsageOutcome.Accepted, 10L), Pick(await Record(tenant, 7, 10, "e2")));
         Assert.Equal(10, await Used(tenant));
     }
 
     [Fact]
-    public async Task DuplicateEventId_CountedOnce()
+    public async Task Accepted_StreamEntryCarriesEveryAgreedField()
+    {
+        var tenant = TestRedis.NewTenant();
+        var before = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+        var outcome = await Record(tenant, 3, 10, "e1");
+
+        var (id, f) = Assert.Single(await Events());
+        Assert.Equal(outcome.StreamEntryId, id);
+        Assert.Equal(
+            ["v", "outcome", "tenant_id", "environment", "event_id", "feature", "quantity", "unit", "service", "occurred_at_ms", "received_at_ms",
+             "window", "limit", "limit_mode", "used_after", "overage", "undeclared", "request_id", "trace_id", "source_digest", "origin"],
+            f.Keys);
+        Assert.Equal("1", f["v"]);
+        Assert.Equal("accepted", f["outcome"]);
+        Assert.Equal(tenant, f["tenant_id"]);
+        Assert.Equal("production", f["environment"]);
+        Assert.Equal("e1", f["event_id"]);
+        Assert.Equal("api_calls", f["feature"]);
+        Assert.Equal("3", f["quantity"]);
+        Assert.Equal("call", f["unit"]);
+        Assert.Equal("api-gateway", f["service"]);
+        Assert.Equal(At.ToUnixTimeMilliseconds().ToString(), f["occurred_at_ms"]);
+        Assert.InRange(long.Parse(f["received_at_ms"]), before - 60_000, before + 60_000);
+        Assert.Equal("m202611", f["window"]);
+        Assert.Equal("10", f["limit"]);
+        Assert.Equal("hard", f["limit_mode"]);
+        Assert.Equal("3", f["used_after"]);
+        Assert.Equal("0", f["overage"]);
+        Assert.Equal("1", f["undeclared"]);
+        Assert.Equal("req-1", f["request_id"]);
+        Assert.Equal("4bf92f3577b34da6a3ce929d0e0e4736", f["trace_id"]);
+        Assert.Equal("sha256:" + new string('a', 64), f["source_digest"]);
+        Assert.Equal("grpc", f["origin"]);
+        Assert.Empty(await Overages());
+    }
+
+    [Fact]
+    public async Task DuplicateEventId_CountedOnceAndStreamedAsDuplicate()
     {
         var tenant = TestRedis.NewTenant();
 
-        Assert.Equal(new UsageRecordOutcome(true, false, false, 4), await Record(tenant, 4, 10, "evt-dup"));
-        Assert.Equal(new UsageRecordOutcome(true, true, false, 4), await Record(tenant, 4, 10, "evt-dup"));
+        Assert.Equal((UsageOutcome.Accepted, 4L), Pick(await Record(tenant, 4, 10, "evt-dup")));
+        var again = await Record(tenant, 4, 10, "evt-dup");
+
+        Assert.Equal((UsageOutcome.Duplicate, 4L), Pick(again));
+        Assert.True(again.Accepted);
         Assert.Equal(4, await Used(tenant));
+        var entries = await Events();
+        Assert.Equal(["accepted", "duplicate"], entries.Select(e => e.Fields["outcome"]));
+        Assert.Equal("4", entries[1].Fields["used_after"]);
     }
 
     [Fact]
@@ -50,23 +119,24 @@ public sealed class RedisUsageCounterTests
         await Record(tenant, 1, 10, "shared-id", feature: "api_calls");
         var second = await Record(tenant, 1, 10, "shared-id", feature: "exports");
 
-        Assert.True(second.Duplicate);
+        Assert.Equal(UsageOutcome.Duplicate, second.Outcome);
         Assert.Equal(0, await Used(tenant, feature: "exports"));
     }
 
     [Fact]
-    public async Task LimitExceeded_NothingCountedAndEventIdNotRemembered()
+    public async Task HardLimitExceeded_NothingCountedEventIdNotRememberedAndStreamed()
     {
-        // Documented behaviour (IUsageCounter.RecordAsync): a rejected event is not remembered, so a retry with the
-        // same event id is counted when it fits (here: a smaller quantity, and in the next window).
         var tenant = TestRedis.NewTenant();
         await Record(tenant, 3, 5, "e1");
 
-        Assert.Equal(new UsageRecordOutcome(false, false, true, 3), await Record(tenant, 3, 5, "e2"));
+        Assert.Equal((UsageOutcome.LimitExceeded, 3L), Pick(await Record(tenant, 3, 5, "e2")));
         Assert.Equal(3, await Used(tenant));
 
-        Assert.Equal(new UsageRecordOutcome(true, false, false, 5), await Record(tenant, 2, 5, "e2"));
+        // Not remembered: a retry with the same event id counts when it fits.
+        Assert.Equal((UsageOutcome.Accepted, 5L), Pick(await Record(tenant, 2, 5, "e2")));
         Assert.Equal(5, await Used(tenant));
+        Assert.Equal(["accepted", "limit_exceeded", "accepted"], (await Events()).Select(e => e.Fields["outcome"]));
+        Assert.Empty(await Overages());
     }
 
     [Fact]
@@ -74,11 +144,12 @@ public sealed class RedisUsageCounterTests
     {
         var tenant = TestRedis.NewTenant();
         await Record(tenant, 5, 5, "fill");
-        Assert.True((await Record(tenant, 1, 5, "late")).LimitExceeded);
+        Assert.Equal(UsageOutcome.LimitExceeded, (await Record(tenant, 1, 5, "late")).Outcome);
 
-        Assert.Equal(new UsageRecordOutcome(true, false, false, 1), await Record(tenant, 1, 5, "late", NextMonth));
+        Assert.Equal((UsageOutcome.Accepted, 1L), Pick(await Record(tenant, 1, 5, "late", NextMonth)));
         Assert.Equal(5, await Used(tenant));
         Assert.Equal(1, await Used(tenant, NextMonth));
+        Assert.Equal("m202612", (await Events())[^1].Fields["window"]);
     }
 
     [Fact]
@@ -86,7 +157,7 @@ public sealed class RedisUsageCounterTests
     {
         var tenant = TestRedis.NewTenant();
 
-        Assert.True((await Record(tenant, 1, 0, "e1")).LimitExceeded);
+        Assert.Equal(UsageOutcome.LimitExceeded, (await Record(tenant, 1, 0, "e1")).Outcome);
         Assert.Equal(0, await Used(tenant));
     }
 
@@ -95,9 +166,155 @@ public sealed class RedisUsageCounterTests
     {
         var tenant = TestRedis.NewTenant();
 
-        Assert.Equal(new UsageRecordOutcome(true, false, false, 1_000_000), await Record(tenant, 1_000_000, -1, "big"));
-        Assert.Equal(new UsageRecordOutcome(true, false, false, 1_000_001), await Record(tenant, 1, -1, "one"));
+        Assert.Equal((UsageOutcome.Accepted, 1_000_000L), Pick(await Record(tenant, 1_000_000, -1, "big")));
+        Assert.Equal((UsageOutcome.Accepted, 1_000_001L), Pick(await Record(tenant, 1, -1, "one")));
         Assert.Equal(1_000_001, await Used(tenant));
+        Assert.Equal("-1", (await Events())[0].Fields["limit"]);
+    }
+
+    [Fact]
+    public async Task SoftLimit_AcceptsCountsFlagsAndEmitsOverageEvent()
+    {
+        var tenant = TestRedis.NewTenant();
+
+        var within = await Record(tenant, 4, 5, "s1", mode: LimitMode.Soft);
+        var crossing = await Record(tenant, 3, 5, "s2", mode: LimitMode.Soft);
+        var beyond = await Record(tenant, 2, 5, "s3", mode: LimitMode.Soft);
+
+        Assert.Equal(new UsageRecordOutcome(UsageOutcome.Accepted, 4, 0, true, within.StreamEntryId), within);
+        Assert.Equal((UsageOutcome.Accepted, 7L, 2L), (crossing.Outcome, crossing.Used, crossing.Overage));
+        Assert.Equal((UsageOutcome.Accepted, 9L, 2L), (beyond.Outcome, beyond.Used, beyond.Overage));
+        Assert.Equal(9, await Used(tenant));
+
+        var overages = await Overages();
+        Assert.Equal(["s2", "s3"], overages.Select(e => e.Fields["event_id"]));
+        Assert.Equal(["2", "2"], overages.Select(e => e.Fields["overage"]));
+        Assert.All(overages, e => Assert.Equal("soft", e.Fields["limit_mode"]));
+        var events = await Events();
+        Assert.Equal(["0", "2", "2"], events.Select(e => e.Fields["overage"]));
+        Assert.Equal(events[1].Fields.Where(kv => kv.Key != "received_at_ms"), overages[0].Fields.Where(kv => kv.Key != "received_at_ms"));
+    }
+
+    [Fact]
+    public async Task ReportOnly_NeverDeniesAndEmitsNoOverage()
+    {
+        var tenant = TestRedis.NewTenant();
+
+        var first = await Record(tenant, 5, 1, "r1", mode: LimitMode.ReportOnly);
+        var second = await Record(tenant, 5, 0, "r2", mode: LimitMode.ReportOnly);
+
+        Assert.Equal((UsageOutcome.Accepted, 5L, 0L), (first.Outcome, first.Used, first.Overage));
+        Assert.Equal((UsageOutcome.Accepted, 10L, 0L), (second.Outcome, second.Used, second.Overage));
+        Assert.Equal(10, await Used(tenant));
+        Assert.All(await Events(), e => Assert.Equal("report_only", e.Fields["limit_mode"]));
+        Assert.Empty(await Overages());
+    }
+
+    [Fact]
+    public async Task CoverageWarn_UndeclaredAcceptedAndFlagged_DeclaredNotFlagged()
+    {
+        await UsageStreamReader.DeclareAsync(_keys, "warn", "api-gateway|api_calls");
+        var tenant = TestRedis.NewTenant();
+
+        var declared = await Record(tenant, 1, 10, "c1");
+        var undeclared = await Record(tenant, 1, 10, "c2", service: "batch-job");
+
+        Assert.Equal((UsageOutcome.Accepted, false), (declared.Outcome, declared.Undeclared));
+        Assert.Equal((UsageOutcome.Accepted, true), (undeclared.Outcome, undeclared.Undeclared));
+        Assert.Equal(2, await Used(tenant));
+        Assert.Equal(["0", "1"], (await Events()).Select(e => e.Fields["undeclared"]));
+    }
+
+    [Fact]
+    public async Task CoverageReject_UndeclaredNotCountedNotRememberedAndStreamed()
+    {
+        await UsageStreamReader.DeclareAsync(_keys, "reject", "api-gateway|api_calls");
+        var tenant = TestRedis.NewTenant();
+
+        var rejected = await Record(tenant, 1, 10, "c1", service: "batch-job");
+        var declared = await Record(tenant, 1, 10, "c2");
+
+        Assert.Equal((UsageOutcome.RejectedUndeclared, 0L, true), (rejected.Outcome, rejected.Used, rejected.Undeclared));
+        Assert.False(rejected.Accepted);
+        Assert.Equal(UsageOutcome.Accepted, declared.Outcome);
+        Assert.Equal(["rejected_undeclared", "accepted"], (await Events()).Select(e => e.Fields["outcome"]));
+
+        // Once declared, the same event id counts (the rejection did not keep it).
+        await UsageStreamReader.DeclareAsync(_keys, "reject", "batch-job|api_calls");
+        Assert.Equal((UsageOutcome.Accepted, 2L), Pick(await Record(tenant, 1, 10, "c1", service: "batch-job")));
+    }
+
+    [Fact]
+    public async Task DuplicateOfUndeclaredUnderReject_StillDuplicate()
+    {
+        // Dedupe comes first: an event counted before coverage became strict stays counted once, not rejected.
+        var tenant = TestRedis.NewTenant();
+        await Record(tenant, 1, 10, "c1", service: "batch-job");
+        await UsageStreamReader.DeclareAsync(_keys, "reject");
+
+        Assert.Equal(UsageOutcome.Duplicate, (await Record(tenant, 1, 10, "c1", service: "batch-job")).Outcome);
+    }
+
+    [Fact]
+    public async Task EventsStreamOfWrongType_ScriptFailsAndNothingChanges()
+    {
+        var tenant = TestRedis.NewTenant();
+        await Record(tenant, 2, 10, "before");
+        var db = TestRedis.Connection.GetDatabase();
+        await db.KeyDeleteAsync(_keys.Events);
+        await db.StringSetAsync(_keys.Events, "not a stream");
+
+        var failure = await Assert.ThrowsAsync<StoreUnavailableException>(async () => await Record(tenant, 3, 10, "during"));
+
+        Assert.Contains("not a stream", failure.Message);
+        Assert.Equal(2, await Used(tenant));
+
+        // The event id was not kept either: once the stream is back, the retry counts.
+        await db.KeyDeleteAsync(_keys.Events);
+        Assert.Equal((UsageOutcome.Accepted, 5L), Pick(await Record(tenant, 3, 10, "during")));
+    }
+
+    [Fact]
+    public async Task OverageStreamOfWrongType_SoftOverageFailsBeforeCounting()
+    {
+        // The overage XADD is the script's last write: its key is checked before the first write, so nothing is half-done.
+        var tenant = TestRedis.NewTenant();
+        await TestRedis.Connection.GetDatabase().StringSetAsync(_keys.Overages, "not a stream");
+
+        await Assert.ThrowsAsync<StoreUnavailableException>(async () => await Record(tenant, 3, 1, "soft", mode: LimitMode.Soft));
+
+        Assert.Equal(0, await Used(tenant));
+        Assert.Empty(await Events());
+    }
+
+    [Fact]
+    public async Task CounterHoldingNonInteger_ScriptFailsAndNothingIsStreamed()
+    {
+        var tenant = TestRedis.NewTenant();
+        var db = TestRedis.Connection.GetDatabase();
+        await db.StringSetAsync(RedisKeys.UsageCounter("production", tenant, "api_calls", Month.Key), "abc");
+
+        await Assert.ThrowsAsync<StoreUnavailableException>(async () => await Record(tenant, 1, 10, "e1"));
+
+        Assert.Empty(await Events());
+        Assert.False(await db.KeyExistsAsync(RedisKeys.UsageEvent("production", tenant, "e1")));
+    }
+
+    [Fact]
+    public async Task CounterAndMarker_GetTheirExpiries()
+    {
+        var tenant = TestRedis.NewTenant();
+        var db = TestRedis.Connection.GetDatabase();
+
+        await Record(tenant, 1, 10, "e1");
+
+        var counterTtl = await db.KeyTimeToLiveAsync(RedisKeys.UsageCounter("production", tenant, "api_calls", Month.Key));
+        var markerTtl = await db.KeyTimeToLiveAsync(RedisKeys.UsageEvent("production", tenant, "e1"));
+        var expectedCounterExpiry = Month.End + RedisUsageCounter.CounterRetention;
+        Assert.NotNull(counterTtl);
+        Assert.InRange(DateTimeOffset.UtcNow + counterTtl.Value, expectedCounterExpiry - TimeSpan.FromMinutes(1), expectedCounterExpiry + TimeSpan.FromMinutes(1));
+        Assert.NotNull(markerTtl);
+        Assert.InRange(markerTtl.Value, RedisUsageCounter.DedupeRetention - TimeSpan.FromMinutes(1), RedisUsageCounter.DedupeRetention);
     }
 
     [Fact]
@@ -116,16 +333,20 @@ public sealed class RedisUsageCounterTests
     }
 
     [Fact]
-    public async Task ParallelRecordsAgainstLimit_ExactlyLimitAccepted()
+    public async Task ParallelRecordsAgainstLimit_ExactlyLimitAcceptedAndStreamed()
     {
         var tenant = TestRedis.NewTenant();
 
         var outcomes = await Task.WhenAll(Enumerable.Range(0, 200).Select(i => Record(tenant, 1, 50, $"evt-{i}").AsTask()));
 
-        Assert.Equal(50, outcomes.Count(o => o.Accepted));
-        Assert.Equal(150, outcomes.Count(o => o.LimitExceeded));
-        Assert.DoesNotContain(outcomes, o => o.Duplicate);
+        Assert.Equal(50, outcomes.Count(o => o.Outcome == UsageOutcome.Accepted));
+        Assert.Equal(150, outcomes.Count(o => o.Outcome == UsageOutcome.LimitExceeded));
         Assert.Equal(Enumerable.Range(1, 50).Select(i => (long)i), outcomes.Where(o => o.Accepted).Select(o => o.Used).Order());
         Assert.Equal(50, await Used(tenant));
+        var events = await Events();
+        Assert.Equal(50, events.Count(e => e.Fields["outcome"] == "accepted"));
+        Assert.Equal(150, events.Count(e => e.Fields["outcome"] == "limit_exceeded"));
     }
+
+    private static (UsageOutcome, long) Pick(UsageRecordOutcome outcome) => (outcome.Outcome, outcome.Used);
 }

@@ -294,7 +294,7 @@ public sealed class EntitlementDecisionServiceTests
         Assert.Equal((true, false, DecisionReason.Granted, 4L, 10L, 6L), (first.Accepted, first.Duplicate, first.Reason, first.Used, first.Limit, first.Remaining));
         Assert.Equal((true, true, 4L), (duplicate.Accepted, duplicate.Duplicate, duplicate.Used));
         Assert.Equal((false, DecisionReason.LimitExceeded, 4L, 6L), (over.Accepted, over.Reason, over.Used, over.Remaining));
-        Assert.All(_usage.Records, r => Assert.Equal(("api_calls", "m202611", 10L), (r.Feature, r.Window.Key, r.Limit)));
+        Assert.All(_usage.Records, r => Assert.Equal(("api_calls", "m202611", 10L), (r.Event.FeatureKey, r.Window.Key, r.Limit)));
     }
 
     [Fact]

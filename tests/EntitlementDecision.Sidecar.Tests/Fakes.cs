@@ -3,6 +3,7 @@ using System.Reflection;
 using System.Threading.Channels;
 using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Engine.Snapshots;
+using EntitlementDecision.Engine.Usage;
 using EntitlementDecision.Grpc;
 using Microsoft.AspNetCore.Http;
 
@@ -96,7 +97,10 @@ internal sealed class DictionarySource : ISnapshotSource
     }
 }
 
-/// <summary>An in-memory usage counter with the documented semantics; records the calls it gets.</summary>
+/// <summary>
+/// An in-memory usage counter with the documented semantics of <see cref="IUsageCounter.RecordAsync"/> (dedupe, then coverage, then the
+/// limit mode through <see cref="UsageLimits"/>); records the calls it gets. The real script is tested on Redis (Redis.Tests).
+/// </summary>
 internal sealed class FakeUsageCounter : IUsageCounter
 {
     private readonly Dictionary<string, long> _used = new();
@@ -104,7 +108,12 @@ internal sealed class FakeUsageCounter : IUsageCounter
 
     public bool Unreachable { get; set; }
 
-    public List<(string Feature, QuotaWindow Window, long Quantity, long Limit, string EventId)> Records { get; } = new();
+    /// <summary>Declared "service|feature" pairs; null: coverage not configured (every pair undeclared, mode warn).</summary>
+    public HashSet<string>? Declared { get; set; }
+
+    public bool RejectUndeclared { get; set; }
+
+    public List<UsageRecordCommand> Records { get; } = new();
 
     public List<(string Environment, string Feature, QuotaWindow Window)> Reads { get; } = new();
 
@@ -124,31 +133,39 @@ internal sealed class FakeUsageCounter : IUsageCounter
         }
     }
 
-    public ValueTask<UsageRecordOutcome> RecordAsync(string tenantId, string environment, string featureKey, QuotaWindow window, long quantity, long limit, string eventId, CancellationToken cancellationToken)
+    public ValueTask<UsageRecordOutcome> RecordAsync(UsageRecordCommand command, CancellationToken cancellationToken)
     {
         if (Unreachable)
         {
             throw new StoreUnavailableException("fake counter is down");
         }
 
+        var e = command.Event;
         lock (_used)
         {
-            Records.Add((featureKey, window, quantity, limit, eventId));
-            var key = $"{environment}/{tenantId}/{featureKey}/{window.Key}";
+            Records.Add(command);
+            var key = $"{e.Environment}/{e.TenantId}/{e.FeatureKey}/{command.Window.Key}";
             var used = _used.GetValueOrDefault(key);
-            if (_events.Contains($"{environment}/{tenantId}/{eventId}"))
+            var undeclared = Declared is null || !Declared.Contains($"{e.Service}|{e.FeatureKey}");
+            if (_events.Contains($"{e.Environment}/{e.TenantId}/{e.EventId}"))
             {
-                return new(new UsageRecordOutcome(true, true, false, used));
+                return new(new UsageRecordOutcome(UsageOutcome.Duplicate, used, 0, undeclared));
             }
 
-            if (limit >= 0 && used + quantity > limit)
+            if (undeclared && RejectUndeclared)
             {
-                return new(new UsageRecordOutcome(false, false, true, used));
+                return new(new UsageRecordOutcome(UsageOutcome.RejectedUndeclared, used, 0, undeclared));
             }
 
-            _events.Add($"{environment}/{tenantId}/{eventId}");
-            _used[key] = used + quantity;
-            return new(new UsageRecordOutcome(true, false, false, used + quantity));
+            var check = UsageLimits.Check(command.LimitMode, command.Limit, used, e.Quantity);
+            if (!check.Allowed)
+            {
+                return new(new UsageRecordOutcome(UsageOutcome.LimitExceeded, used, 0, undeclared));
+            }
+
+            _events.Add($"{e.Environment}/{e.TenantId}/{e.EventId}");
+            _used[key] = used + e.Quantity;
+            return new(new UsageRecordOutcome(UsageOutcome.Accepted, used + e.Quantity, command.LimitMode == LimitMode.Soft ? check.Overage : 0, undeclared));
         }
     }
 }

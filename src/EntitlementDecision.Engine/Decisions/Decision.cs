@@ -17,6 +17,9 @@ public enum DecisionReason
 
     /// <summary>The dunning policy suspended the tenant.</summary>
     BillingSuspended = 8,
+
+    /// <summary>RecordUsage only: the (service, feature) pair is not declared and coverage is set to reject undeclared usage.</summary>
+    UndeclaredUsage = 9,
 }
 
 /// <summary>

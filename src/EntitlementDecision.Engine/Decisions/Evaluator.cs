@@ -60,7 +60,7 @@ public static class Evaluator
                 return new Decision(true, DecisionReason.Granted, snapshot.Version, snapshot.PlanId, false, 0, 0, 0, null, access);
             }
 
-            var window = QuotaWindow.For(grant.ResetPeriod, now);
+            var window = QuotaWindow.For(snapshot, grant, now);
             if (grant.Limit < 0)
             {
                 return new Decision(true, DecisionReason.Granted, snapshot.Version, snapshot.PlanId, true, -1, used, -1, window.End, access);

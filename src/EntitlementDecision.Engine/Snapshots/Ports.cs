@@ -1,3 +1,6 @@
+using EntitlementDecision.Engine.Catalog;
+using EntitlementDecision.Engine.Usage;
+
 namespace EntitlementDecision.Engine.Snapshots;
 
 /// <summary>Read-only source of tenant snapshots (Redis, or an in-process cache in front of it).</summary>
@@ -11,8 +14,40 @@ public interface ISnapshotSource
 /// <summary>A backing store (snapshots or usage counters) could not be reached; the caller applies its fallback policy.</summary>
 public sealed class StoreUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
 
-/// <summary>Outcome of counting one usage event. Used: units of the feature's meter counted in the window after the call.</summary>
-public readonly record struct UsageRecordOutcome(bool Accepted, bool Duplicate, bool LimitExceeded, long Used);
+/// <summary>What the usage script decided for one event (stream field <c>outcome</c>).</summary>
+public enum UsageOutcome
+{
+    /// <summary>Counted now.</summary>
+    Accepted = 1,
+
+    /// <summary>The event id was counted before for (tenant, environment); nothing counted this time.</summary>
+    Duplicate = 2,
+
+    /// <summary>A hard limit: the units do not fit in the window; nothing counted, the event id not kept (a retry may fit later).</summary>
+    LimitExceeded = 3,
+
+    /// <summary>The (service, feature) pair is not declared and coverage is set to "reject"; nothing counted, the event id not kept.</summary>
+    RejectedUndeclared = 4,
+}
+
+/// <summary>
+/// Outcome of one usage event. <paramref name="Used"/>: units counted in the window after the call (the counter, whatever the outcome).
+/// <paramref name="Overage"/>: units beyond the limit counted by this event under a soft limit, else 0.
+/// <paramref name="Undeclared"/>: the (service, feature) pair is not declared in the coverage declarations.
+/// <paramref name="StreamEntryId"/>: id of the usage stream entry the event was recorded as ("" when the store keeps no stream).
+/// </summary>
+public readonly record struct UsageRecordOutcome(UsageOutcome Outcome, long Used, long Overage = 0, bool Undeclared = false, string StreamEntryId = "")
+{
+    /// <summary>True when the usage is counted (now, or earlier for a duplicate).</summary>
+    public bool Accepted => Outcome is UsageOutcome.Accepted or UsageOutcome.Duplicate;
+}
+
+/// <summary>
+/// One usage event ready to count: the validated, normalized <paramref name="Event"/> (environment, service and timestamp filled in),
+/// the <paramref name="Window"/> its timestamp falls in, and the grant's <paramref name="Limit"/> (-1 = unlimited), <paramref name="LimitMode"/>
+/// and <paramref name="Unit"/> (the catalog's unit, "" when unknown).
+/// </summary>
+public sealed record UsageRecordCommand(UsageEvent Event, UsageOrigin Origin, QuotaWindow Window, long Limit, LimitMode LimitMode, string Unit);
 
 /// <summary>Per-window usage counters with idempotent recording (dedupe by event id).</summary>
 public interface IUsageCounter
@@ -21,10 +56,13 @@ public interface IUsageCounter
     ValueTask<long> GetUsedAsync(string tenantId, string environment, string featureKey, QuotaWindow window, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Atomically: when <paramref name="eventId"/> was seen for (tenant, environment) returns Duplicate (nothing counted);
-    /// when used + quantity would exceed <paramref name="limit"/> (>= 0; -1 = unlimited) returns LimitExceeded (nothing counted, event id not kept);
-    /// otherwise counts quantity and remembers the event id. Throws <see cref="StoreUnavailableException"/> when the store
-    /// cannot be reached (then nothing was counted, or the caller cannot know: retrying with the same event id is safe).
+    /// Atomically, in this order: an event id already counted for (tenant, environment) is a Duplicate (nothing counted);
+    /// an undeclared (service, feature) under coverage mode "reject" is RejectedUndeclared (nothing counted, event id not kept);
+    /// under a hard limit, units that would take the window above the limit are LimitExceeded (nothing counted, event id not kept);
+    /// otherwise the units are counted (soft and report-only limits never deny; a soft limit reports the overage) and the event id kept.
+    /// Every outcome is appended to the usage event stream in the same step. Throws <see cref="StoreUnavailableException"/> when the
+    /// store cannot be reached or refuses the script (then nothing was counted, or the caller cannot know: retrying with the same
+    /// event id is safe).
     /// </summary>
-    ValueTask<UsageRecordOutcome> RecordAsync(string tenantId, string environment, string featureKey, QuotaWindow window, long quantity, long limit, string eventId, CancellationToken cancellationToken);
+    ValueTask<UsageRecordOutcome> RecordAsync(UsageRecordCommand command, CancellationToken cancellationToken);
 }

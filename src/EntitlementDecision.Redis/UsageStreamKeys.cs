@@ -1,0 +1,23 @@
+namespace EntitlementDecision.Redis;
+
+/// <summary>
+/// The Redis keys of the usage event stream (format: README-usage-stream.md beside this file).
+/// <see cref="Default"/> holds the agreed names; tests pass their own so that they can run side by side on one Redis.
+/// </summary>
+/// <param name="Events">Stream of every RecordUsage outcome (consumer group "ledger" in the control plane).</param>
+/// <param name="Overages">Stream of soft-limit overage events (the same fields as their entry in <paramref name="Events"/>).</param>
+/// <param name="Coverage">Hash of coverage declarations: field "service|feature" → "1", field "__mode" → "warn" | "reject".</param>
+public sealed record UsageStreamKeys(string Events, string Overages, string Coverage)
+{
+    /// <summary>Consumer group of the control plane's ledger writer on <see cref="Events"/>.</summary>
+    public const string LedgerGroup = "ledger";
+
+    /// <summary>Field of <see cref="Coverage"/> holding the mode: "warn" (default when absent) or "reject".</summary>
+    public const string CoverageModeField = "__mode";
+
+    /// <summary>ed:usage-events, ed:usage-overages, ed:coverage.</summary>
+    public static UsageStreamKeys Default { get; } = new("ed:usage-events", "ed:usage-overages", "ed:coverage");
+
+    /// <summary>The coverage hash field declaring that <paramref name="service"/> emits <paramref name="featureKey"/>: "service|feature".</summary>
+    public static string CoverageField(string service, string featureKey) => $"{service}|{featureKey}";
+}
