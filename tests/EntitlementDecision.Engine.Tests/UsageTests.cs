@@ -63,6 +63,7 @@ public sealed class UsageTests
     [InlineData(LimitMode.Hard, 10, 4, 6, true, false, 0)]
     [InlineData(LimitMode.Hard, 10, 4, 7, false, true, 1)]
     [InlineData(LimitMode.Hard, 10, 10, 0, true, false, 0)]
+    [InlineData(LimitMode.Hard, 10, 12, 0, true, true, 0)] // quantity 0 asks only whether the feature is granted (limit lowered under the count)
     [InlineData(LimitMode.Hard, 0, 0, 1, false, true, 1)]
     [InlineData(LimitMode.Hard, -1, 1_000_000, 5, true, false, 0)]
     [InlineData(LimitMode.Soft, 10, 4, 6, true, false, 0)]

@@ -18,13 +18,19 @@ public static class UsageLimits
 {
     /// <summary>
     /// <paramref name="limit"/>: units per window, -1 = unlimited; <paramref name="used"/>: units counted so far (>= 0);
-    /// <paramref name="quantity"/>: units asked for (>= 0).
+    /// <paramref name="quantity"/>: units asked for (>= 0); 0 asks only whether the feature is granted, so it is always allowed.
     /// </summary>
     public static LimitCheck Check(LimitMode mode, long limit, long used, long quantity)
     {
         if (limit < 0)
         {
             return new LimitCheck(true, false, 0);
+        }
+
+        if (quantity == 0)
+        {
+            // Asks only whether the feature is granted: allowed in every mode; over-limit still reported.
+            return new LimitCheck(true, used > limit, 0);
         }
 
         var after = used + quantity;
