@@ -121,6 +121,7 @@ internal sealed class EntitlementDecisionService(ISnapshotSource snapshots, IUsa
             response.Remaining = result.Remaining;
             response.OverLimit = result.OverLimit;
             response.Overage = result.Overage;
+            response.LimitMode = (Proto.LimitMode)(int)result.LimitMode;
             response.WindowEnd = Timestamp.FromDateTimeOffset(window.End);
             response.Undeclared = result.Undeclared;
         }
@@ -195,6 +196,9 @@ internal sealed class EntitlementDecisionService(ISnapshotSource snapshots, IUsa
 
         if (decision.Metered)
         {
+            response.LimitMode = (Proto.LimitMode)(int)decision.LimitMode;
+            response.OverLimit = decision.OverLimit;
+            response.Overage = decision.Overage;
             response.Limit = decision.Limit;
             response.Used = decision.Used;
             response.Remaining = decision.Remaining;

@@ -81,7 +81,11 @@ public sealed class EvaluatorTests
 
         var limit = feature == MonthMetered ? MonthLimit : DayLimit;
         var resetsAt = feature == MonthMetered ? MonthEnd : DayEnd;
-        Assert.Equal(new Decision(allowed, reason, 7, "pro", true, limit, used, remaining, resetsAt, FullAccess), d);
+        Assert.Equal(new Decision(allowed, reason, 7, "pro", true, limit, used, remaining, resetsAt, FullAccess), d with { OverLimit = false, Overage = 0 });
+
+        // A hard limit: over the limit exactly when denied (quantity 0: when the count already is), the overage is what does not fit.
+        Assert.Equal(requested > 0 ? !allowed : used > limit, d.OverLimit);
+        Assert.Equal(allowed ? 0 : requested - remaining, d.Overage);
     }
 
     [Theory]

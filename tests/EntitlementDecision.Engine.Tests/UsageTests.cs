@@ -72,6 +72,8 @@ public sealed class UsageTests
     [InlineData(LimitMode.ReportOnly, 10, 4, 7, true, true, 1)]
     [InlineData(LimitMode.ReportOnly, 0, 0, 5, true, true, 5)]
     [InlineData(LimitMode.ReportOnly, -1, 0, 5, true, false, 0)]
+    [InlineData(LimitMode.Hard, 10, 4, long.MaxValue, false, true, long.MaxValue - 6)] // no overflow
+    [InlineData(LimitMode.Soft, 10, long.MaxValue / 2, long.MaxValue, true, true, long.MaxValue)]
     public void LimitCheck_PerMode(LimitMode mode, long limit, long used, long quantity, bool allowed, bool over, long overage)
     {
         Assert.Equal(new LimitCheck(allowed, over, overage), UsageLimits.Check(mode, limit, used, quantity));

@@ -178,4 +178,45 @@ public sealed class UsagePathTests
 
         Assert.Equal((true, true), (response.Accepted, response.Undeclared));
     }
+
+    private CheckEntitlementRequest Check(string feature, long quantity) => new() { TenantId = _tenant, FeatureKey = feature, RequestedQuantity = quantity };
+
+    [Fact]
+    public async Task CheckSoftLimit_AllowedButSaysOverAndNothingCounted()
+    {
+        await _service.RecordUsageAsync(Usage("exports", 2), TestData.Context());
+
+        var fits = await _service.CheckEntitlementAsync(Check("exports", 1), TestData.Context());
+        var over = await _service.CheckEntitlementAsync(Check("exports", 4), TestData.Context());
+
+        Assert.Equal((true, false, 0L, Contracts.V1.LimitMode.Soft), (fits.Allowed, fits.OverLimit, fits.Overage, fits.LimitMode));
+        Assert.Equal((true, DecisionReason.Granted, true, 3L, 1L), (over.Allowed, over.Reason, over.OverLimit, over.Overage, over.Remaining));
+        Assert.Single(_usage.Records);
+    }
+
+    [Fact]
+    public async Task CheckHardLimit_DeniedWithOverage()
+    {
+        var over = await _service.CheckEntitlementAsync(Check("api_calls", 12), TestData.Context());
+
+        Assert.Equal((false, DecisionReason.LimitExceeded, true, 2L, Contracts.V1.LimitMode.Hard), (over.Allowed, over.Reason, over.OverLimit, over.Overage, over.LimitMode));
+    }
+
+    [Fact]
+    public async Task CheckReportOnlyBillingPeriod_AllowedWithPeriodEnd()
+    {
+        var over = await _service.CheckEntitlementAsync(Check("compute_minutes", 150), TestData.Context());
+
+        Assert.Equal((true, true, 50L, Contracts.V1.LimitMode.ReportOnly), (over.Allowed, over.OverLimit, over.Overage, over.LimitMode));
+        Assert.Equal(Timestamp.FromDateTimeOffset(new DateTimeOffset(2026, 12, 5, 9, 30, 0, TimeSpan.Zero)), over.ResetsAt);
+        Assert.Equal("b20261105093000", Assert.Single(_usage.Reads).Window.Key);
+    }
+
+    [Fact]
+    public async Task RecordUsageResponse_CarriesTheLimitMode()
+    {
+        var response = await _service.RecordUsageAsync(Usage("exports", 1), TestData.Context());
+
+        Assert.Equal(Contracts.V1.LimitMode.Soft, response.LimitMode);
+    }
 }

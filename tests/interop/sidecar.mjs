@@ -100,6 +100,29 @@ const cases = [
     const check = await call(client, 'CheckEntitlement', { tenant_id: tenant, feature_key: 'exports', requested_quantity: 2 });
     assert.deepEqual([check.allowed, check.reason, check.remaining], [false, 'DECISION_REASON_LIMIT_EXCEEDED', '1']);
   }],
+  ['RecordUsage takes the full usage event schema and answers the window and limit mode', async () => {
+    const r = await call(client, 'RecordUsage', {
+      tenant_id: tenant, feature_key: 'api_calls', quantity: 3, event_id: randomUUID(), timestamp: { seconds: Math.floor(Date.now() / 1000) - 1, nanos: 0 },
+      service: 'api-gateway', unit: 'call', request_id: 'req-interop-1', trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
+      source_digest: `sha256:${'ab'.repeat(32)}`,
+    });
+    assert.deepEqual([r.accepted, r.reason, r.used, r.limit, r.limit_mode, r.over_limit, r.overage], [true, 'DECISION_REASON_GRANTED', '3', '1000', 'LIMIT_MODE_HARD', false, '0']);
+    assert.ok(r.window_end && Number(r.window_end.seconds) * 1000 > Date.now());
+    const undeclared = await call(client, 'RecordUsage', { tenant_id: tenant, feature_key: 'api_calls', quantity: 1, event_id: randomUUID(), service: 'not-declared-anywhere' });
+    assert.deepEqual([undeclared.accepted, undeclared.undeclared], [true, true]);
+  }],
+  ['RecordUsage with another unit or a malformed trace_id is INVALID_ARGUMENT naming the field', async () => {
+    await expectStatus(call(client, 'RecordUsage', { tenant_id: tenant, feature_key: 'api_calls', quantity: 1, event_id: randomUUID(), unit: 'request' }), grpc.status.INVALID_ARGUMENT, 'unit');
+    await expectStatus(call(client, 'RecordUsage', { tenant_id: tenant, feature_key: 'api_calls', quantity: 1, event_id: randomUUID(), trace_id: 'nope' }), grpc.status.INVALID_ARGUMENT, 'trace_id');
+  }],
+  ['CheckEntitlement with requested_quantity over a hard limit says by how much, without counting', async () => {
+    const before = await call(client, 'CheckEntitlement', { tenant_id: tenant, feature_key: 'api_calls', requested_quantity: 0 });
+    const r = await call(client, 'CheckEntitlement', { tenant_id: tenant, feature_key: 'api_calls', requested_quantity: 2000 });
+    assert.deepEqual([r.allowed, r.reason, r.limit_mode, r.over_limit], [false, 'DECISION_REASON_LIMIT_EXCEEDED', 'LIMIT_MODE_HARD', true]);
+    assert.equal(Number(r.overage), 2000 - Number(r.remaining));
+    const after = await call(client, 'CheckEntitlement', { tenant_id: tenant, feature_key: 'api_calls', requested_quantity: 0 });
+    assert.equal(after.used, before.used);
+  }],
   ['CheckEntitlements answers in request order', async () => {
     const r = await call(client, 'CheckEntitlements', { checks: [
       { tenant_id: tenant, feature_key: 'projects' },

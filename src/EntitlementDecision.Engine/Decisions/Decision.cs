@@ -1,3 +1,4 @@
+using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Engine.Snapshots;
 
 namespace EntitlementDecision.Engine.Decisions;
@@ -26,7 +27,9 @@ public enum DecisionReason
 /// The answer to one check. A denial is a value (<see cref="Allowed"/> false with a <see cref="Reason"/>), never an exception.
 /// For metered features <see cref="Metered"/> is true and Limit/Used/Remaining are units of the feature's meter
 /// (-1 = unlimited) for the window ending at <see cref="ResetsAt"/>. <see cref="Access"/>: the tenant's access mode at the check
-/// (default for an unknown tenant).
+/// (default for an unknown tenant). Metered only: <see cref="LimitMode"/> of the grant; <see cref="OverLimit"/> true when used plus
+/// the requested units would be above the limit (a hard limit then denies; soft and report-only allow); <see cref="Overage"/> how
+/// many of the requested units would lie beyond the limit.
 /// </summary>
 public readonly record struct Decision(
     bool Allowed,
@@ -38,4 +41,7 @@ public readonly record struct Decision(
     long Used,
     long Remaining,
     DateTimeOffset? ResetsAt,
-    Access Access = default);
+    Access Access = default,
+    LimitMode LimitMode = LimitMode.Hard,
+    bool OverLimit = false,
+    long Overage = 0);

@@ -1,4 +1,5 @@
 using EntitlementDecision.Engine.Snapshots;
+using EntitlementDecision.Engine.Usage;
 
 namespace EntitlementDecision.Engine.Decisions;
 
@@ -27,6 +28,8 @@ public static class Evaluator
     /// Decides one check.
     /// requestedQuantity: units the caller is about to use, >= 0 (validated by the caller); 0 asks only whether the feature is granted.
     /// used: units already counted in the window containing <paramref name="now"/> (ignored for boolean features).
+    /// Metered features follow the grant's limit mode (<see cref="UsageLimits.Check"/>): a hard limit denies units that do not fit
+    /// (LimitExceeded); soft and report-only limits allow them and say so (OverLimit, Overage). Nothing is counted here.
     /// Order: unknown tenant, operator-suspended, billing-suspended (dunning), granted (read-only tenants: writes denied; then the limit),
     /// inactive subscription, not in plan. Every decision carries the tenant's access mode at <paramref name="now"/>.
     /// </summary>
@@ -61,24 +64,22 @@ public static class Evaluator
             }
 
             var window = QuotaWindow.For(snapshot, grant, now);
-            if (grant.Limit < 0)
-            {
-                return new Decision(true, DecisionReason.Granted, snapshot.Version, snapshot.PlanId, true, -1, used, -1, window.End, access);
-            }
-
-            var remaining = Math.Max(grant.Limit - used, 0);
-            var fits = requestedQuantity <= remaining;
+            var unlimited = grant.Limit < 0;
+            var check = UsageLimits.Check(grant.LimitMode, grant.Limit, used, requestedQuantity);
             return new Decision(
-                fits,
-                fits ? DecisionReason.Granted : DecisionReason.LimitExceeded,
+                check.Allowed,
+                check.Allowed ? DecisionReason.Granted : DecisionReason.LimitExceeded,
                 snapshot.Version,
                 snapshot.PlanId,
                 true,
-                grant.Limit,
+                unlimited ? -1 : grant.Limit,
                 used,
-                remaining,
+                unlimited ? -1 : Math.Max(grant.Limit - used, 0),
                 window.End,
-                access);
+                access,
+                grant.LimitMode,
+                check.OverLimit,
+                check.Overage);
         }
 
         return Deny(snapshot, snapshot.InactiveFeatureKeys.Contains(featureKey) ? DecisionReason.SubscriptionInactive : DecisionReason.NotInPlan, access);

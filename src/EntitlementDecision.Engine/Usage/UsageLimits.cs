@@ -33,9 +33,10 @@ public static class UsageLimits
             return new LimitCheck(true, used > limit, 0);
         }
 
-        var after = used + quantity;
-        var over = after > limit;
-        var overage = over ? after - Math.Max(limit, used) : 0;
+        // Written without used + quantity, which could overflow for a quantity near long.MaxValue.
+        var left = Math.Max(limit - used, 0);
+        var over = quantity > limit - used;
+        var overage = over ? quantity - left : 0;
         return new LimitCheck(mode != LimitMode.Hard || !over, over, overage);
     }
 }
