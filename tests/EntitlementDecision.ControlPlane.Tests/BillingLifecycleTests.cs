@@ -21,13 +21,22 @@ public sealed class BillingLifecycleTests(StripeWorld world) : IClassFixture<Str
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    /// <summary>The snapshot with at least <paramref name="version"/> from Redis, and the Evaluator's answer for advanced_reports (a pro feature).</summary>
+    /// <summary>The snapshot with at least <paramref name="version"/> from Redis, and the Evaluator's answer for advanced_reports (a pro feature, a read).</summary>
     private async Task<(Snapshot Snapshot, Decision Decision)> PublishedAsync(string tenant, long version)
     {
         var snapshot = await Fx.WaitForSnapshotAsync(tenant, s => s.Version >= version);
         Assert.NotNull(snapshot);
         Assert.Equal(version, snapshot.Version);
         return (snapshot, Evaluator.Evaluate(snapshot, "advanced_reports", 1, 0, DateTimeOffset.UtcNow));
+    }
+
+    /// <summary>(reads allowed, writes allowed, reason of the write, access mode) of <paramref name="snapshot"/> at <paramref name="at"/>:
+    /// advanced_reports is a read, projects a write (catalog/plans.json).</summary>
+    private static (bool Read, bool Write, DecisionReason WriteReason, AccessMode Mode) At(Snapshot snapshot, DateTimeOffset at)
+    {
+        var read = Evaluator.Evaluate(snapshot, "advanced_reports", 1, 0, at);
+        var write = Evaluator.Evaluate(snapshot, "projects", 1, 0, at);
+        return (read.Allowed, write.Allowed, write.Reason, snapshot.AccessAt(at).Mode);
     }
 
     [Fact]
@@ -62,31 +71,60 @@ public sealed class BillingLifecycleTests(StripeWorld world) : IClassFixture<Str
         Assert.Contains("grace_ends_at", reminder.After!);
         (snapshot, decision) = await PublishedAsync(tenant, row.Version);
         Assert.Equal((SubscriptionState.PastDue, "pro", true), (snapshot.SubscriptionState, snapshot.PlanId, decision.Allowed));
+        // The published dunning schedule (default policy 3 / 14 days from the failed payment): grace, read-only, suspended.
+        var start = row.DunningStartedAt!.Value;
+        Assert.Equal((start.AddDays(3), start.AddDays(14)), (snapshot.GraceEndsAt, snapshot.SuspendAt));
+        Assert.Equal((true, true, DecisionReason.Granted, AccessMode.Grace), At(snapshot, start.AddDays(1)));
+        Assert.Equal((true, false, DecisionReason.ReadOnly, AccessMode.ReadOnly), At(snapshot, start.AddDays(5)));
+        Assert.Equal((false, false, DecisionReason.BillingSuspended, AccessMode.Suspended), At(snapshot, start.AddDays(15)));
+        var (_, view) = await Fx.SendAsync(HttpMethod.Get, "/billing/entitlements", Fx.Token(Roles.Member, tenant));
+        Assert.Equal(("grace", "past_due"), ((string?)view!["access_mode"], (string?)view["subscription_state"]));
 
-        // Paid again: dunning ends.
+        // Paid again: dunning ends, full access.
         await world.DeliverAsync(await world.Stripe.State.PayAsync(sub, Ct));
         row = await world.RowAsync(tenant);
         Assert.Equal(("active", (DateTimeOffset?)null, 0), (row.StripeStatus, row.DunningStartedAt, row.DunningAttempts));
+        (snapshot, _) = await PublishedAsync(tenant, row.Version);
+        Assert.Equal((true, true, DecisionReason.Granted, AccessMode.Full), At(snapshot, DateTimeOffset.UtcNow.AddDays(20)));
 
-        // unpaid keeps the dunning clock from its first sighting; the other statuses end in the baseline plan.
-        foreach (var (status, allowed) in new[] { ("unpaid", false), ("paused", false), ("incomplete", false), ("incomplete_expired", false), ("active", true) })
+        // unpaid: the plan stays under the dunning schedule from the event that revealed it; paused, incomplete and
+        // incomplete_expired end in the baseline plan; active again is full access.
+        foreach (var (status, plan) in new[] { ("unpaid", "pro"), ("paused", "free"), ("incomplete", "free"), ("incomplete_expired", "free"), ("active", "pro") })
         {
             var before = row.Version;
-            await world.DeliverAsync(await world.Stripe.State.SetStatusAsync(sub, status, Ct));
+            var step = await world.Stripe.State.SetStatusAsync(sub, status, Ct);
+            await world.DeliverAsync(step);
             row = await world.RowAsync(tenant);
             Assert.Equal(status, row.StripeStatus);
             Assert.True(row.Version > before, $"{status}: version not bumped");
-            Assert.Equal(status == "unpaid", row.DunningStartedAt is not null);
             (snapshot, decision) = await PublishedAsync(tenant, row.Version);
-            Assert.Equal(allowed, decision.Allowed);
-            Assert.Equal(allowed ? "pro" : "free", snapshot.PlanId);
+            Assert.Equal(plan, snapshot.PlanId);
+            var now = DateTimeOffset.UtcNow;
+            if (status == "unpaid")
+            {
+                var revealed = DateTimeOffset.FromUnixTimeSeconds((long)world.Stripe.State.Find(step.EventIds[0])!["created"]!);
+                Assert.Equal(revealed, row.DunningStartedAt);
+                Assert.Equal((true, true, DecisionReason.Granted, AccessMode.Grace), At(snapshot, now));
+                Assert.Equal((true, false, DecisionReason.ReadOnly, AccessMode.ReadOnly), At(snapshot, revealed.AddDays(4)));
+                Assert.Equal((false, false, DecisionReason.BillingSuspended, AccessMode.Suspended), At(snapshot, revealed.AddDays(14)));
+            }
+            else if (plan == "free")
+            {
+                Assert.Null(row.DunningStartedAt);
+                Assert.Equal((false, DecisionReason.SubscriptionInactive, AccessMode.Full), (decision.Allowed, decision.Reason, snapshot.AccessAt(now).Mode));
+                Assert.True(At(snapshot, now).Write, "projects is in the baseline plan");
+            }
+            else
+            {
+                Assert.Equal((true, true, DecisionReason.Granted, AccessMode.Full), At(snapshot, now));
+            }
         }
 
         await world.DeliverAsync(await world.Stripe.State.DeleteSubscriptionAsync(sub, Ct));
         row = await world.RowAsync(tenant);
         Assert.Equal("canceled", row.StripeStatus);
         (snapshot, decision) = await PublishedAsync(tenant, row.Version);
-        Assert.Equal((SubscriptionState.Inactive, "free", false, DecisionReason.SubscriptionInactive), (snapshot.SubscriptionState, snapshot.PlanId, decision.Allowed, decision.Reason));
+        Assert.Equal((SubscriptionState.Canceled, "free", false, DecisionReason.SubscriptionInactive), (snapshot.SubscriptionState, snapshot.PlanId, decision.Allowed, decision.Reason));
 
         // Every change is audited with the event that caused it.
         audit = await world.AuditAsync(tenant);

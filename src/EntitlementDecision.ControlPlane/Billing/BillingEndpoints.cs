@@ -37,7 +37,7 @@ public static class BillingEndpoints
 
     /// <summary>The caller's tenant (from the token only) in <paramref name="environment"/> (default production). 404 when there is no such row.</summary>
     public static async Task<Results<Ok<EntitlementDto>, ProblemHttpResult>> GetOwnEntitlements(
-        string? environment, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, TimeProvider time, CancellationToken ct)
+        string? environment, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, Engine.Resolution.DunningPolicy dunning, TimeProvider time, CancellationToken ct)
     {
         var tenantId = user.TenantId()!;
         environment ??= Identifiers.DefaultEnvironment;
@@ -48,7 +48,7 @@ public static class BillingEndpoints
             return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Entitlement not found", detail: $"No entitlement for your tenant in environment '{environment}'.");
         }
 
-        return TypedResults.Ok(EntitlementDto.From(catalog, row, tenant.Status == Tenant.Suspended, time.GetUtcNow()));
+        return TypedResults.Ok(EntitlementDto.From(catalog, row, tenant.Status == Tenant.Suspended, time.GetUtcNow(), dunning));
     }
 
     /// <summary>

@@ -57,6 +57,10 @@ public sealed class BillingOptions
     /// <summary>Variables that could not be parsed (reported by the validator).</summary>
     internal List<string> ParseErrors { get; } = [];
 
+    /// <summary>The resolver's dunning policy: full access for <see cref="FullAccessDays"/>, read-only until <see cref="ReadOnlyDays"/>.</summary>
+    public Engine.Resolution.DunningPolicy DunningPolicy() =>
+        Engine.Resolution.DunningPolicy.Create(TimeSpan.FromDays(FullAccessDays), TimeSpan.FromDays(ReadOnlyDays));
+
     /// <summary>Delay before the attempt after <paramref name="attempts"/> failed attempts: base * 2^(attempts-1), capped at <see cref="MaxBackoff"/>.</summary>
     public TimeSpan Backoff(int attempts)
     {

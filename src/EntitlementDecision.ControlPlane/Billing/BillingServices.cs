@@ -15,6 +15,7 @@ public static class BillingServices
     {
         services.AddOptions<BillingOptions>().Configure(o => BillingOptions.Bind(o, configuration)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<BillingOptions>, BillingOptionsValidator>();
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<BillingOptions>>().Value.DunningPolicy());
         services.AddMetrics();
         services.AddSingleton<WebhookMetrics>();
         services.AddSingleton<StripeEventSignal>();

@@ -13,7 +13,9 @@ namespace EntitlementDecision.ControlPlane.Billing;
 /// <c>{ tenant_id, environment, plan_id (effective), plan_source ("baseline"|"subscription"|"comped"|"override"),
 /// subscription_plan_id, stripe_status (Stripe's string or null), subscription_state ("none"|"active"|"trialing"|"past_due"|"inactive"),
 /// stripe_customer_id, stripe_subscription_id, current_period_end (ISO 8601 or null), cancel_at_period_end, comped, override_plan_id,
-/// suspended, version (snapshot version), catalog_version, features: [FeatureDto], inactive_features: [key] }</c>.
+/// suspended, version (snapshot version), catalog_version, features: [FeatureDto], inactive_features: [key],
+/// current_period_start, access_mode ("full"|"grace"|"read_only"|"suspended", at the time of the request), access_deadline (when the
+/// mode changes next, or null), dunning_started_at, grace_ends_at, suspend_at (the dunning schedule, null outside dunning) }</c>.
 /// </summary>
 public sealed record EntitlementDto(
     string TenantId,
@@ -33,11 +35,18 @@ public sealed record EntitlementDto(
     long Version,
     string CatalogVersion,
     IReadOnlyList<FeatureDto> Features,
-    IReadOnlyList<string> InactiveFeatures)
+    IReadOnlyList<string> InactiveFeatures,
+    DateTimeOffset? CurrentPeriodStart = null,
+    string AccessMode = "full",
+    DateTimeOffset? AccessDeadline = null,
+    DateTimeOffset? DunningStartedAt = null,
+    DateTimeOffset? GraceEndsAt = null,
+    DateTimeOffset? SuspendAt = null)
 {
-    public static EntitlementDto From(PlanCatalog catalog, Entitlement e, bool suspended, DateTimeOffset now)
+    public static EntitlementDto From(PlanCatalog catalog, Entitlement e, bool suspended, DateTimeOffset now, Engine.Resolution.DunningPolicy? policy = null)
     {
-        var s = EntitlementChanges.Resolve(catalog, e, suspended, now);
+        var s = EntitlementChanges.Resolve(catalog, e, suspended, now, policy);
+        var access = s.AccessAt(now);
         return new EntitlementDto(
             e.TenantId,
             e.Environment,
@@ -51,6 +60,11 @@ public sealed record EntitlementDto(
                 Engine.Snapshots.SubscriptionState.Active => "active",
                 Engine.Snapshots.SubscriptionState.Trialing => "trialing",
                 Engine.Snapshots.SubscriptionState.PastDue => "past_due",
+                Engine.Snapshots.SubscriptionState.Unpaid => "unpaid",
+                Engine.Snapshots.SubscriptionState.Canceled => "canceled",
+                Engine.Snapshots.SubscriptionState.Incomplete => "incomplete",
+                Engine.Snapshots.SubscriptionState.IncompleteExpired => "incomplete_expired",
+                Engine.Snapshots.SubscriptionState.Paused => "paused",
                 _ => "inactive",
             },
             e.StripeCustomerId,
@@ -63,6 +77,18 @@ public sealed record EntitlementDto(
             s.Version,
             s.CatalogVersion,
             s.Features.Values.OrderBy(f => f.FeatureKey, StringComparer.Ordinal).Select(g => FeatureDto.From(g, catalog)).ToList(),
-            s.InactiveFeatureKeys.Order(StringComparer.Ordinal).ToList());
+            s.InactiveFeatureKeys.Order(StringComparer.Ordinal).ToList(),
+            e.CurrentPeriodStart,
+            access.Mode switch
+            {
+                Engine.Snapshots.AccessMode.Grace => "grace",
+                Engine.Snapshots.AccessMode.ReadOnly => "read_only",
+                Engine.Snapshots.AccessMode.Suspended => "suspended",
+                _ => "full",
+            },
+            access.Deadline,
+            e.DunningStartedAt,
+            s.GraceEndsAt,
+            s.SuspendAt);
     }
 }

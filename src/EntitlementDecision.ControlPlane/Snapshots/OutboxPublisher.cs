@@ -16,6 +16,7 @@ public sealed partial class OutboxPublisher(
     IServiceScopeFactory scopes,
     RedisConnection redis,
     PlanCatalog catalog,
+    Engine.Resolution.DunningPolicy dunning,
     OutboxSignal signal,
     TimeProvider time,
     ILogger<OutboxPublisher> logger) : BackgroundService
@@ -96,7 +97,7 @@ public sealed partial class OutboxPublisher(
             var now = time.GetUtcNow();
             foreach (var item in page)
             {
-                await store.PublishAsync(EntitlementChanges.Resolve(catalog, item.Entitlement, item.Status == Tenant.Suspended, now)).WaitAsync(RedisCallTimeout, time, ct);
+                await store.PublishAsync(EntitlementChanges.Resolve(catalog, item.Entitlement, item.Status == Tenant.Suspended, now, dunning)).WaitAsync(RedisCallTimeout, time, ct);
                 count++;
             }
 
@@ -136,7 +137,7 @@ public sealed partial class OutboxPublisher(
             // A key without a row (removed) has nothing to publish; its outbox row is done.
             var publishes = current
                 .Where(x => keys.Contains((x.Entitlement.TenantId, x.Entitlement.Environment)))
-                .Select(x => store.PublishAsync(EntitlementChanges.Resolve(catalog, x.Entitlement, x.Status == Tenant.Suspended, now)))
+                .Select(x => store.PublishAsync(EntitlementChanges.Resolve(catalog, x.Entitlement, x.Status == Tenant.Suspended, now, dunning)))
                 .ToList();
             await Task.WhenAll(publishes).WaitAsync(RedisCallTimeout, time, ct); // false = Redis already has this version or newer: also done
         }

@@ -4,6 +4,7 @@ using EntitlementDecision.ControlPlane.Billing;
 using EntitlementDecision.ControlPlane.Data;
 using EntitlementDecision.ControlPlane.Snapshots;
 using EntitlementDecision.Engine.Catalog;
+using EntitlementDecision.Engine.Resolution;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using System.Security.Claims;
@@ -160,7 +161,7 @@ public static class TenantEndpoints
 
     /// <summary>The resolved entitlements of any tenant (operators). 404 when the tenant or environment is unknown.</summary>
     public static async Task<Results<Ok<EntitlementDto>, ProblemHttpResult>> GetEntitlements(
-        string tenantId, string? environment, EntitlementsDbContext db, PlanCatalog catalog, TimeProvider time, CancellationToken ct)
+        string tenantId, string? environment, EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, TimeProvider time, CancellationToken ct)
     {
         environment ??= Identifiers.DefaultEnvironment;
         var row = await db.Entitlements.AsNoTracking().FirstOrDefaultAsync(e => e.TenantId == tenantId && e.Environment == environment, ct);
@@ -170,13 +171,13 @@ public static class TenantEndpoints
             return EntitlementNotFound(tenantId, environment);
         }
 
-        return TypedResults.Ok(EntitlementDto.From(catalog, row, tenant.Status == Tenant.Suspended, time.GetUtcNow()));
+        return TypedResults.Ok(EntitlementDto.From(catalog, row, tenant.Status == Tenant.Suspended, time.GetUtcNow(), dunning));
     }
 
     /// <summary>Sets (plan id) or clears (null) the operator override. 400 when the plan is not in the catalog; 404 when the row is absent.</summary>
     public static async Task<Results<Ok<EntitlementDto>, ValidationProblem, ProblemHttpResult>> PutOverride(
         string tenantId, string environment, OverrideRequest? request, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog,
-        OutboxSignal signal, TimeProvider time, CancellationToken ct)
+        OutboxSignal signal, DunningPolicy dunning, TimeProvider time, CancellationToken ct)
     {
         if (request is null)
         {
@@ -188,13 +189,13 @@ public static class TenantEndpoints
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["plan_id"] = [$"plan '{request.PlanId}' is not in the catalog."] });
         }
 
-        return await ChangeEntitlement(tenantId, environment, user, db, catalog, signal, time, "entitlement.override_set", e => e.OverridePlanId = request.PlanId, ct);
+        return await ChangeEntitlement(tenantId, environment, user, db, catalog, signal, dunning, time, "entitlement.override_set", e => e.OverridePlanId = request.PlanId, ct);
     }
 
     /// <summary>Comps a plan (<c>comped: true</c> with a catalog plan id) or ends the comp. 400 for a missing/unknown plan; 404 when the row is absent.</summary>
     public static async Task<Results<Ok<EntitlementDto>, ValidationProblem, ProblemHttpResult>> PutComp(
         string tenantId, string environment, CompRequest? request, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog,
-        OutboxSignal signal, TimeProvider time, CancellationToken ct)
+        OutboxSignal signal, DunningPolicy dunning, TimeProvider time, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>();
         if (request?.Comped is null)
@@ -216,7 +217,7 @@ public static class TenantEndpoints
             return TypedResults.ValidationProblem(errors);
         }
 
-        return await ChangeEntitlement(tenantId, environment, user, db, catalog, signal, time, "entitlement.comp_set", e =>
+        return await ChangeEntitlement(tenantId, environment, user, db, catalog, signal, dunning, time, "entitlement.comp_set", e =>
         {
             e.Comped = request!.Comped!.Value;
             if (request.PlanId is not null)
@@ -228,7 +229,7 @@ public static class TenantEndpoints
 
     private static async Task<Results<Ok<EntitlementDto>, ValidationProblem, ProblemHttpResult>> ChangeEntitlement(
         string tenantId, string environment, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, OutboxSignal signal,
-        TimeProvider time, string action, Action<Entitlement> change, CancellationToken ct)
+        DunningPolicy dunning, TimeProvider time, string action, Action<Entitlement> change, CancellationToken ct)
     {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var row = await db.LockEntitlementAsync(tenantId, environment, ct);
@@ -250,7 +251,7 @@ public static class TenantEndpoints
             signal.Notify();
         }
 
-        return TypedResults.Ok(EntitlementDto.From(catalog, row, tenant.Status == Tenant.Suspended, now));
+        return TypedResults.Ok(EntitlementDto.From(catalog, row, tenant.Status == Tenant.Suspended, now, dunning));
     }
 
     private static TenantDto ToDto(Tenant t, IEnumerable<string> environments) =>
