@@ -255,4 +255,23 @@ public sealed class UsageRecorderTests
     {
         await Assert.ThrowsAsync<ArgumentException>(async () => await Record(Snapshot(TestRedis.NewTenant()), Event(TestRedis.NewTenant())));
     }
+
+    [Theory]
+    [InlineData(-1, DecisionReason.ReadOnly)] // grace over, read-only until suspend_at: a write meter is not recorded
+    [InlineData(-20, DecisionReason.BillingSuspended)]
+    public async Task DunningTenant_NotGrantedAsTheCheckWouldAnswer(int graceEndedDaysAgo, DecisionReason reason)
+    {
+        var tenant = TestRedis.NewTenant();
+        var graceEnds = Now.AddDays(graceEndedDaysAgo);
+        var snapshot = new Snapshot(
+            tenant, "production", 2, "pro", PlanSource.Subscription, SubscriptionState.PastDue, comped: false, suspended: false,
+            currentPeriodEnd: null, generatedAt: Now, catalogVersion: "test.1",
+            features: [new FeatureGrant("uploads", FeatureKind.Metered, 10, ResetPeriod.Month, Write: true, Unit: "file")],
+            inactiveFeatureKeys: [], graceEndsAt: graceEnds, suspendAt: graceEnds.AddDays(11));
+
+        var result = await Record(snapshot, Event(tenant, "uploads"));
+
+        Assert.Equal((UsageRecordStatus.NotGranted, reason), (result.Status, result.Reason));
+        Assert.Empty(await UsageStreamReader.ReadAsync(_keys.Events));
+    }
 }
