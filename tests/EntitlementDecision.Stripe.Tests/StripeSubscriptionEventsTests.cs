@@ -10,6 +10,7 @@ public sealed class StripeSubscriptionEventsTests
     private const string FixturePriceId = "price_1PgafmB7WZ01zgkW6dKueIc5";
     private const string FixtureEventId = "evt_1Pgc76B7WZ01zgkWwyRHS12y";
     private static readonly DateTimeOffset FixtureItemPeriodEnd = DateTimeOffset.FromUnixTimeSeconds(976_287_773);
+    private static readonly DateTimeOffset FixtureItemPeriodStart = DateTimeOffset.FromUnixTimeSeconds(1_896_570_518);
     private static readonly DateTimeOffset FixtureCanceledAt = DateTimeOffset.FromUnixTimeSeconds(1_234_567_890);
     private static readonly DateTimeOffset FixtureEventCreated = DateTimeOffset.FromUnixTimeSeconds(1_234_567_890);
 
@@ -57,7 +58,7 @@ public sealed class StripeSubscriptionEventsTests
                 CanceledAt: FixtureCanceledAt,
                 EventId: FixtureEventId,
                 EventType: type,
-                EventCreated: FixtureEventCreated),
+                EventCreated: FixtureEventCreated) { CurrentPeriodStart = FixtureItemPeriodStart }, // the item's, like its end
             update);
         Assert.Equal([FixturePriceId], update.PriceIds);
     }
