@@ -36,6 +36,7 @@ app.MapCatalogEndpoints();
 app.MapTenantEndpoints();
 app.MapBillingEndpoints();
 app.MapUsageEndpoints();
+app.MapUsageIngestion();
 app.MapGet("/healthz", Health.CheckAsync).AllowAnonymous();
 await app.RunAsync();
 return 0;

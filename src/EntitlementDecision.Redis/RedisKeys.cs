@@ -10,6 +10,21 @@ internal static class RedisKeys
     /// <summary>Channel carrying each newly written snapshot (serialized entitlements.v1.TenantSnapshot).</summary>
     public const string InvalidationChannel = "ed:invalidations";
 
+    /// <summary>Stream of every usage event outcome (format: README-usage-stream.md); read by the control plane's ledger writer.</summary>
+    public const string UsageEvents = "ed:usage-events";
+
+    /// <summary>Stream of soft-limit overage events (the same fields as their entry in <see cref="UsageEvents"/>).</summary>
+    public const string UsageOverages = "ed:usage-overages";
+
+    /// <summary>Hash of coverage declarations: field "service|feature" → "1", field <see cref="CoverageModeField"/> → "warn" | "reject".</summary>
+    public const string UsageCoverage = "ed:coverage";
+
+    /// <summary>Field of <see cref="UsageCoverage"/> holding the mode (the usage script reads the same literal).</summary>
+    public const string CoverageModeField = "__mode";
+
+    /// <summary>Consumer group of the control plane's ledger writer on <see cref="UsageEvents"/>.</summary>
+    public const string LedgerGroup = "ledger";
+
     /// <summary>Hash { v: version, d: serialized TenantSnapshot }.</summary>
     public static string Snapshot(string environment, string tenantId) => $"ed:snap:{{{environment}:{tenantId}}}";
 

@@ -14,14 +14,8 @@ public sealed record UsageStreamEntry(string Id, IReadOnlyDictionary<string, str
 /// and XACK redelivers entries that the ledger then ignores (idempotent on the event id and the stream id).
 /// Single stream key: fine on one Redis; Redis Cluster would need one stream per slot.
 /// </summary>
-public sealed class UsageStreamConsumer(IConnectionMultiplexer redis, string stream = UsageStreamConsumer.EventsStream, string group = UsageStreamConsumer.LedgerGroup)
+public sealed class UsageStreamConsumer(IConnectionMultiplexer redis, string stream = RedisKeys.UsageEvents, string group = RedisKeys.LedgerGroup)
 {
-    /// <summary>The stream every RecordUsage outcome is appended to.</summary>
-    public const string EventsStream = "ed:usage-events";
-
-    /// <summary>The consumer group of the control plane's ledger writer.</summary>
-    public const string LedgerGroup = "ledger";
-
     // XTRIM up to the oldest entry still pending in the group (or, with nothing pending, to the last entry delivered to it):
     // every entry before that was acknowledged. KEYS[1] stream; ARGV[1] group. Returns the number of entries removed.
     private const string TrimScript = """

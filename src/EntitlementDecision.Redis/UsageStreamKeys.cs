@@ -10,13 +10,13 @@ namespace EntitlementDecision.Redis;
 public sealed record UsageStreamKeys(string Events, string Overages, string Coverage)
 {
     /// <summary>Consumer group of the control plane's ledger writer on <see cref="Events"/>.</summary>
-    public const string LedgerGroup = "ledger";
+    public const string LedgerGroup = RedisKeys.LedgerGroup;
 
     /// <summary>Field of <see cref="Coverage"/> holding the mode: "warn" (default when absent) or "reject".</summary>
-    public const string CoverageModeField = "__mode";
+    public const string CoverageModeField = RedisKeys.CoverageModeField;
 
-    /// <summary>ed:usage-events, ed:usage-overages, ed:coverage.</summary>
-    public static UsageStreamKeys Default { get; } = new("ed:usage-events", "ed:usage-overages", "ed:coverage");
+    /// <summary>ed:usage-events, ed:usage-overages, ed:coverage (the names live in <see cref="RedisKeys"/>, the one place for every key).</summary>
+    public static UsageStreamKeys Default { get; } = new(RedisKeys.UsageEvents, RedisKeys.UsageOverages, RedisKeys.UsageCoverage);
 
     /// <summary>The coverage hash field declaring that <paramref name="service"/> emits <paramref name="featureKey"/>: "service|feature".</summary>
     public static string CoverageField(string service, string featureKey) => $"{service}|{featureKey}";

@@ -31,6 +31,9 @@ public static class UsageEntryParser
     public static readonly IReadOnlySet<string> Outcomes = new HashSet<string>(StringComparer.Ordinal)
         { "accepted", "duplicate", "limit_exceeded", "rejected_undeclared" };
 
+    /// <summary>The outcome of an entry written by the HTTP batch ingestion for an event that breaks the schema (never counted).</summary>
+    public const string InvalidOutcome = "invalid";
+
     private static readonly IReadOnlySet<string> LimitModes = new HashSet<string>(StringComparer.Ordinal) { "hard", "soft", "report_only" };
 
     /// <summary>The decoded event, or null and the reason (e.g. "quantity 'x' is not a whole number &gt;= 0").</summary>
@@ -58,6 +61,13 @@ public static class UsageEntryParser
         }
 
         var outcome = Get("outcome");
+        if (outcome == InvalidOutcome)
+        {
+            // An event the HTTP batch ingestion rejected against the schema (UsageInvalidEventWriter): receipted as invalid with its reason.
+            reason = $"rejected at ingestion: {Get("reason")}";
+            return null;
+        }
+
         if (!Outcomes.Contains(outcome))
         {
             reason = $"unknown outcome '{outcome}'";

@@ -46,7 +46,7 @@ public abstract class MeteringFixture(int redisDatabase) : IAsyncLifetime
         await Host.SendAsync(HttpMethod.Get, "/healthz", null);
     }
 
-    public async ValueTask DisposeAsync()
+    public virtual async ValueTask DisposeAsync()
     {
         Host.Client.Dispose();
         await Host.Factory.DisposeAsync();
@@ -91,7 +91,7 @@ public abstract class MeteringFixture(int redisDatabase) : IAsyncLifetime
     /// <summary>XADD ed:usage-events * fields...; returns the entry id.</summary>
     public async Task<string> XAddAsync(IReadOnlyDictionary<string, string> fields)
     {
-        var args = new List<object> { UsageStreamConsumer.EventsStream, "*" };
+        var args = new List<object> { UsageStreamKeys.Default.Events, "*" };
         foreach (var (k, v) in fields)
         {
             args.Add(k);
@@ -123,5 +123,5 @@ public abstract class MeteringFixture(int redisDatabase) : IAsyncLifetime
         return await query(scope.ServiceProvider.GetRequiredService<MeteringDbContext>());
     }
 
-    public UsageStreamConsumer Stream() => new(Redis, UsageStreamConsumer.EventsStream, UsageStreamConsumer.LedgerGroup);
+    public UsageStreamConsumer Stream() => new(Redis, UsageStreamKeys.Default.Events, UsageStreamKeys.LedgerGroup);
 }
