@@ -322,6 +322,24 @@ public sealed class UsageIngestionTests(UsageIngestionFixture fx) : IClassFixtur
     }
 
     [Fact]
+    public async Task EightParallelBatchesOf25_HardLimit50_Exactly50Accepted_LedgerMatchesRedis()
+    {
+        await CoverageReadyAsync();
+        var tenant = TestServices.NewTenantId("pb");
+        await fx.PublishSnapshotAsync(tenant, apiCallsLimit: 50);
+        var token = fx.Host.Token(Roles.Member, tenant);
+        var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(b => Task.Run(async () =>
+            (await fx.PostAsync(Body(Enumerable.Range(0, 25).Select(i => (JsonNode)Event(tenant, $"pb-{b}-{i}")).ToArray()), token)).Json!)));
+        Assert.Equal(50, answers.Sum(a => (int)a["accepted"]!));
+        Assert.Equal(150, answers.Sum(a => a["results"]!.AsArray().Count(r => (string)r!["outcome"]! == "limit_exceeded")));
+
+        await fx.PumpAsync();
+        Assert.Equal(50, await fx.MeteringAsync(db => db.Ledger.CountAsync(l => l.TenantId == tenant && l.Origin == "http", Ct)));
+        var output = new StringWriter();
+        Assert.Equal(0, await fx.MeteringAsync(db => MeteringCommands.CheckAsync(db, new UsageCounterAdmin(fx.Redis), tenant, DateTimeOffset.UtcNow, output, Ct)));
+    }
+
+    [Fact]
     public async Task TwoHundredParallelRecordUsage_HardLimit50_Exactly50InRedisAndLedger_ResentEventIdCountedOnce()
     {
         await CoverageReadyAsync();
