@@ -8,15 +8,21 @@ cd "$(dirname "$0")"
 
 demo=0
 case "${1:-}" in
-  --demo) demo=1 ;;
+  --demo)
+    demo=1
+    # The demo shows grace ending and read-only starting: its dunning policy counts seconds, not days
+    # (full access 0.0001 day = 8.6 s, read-only until 1 day). Without --demo the runbook's 3 and 14 days apply.
+    export ED_DUNNING_FULL_ACCESS_DAYS=${ED_DUNNING_FULL_ACCESS_DAYS:-0.0001} ED_DUNNING_READ_ONLY_DAYS=${ED_DUNNING_READ_ONLY_DAYS:-1}
+    ;;
   "") ;;
   *) echo "usage: ./run.sh [--demo]" >&2; exit 2 ;;
 esac
 
 export STRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET:-whsec_dev_only_do_not_use_in_production}
 export STRIPE_API_KEY=${STRIPE_API_KEY:-sk_test_dev_only}
-# Webhooks re-read subscriptions from Stripe's API (STRIPE_API_BASE) unless off; off until this script starts the fake Stripe API.
-export ED_WEBHOOK_REREAD=${ED_WEBHOOK_REREAD:-off}
+# Offline by default: the fake Stripe API (src/EntitlementDecision.FakeStripe) stands in for api.stripe.com. To use Stripe's
+# test mode instead, set STRIPE_API_BASE=https://api.stripe.com and a real STRIPE_API_KEY.
+if [ -z "${STRIPE_API_BASE:-}" ]; then export ED_FAKE_STRIPE_URL=${ED_FAKE_STRIPE_URL-http://127.0.0.1:12111}; fi
 export ED_TOKEN_SIGNING_KEY=${ED_TOKEN_SIGNING_KEY:-dev-only-token-signing-key-0123456789abcdef}
 export ED_CONTROLPLANE_URL=${ED_CONTROLPLANE_URL:-http://127.0.0.1:5080}
 export ED_SIDECAR_URL=${ED_SIDECAR_URL:-http://127.0.0.1:50051}
@@ -46,8 +52,11 @@ hosts_build
 hosts_start "$run_dir/logs"
 
 if [ "$demo" = 1 ]; then
+  ED_DEMO_TENANT=${ED_DEMO_TENANT:-demo-$(date -u +%Y%m%d%H%M%S)}
   ED_DEMO_OPERATOR_TOKEN=$(dotnet "$ED_BIN_CONTROLPLANE" mint-token --tenant platform --role operator --subject demo)
-  export ED_DEMO_OPERATOR_TOKEN
+  ED_DEMO_OWNER_TOKEN=$(dotnet "$ED_BIN_CONTROLPLANE" mint-token --tenant "$ED_DEMO_TENANT" --role owner --subject demo-owner)
+  export ED_DEMO_TENANT ED_DEMO_OPERATOR_TOKEN ED_DEMO_OWNER_TOKEN
+  if [ -z "${ED_FAKE_STRIPE_URL:-}" ]; then echo "the demo needs the fake Stripe API (leave STRIPE_API_BASE unset)" >&2; exit 2; fi
   dotnet "$ED_BIN_DEMO"
   exit $?
 fi

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Builds and starts the control plane and the sidecar for run.sh and test.sh. Source it after scripts/services.sh.
 # Needs ED_POSTGRES, ED_REDIS, STRIPE_WEBHOOK_SECRET, STRIPE_API_KEY, ED_TOKEN_SIGNING_KEY, ED_CONTROLPLANE_URL, ED_SIDECAR_URL.
+# With ED_FAKE_STRIPE_URL set (e.g. http://127.0.0.1:12111) it also starts the fake Stripe API there
+# (src/EntitlementDecision.FakeStripe) and points the control plane at it (STRIPE_API_BASE); the fake posts signed
+# webhooks to the control plane with the first secret of STRIPE_WEBHOOK_SECRET. Unset: the control plane talks to
+# STRIPE_API_BASE (default https://api.stripe.com).
 
 ED_CONFIGURATION=${ED_CONFIGURATION:-Release}
 ED_BIN_CONTROLPLANE="src/EntitlementDecision.ControlPlane/bin/$ED_CONFIGURATION/net10.0/EntitlementDecision.ControlPlane.dll"
 ED_BIN_SIDECAR="src/EntitlementDecision.Sidecar/bin/$ED_CONFIGURATION/net10.0/EntitlementDecision.Sidecar.dll"
 ED_BIN_DEMO="tools/EntitlementDecision.Demo/bin/$ED_CONFIGURATION/net10.0/EntitlementDecision.Demo.dll"
+ED_BIN_FAKE_STRIPE="tools/EntitlementDecision.FakeStripe.Host/bin/$ED_CONFIGURATION/net10.0/EntitlementDecision.FakeStripe.Host.dll"
 ED_HOST_PIDS=()
 
 hosts_build() {
@@ -35,6 +40,17 @@ hosts_start() {
   mkdir -p "$logs"
   echo "migrate: applying EF Core migrations to PostgreSQL" >&2
   dotnet "$ED_BIN_CONTROLPLANE" migrate >"$logs/migrate.log" 2>&1 || { cat "$logs/migrate.log" >&2; return 1; }
+
+  if [ -n "${ED_FAKE_STRIPE_URL:-}" ]; then
+    export STRIPE_API_BASE=$ED_FAKE_STRIPE_URL
+    FAKE_STRIPE_URLS=$ED_FAKE_STRIPE_URL FAKE_STRIPE_WEBHOOK_URL="$ED_CONTROLPLANE_URL/billing/webhook" \
+      FAKE_STRIPE_WEBHOOK_SECRET="$(echo "$STRIPE_WEBHOOK_SECRET" | cut -d, -f1 | tr -d ' ')" FAKE_STRIPE_API_KEY="$STRIPE_API_KEY" \
+      dotnet "$ED_BIN_FAKE_STRIPE" >"$logs/fake-stripe.log" 2>&1 &
+    ED_HOST_PIDS+=($!)
+    local fake_hostport=${ED_FAKE_STRIPE_URL#http://}
+    _wait_tcp "${fake_hostport%:*}" "${fake_hostport##*:}" 60 || { echo "fake Stripe API did not start; its log:" >&2; tail -n 40 "$logs/fake-stripe.log" >&2; return 1; }
+    echo "fake Stripe API: $ED_FAKE_STRIPE_URL (log $logs/fake-stripe.log)" >&2
+  fi
 
   DOTNET_gcServer=0 dotnet "$ED_BIN_CONTROLPLANE" >"$logs/controlplane.log" 2>&1 &
   ED_HOST_PIDS+=($!)
