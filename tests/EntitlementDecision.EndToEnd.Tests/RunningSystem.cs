@@ -82,6 +82,28 @@ public sealed class RunningSystem : IDisposable
     public Task<HttpResponseMessage> PostSignedWebhookAsync(byte[] body, int secretIndex = 0) =>
         PostWebhookAsync(body, WebhookSignature.CreateHeader(body, WebhookSecrets[secretIndex], DateTimeOffset.UtcNow));
 
+    /// <summary>
+    /// Webhooks are answered once stored and processed asynchronously: polls <c>GET /billing/webhooks/events/{id}</c> until the
+    /// event of <paramref name="body"/> is processed (or failed) and returns its outcome; fails the test after 5 s.
+    /// </summary>
+    public async Task<string?> WaitProcessedAsync(byte[] body)
+    {
+        var eventId = (string?)JsonNode.Parse(body)?["id"] ?? throw new InvalidOperationException("the event has no id");
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var row = await ControlPlane.GetFromJsonAsync<JsonObject>($"/billing/webhooks/events/{eventId}");
+            var status = (string?)row?["status"];
+            if (status is "processed" or "failed")
+            {
+                return (string?)row?["outcome"];
+            }
+
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"event {eventId} still {status} after 5 s");
+            await Task.Delay(5);
+        }
+    }
+
     /// <summary>A customer.subscription.* event for the tenant, from Stripe's fixture subscription.</summary>
     public static StripeEventBuilder SubscriptionEvent(string type, string tenantId, string subscriptionId, string status, DateTimeOffset created) =>
         StripeEventBuilder.Subscription(type)

@@ -71,6 +71,7 @@ public sealed class WebhookToSidecarTests(RunningSystem system) : IClassFixture<
 
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
         Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        await system.WaitProcessedAsync(body);
         var entitlement = await system.GetEntitlementAsync(tenant);
         Assert.Equal(before.SnapshotVersion + 1, entitlement["version"]!.GetValue<long>());
         var (answer, after) = await system.WaitForAnswerAsync(tenant, PaidFeature, a => a.SnapshotVersion == before.SnapshotVersion + 1, TimeSpan.FromSeconds(1));
@@ -84,21 +85,28 @@ public sealed class WebhookToSidecarTests(RunningSystem system) : IClassFixture<
         var tenant = await NewTenantOnFreePlanAsync();
         var subscription = "sub_" + tenant;
         var t0 = DateTimeOffset.UtcNow.AddSeconds(-30);
-        using (var created = await system.PostSignedWebhookAsync(RunningSystem.SubscriptionEvent("customer.subscription.created", tenant, subscription, "active", t0).ToUtf8Bytes()))
+        var createdBody = RunningSystem.SubscriptionEvent("customer.subscription.created", tenant, subscription, "active", t0).ToUtf8Bytes();
+        using (var created = await system.PostSignedWebhookAsync(createdBody))
         {
             Assert.Equal(HttpStatusCode.OK, created.StatusCode);
         }
 
-        using (var deleted = await system.PostSignedWebhookAsync(RunningSystem.SubscriptionEvent("customer.subscription.deleted", tenant, subscription, "canceled", t0.AddSeconds(20)).ToUtf8Bytes()))
+        await system.WaitProcessedAsync(createdBody);
+        var deletedBody = RunningSystem.SubscriptionEvent("customer.subscription.deleted", tenant, subscription, "canceled", t0.AddSeconds(20)).ToUtf8Bytes();
+        using (var deleted = await system.PostSignedWebhookAsync(deletedBody))
         {
             Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
         }
 
+        await system.WaitProcessedAsync(deletedBody);
         var canceled = await system.GetEntitlementAsync(tenant);
-        using (var late = await system.PostSignedWebhookAsync(RunningSystem.SubscriptionEvent("customer.subscription.updated", tenant, subscription, "active", t0.AddSeconds(10)).ToUtf8Bytes()))
+        var lateBody = RunningSystem.SubscriptionEvent("customer.subscription.updated", tenant, subscription, "active", t0.AddSeconds(10)).ToUtf8Bytes();
+        using (var late = await system.PostSignedWebhookAsync(lateBody))
         {
             Assert.Equal(HttpStatusCode.OK, late.StatusCode);
         }
+
+        Assert.Equal("ignored_stale", await system.WaitProcessedAsync(lateBody));
 
         var final = await system.GetEntitlementAsync(tenant);
         Assert.Equal(canceled["version"]!.GetValue<long>(), final["version"]!.GetValue<long>());

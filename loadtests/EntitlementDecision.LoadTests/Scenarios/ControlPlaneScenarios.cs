@@ -54,6 +54,12 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
             .WithMetadata("tenant_id", tenant).WithMetadata("environment", "production")
             .ToUtf8Bytes();
 
+    private async Task<string?> ControlPlanePlanAsync(string tenant)
+    {
+        using var doc = JsonDocument.Parse(await Http.GetStringAsync($"/tenants/{tenant}/entitlements?environment=production"));
+        return doc.RootElement.TryGetProperty("plan_id", out var p) ? p.GetString() : doc.RootElement.GetProperty("planId").GetString();
+    }
+
     private async Task<(int Status, bool Duplicate, string? Outcome)> PostAsync(byte[] body)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/billing/webhook") { Content = new ByteArrayContent(body) };
@@ -142,14 +148,19 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
                 }));
                 stats.Notes.Add($"redelivered all {bodies.Count:N0} events: {redeliveredDuplicates:N0} answered duplicate (stored under their id)");
 
-                // 2. Each tenant ends on its newest event's plan, in the control plane and in the sidecar.
+                // 2. Each tenant ends on its newest event's plan, in the control plane and in the sidecar. Webhooks are processed
+                // asynchronously after the 200, so both are polled (at most 15 s in all) until they agree.
                 var sidecar = settings.SidecarClients[0];
-                var deadline = Stopwatch.GetTimestamp() + (5 * Stopwatch.Frequency);
+                var deadline = Stopwatch.GetTimestamp() + (15 * Stopwatch.Frequency);
                 var planMismatches = 0;
                 for (var t = 0; t < tenants; t++)
                 {
-                    using var doc = JsonDocument.Parse(await Http.GetStringAsync($"/tenants/{Tenant(t)}/entitlements?environment=production"));
-                    var plan = doc.RootElement.TryGetProperty("plan_id", out var p) ? p.GetString() : doc.RootElement.GetProperty("planId").GetString();
+                    string? plan;
+                    while ((plan = await ControlPlanePlanAsync(Tenant(t))) != expectedPlan[t] && Stopwatch.GetTimestamp() < deadline)
+                    {
+                        await Task.Delay(10);
+                    }
+
                     if (plan != expectedPlan[t])
                     {
                         planMismatches++;
