@@ -34,6 +34,8 @@ public sealed class StartupTests
     [InlineData("ED_WEBHOOK_MAX_ATTEMPTS", "0", "ED_WEBHOOK_MAX_ATTEMPTS must be at least 1")]
     [InlineData("ED_WEBHOOK_RATE_LIMIT_PER_SECOND", "-5", "ED_WEBHOOK_RATE_LIMIT_PER_SECOND must be a non-negative integer")]
     [InlineData("ED_DUNNING_READ_ONLY_DAYS", "2", "ED_DUNNING_READ_ONLY_DAYS must not be less than ED_DUNNING_FULL_ACCESS_DAYS")]
+    [InlineData("ED_DUNNING_FULL_ACCESS_DAYS", "three", "ED_DUNNING_FULL_ACCESS_DAYS must be a number of days")]
+    [InlineData("ED_DUNNING_FULL_ACCESS_DAYS", "-1", "ED_DUNNING_FULL_ACCESS_DAYS must be a number of days")]
     [InlineData("ED_RECONCILE_INTERVAL_MINUTES", "hourly", "ED_RECONCILE_INTERVAL_MINUTES must be a non-negative integer")]
     public async Task InvalidBillingVariable_FailsStartup_NamingIt(string variable, string value, string message)
     {

@@ -14,7 +14,8 @@ namespace EntitlementDecision.ControlPlane.Billing;
 /// <item><c>ED_WEBHOOK_RATE_LIMIT_PER_SECOND</c> (default 100; 0 = no limit) and <c>ED_WEBHOOK_RATE_LIMIT_BURST</c> (default 200):
 /// token bucket of <c>POST /billing/webhook</c>; beyond it 429 ProblemDetails with Retry-After.</item>
 /// <item><c>ED_DUNNING_FULL_ACCESS_DAYS</c> (default 3) and <c>ED_DUNNING_READ_ONLY_DAYS</c> (default 14): the dunning policy,
-/// counted from the first failed payment: full access (grace), then read-only, then suspended.</item>
+/// counted from the first failed payment: full access (grace), then read-only, then suspended. Decimals allowed (the demo uses
+/// 0.0001 = 8.64 s).</item>
 /// <item><c>ED_RECONCILE_INTERVAL_MINUTES</c> (default 60; 0 = no scheduled run): reconciliation with Stripe.</item>
 /// </list>
 /// Validated at start-up (<see cref="BillingOptionsValidator"/>); failures name the variable.
@@ -47,9 +48,11 @@ public sealed class BillingOptions
 
     public int RateLimitBurst { get; set; } = 200;
 
-    public int FullAccessDays { get; set; } = 3;
+    /// <summary>Days of full access (grace) after the first failed payment; a decimal, so a demo can use seconds (0.0001 = 8.64 s).</summary>
+    public double FullAccessDays { get; set; } = 3;
 
-    public int ReadOnlyDays { get; set; } = 14;
+    /// <summary>Days after the first failed payment until the tenant is suspended (read-only from <see cref="FullAccessDays"/>); a decimal.</summary>
+    public double ReadOnlyDays { get; set; } = 14;
 
     /// <summary>Scheduled reconciliation interval; <see cref="TimeSpan.Zero"/> = off.</summary>
     public TimeSpan ReconcileInterval { get; set; } = TimeSpan.FromMinutes(60);
@@ -77,8 +80,8 @@ public sealed class BillingOptions
         o.PayloadFallbackAfter = Int(configuration, FallbackAfterVariable, o.PayloadFallbackAfter, o);
         o.RateLimitPerSecond = Int(configuration, RateLimitVariable, o.RateLimitPerSecond, o);
         o.RateLimitBurst = Int(configuration, RateBurstVariable, o.RateLimitBurst, o);
-        o.FullAccessDays = Int(configuration, FullAccessDaysVariable, o.FullAccessDays, o);
-        o.ReadOnlyDays = Int(configuration, ReadOnlyDaysVariable, o.ReadOnlyDays, o);
+        o.FullAccessDays = Days(configuration, FullAccessDaysVariable, o.FullAccessDays, o);
+        o.ReadOnlyDays = Days(configuration, ReadOnlyDaysVariable, o.ReadOnlyDays, o);
         o.ReconcileInterval = TimeSpan.FromMinutes(Int(configuration, ReconcileIntervalVariable, (int)o.ReconcileInterval.TotalMinutes, o));
         switch (configuration[RereadVariable]?.Trim().ToLowerInvariant())
         {
@@ -86,6 +89,24 @@ public sealed class BillingOptions
             case "off" or "false" or "0": o.Reread = false; break;
             default: o.ParseErrors.Add($"{RereadVariable} must be 'on' or 'off'."); break;
         }
+    }
+
+    private static double Days(IConfiguration configuration, string name, double fallback, BillingOptions o)
+    {
+        var raw = configuration[name];
+        if (string.IsNullOrWhiteSpace(raw))
+        {
+            return fallback;
+        }
+
+        if (double.TryParse(raw.Trim(), System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out var value)
+            && value <= 3650)
+        {
+            return value;
+        }
+
+        o.ParseErrors.Add($"{name} must be a number of days >= 0 (a decimal such as 3 or 0.5), at most 3650.");
+        return fallback;
     }
 
     private static int Int(IConfiguration configuration, string name, int fallback, BillingOptions o)
