@@ -6,13 +6,15 @@ using EntitlementDecision.ControlPlane.Metering;
 using EntitlementDecision.ControlPlane.Tenants;
 
 // Commands: (none) serve | migrate | mint-token --tenant <id> --role <role> [--ttl-minutes 60] [--subject dev]
-// | ledger-verify | ledger-rebuild-counters | ledger-check-counters | usage-rollup (see Metering/MeteringCommands.cs)
+// | catalog-gate [--catalog path] (see Catalog/CatalogGate.cs) | ledger-verify | ledger-rebuild-counters | ledger-check-counters | usage-rollup (see Metering/MeteringCommands.cs)
 switch (args.FirstOrDefault())
 {
     case "migrate":
         return await Commands.MigrateAsync();
     case "mint-token":
         return Commands.MintToken(args[1..]);
+    case CatalogGate.Command:
+        return await CatalogGate.RunAsync(args[1..], Console.Out, Console.Error);
     case "ledger-verify" or "ledger-rebuild-counters" or "ledger-check-counters" or "usage-rollup":
         return await EntitlementDecision.ControlPlane.Metering.MeteringCommands.RunAsync(args[0], args[1..], Console.Out, Console.Error);
 }
@@ -35,6 +37,7 @@ app.UseRateLimiter();
 app.MapCatalogEndpoints();
 app.MapTenantEndpoints();
 app.MapBillingEndpoints();
+app.MapSelfServiceBillingEndpoints();
 app.MapUsageEndpoints();
 app.MapUsageIngestion();
 app.MapGet("/healthz", Health.CheckAsync).AllowAnonymous();

@@ -24,6 +24,7 @@ public static class BillingServices
         services.AddScoped<Reconciler>();
         services.AddHostedService<StripeEventProcessor>();
         services.AddHostedService<ReconciliationScheduler>();
+        services.AddSelfServiceBilling(configuration);
 
         services.AddRateLimiter(o =>
         {

@@ -15,7 +15,7 @@ namespace EntitlementDecision.ControlPlane.Billing;
 /// stripe_customer_id, stripe_subscription_id, current_period_end (ISO 8601 or null), cancel_at_period_end, comped, override_plan_id,
 /// suspended, version (snapshot version), catalog_version, features: [FeatureDto], inactive_features: [key],
 /// current_period_start, access_mode ("full"|"grace"|"read_only"|"suspended", at the time of the request), access_deadline (when the
-/// mode changes next, or null), dunning_started_at, grace_ends_at, suspend_at (the dunning schedule, null outside dunning) }</c>.
+/// mode changes next, or null), dunning_started_at, grace_ends_at, suspend_at (the dunning schedule, null outside dunning), pending_change ({ plan_id, effective_at } or null) }</c>.
 /// </summary>
 public sealed record EntitlementDto(
     string TenantId,
@@ -43,6 +43,9 @@ public sealed record EntitlementDto(
     DateTimeOffset? GraceEndsAt = null,
     DateTimeOffset? SuspendAt = null)
 {
+    /// <summary>A downgrade scheduled for the end of the period, <c>{ plan_id, effective_at }</c>, or null (<see cref="PendingChangeDto"/>).</summary>
+    public PendingChangeDto? PendingChange { get; init; }
+
     public static EntitlementDto From(PlanCatalog catalog, Entitlement e, bool suspended, DateTimeOffset now, Engine.Resolution.DunningPolicy? policy = null)
     {
         var s = EntitlementChanges.Resolve(catalog, e, suspended, now, policy);
@@ -89,6 +92,6 @@ public sealed record EntitlementDto(
             access.Deadline,
             e.DunningStartedAt,
             s.GraceEndsAt,
-            s.SuspendAt);
+            s.SuspendAt) { PendingChange = PendingChangeDto.From(e) };
     }
 }

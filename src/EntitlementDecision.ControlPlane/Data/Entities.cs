@@ -61,6 +61,14 @@ public sealed class Entitlement
 
     public long Version { get; set; }
 
+    /// <summary>A downgrade scheduled for the end of the period (<c>POST /billing/subscription/change</c>): the plan the
+    /// subscription moves to at <see cref="PendingPlanEffectiveAt"/>; null when none is pending. Applied by
+    /// <see cref="Billing.PendingPlanChangeJob"/>; cleared by an upgrade, a cancel or <c>DELETE /billing/subscription/change</c>.</summary>
+    public string? PendingPlanId { get; set; }
+
+    /// <summary>When <see cref="PendingPlanId"/> takes effect (UTC): the subscription's current_period_end when it was scheduled.</summary>
+    public DateTimeOffset? PendingPlanEffectiveAt { get; set; }
+
     /// <summary><c>created</c> of the newest applied Stripe subscription event (order safety).</summary>
     public DateTimeOffset? LastStripeEventCreated { get; set; }
 

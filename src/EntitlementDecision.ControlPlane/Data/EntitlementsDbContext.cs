@@ -40,6 +40,8 @@ public sealed class EntitlementsDbContext(DbContextOptions<EntitlementsDbContext
             e.HasKey(x => new { x.TenantId, x.Environment });
             e.Property(x => x.Environment).HasMaxLength(32);
             e.HasOne<Tenant>().WithMany().HasForeignKey(x => x.TenantId).OnDelete(DeleteBehavior.Restrict);
+            e.Property(x => x.PendingPlanId).HasMaxLength(64);
+            e.HasIndex(x => x.PendingPlanEffectiveAt).HasFilter("pending_plan_id IS NOT NULL").HasDatabaseName("ix_entitlements_pending_plan_due");
         });
 
         modelBuilder.Entity<StripeEventRecord>(e =>

@@ -56,7 +56,7 @@ public static class EntitlementChanges
     /// <summary>The resolver's input for a stored row (<paramref name="suspended"/>: the tenant's status is suspended).</summary>
     public static EntitlementState ToState(Entitlement e, bool suspended) =>
         new(e.TenantId, e.Environment, e.PlanId, e.StripeStatus, e.CurrentPeriodEnd, e.Comped, e.OverridePlanId, suspended,
-            CurrentPeriodStart: e.CurrentPeriodStart, DunningStartedAt: e.DunningStartedAt, CancelAtPeriodEnd: e.CancelAtPeriodEnd);
+            CurrentPeriodStart: e.CurrentPeriodStart, DunningStartedAt: e.DunningStartedAt, PendingPlanId: e.PendingPlanId, CancelAtPeriodEnd: e.CancelAtPeriodEnd);
 
     /// <summary>Resolves a stored row exactly as the snapshot publisher does (version = the row's version; <paramref name="policy"/>:
     /// the configured dunning policy, <see cref="DunningPolicy.Default"/> when null).</summary>

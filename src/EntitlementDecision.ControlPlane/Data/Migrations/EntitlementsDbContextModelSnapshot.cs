@@ -123,6 +123,15 @@ namespace EntitlementDecision.ControlPlane.Data.Migrations
                         .HasColumnType("text")
                         .HasColumnName("override_plan_id");
 
+                    b.Property<DateTimeOffset?>("PendingPlanEffectiveAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("pending_plan_effective_at");
+
+                    b.Property<string>("PendingPlanId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("pending_plan_id");
+
                     b.Property<string>("PlanId")
                         .HasColumnType("text")
                         .HasColumnName("plan_id");
@@ -149,6 +158,10 @@ namespace EntitlementDecision.ControlPlane.Data.Migrations
 
                     b.HasKey("TenantId", "Environment")
                         .HasName("pk_entitlements");
+
+                    b.HasIndex("PendingPlanEffectiveAt")
+                        .HasDatabaseName("ix_entitlements_pending_plan_due")
+                        .HasFilter("pending_plan_id IS NOT NULL");
 
                     b.ToTable("entitlements", (string)null);
                 });

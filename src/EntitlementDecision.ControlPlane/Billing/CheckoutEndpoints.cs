@@ -1,0 +1,300 @@
+using System.Security.Claims;
+using EntitlementDecision.ControlPlane.Audit;
+using EntitlementDecision.ControlPlane.Auth;
+using EntitlementDecision.ControlPlane.Data;
+using EntitlementDecision.ControlPlane.Snapshots;
+using EntitlementDecision.ControlPlane.Tenants;
+using EntitlementDecision.Engine.Catalog;
+using EntitlementDecision.Stripe.Api;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace EntitlementDecision.ControlPlane.Billing;
+
+/// <summary><c>POST /billing/checkout</c> body: the plan to buy and the environment (default <c>production</c>).</summary>
+public sealed record CheckoutRequest(string? PlanId, string? Environment);
+
+/// <summary><c>POST /billing/portal</c> body (optional): the environment (default <c>production</c>).</summary>
+public sealed record PortalRequest(string? Environment);
+
+/// <summary>A Stripe-hosted session to send the customer to: Stripe's id (<c>cs_...</c> or <c>bps_...</c>) and its <c>url</c>.</summary>
+public sealed record SessionDto(string Id, string? Url);
+
+/// <summary>
+/// Self-service billing for the owner or an admin of the token's tenant (members: 403; no token: 401; the tenant always comes
+/// from the token, never from the body): <c>POST /billing/checkout</c> and <c>POST /billing/portal</c> here, the plan changes in
+/// <see cref="PlanChangeEndpoints"/>. Every call is audited (actor <c>role:sub</c>, cause <c>request:&lt;Idempotency-Key or
+/// request id&gt;</c>). Stripe's errors are answered with <see cref="StripeProblemDetails.From"/>.
+/// <para>An <c>Idempotency-Key</c> request header (1-200 printable ASCII characters) makes the Stripe call idempotent across
+/// client retries: the same key (for the same tenant, environment and operation) derives the same Stripe idempotency key, so a
+/// retried request gets the same session or update instead of a second one.</para>
+/// </summary>
+public static class CheckoutEndpoints
+{
+    /// <summary>Authorization policy: role owner or admin with a tenant_id claim.</summary>
+    public const string OwnerOrAdminPolicy = "tenant-billing-admin";
+
+    /// <summary>The request header a client sets to make its call idempotent.</summary>
+    public const string IdempotencyKeyHeader = "Idempotency-Key";
+
+    /// <summary>Subscription statuses of a live subscription (a second checkout would create a second subscription).</summary>
+    internal static readonly IReadOnlySet<string> LiveStatuses = new HashSet<string>(StringComparer.Ordinal) { "active", "trialing", "past_due", "unpaid", "paused" };
+
+    public static void MapSelfServiceBillingEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/billing/checkout", Checkout).RequireAuthorization(OwnerOrAdminPolicy);
+        app.MapPost("/billing/portal", Portal).RequireAuthorization(OwnerOrAdminPolicy);
+        app.MapPost("/billing/subscription/change", PlanChangeEndpoints.Change).RequireAuthorization(OwnerOrAdminPolicy);
+        app.MapDelete("/billing/subscription/change", PlanChangeEndpoints.CancelPendingChange).RequireAuthorization(OwnerOrAdminPolicy);
+        app.MapPost("/billing/subscription/cancel", PlanChangeEndpoints.Cancel).RequireAuthorization(OwnerOrAdminPolicy);
+        app.MapPost("/billing/subscription/resume", PlanChangeEndpoints.Resume).RequireAuthorization(OwnerOrAdminPolicy);
+    }
+
+    /// <summary>
+    /// <c>POST /billing/checkout</c> <c>{ "plan_id": "pro", "environment": "production" }</c> → 200 <c>{ id, url }</c> of a Stripe
+    /// Checkout Session (mode subscription, the plan's price, the tenant's Stripe customer, client_reference_id = tenant id,
+    /// metadata tenant_id/environment/plan_id on the session and the subscription, the configured success/cancel URLs, the plan's
+    /// trial when the tenant never had one).
+    /// <list type="bullet">
+    /// <item>400: plan_id missing or unknown, plan not active, not purchasable or without a Stripe price; bad environment or Idempotency-Key.</item>
+    /// <item>404: no tenant or no entitlement row in the environment. 409: tenant suspended; a live subscription exists (active,
+    /// trialing, past_due, unpaid, paused: change plans with <c>POST /billing/subscription/change</c> instead).</item>
+    /// <item>Stripe errors: <see cref="StripeProblemDetails.From"/> (502/503/4xx).</item>
+    /// </list>
+    /// The Stripe customer is created once per (tenant, environment) (operation id <c>customer:{tenant}:{environment}</c>, stored on
+    /// the entitlement row, audited <c>billing.customer_created</c>); the session is audited <c>billing.checkout_session_created</c>.
+    /// </summary>
+    public static async Task<Results<Ok<SessionDto>, ProblemHttpResult>> Checkout(
+        CheckoutRequest? body, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, IStripeApi stripe,
+        IOptions<SelfServiceBillingOptions> options, OutboxSignal signal, TimeProvider time, CancellationToken ct)
+    {
+        var key = RequestKey(http, out var keyProblem);
+        if (keyProblem is not null)
+        {
+            return keyProblem;
+        }
+
+        var environment = body?.Environment ?? Identifiers.DefaultEnvironment;
+        if (!Identifiers.IsEnvironment(environment))
+        {
+            return BadRequest($"environment '{environment}' is not a valid environment name.");
+        }
+
+        if (string.IsNullOrWhiteSpace(body?.PlanId))
+        {
+            return BadRequest("plan_id is required.");
+        }
+
+        if (PurchasablePrice(catalog, body.PlanId, out var plan) is not { } price)
+        {
+            return BadRequest(plan is null
+                ? $"Plan '{body.PlanId}' is not in the catalog."
+                : $"Plan '{plan.Id}' cannot be bought: it is {(plan.Active ? "" : "not active, ")}{(plan.Purchasable ? "" : "not purchasable, ")}{(plan.Prices.Count == 0 ? "without a Stripe price" : "")}".TrimEnd(',', ' ') + ".");
+        }
+
+        var tenantId = user.TenantId()!;
+        var (tenant, row, problem) = await LoadAsync(db, tenantId, environment, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        if (row!.StripeStatus is { } status && LiveStatuses.Contains(status))
+        {
+            return Conflict(row.PlanId == plan!.Id
+                ? $"Your subscription is already on plan '{plan.Id}' (status {status})."
+                : $"You already have a subscription (plan '{row.PlanId}', status {status}): change plans with POST /billing/subscription/change.");
+        }
+
+        try
+        {
+            var customerId = row.StripeCustomerId ?? await CreateCustomerAsync(db, stripe, tenant!, row, user, Cause(http, key), time, ct);
+            signal.Notify();
+            var trialDays = plan!.TrialDays > 0 && !await HadTrialAsync(stripe, row, customerId, ct) ? plan.TrialDays : 0;
+            var o = options.Value;
+            var session = await stripe.CreateCheckoutSessionAsync(
+                new CreateCheckoutSessionRequest(
+                    tenantId, environment, price.Id, o.SuccessUrl, o.CancelUrl, CustomerId: customerId,
+                    TrialPeriodDays: trialDays > 0 ? trialDays : null,
+                    Metadata: new Dictionary<string, string> { ["plan_id"] = plan.Id }),
+                $"checkout:{tenantId}:{environment}:{plan.Id}:{key ?? Guid.NewGuid().ToString("N")}",
+                ct);
+            AuditLog.Add(db, tenantId, environment, time.GetUtcNow(), user.Actor(), "billing.checkout_session_created", null,
+                new { SessionId = session.Id, PlanId = plan.Id, PriceId = price.Id, CustomerId = customerId, TrialDays = trialDays },
+                Cause(http, key));
+            await db.SaveChangesAsync(ct);
+            return TypedResults.Ok(new SessionDto(session.Id, session.Url));
+        }
+        catch (StripeApiException e)
+        {
+            return TypedResults.Problem(StripeProblemDetails.From(e));
+        }
+    }
+
+    /// <summary>
+    /// <c>POST /billing/portal</c> (body optional: <c>{ "environment": "production" }</c>) → 200 <c>{ id, url }</c> of a Stripe customer
+    /// portal session for the tenant's Stripe customer, returning to <c>ED_BILLING_PORTAL_RETURN_URL</c>. 409 when the tenant has no
+    /// Stripe customer yet (start with <c>POST /billing/checkout</c>) or is suspended; 404 without tenant or entitlement row; Stripe
+    /// errors via <see cref="StripeProblemDetails.From"/>. Audited <c>billing.portal_session_created</c>.
+    /// </summary>
+    public static async Task<Results<Ok<SessionDto>, ProblemHttpResult>> Portal(
+        PortalRequest? body, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, IStripeApi stripe,
+        IOptions<SelfServiceBillingOptions> options, TimeProvider time, CancellationToken ct)
+    {
+        var key = RequestKey(http, out var keyProblem);
+        if (keyProblem is not null)
+        {
+            return keyProblem;
+        }
+
+        var environment = body?.Environment ?? Identifiers.DefaultEnvironment;
+        if (!Identifiers.IsEnvironment(environment))
+        {
+            return BadRequest($"environment '{environment}' is not a valid environment name.");
+        }
+
+        var tenantId = user.TenantId()!;
+        var (_, row, problem) = await LoadAsync(db, tenantId, environment, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        if (row!.StripeCustomerId is not { } customerId)
+        {
+            return Conflict($"Your tenant has no Stripe customer in '{environment}' yet: subscribe with POST /billing/checkout first.");
+        }
+
+        try
+        {
+            var session = await stripe.CreatePortalSessionAsync(
+                new CreatePortalSessionRequest(customerId, options.Value.PortalReturnUrl),
+                $"portal:{tenantId}:{environment}:{key ?? Guid.NewGuid().ToString("N")}",
+                ct);
+            AuditLog.Add(db, tenantId, environment, time.GetUtcNow(), user.Actor(), "billing.portal_session_created", null,
+                new { SessionId = session.Id, CustomerId = customerId }, Cause(http, key));
+            await db.SaveChangesAsync(ct);
+            return TypedResults.Ok(new SessionDto(session.Id, session.Url));
+        }
+        catch (StripeApiException e)
+        {
+            return TypedResults.Problem(StripeProblemDetails.From(e));
+        }
+    }
+
+    /// <summary>The plan's price a checkout or plan change uses (its first monthly price, else its first), or null when the plan
+    /// is unknown (<paramref name="plan"/> null), not active, not purchasable or has no price.</summary>
+    internal static CatalogPrice? PurchasablePrice(PlanCatalog catalog, string planId, out Plan? plan)
+    {
+        plan = catalog.TryGetPlan(planId, out var p) ? p : null;
+        return plan is { Active: true, Purchasable: true } ? PrimaryPrice(plan) : null;
+    }
+
+    /// <summary>A plan's first price with interval month, else its first price; null without prices.</summary>
+    internal static CatalogPrice? PrimaryPrice(Plan plan) =>
+        plan.Prices.FirstOrDefault(x => x.Interval == "month") ?? plan.Prices.FirstOrDefault();
+
+    /// <summary>The tenant and its entitlement row (tracked), or 404 (absent) / 409 (tenant suspended).</summary>
+    internal static async Task<(Tenant? Tenant, Entitlement? Row, ProblemHttpResult? Problem)> LoadAsync(EntitlementsDbContext db, string tenantId, string environment, CancellationToken ct)
+    {
+        var tenant = await db.Tenants.AsNoTracking().FirstOrDefaultAsync(t => t.TenantId == tenantId, ct);
+        if (tenant is null)
+        {
+            return (null, null, TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Tenant not found", detail: $"Tenant '{tenantId}' does not exist."));
+        }
+
+        if (tenant.Status != Tenant.Active)
+        {
+            return (tenant, null, Conflict($"Tenant '{tenantId}' is {tenant.Status}: billing changes are disabled until an operator resumes it."));
+        }
+
+        var row = await db.Entitlements.AsNoTracking().FirstOrDefaultAsync(e => e.TenantId == tenantId && e.Environment == environment, ct);
+        return row is null
+            ? (tenant, null, TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Entitlement not found", detail: $"No entitlement for your tenant in environment '{environment}'."))
+            : (tenant, row, null);
+    }
+
+    /// <summary>The <c>Idempotency-Key</c> header (null when absent); a problem when it is empty, longer than 200 or not printable ASCII.</summary>
+    internal static string? RequestKey(HttpContext http, out ProblemHttpResult? problem)
+    {
+        problem = null;
+        if (!http.Request.Headers.TryGetValue(IdempotencyKeyHeader, out var values))
+        {
+            return null;
+        }
+
+        var key = values.ToString();
+        if (values.Count != 1 || key.Length is 0 or > 200 || key.Any(c => c is < '!' or > '~'))
+        {
+            problem = BadRequest($"{IdempotencyKeyHeader} must be one value of 1-200 printable ASCII characters without spaces.");
+            return null;
+        }
+
+        return key;
+    }
+
+    /// <summary>The audit cause of a request: <c>request:&lt;Idempotency-Key&gt;</c>, else <c>request:&lt;request id&gt;</c>.</summary>
+    internal static string Cause(HttpContext http, string? key) => $"request:{key ?? http.TraceIdentifier}";
+
+    internal static ProblemHttpResult BadRequest(string detail) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid request", detail: detail);
+
+    internal static ProblemHttpResult Conflict(string detail, IDictionary<string, object?>? extensions = null) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Conflict", detail: detail, extensions: extensions);
+
+    /// <summary>
+    /// Creates the Stripe customer of (tenant, environment) with operation id <c>customer:{tenant}:{environment}</c> (so retries and
+    /// concurrent checkouts get the same customer from Stripe), then stores it on the row under its lock unless another request
+    /// stored one first (that one is kept and returned). Audited <c>billing.customer_created</c>; the version is bumped (outbox).
+    /// </summary>
+    private static async Task<string> CreateCustomerAsync(
+        EntitlementsDbContext db, IStripeApi stripe, Tenant tenant, Entitlement row, ClaimsPrincipal user, string cause, TimeProvider time, CancellationToken ct)
+    {
+        var customer = await stripe.CreateCustomerAsync(
+            new CreateCustomerRequest(Name: tenant.Name, Metadata: new Dictionary<string, string> { ["tenant_id"] = row.TenantId, ["environment"] = row.Environment }),
+            $"customer:{row.TenantId}:{row.Environment}",
+            ct);
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var locked = await db.LockEntitlementAsync(row.TenantId, row.Environment, ct)
+            ?? throw new InvalidOperationException($"entitlement {row.TenantId}/{row.Environment} disappeared");
+        if (locked.StripeCustomerId is { } existing)
+        {
+            return existing;
+        }
+
+        var before = AuditLog.View(locked);
+        var now = time.GetUtcNow();
+        locked.StripeCustomerId = customer.Id;
+        EntitlementChanges.Bump(db, locked, now);
+        AuditLog.Add(db, row.TenantId, row.Environment, now, user.Actor(), "billing.customer_created", before, AuditLog.View(locked), cause);
+        await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
+        return customer.Id;
+    }
+
+    /// <summary>
+    /// True when the tenant had a trial in this environment: its row is trialing, or any subscription of its Stripe customer (any
+    /// status, canceled included) has a <c>trial_start</c>. A tenant gets a plan's trial days only once.
+    /// </summary>
+    private static async Task<bool> HadTrialAsync(IStripeApi stripe, Entitlement row, string customerId, CancellationToken ct)
+    {
+        if (row.StripeStatus == "trialing")
+        {
+            return true;
+        }
+
+        await foreach (var subscription in StripePaging.AllAsync(
+            after => stripe.ListSubscriptionsAsync(new ListSubscriptionsOptions { Customer = customerId, Status = "all", Limit = 100, StartingAfter = after }, ct),
+            s => s.Id,
+            ct))
+        {
+            if (subscription.TrialStart is not null)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
