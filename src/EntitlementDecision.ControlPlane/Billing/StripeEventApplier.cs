@@ -52,6 +52,9 @@ public sealed partial class StripeEventApplier(
     public const string IgnoredUnhandled = "ignored_unhandled";
     public const string IgnoredOtherSubscription = "ignored_other_subscription";
 
+    /// <summary>Longest wait for Stripe's answer to one re-read (the client's own retries included); beyond it the attempt counts as Stripe unreachable.</summary>
+    public static readonly TimeSpan RereadTimeout = TimeSpan.FromSeconds(15);
+
     /// <summary>Actor of changes made by webhooks.</summary>
     public const string StripeActor = "stripe";
 
@@ -347,7 +350,17 @@ public sealed partial class StripeEventApplier(
         Subscription? subscription;
         try
         {
-            subscription = await stripe.GetSubscriptionAsync(subscriptionId, ct);
+            // Bounded: the event row stays locked meanwhile, and the processor takes one event at a time.
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(RereadTimeout);
+            try
+            {
+                subscription = await stripe.GetSubscriptionAsync(subscriptionId, timeout.Token);
+            }
+            catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+            {
+                throw new StripeApiException(null, StripeApiException.NetworkErrorType, null, null, $"no answer within {RereadTimeout.TotalSeconds} s", null, 1, innerException: e);
+            }
         }
         catch (StripeApiException ex) when (IsUnreachable(ex))
         {
