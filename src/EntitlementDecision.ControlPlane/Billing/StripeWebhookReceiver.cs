@@ -124,27 +124,4 @@ public sealed partial class StripeWebhookReceiver(
 }
 
 /// <summary>In-process wake-up of <see cref="StripeEventProcessor"/> after an event was stored or put back for retry; coalesces.</summary>
-public sealed class StripeEventSignal
-{
-    private readonly System.Threading.Channels.Channel<byte> _channel = System.Threading.Channels.Channel.CreateBounded<byte>(
-        new System.Threading.Channels.BoundedChannelOptions(1) { FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite, SingleReader = true });
-
-    public void Notify() => _channel.Writer.TryWrite(0);
-
-    /// <summary>Completes when notified or after <paramref name="timeout"/>; drains the pending notification.</summary>
-    public async Task WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(timeout);
-        try
-        {
-            await _channel.Reader.WaitToReadAsync(cts.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            // timeout elapsed: poll
-        }
-
-        _channel.Reader.TryRead(out _);
-    }
-}
+public sealed class StripeEventSignal : Hosting.WakeSignal;

@@ -1,33 +1,10 @@
-using System.Threading.Channels;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;
 
 namespace EntitlementDecision.ControlPlane.Metering;
 
 /// <summary>Wakes the rollup job (the ledger writer notifies after each commit that added receipts).</summary>
-public sealed class RollupSignal
-{
-    private readonly Channel<byte> _channel = Channel.CreateBounded<byte>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
-
-    public void Notify() => _channel.Writer.TryWrite(0);
-
-    /// <summary>Completes when notified or after <paramref name="timeout"/>.</summary>
-    public async Task WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(timeout);
-        try
-        {
-            await _channel.Reader.WaitToReadAsync(cts.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            // interval elapsed
-        }
-
-        _channel.Reader.TryRead(out _);
-    }
-}
+public sealed class RollupSignal : Hosting.WakeSignal;
 
 /// <summary>
 /// Recomputes <c>usage_daily</c> (sum of accepted quantities, event count and soft-limit overage per tenant, environment, feature and

@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using EntitlementDecision.ControlPlane.Data;
 using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Engine.Resolution;
@@ -7,36 +6,10 @@ using EntitlementDecision.Engine.Snapshots;
 namespace EntitlementDecision.ControlPlane.Snapshots;
 
 /// <summary>
-/// In-process wake-up for <see cref="OutboxPublisher"/>: writers call <see cref="Notify"/> right after committing an outbox row,
+/// In-process wake-up for <see cref="OutboxPublisher"/>: writers call <see cref="Hosting.WakeSignal.Notify"/> right after committing an outbox row,
 /// so the snapshot reaches Redis without waiting for the next poll. Coalesces: many notifications, one wake-up.
 /// </summary>
-public sealed class OutboxSignal
-{
-    private readonly Channel<byte> _channel = Channel.CreateBounded<byte>(new BoundedChannelOptions(1)
-    {
-        FullMode = BoundedChannelFullMode.DropWrite,
-        SingleReader = true,
-    });
-
-    public void Notify() => _channel.Writer.TryWrite(0);
-
-    /// <summary>Completes when notified or after <paramref name="timeout"/>; drains the pending notification.</summary>
-    public async Task WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(timeout);
-        try
-        {
-            await _channel.Reader.WaitToReadAsync(cts.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            // poll interval elapsed
-        }
-
-        _channel.Reader.TryRead(out _);
-    }
-}
+public sealed class OutboxSignal : Hosting.WakeSignal;
 
 /// <summary>Changes to entitlement rows: every change bumps the snapshot version and queues an outbox row in the caller's transaction.</summary>
 public static class EntitlementChanges
