@@ -24,6 +24,12 @@ ThreadPool.GetMinThreads(out var workers, out var io);
 ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
 
 var builder = WebApplication.CreateBuilder(args);
+// appsettings.json ships next to the binary, but run.sh and test.sh start the host from the repository root (the content root),
+// where there is none: read the shipped one first, so every later source (environment variables) still overrides it.
+builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.ChainedConfigurationSource
+{
+    Configuration = new ConfigurationBuilder().SetBasePath(AppContext.BaseDirectory).AddJsonFile("appsettings.json", optional: true).Build(),
+});
 builder.Services.AddControlPlane(builder.Configuration, builder.Environment.ContentRootPath);
 builder.WebHost.UseUrls(builder.Configuration[ControlPlaneOptions.UrlVariable] is { Length: > 0 } url ? url : ControlPlaneOptions.DefaultUrl);
 
