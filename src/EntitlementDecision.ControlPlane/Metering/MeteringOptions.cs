@@ -5,6 +5,8 @@ namespace EntitlementDecision.ControlPlane.Metering;
 /// <summary>
 /// Metering settings (environment variables): ED_USAGE_LATE_WINDOW_HOURS (default 48: how long after it occurred an event is still
 /// "late" rather than "too late"), ED_USAGE_ROLLUP_INTERVAL_SECONDS (default 60: how often the rollup job drains its queue),
+/// ED_USAGE_ROLLUP_MIN_GAP_SECONDS (default 5: the least time between two rounds that recomputed something, so a busy ledger does not
+/// trigger a recompute per commit),
 /// ED_USAGE_LEDGER_CONSUMER ("on" default | "off": whether this process consumes the usage stream), ED_USAGE_LEDGER_CONSUMER_NAME
 /// (default the machine name: the consumer name in group "ledger"; keep it stable across restarts so a restarted process
 /// re-reads what it left pending), ED_USAGE_LEDGER_BATCH (default 500 entries per transaction), ED_USAGE_CLAIM_IDLE_SECONDS
@@ -14,6 +16,7 @@ public sealed class MeteringOptions
 {
     public const string LateWindowVariable = "ED_USAGE_LATE_WINDOW_HOURS";
     public const string RollupIntervalVariable = "ED_USAGE_ROLLUP_INTERVAL_SECONDS";
+    public const string RollupMinGapVariable = "ED_USAGE_ROLLUP_MIN_GAP_SECONDS";
     public const string ConsumerVariable = "ED_USAGE_LEDGER_CONSUMER";
     public const string ConsumerNameVariable = "ED_USAGE_LEDGER_CONSUMER_NAME";
     public const string BatchVariable = "ED_USAGE_LEDGER_BATCH";
@@ -22,6 +25,8 @@ public sealed class MeteringOptions
     public TimeSpan LateWindow { get; set; } = TimeSpan.FromHours(48);
 
     public TimeSpan RollupInterval { get; set; } = TimeSpan.FromSeconds(60);
+
+    public TimeSpan RollupMinGap { get; set; } = TimeSpan.FromSeconds(5);
 
     public bool ConsumerEnabled { get; set; } = true;
 
@@ -43,6 +48,11 @@ public sealed class MeteringOptions
         if (Number(configuration, RollupIntervalVariable, 1, 86400) is { } seconds)
         {
             o.RollupInterval = TimeSpan.FromSeconds(seconds);
+        }
+
+        if (Number(configuration, RollupMinGapVariable, 0, 3600) is { } gap)
+        {
+            o.RollupMinGap = TimeSpan.FromSeconds(gap);
         }
 
         if (Number(configuration, BatchVariable, 1, 10000) is { } batch)

@@ -105,8 +105,8 @@ public static class Rollups
 }
 
 /// <summary>
-/// The rollup job (hosted service): drains <c>usage_rollup_queue</c> whenever the ledger writer commits, and at least every
-/// ED_USAGE_ROLLUP_INTERVAL_SECONDS. Errors are logged and retried on the next round (the queue rows stay until a commit).
+/// The rollup job (hosted service): drains <c>usage_rollup_queue</c> when the ledger writer commits (at most once per
+/// ED_USAGE_ROLLUP_MIN_GAP_SECONDS), and at least every ED_USAGE_ROLLUP_INTERVAL_SECONDS. Errors are logged and retried on the next round (the queue rows stay until a commit).
 /// </summary>
 public sealed partial class RollupJob(IServiceScopeFactory scopes, MeteringOptions options, RollupSignal signal, TimeProvider time, ILogger<RollupJob> logger) : BackgroundService
 {
@@ -116,7 +116,14 @@ public sealed partial class RollupJob(IServiceScopeFactory scopes, MeteringOptio
         {
             try
             {
-                await RunOnceAsync(stoppingToken);
+                if (await RunOnceAsync(stoppingToken) > 0)
+                {
+                    // A busy ledger commits every few milliseconds, and each recompute re-reads a whole day of a tenant's rows:
+                    // recomputing on every commit would cost O(rows²) under load and starve the webhook path of PostgreSQL.
+                    // Commits during the gap still wake the next round (the signal keeps one notification).
+                    await Task.Delay(options.RollupMinGap, time, stoppingToken);
+                }
+
                 await signal.WaitAsync(options.RollupInterval, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
