@@ -55,13 +55,14 @@ var watched = new List<(string, int)> { ("sidecar", settings.SidecarPid) };
 if (settings.ControlPlane is not null && settings.OperatorToken is { Length: > 0 } && settings.WebhookSecret is { Length: > 0 })
 {
     var controlPlane = new ControlPlaneScenarios(settings, seeder);
+    scenarios.Add(controlPlane.LedgerDrain(TimeSpan.FromSeconds(settings.Smoke ? 60 : 600)));
     scenarios.Add(controlPlane.WebhookBurst(settings.Smoke ? 100 : 5_000, settings.Smoke ? 10 : 100, 32));
     scenarios.Add(controlPlane.Propagation(settings.Smoke ? 10 : 200));
     watched.Add(("control plane", settings.ControlPlanePid));
 }
 else
 {
-    settings.Environment["not run"] = "webhook_burst and propagation (no --controlplane/--token/--webhook-secret)";
+    settings.Environment["not run"] = "ledger_drain, webhook_burst and propagation (no --controlplane/--token/--webhook-secret)";
 }
 
 if (settings.Only.Count > 0)

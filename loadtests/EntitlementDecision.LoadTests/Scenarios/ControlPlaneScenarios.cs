@@ -9,6 +9,7 @@ using EntitlementDecision.LoadTests.Framework;
 using EntitlementDecision.Redis;
 using EntitlementDecision.Stripe;
 using EntitlementDecision.Stripe.Tests;
+using StackExchange.Redis;
 
 namespace EntitlementDecision.LoadTests.Scenarios;
 
@@ -197,6 +198,64 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
     /// Time from a webhook's HTTP 200 to (a) the snapshot's invalidation on Redis pub/sub and (b) the sidecar's new answer, polled back to back.
     /// One webhook at a time, alternating the tenant between pro and business.
     /// </summary>
+    /// <summary>
+    /// The ledger's catch-up after the sidecar scenarios: every RecordUsage (record_usage, mixed) appended a stream entry that the
+    /// control plane's consumer (group "ledger") writes to PostgreSQL. Polls XINFO GROUPS until the group's lag and pending are 0,
+    /// and reports how long that took and the rate. It also keeps the webhook scenarios from being measured against a ledger still
+    /// catching up on the same two cores and the same PostgreSQL.
+    /// </summary>
+    public Scenario LedgerDrain(TimeSpan atMost)
+    {
+        long backlogAtStart = 0;
+        long backlogAtEnd = -1;
+        var seconds = 0.0;
+        return Scenario.Create("ledger_drain", async context =>
+            {
+                var db = (await seeder.RedisAsync()).GetDatabase();
+                var started = Stopwatch.GetTimestamp();
+                backlogAtStart = await LedgerBacklogAsync(db);
+                long backlog;
+                while ((backlog = await LedgerBacklogAsync(db)) > 0 && Stopwatch.GetElapsedTime(started) < atMost)
+                {
+                    await Task.Delay(100);
+                }
+
+                backlogAtEnd = backlog;
+                seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+                context.Record("drain", Stopwatch.GetElapsedTime(started));
+                return backlog == 0 ? Response.Ok() : Response.Fail("not_drained", $"{backlog} entries left after {atMost.TotalSeconds:0} s");
+            })
+            .WithDescription($"After the sidecar scenarios: waits (at most {atMost.TotalSeconds:0} s) until the control plane's ledger consumer has written and acknowledged every usage stream entry (XINFO GROUPS {UsageStreamKeys.Default.Events}: lag + pending = 0). Step latency = the catch-up time.")
+            .WithoutWarmUp()
+            .WithLoadSimulations(Simulation.IterationsForConstant(1, 1))
+            .WithThresholds(
+                Threshold.Create("the ledger catches up (no entry left unwritten)", _ => backlogAtEnd == 0, _ => $"{backlogAtStart:N0} entries behind at the start, {backlogAtEnd:N0} left after {seconds:0.0} s"),
+                Threshold.Target("ledger writes >= 5,000 usage events/s while catching up", _ => backlogAtStart == 0 || backlogAtStart / Math.Max(seconds, 0.001) >= 5_000, _ => backlogAtStart == 0 ? "nothing to catch up" : $"{backlogAtStart / Math.Max(seconds, 0.001):N0}/s ({backlogAtStart:N0} entries in {seconds:0.0} s)"));
+    }
+
+    /// <summary>Entries of the usage stream the ledger group has not acknowledged: lag (never delivered) + pending (delivered, not acknowledged).</summary>
+    private static async Task<long> LedgerBacklogAsync(IDatabase db)
+    {
+        var groups = (RedisResult[])(await db.ExecuteAsync("XINFO", "GROUPS", UsageStreamKeys.Default.Events))!;
+        foreach (var entry in groups)
+        {
+            var group = (RedisResult[])entry!;
+            var fields = new Dictionary<string, RedisResult>(StringComparer.Ordinal);
+            for (var i = 0; i + 1 < group.Length; i += 2)
+            {
+                fields[(string)group[i]!] = group[i + 1];
+            }
+
+            if ((string)fields["name"]! == UsageStreamKeys.LedgerGroup)
+            {
+                var lag = fields.TryGetValue("lag", out var l) && !l.IsNull ? (long)l : 0;
+                return lag + (long)fields["pending"];
+            }
+        }
+
+        return 0;
+    }
+
     public Scenario Propagation(int iterations)
     {
         var tenant = $"lt-prop-{_tag}";
