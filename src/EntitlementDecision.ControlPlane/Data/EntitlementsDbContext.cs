@@ -52,6 +52,9 @@ public sealed class EntitlementsDbContext(DbContextOptions<EntitlementsDbContext
             e.HasIndex(x => new { x.TenantId, x.Environment });
             e.Property(x => x.Status).HasMaxLength(16);
             e.HasIndex(x => new { x.NextAttemptAt, x.StripeCreated }).HasFilter("status = 'pending'").HasDatabaseName("ix_stripe_events_pending");
+            // The processor takes an event only when no older event of its tenant is pending: this index makes that probe a lookup
+            // instead of a scan of every pending event (quadratic in a burst).
+            e.HasIndex(x => new { x.TenantId, x.Environment, x.StripeCreated, x.EventId }).HasFilter("status = 'pending'").HasDatabaseName("ix_stripe_events_pending_tenant");
             e.HasIndex(x => x.Status);
         });
 

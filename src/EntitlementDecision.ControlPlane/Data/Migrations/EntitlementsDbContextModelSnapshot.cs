@@ -398,6 +398,10 @@ namespace EntitlementDecision.ControlPlane.Data.Migrations
                     b.HasIndex("TenantId", "Environment")
                         .HasDatabaseName("ix_stripe_events_tenant_id_environment");
 
+                    b.HasIndex("TenantId", "Environment", "StripeCreated", "EventId")
+                        .HasDatabaseName("ix_stripe_events_pending_tenant")
+                        .HasFilter("status = 'pending'");
+
                     b.ToTable("stripe_events", (string)null);
                 });
 
