@@ -395,6 +395,10 @@ namespace EntitlementDecision.ControlPlane.Data.Migrations
                         .HasDatabaseName("ix_stripe_events_pending")
                         .HasFilter("status = 'pending'");
 
+                    b.HasIndex("StripeCreated", "EventId")
+                        .HasDatabaseName("ix_stripe_events_pending_created")
+                        .HasFilter("status = 'pending'");
+
                     b.HasIndex("TenantId", "Environment")
                         .HasDatabaseName("ix_stripe_events_tenant_id_environment");
 

@@ -12,8 +12,8 @@ using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
 namespace EntitlementDecision.ControlPlane.Data.Migrations
 {
     [DbContext(typeof(EntitlementsDbContext))]
-    [Migration("20261121105757_PendingEventTenantIndex")]
-    partial class PendingEventTenantIndex
+    [Migration("20261121110343_PendingEventIndexes")]
+    partial class PendingEventIndexes
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
@@ -396,6 +396,10 @@ namespace EntitlementDecision.ControlPlane.Data.Migrations
 
                     b.HasIndex("NextAttemptAt", "StripeCreated")
                         .HasDatabaseName("ix_stripe_events_pending")
+                        .HasFilter("status = 'pending'");
+
+                    b.HasIndex("StripeCreated", "EventId")
+                        .HasDatabaseName("ix_stripe_events_pending_created")
                         .HasFilter("status = 'pending'");
 
                     b.HasIndex("TenantId", "Environment")
