@@ -6,6 +6,7 @@ namespace EntitlementDecision.ControlPlane.Billing;
 /// Webhook processing, dunning and reconciliation settings, read from environment variables (any IConfiguration source):
 /// <list type="bullet">
 /// <item><c>ED_WEBHOOK_MAX_ATTEMPTS</c> (default 8): processing attempts of a stored event before it is marked failed.</item>
+/// <item><c>ED_WEBHOOK_WORKERS</c> (default 4, 1..64): events processed at once; never two of the same tenant.</item>
 /// <item><c>ED_WEBHOOK_RETRY_BASE_MS</c> (default 2000): backoff after attempt n is base * 2^(n-1), at most one hour.</item>
 /// <item><c>ED_WEBHOOK_REREAD</c> (<c>on</c> default | <c>off</c>): re-read the subscription from Stripe's API before applying a
 /// subscription, invoice or trial event (off: apply the payload with the order check only, e.g. offline).</item>
@@ -23,6 +24,7 @@ namespace EntitlementDecision.ControlPlane.Billing;
 public sealed class BillingOptions
 {
     public const string MaxAttemptsVariable = "ED_WEBHOOK_MAX_ATTEMPTS";
+    public const string WorkersVariable = "ED_WEBHOOK_WORKERS";
     public const string RetryBaseVariable = "ED_WEBHOOK_RETRY_BASE_MS";
     public const string RereadVariable = "ED_WEBHOOK_REREAD";
     public const string FallbackAfterVariable = "ED_WEBHOOK_PAYLOAD_FALLBACK_AFTER";
@@ -36,6 +38,9 @@ public sealed class BillingOptions
     public static readonly TimeSpan MaxBackoff = TimeSpan.FromHours(1);
 
     public int MaxAttempts { get; set; } = 8;
+
+    /// <summary>Events processed at once (different tenants only: a tenant's events stay in order). ED_WEBHOOK_WORKERS, 1..64.</summary>
+    public int Workers { get; set; } = 4;
 
     public TimeSpan RetryBase { get; set; } = TimeSpan.FromSeconds(2);
 
@@ -76,6 +81,7 @@ public sealed class BillingOptions
     public static void Bind(BillingOptions o, IConfiguration configuration)
     {
         o.MaxAttempts = Int(configuration, MaxAttemptsVariable, o.MaxAttempts, o);
+        o.Workers = Int(configuration, WorkersVariable, o.Workers, o);
         o.RetryBase = TimeSpan.FromMilliseconds(Int(configuration, RetryBaseVariable, (int)o.RetryBase.TotalMilliseconds, o));
         o.PayloadFallbackAfter = Int(configuration, FallbackAfterVariable, o.PayloadFallbackAfter, o);
         o.RateLimitPerSecond = Int(configuration, RateLimitVariable, o.RateLimitPerSecond, o);
@@ -136,6 +142,11 @@ public sealed class BillingOptionsValidator : IValidateOptions<BillingOptions>
         if (options.MaxAttempts < 1)
         {
             failures.Add($"{BillingOptions.MaxAttemptsVariable} must be at least 1.");
+        }
+
+        if (options.Workers is < 1 or > 64)
+        {
+            failures.Add($"{BillingOptions.WorkersVariable} must be between 1 and 64.");
         }
 
         if (options.PayloadFallbackAfter < 1)

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 namespace EntitlementDecision.ControlPlane.Billing;
 
 /// <summary>
-/// Processes stored webhook events in the background. Wakes on <see cref="StripeEventSignal"/> (an event was stored or put back),
+/// Processes stored webhook events in the background, <see cref="BillingOptions.Workers"/> at a time (never two of one tenant). Wakes on <see cref="StripeEventSignal"/> (an event was stored or put back),
 /// else at the next due retry, at most every <see cref="PollInterval"/>. Each event is taken in its own transaction with
 /// <c>FOR UPDATE SKIP LOCKED</c> (several instances share the work), the oldest due first in Stripe's <c>created</c> order; an event
 /// of a tenant waits while an older event of the same tenant is still pending (so each tenant's events apply in order even when
@@ -33,10 +33,10 @@ public sealed partial class StripeEventProcessor(
         {
             try
             {
-                while (await ProcessNextAsync(stoppingToken) is not null && !stoppingToken.IsCancellationRequested)
-                {
-                }
-
+                // Several drains at once, each taking the oldest takeable event until none is left. A tenant's events never run
+                // concurrently: an event is takeable only while no older event of its tenant is pending, and the one being
+                // processed stays pending (and row-locked) until its transaction commits.
+                await Task.WhenAll(Enumerable.Range(0, options.Value.Workers).Select(_ => DrainAsync(stoppingToken)));
                 failures = 0;
                 await signal.WaitAsync(await UntilNextDueAsync(stoppingToken), stoppingToken);
             }
@@ -59,6 +59,13 @@ public sealed partial class StripeEventProcessor(
                     return;
                 }
             }
+        }
+    }
+
+    private async Task DrainAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested && await ProcessNextAsync(ct) is not null)
+        {
         }
     }
 
