@@ -148,7 +148,7 @@ internal sealed class EntitlementDecisionService(ISnapshotSource snapshots, IUsa
         var snapshot = snapshotTask.IsCompletedSuccessfully ? snapshotTask.Result : await snapshotTask.ConfigureAwait(false);
         var now = time.GetUtcNow();
         long used = 0;
-        if (snapshot is not null && Evaluator.NeedsUsage(snapshot, request.FeatureKey, out var grant))
+        if (snapshot is not null && Evaluator.NeedsUsage(snapshot, request.FeatureKey, now, out var grant))
         {
             try
             {

@@ -161,7 +161,7 @@ public sealed class EvaluatorTests
     [InlineData("not_a_feature", false)]
     public void NeedsUsage_TrueOnlyForGrantedMeteredFeatures(string feature, bool expected)
     {
-        var needs = Evaluator.NeedsUsage(Create(), feature, out var grant);
+        var needs = Evaluator.NeedsUsage(Create(), feature, Now, out var grant);
 
         Assert.Equal(expected, needs);
         Assert.Equal(expected ? feature : null, grant?.FeatureKey);
@@ -170,7 +170,18 @@ public sealed class EvaluatorTests
     [Fact]
     public void NeedsUsageSuspended_False()
     {
-        Assert.False(Evaluator.NeedsUsage(Create(suspended: true), MonthMetered, out _));
+        Assert.False(Evaluator.NeedsUsage(Create(suspended: true), MonthMetered, Now, out _));
+    }
+
+    [Fact]
+    public void NeedsUsageUnderDunning_FalseOnlyOnceBillingSuspended()
+    {
+        var snapshot = Create(graceEndsAt: Now.AddDays(1), suspendAt: Now.AddDays(12));
+
+        Assert.True(Evaluator.NeedsUsage(snapshot, MonthMetered, Now, out _)); // grace
+        Assert.True(Evaluator.NeedsUsage(snapshot, MonthMetered, Now.AddDays(2), out _)); // read-only: a metered read still counts
+        Assert.False(Evaluator.NeedsUsage(snapshot, MonthMetered, Now.AddDays(12), out _)); // billing-suspended: denied whatever the count
+        Assert.Equal(DecisionReason.BillingSuspended, Evaluator.Evaluate(snapshot, MonthMetered, 1, 0, Now.AddDays(12)).Reason);
     }
 
     [Fact]

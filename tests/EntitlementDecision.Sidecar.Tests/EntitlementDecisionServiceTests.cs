@@ -147,6 +147,17 @@ public sealed class EntitlementDecisionServiceTests
     }
 
     [Fact]
+    public async Task BillingSuspendedMeteredCheck_DeniedWithoutReadingTheCounter()
+    {
+        _source.Put(TestData.Snapshot(_tenant, 8, graceEndsAt: Now.AddDays(-11), suspendAt: Now.AddDays(-1)));
+
+        var response = await _service.CheckEntitlementAsync(Check("api_calls", 1), TestData.Context());
+
+        Assert.Equal((false, DecisionReason.BillingSuspended), (response.Allowed, response.Reason));
+        Assert.Empty(_usage.Reads);
+    }
+
+    [Fact]
     public async Task UnknownTenant_AccessModeUnspecified()
     {
         var response = await _service.CheckEntitlementAsync(Check(tenant: TestData.NewTenant()), TestData.Context());

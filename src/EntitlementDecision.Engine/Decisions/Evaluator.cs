@@ -10,14 +10,20 @@ namespace EntitlementDecision.Engine.Decisions;
 public static class Evaluator
 {
     /// <summary>
-    /// True when <paramref name="featureKey"/> is granted as a metered feature (finite or unlimited) and the tenant is not
-    /// suspended: deciding it, or recording usage of it, needs the current window's usage count. <paramref name="grant"/> is set then.
+    /// True when <paramref name="featureKey"/> is granted as a metered feature (finite or unlimited) and <see cref="Evaluate"/> at
+    /// <paramref name="now"/> would look at its usage: not when the tenant is suspended (by an operator or by dunning), nor for a write
+    /// while it is read-only, since those are denied whatever the count. Deciding it, or recording usage of it, then needs the current
+    /// window's usage count. <paramref name="grant"/> is set when true. Allocates nothing.
     /// </summary>
-    public static bool NeedsUsage(Snapshot snapshot, string featureKey, out FeatureGrant grant)
+    public static bool NeedsUsage(Snapshot snapshot, string featureKey, DateTimeOffset now, out FeatureGrant grant)
     {
-        if (!snapshot.Suspended && snapshot.Features.TryGetValue(featureKey, out grant!) && grant.IsMetered)
+        if (snapshot.Features.TryGetValue(featureKey, out grant!) && grant.IsMetered)
         {
-            return true;
+            var mode = snapshot.AccessAt(now).Mode;
+            if (mode != AccessMode.Suspended && !(mode == AccessMode.ReadOnly && grant.Write))
+            {
+                return true;
+            }
         }
 
         grant = null!;
