@@ -14,14 +14,17 @@ namespace EntitlementDecision.Redis;
 /// </summary>
 public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamKeys? keys = null) : IUsageCounter
 {
-    /// <summary>How long a counter outlives its window (for late reads and the ledger check).</summary>
-    public static readonly TimeSpan CounterRetention = TimeSpan.FromDays(35);
+    /// <summary>How long a counter outlives its window (for late reads and the ledger check): as long as a usage event may be back-dated.</summary>
+    public static readonly TimeSpan CounterRetention = UsageEventValidation.MaxAge;
+
+    /// <summary>The shortest counter lifetime set, so a counter is never given an expiry in the past (it would vanish and limit nothing).</summary>
+    public static readonly TimeSpan MinCounterTtl = TimeSpan.FromHours(1);
 
     /// <summary>How long an event id is remembered: the idempotency horizon.</summary>
     public static readonly TimeSpan DedupeRetention = TimeSpan.FromDays(40);
 
     // KEYS: [1] counter, [2] dedupe marker, [3] events stream, [4] overages stream, [5] coverage hash.
-    // ARGV: [1] quantity, [2] limit (-1 unlimited), [3] limit_mode (hard|soft|report_only), [4] counter expiry (unix s),
+    // ARGV: [1] quantity, [2] limit (-1 unlimited), [3] limit_mode (hard|soft|report_only), [4] counter ttl (s, > 0),
     //       [5] dedupe ttl (s), [6] tenant_id, [7] environment, [8] event_id, [9] feature, [10] unit, [11] service,
     //       [12] occurred_at_ms, [13] window, [14] request_id, [15] trace_id, [16] source_digest, [17] origin.
     // Returns { outcome (0 accepted, 1 duplicate, 2 limit_exceeded, 3 rejected_undeclared), used_after, overage, undeclared (0|1), entry id }.
@@ -70,7 +73,7 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
         local received = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
         if outcome == 0 then
           used = redis.call('INCRBY', KEYS[1], ARGV[1])
-          redis.call('EXPIREAT', KEYS[1], ARGV[4])
+          redis.call('EXPIRE', KEYS[1], ARGV[4])
           redis.call('SET', KEYS[2], '1', 'EX', ARGV[5])
         end
         local names = { 'accepted', 'duplicate', 'limit_exceeded', 'rejected_undeclared' }
@@ -96,6 +99,13 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
         LimitMode.ReportOnly => "report_only",
         _ => "hard",
     };
+
+    /// <summary>
+    /// Seconds the window's counter lives from <paramref name="receivedAt"/>: until <see cref="CounterRetention"/> after the window ends,
+    /// at least <see cref="MinCounterTtl"/>. Relative to the caller's clock, so a test clock or a skewed Redis clock cannot expire it early.
+    /// </summary>
+    internal static long CounterTtlSeconds(QuotaWindow window, DateTimeOffset receivedAt) =>
+        (long)Math.Ceiling(Math.Max((window.End + CounterRetention - receivedAt).TotalSeconds, MinCounterTtl.TotalSeconds));
 
     public async ValueTask<long> GetUsedAsync(string tenantId, string environment, string featureKey, QuotaWindow window, CancellationToken cancellationToken)
     {
@@ -132,7 +142,7 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
                     e.Quantity,
                     command.Limit,
                     LimitModeName(command.LimitMode),
-                    (command.Window.End + CounterRetention).ToUnixTimeSeconds(),
+                    CounterTtlSeconds(command.Window, command.ReceivedAt),
                     (long)DedupeRetention.TotalSeconds,
                     e.TenantId,
                     e.Environment,

@@ -93,7 +93,7 @@ public sealed class UsageRecorder
 
         var window = QuotaWindow.For(snapshot, grant, normalized.Timestamp!.Value);
         var outcome = await _counter.RecordAsync(
-            new UsageRecordCommand(normalized, origin, window, grant.Limit, grant.LimitMode, unit.Length > 0 ? unit : normalized.Unit),
+            new UsageRecordCommand(normalized, origin, window, grant.Limit, grant.LimitMode, unit.Length > 0 ? unit : normalized.Unit, now),
             cancellationToken).ConfigureAwait(false);
 
         var (status, reason) = outcome.Outcome switch

@@ -87,6 +87,9 @@ public sealed class ControlPlaneFactory(IReadOnlyDictionary<string, string?> set
         ["ED_WEBHOOK_REREAD"] = "off",
         ["ED_WEBHOOK_RETRY_BASE_MS"] = "1",
         ["ED_RECONCILE_INTERVAL_MINUTES"] = "0",
+        // The ledger consumer shares the Redis usage stream with the control plane test.sh starts: a test host consuming it
+        // would take and acknowledge entries the end-to-end tests wait for. Tests that need the ledger pump it themselves.
+        ["ED_USAGE_LEDGER_CONSUMER"] = "off",
     };
 }
 

@@ -136,9 +136,20 @@ public sealed class UsageTests
     }
 
     [Fact]
-    public void TimestampAtMaxSkewOrInThePast_Valid()
+    public void TimestampAtMaxSkewOrUpToMaxAgeInThePast_Valid()
     {
         Assert.Null(UsageEventValidation.Validate(Valid() with { Timestamp = Now + TimeSpan.FromMinutes(5) }, Now, TimeSpan.FromMinutes(5), out _));
-        Assert.Null(UsageEventValidation.Validate(Valid() with { Timestamp = Now.AddDays(-60) }, Now, TimeSpan.FromMinutes(5), out _));
+        Assert.Null(UsageEventValidation.Validate(Valid() with { Timestamp = Now - UsageEventValidation.MaxAge }, Now, TimeSpan.FromMinutes(5), out _));
+    }
+
+    [Theory]
+    [InlineData(35 * 24 * 3600 + 1)]
+    [InlineData(60 * 24 * 3600)]
+    public void TimestampOlderThanMaxAge_InvalidTimestamp(long secondsAgo)
+    {
+        var error = UsageEventValidation.Validate(Valid() with { Timestamp = Now.AddSeconds(-secondsAgo) }, Now, TimeSpan.FromMinutes(5), out _);
+
+        Assert.Equal("timestamp", error?.Field);
+        Assert.Contains("35 days in the past", error!.Message, StringComparison.Ordinal);
     }
 }

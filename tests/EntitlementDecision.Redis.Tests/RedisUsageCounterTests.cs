@@ -26,7 +26,8 @@ public sealed class RedisUsageCounterTests
         window ?? Month,
         limit,
         mode,
-        "call");
+        "call",
+        At);
 
     private ValueTask<UsageRecordOutcome> Record(
         string tenant, long quantity, long limit, string eventId, QuotaWindow? window = null, string feature = "api_calls",
@@ -310,11 +311,30 @@ public sealed class RedisUsageCounterTests
 
         var counterTtl = await db.KeyTimeToLiveAsync(RedisKeys.UsageCounter("production", tenant, "api_calls", Month.Key));
         var markerTtl = await db.KeyTimeToLiveAsync(RedisKeys.UsageEvent("production", tenant, "e1"));
-        var expectedCounterExpiry = Month.End + RedisUsageCounter.CounterRetention;
+        // Relative to the command's receive time (At), never to today's date.
+        var expectedCounterTtl = Month.End + RedisUsageCounter.CounterRetention - At;
         Assert.NotNull(counterTtl);
-        Assert.InRange(DateTimeOffset.UtcNow + counterTtl.Value, expectedCounterExpiry - TimeSpan.FromMinutes(1), expectedCounterExpiry + TimeSpan.FromMinutes(1));
+        Assert.InRange(counterTtl.Value, expectedCounterTtl - TimeSpan.FromMinutes(1), expectedCounterTtl);
         Assert.NotNull(markerTtl);
         Assert.InRange(markerTtl.Value, RedisUsageCounter.DedupeRetention - TimeSpan.FromMinutes(1), RedisUsageCounter.DedupeRetention);
+    }
+
+    [Fact]
+    public async Task WindowEndedLongBeforeReceipt_CounterStillLivesAndLimits()
+    {
+        // A day window that ended 40 days before receipt (older than the schema allows, so only a direct command can do this):
+        // the counter gets the minimum lifetime, never an expiry in the past, so the hard limit still holds within it.
+        var tenant = TestRedis.NewTenant();
+        var oldDay = QuotaWindow.For(ResetPeriod.Day, At - TimeSpan.FromDays(40));
+        var db = TestRedis.Connection.GetDatabase();
+
+        Assert.Equal(UsageOutcome.Accepted, (await Record(tenant, 3, 3, "old-1", oldDay)).Outcome);
+        Assert.Equal(UsageOutcome.LimitExceeded, (await Record(tenant, 1, 3, "old-2", oldDay)).Outcome);
+
+        var ttl = await db.KeyTimeToLiveAsync(RedisKeys.UsageCounter("production", tenant, "api_calls", oldDay.Key));
+        Assert.NotNull(ttl);
+        Assert.InRange(ttl.Value, RedisUsageCounter.MinCounterTtl - TimeSpan.FromMinutes(1), RedisUsageCounter.MinCounterTtl);
+        Assert.Equal(3, await Used(tenant, oldDay));
     }
 
     [Fact]

@@ -19,7 +19,7 @@ public sealed class UsageRecorderTests
         _recorder = new UsageRecorder(TestRedis.Connection, keys: _keys);
     }
 
-    private static Snapshot Snapshot(string tenant, DateTimeOffset? periodStart = null, DateTimeOffset? periodEnd = null, bool suspended = false) => new(
+    private static Snapshot Snapshot(string tenant, DateTimeOffset? periodStart = null, DateTimeOffset? periodEnd = null, bool suspended = false, LimitMode exportsMode = LimitMode.Soft) => new(
         tenant,
         "production",
         1,
@@ -35,7 +35,7 @@ public sealed class UsageRecorderTests
         [
             new FeatureGrant("projects", FeatureKind.Boolean, -1, ResetPeriod.None),
             new FeatureGrant("api_calls", FeatureKind.Metered, 50, ResetPeriod.Month, Unit: "call"),
-            new FeatureGrant("exports", FeatureKind.Metered, 3, ResetPeriod.Day, LimitMode: LimitMode.Soft, Unit: "export"),
+            new FeatureGrant("exports", FeatureKind.Metered, 3, ResetPeriod.Day, LimitMode: exportsMode, Unit: "export"),
             new FeatureGrant("compute_minutes", FeatureKind.Metered, 100, ResetPeriod.BillingPeriod, LimitMode: LimitMode.ReportOnly, Unit: "minute"),
         ],
         inactiveFeatureKeys: ["sso"],
@@ -167,6 +167,47 @@ public sealed class UsageRecorderTests
         var result = await Record(Snapshot(tenant), Event(tenant, "compute_minutes", 1));
 
         Assert.Equal("b20261101000000", result.Window!.Value.Key);
+    }
+
+    [Theory]
+    [InlineData(0, 3)] // now: the day's hard limit of 3
+    [InlineData(30, 3)] // back-dated within 35 days: that day's counter still lives and holds the limit
+    [InlineData(34.9, 3)]
+    public async Task BackDatedUsageWithinMaxAge_HeldToTheHardLimitOfItsDay(double daysAgo, int accepted)
+    {
+        var tenant = TestRedis.NewTenant();
+        var snapshot = Snapshot(tenant, exportsMode: LimitMode.Hard);
+        var at = Now - TimeSpan.FromDays(daysAgo);
+
+        var results = new List<UsageRecordResult>();
+        for (var i = 0; i < 10; i++)
+        {
+            results.Add(await Record(snapshot, Event(tenant, "exports", 1, at: at)));
+        }
+
+        Assert.Equal(accepted, results.Count(r => r.Status == UsageRecordStatus.Accepted));
+        Assert.Equal(10 - accepted, results.Count(r => r.Status == UsageRecordStatus.LimitExceeded));
+        var ttl = await TestRedis.Connection.GetDatabase().KeyTimeToLiveAsync(RedisKeys.UsageCounter("production", tenant, "exports", results[0].Window!.Value.Key));
+        Assert.True(ttl > TimeSpan.Zero, "the counter of a back-dated window must not expire at once");
+    }
+
+    [Theory]
+    [InlineData(35.01)]
+    [InlineData(60)]
+    public async Task UsageOlderThanMaxAge_InvalidTimestampAndNothingCounted(double daysAgo)
+    {
+        var tenant = TestRedis.NewTenant();
+        var snapshot = Snapshot(tenant, exportsMode: LimitMode.Hard);
+
+        var results = new List<UsageRecordResult>();
+        for (var i = 0; i < 10; i++)
+        {
+            results.Add(await Record(snapshot, Event(tenant, "exports", 1, at: Now - TimeSpan.FromDays(daysAgo))));
+        }
+
+        Assert.All(results, r => Assert.Equal((UsageRecordStatus.Invalid, "timestamp"), (r.Status, r.Error!.Field)));
+        Assert.Contains("35 days in the past", results[0].Error!.Message, StringComparison.Ordinal);
+        Assert.Empty(await UsageStreamReader.ReadAsync(_keys.Events));
     }
 
     [Fact]

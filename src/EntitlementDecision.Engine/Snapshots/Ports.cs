@@ -47,7 +47,7 @@ public readonly record struct UsageRecordOutcome(UsageOutcome Outcome, long Used
 /// the <paramref name="Window"/> its timestamp falls in, and the grant's <paramref name="Limit"/> (-1 = unlimited), <paramref name="LimitMode"/>
 /// and <paramref name="Unit"/> (the catalog's unit, "" when unknown).
 /// </summary>
-public sealed record UsageRecordCommand(UsageEvent Event, UsageOrigin Origin, QuotaWindow Window, long Limit, LimitMode LimitMode, string Unit);
+public sealed record UsageRecordCommand(UsageEvent Event, UsageOrigin Origin, QuotaWindow Window, long Limit, LimitMode LimitMode, string Unit, DateTimeOffset ReceivedAt);
 
 /// <summary>Per-window usage counters with idempotent recording (dedupe by event id).</summary>
 public interface IUsageCounter

@@ -18,6 +18,13 @@ public static class UsageEventValidation
     /// <summary>Service recorded when an event names none.</summary>
     public const string UnknownService = "unknown";
 
+    /// <summary>
+    /// Oldest usage timestamp accepted, relative to when the event is received: 35 days, as Stripe's meter events allow
+    /// ("within the past 35 calendar days"). Older events are invalid (field timestamp): their window's counter would already be
+    /// gone, so counting them could never be held to a limit. Redis keeps counters this long after their window ends.
+    /// </summary>
+    public static readonly TimeSpan MaxAge = TimeSpan.FromDays(35);
+
     /// <summary>Largest quantity of one event: keeps every counter exact (Redis Lua numbers are doubles, exact below 2^53).</summary>
     public const long MaxQuantity = 1_000_000_000_000;
 
@@ -46,6 +53,11 @@ public static class UsageEventValidation
         if (usage.Timestamp is { } at && at - now > maxClockSkew)
         {
             return new UsageEventError("timestamp", $"timestamp is more than {maxClockSkew.TotalSeconds:0} s in the future");
+        }
+
+        if (usage.Timestamp is { } old && now - old > MaxAge)
+        {
+            return new UsageEventError("timestamp", $"timestamp is more than {MaxAge.TotalDays:0} days in the past: usage that old is not accepted (send it within {MaxAge.TotalDays:0} days of when it occurred)");
         }
 
         if (usage.Environment.Length == 0 || usage.Service.Length == 0 || usage.Timestamp is null)

@@ -115,6 +115,32 @@ public sealed class UsageIngestionTests(UsageIngestionFixture fx) : IClassFixtur
             .Select(g => new { g.Key, Count = g.Count() }).ToDictionaryAsync(g => g.Key, g => g.Count, Ct));
 
     [Fact]
+    public async Task BackDatedEvents_OlderThan35DaysInvalid_WithinHeldToTheLimitOfTheirWindow()
+    {
+        // The defect this pins: 10 events stamped 60 days ago were all accepted against a hard limit of 3 (their counter expired at once).
+        await CoverageReadyAsync();
+        var old = TestServices.NewTenantId("ing");
+        var recent = TestServices.NewTenantId("ing");
+        await fx.PublishSnapshotAsync(old, apiCallsLimit: 3);
+        await fx.PublishSnapshotAsync(recent, apiCallsLimit: 3);
+        JsonNode Stamped(string tenant, int i, TimeSpan ago)
+        {
+            var e = Event(tenant, $"bd-{i}");
+            e["timestamp"] = (DateTimeOffset.UtcNow - ago).ToString("O", CultureInfo.InvariantCulture);
+            return e;
+        }
+
+        var (oldResponse, oldJson) = await fx.PostAsync(Body([.. Enumerable.Range(0, 10).Select(i => Stamped(old, i, TimeSpan.FromDays(60)))]), fx.Host.OperatorToken());
+        var (recentResponse, recentJson) = await fx.PostAsync(Body([.. Enumerable.Range(0, 10).Select(i => Stamped(recent, i, TimeSpan.FromDays(20)))]), fx.Host.OperatorToken());
+
+        Assert.Equal((HttpStatusCode.OK, HttpStatusCode.OK), (oldResponse.StatusCode, recentResponse.StatusCode));
+        Assert.All(oldJson!["results"]!.AsArray(), r => Assert.Equal(("invalid", "timestamp"), ((string?)r!["outcome"], (string?)r["field"])));
+        Assert.Contains("35 days in the past", (string?)oldJson["results"]![0]!["reason"], StringComparison.Ordinal);
+        var outcomes = recentJson!["results"]!.AsArray().Select(r => (string)r!["outcome"]!).ToList();
+        Assert.Equal((3, 7), (outcomes.Count(o => o == "accepted"), outcomes.Count(o => o == "limit_exceeded")));
+    }
+
+    [Fact]
     public async Task MixedBatch_PerEventOutcomes_LedgerHoldsExactlyTheAccepted_IntegrityCountsTheRest()
     {
         await CoverageReadyAsync();
