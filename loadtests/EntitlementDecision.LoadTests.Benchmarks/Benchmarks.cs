@@ -1,13 +1,9 @@
-using System.Buffers;
 using BenchmarkDotNet.Attributes;
 using EntitlementDecision.Contracts.V1;
 using EntitlementDecision.Engine.Decisions;
 using EntitlementDecision.Engine.Snapshots;
-using EntitlementDecision.Grpc;
-using EntitlementDecision.Grpc.Internal;
 using EntitlementDecision.Sidecar;
-using Google.Protobuf;
-using Microsoft.AspNetCore.Http;
+using Grpc.Core;
 using Snapshot = EntitlementDecision.Engine.Snapshots.Snapshot;
 
 namespace EntitlementDecision.LoadTests.Benchmarks;
@@ -52,73 +48,12 @@ public class SnapshotCacheBenchmarks
     public Snapshot? Hit() => _cache.GetAsync("bench-tenant", "production", default).Result;
 }
 
-/// <summary>The gRPC framing the server does per unary call: read the 5-byte header from a ReadOnlySequence and parse the
-/// message (as UnaryServerMethod does), then size, frame and write the response message into a buffer writer.</summary>
-[MemoryDiagnoser]
-public class FramingBenchmarks
-{
-    private readonly MessageParser<CheckEntitlementRequest> _parser = new(static () => new CheckEntitlementRequest());
-    private readonly ArrayBufferWriter<byte> _writer = new(256);
-    private ReadOnlySequence<byte> _single;
-    private ReadOnlySequence<byte> _split;
-    private CheckEntitlementResponse _response = null!;
-
-    [GlobalSetup]
-    public void Setup()
-    {
-        var request = new CheckEntitlementRequest { TenantId = "tenant-000042", Environment = "production", FeatureKey = "advanced_reports" };
-        var frame = new byte[GrpcProtocol.HeaderSize + request.CalculateSize()];
-        GrpcProtocol.WriteHeader(frame, compressed: false, request.CalculateSize());
-        request.WriteTo(frame.AsSpan(GrpcProtocol.HeaderSize));
-        _single = new ReadOnlySequence<byte>(frame);
-        _split = Segments.Split(frame, 3); // header split across segments, as a small HTTP/2 DATA frame may arrive
-        _response = EntitlementDecisionService.ToResponse(Evaluator.Evaluate(Fixtures.ProSnapshot(), "advanced_reports", 0, 0, DateTimeOffset.UtcNow));
-    }
-
-    [Benchmark(Description = "Framing: parse request (1 segment)")]
-    public CheckEntitlementRequest ParseSingle() => Parse(_single);
-
-    [Benchmark(Description = "Framing: parse request (2 segments)")]
-    public CheckEntitlementRequest ParseSplit() => Parse(_split);
-
-    [Benchmark(Description = "Framing: write response")]
-    public int WriteResponse()
-    {
-        _writer.ResetWrittenCount();
-        var size = _response.CalculateSize();
-        var span = _writer.GetSpan(GrpcProtocol.HeaderSize + size);
-        GrpcProtocol.WriteHeader(span, compressed: false, size);
-        _response.WriteTo(span.Slice(GrpcProtocol.HeaderSize, size));
-        _writer.Advance(GrpcProtocol.HeaderSize + size);
-        return _writer.WrittenCount;
-    }
-
-    private CheckEntitlementRequest Parse(in ReadOnlySequence<byte> buffer)
-    {
-        byte flag;
-        uint length;
-        if (buffer.FirstSpan.Length >= GrpcProtocol.HeaderSize)
-        {
-            GrpcProtocol.ReadHeader(buffer.FirstSpan, out flag, out length);
-        }
-        else
-        {
-            Span<byte> header = stackalloc byte[GrpcProtocol.HeaderSize];
-            buffer.Slice(0, GrpcProtocol.HeaderSize).CopyTo(header);
-            GrpcProtocol.ReadHeader(header, out flag, out length);
-        }
-
-        var payload = buffer.Slice(GrpcProtocol.HeaderSize, length);
-        return flag == 0 && payload.IsSingleSegment ? _parser.ParseFrom(payload.FirstSpan) : _parser.ParseFrom(payload);
-    }
-}
-
-/// <summary>The whole in-process handler: EntitlementDecisionService.CheckEntitlementAsync (validation, L1 cache, usage read, evaluator,
-/// response message) with a ServerCallContext built on a DefaultHttpContext (no Kestrel, no framing).</summary>
+/// <summary>The whole in-process handler: DecisionService.CheckEntitlement (validation, L1 cache, usage read, evaluator,
+/// response message) with a minimal ServerCallContext (no Kestrel, no framing: Grpc.AspNetCore's part is measured end to end).</summary>
 [MemoryDiagnoser]
 public class CheckEntitlementHandlerBenchmarks
 {
-    private EntitlementDecisionService _service = null!;
+    private DecisionService _service = null!;
     private ServerCallContext _context = null!;
     private readonly CheckEntitlementRequest _boolean = new() { TenantId = "bench-tenant", FeatureKey = "advanced_reports" };
     private readonly CheckEntitlementRequest _metered = new() { TenantId = "bench-tenant", FeatureKey = "api_calls", RequestedQuantity = 1 };
@@ -130,31 +65,32 @@ public class CheckEntitlementHandlerBenchmarks
         var options = new SidecarOptions();
         var cache = new SnapshotCache(new MemorySnapshotSource(snapshot), options, TimeProvider.System);
         _ = cache.GetAsync(snapshot.TenantId, snapshot.Environment, default).AsTask().GetAwaiter().GetResult();
-        _service = new EntitlementDecisionService(cache, new ConstantUsageCounter(41_000), options, TimeProvider.System);
-        _context = new ServerCallContext(new DefaultHttpContext(), "/entitlements.v1.EntitlementDecisionService/CheckEntitlement", null, CancellationToken.None);
+        _service = new DecisionService(cache, new ConstantUsageCounter(41_000), options, TimeProvider.System);
+        _context = new BenchmarkCallContext();
     }
 
     [Benchmark(Description = "Handler: CheckEntitlement boolean")]
-    public CheckEntitlementResponse Boolean() => _service.CheckEntitlementAsync(_boolean, _context).Result;
+    public CheckEntitlementResponse Boolean() => _service.CheckEntitlement(_boolean, _context).Result;
 
     [Benchmark(Description = "Handler: CheckEntitlement metered")]
-    public CheckEntitlementResponse Metered() => _service.CheckEntitlementAsync(_metered, _context).Result;
+    public CheckEntitlementResponse Metered() => _service.CheckEntitlement(_metered, _context).Result;
 }
 
-/// <summary>Builds a two-segment ReadOnlySequence.</summary>
-internal sealed class Segments : ReadOnlySequenceSegment<byte>
+/// <summary>The smallest ServerCallContext the handler runs with: no deadline, no headers, a token that never cancels.</summary>
+internal sealed class BenchmarkCallContext : ServerCallContext
 {
-    private Segments(ReadOnlyMemory<byte> memory, long runningIndex)
-    {
-        Memory = memory;
-        RunningIndex = runningIndex;
-    }
+    protected override string MethodCore => "/entitlements.v1.EntitlementDecisionService/CheckEntitlement";
+    protected override string HostCore => "127.0.0.1";
+    protected override string PeerCore => "ipv4:127.0.0.1:1";
+    protected override DateTime DeadlineCore => DateTime.MaxValue;
+    protected override Metadata RequestHeadersCore { get; } = [];
+    protected override CancellationToken CancellationTokenCore => CancellationToken.None;
+    protected override Metadata ResponseTrailersCore { get; } = [];
+    protected override Status StatusCore { get; set; }
+    protected override WriteOptions? WriteOptionsCore { get; set; }
+    protected override AuthContext AuthContextCore { get; } = new(null, []);
 
-    public static ReadOnlySequence<byte> Split(byte[] data, int at)
-    {
-        var first = new Segments(data.AsMemory(0, at), 0);
-        var second = new Segments(data.AsMemory(at), at);
-        first.Next = second;
-        return new ReadOnlySequence<byte>(first, 0, second, second.Memory.Length);
-    }
+    protected override ContextPropagationToken CreatePropagationTokenCore(ContextPropagationOptions? options) => throw new NotSupportedException();
+
+    protected override Task WriteResponseHeadersAsyncCore(Metadata responseHeaders) => Task.CompletedTask;
 }

@@ -26,7 +26,7 @@ public static class Ceiling
         await File.WriteAllBytesAsync(bodyFile, body);
 
         var notes = new List<string>();
-        var answer = await settings.SidecarClients[0].UnaryAsync(Methods.CheckEntitlement, request, CheckEntitlementResponse.Parser);
+        var answer = await settings.SidecarClients[0].CheckAsync(request);
         notes.Add($"request body: {body.Length} bytes (CheckEntitlement {hotTenant}/advanced_reports, framed); the sidecar answers allowed={answer.Allowed} reason={answer.Reason} ({answer.CalculateSize() + 5} bytes framed), bare Kestrel a constant frame of the same shape and grpc-status 0 in the trailers");
         var sidecarUrl = new Uri(settings.Sidecar, Methods.CheckEntitlement).ToString();
         var bareUrl = new Uri(settings.Bare!, Methods.CheckEntitlement).ToString();

@@ -31,8 +31,6 @@ for (var i = 0; i < args.Length; i++)
     }
 }
 
-ThreadPool.GetMinThreads(out var workers, out var io);
-ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
 var mode = settings.Smoke ? "smoke" : "full";
 settings.Environment["mode"] = mode + (settings.Smoke ? " (a few seconds per scenario: checks the driver and the reports, not the speed)" : "");
 settings.Environment["started (UTC)"] = DateTimeOffset.UtcNow.ToString("u", System.Globalization.CultureInfo.InvariantCulture);

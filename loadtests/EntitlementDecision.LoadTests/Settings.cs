@@ -1,5 +1,5 @@
 using System.Net;
-using EntitlementDecision.Grpc;
+using EntitlementDecision.Client;
 
 namespace EntitlementDecision.LoadTests;
 
@@ -32,21 +32,10 @@ public sealed class Settings
 
     public TimeSpan WarmUp => TimeSpan.FromSeconds(Smoke ? 0.5 : 3);
 
-    private GrpcClient[]? _clients;
+    private SidecarClient[]? _clients;
 
-    /// <summary>Four HTTP/2 connections to the sidecar (like h2load -c 4); virtual user n uses connection n % 4.</summary>
-    public GrpcClient[] SidecarClients => _clients ??= [.. Enumerable.Range(0, 4).Select(_ => NewClient())];
+    /// <summary>Four gRPC channels to the sidecar (like h2load -c 4); virtual user n uses channel n % 4.</summary>
+    public SidecarClient[] SidecarClients => _clients ??= [.. Enumerable.Range(0, 4).Select(_ => NewClient())];
 
-    public GrpcClient NewClient() => new(new HttpClient(new SocketsHttpHandler
-    {
-        EnableMultipleHttp2Connections = false,
-        PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
-        UseProxy = false,
-    })
-    {
-        BaseAddress = Sidecar,
-        DefaultRequestVersion = HttpVersion.Version20,
-        DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
-        Timeout = TimeSpan.FromSeconds(30),
-    });
+    public SidecarClient NewClient() => new(Sidecar);
 }

@@ -19,10 +19,6 @@ switch (args.FirstOrDefault())
         return await EntitlementDecision.ControlPlane.Metering.MeteringCommands.RunAsync(args[0], args[1..], Console.Out, Console.Error);
 }
 
-// StackExchange.Redis 1.2.6 times out under thread-pool starvation: give the pool room before anything connects.
-ThreadPool.GetMinThreads(out var workers, out var io);
-ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
-
 var builder = WebApplication.CreateBuilder(args);
 // appsettings.json ships next to the binary, but run.sh and test.sh start the host from the repository root (the content root),
 // where there is none: read the shipped one first, so every later source (environment variables) still overrides it.

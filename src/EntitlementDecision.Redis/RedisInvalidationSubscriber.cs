@@ -12,16 +12,30 @@ namespace EntitlementDecision.Redis;
 /// </summary>
 public sealed partial class RedisInvalidationSubscriber(IConnectionMultiplexer redis, ILogger<RedisInvalidationSubscriber> logger)
 {
-    public async Task SubscribeAsync(Action<Snapshot> onSnapshot, Action onReconnected)
+    private static readonly RedisChannel Channel = RedisChannel.Literal(RedisKeys.InvalidationChannel);
+
+    /// <summary>
+    /// Subscribes; <paramref name="onLive"/> (optional) is told true once subscribed and whenever the subscription's connection is
+    /// restored, false when it fails. Throws when Redis cannot be reached for the first subscribe.
+    /// </summary>
+    public async Task SubscribeAsync(Action<Snapshot> onSnapshot, Action onReconnected, Action<bool>? onLive = null)
     {
+        redis.ConnectionFailed += (_, e) =>
+        {
+            if (e.ConnectionType == ConnectionType.Subscription)
+            {
+                onLive?.Invoke(false);
+            }
+        };
         redis.ConnectionRestored += (_, e) =>
         {
             if (e.ConnectionType == ConnectionType.Subscription)
             {
                 onReconnected();
+                onLive?.Invoke(true);
             }
         };
-        await redis.GetSubscriber().SubscribeAsync(RedisKeys.InvalidationChannel, (_, message) =>
+        await redis.GetSubscriber().SubscribeAsync(Channel, (_, message) =>
         {
             Snapshot snapshot;
             try
@@ -36,6 +50,7 @@ public sealed partial class RedisInvalidationSubscriber(IConnectionMultiplexer r
 
             onSnapshot(snapshot);
         }).ConfigureAwait(false);
+        onLive?.Invoke(true);
     }
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Ignored an invalidation message that is not a TenantSnapshot")]

@@ -116,7 +116,7 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
-            throw new StoreUnavailableException("Redis did not answer the usage counter read", e);
+            throw new StoreUnavailableException("Redis did not answer the usage counter read", e, StoreKind.Usage);
         }
 
         return value.IsNull ? 0 : (long)value;
@@ -160,11 +160,11 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
         }
         catch (RedisServerException ex) when (ex.Message.Contains("ED_USAGE", StringComparison.Ordinal))
         {
-            throw new StoreUnavailableException($"the usage script refused the event: {ex.Message}", ex);
+            throw new StoreUnavailableException($"the usage script refused the event: {ex.Message}", ex, StoreKind.Usage);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
-            throw new StoreUnavailableException("Redis did not answer the usage record script", ex);
+            throw new StoreUnavailableException("Redis did not answer the usage record script", ex, StoreKind.Usage);
         }
 
         var outcome = (int)result[0] switch

@@ -51,7 +51,7 @@ public sealed class UsageInvalidEventWriter(IConnectionMultiplexer redis, UsageS
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
-            throw new StoreUnavailableException("Redis did not append the invalid usage event to the stream", e);
+            throw new StoreUnavailableException("Redis did not append the invalid usage event to the stream", e, StoreKind.Usage);
         }
     }
 

@@ -1,4 +1,4 @@
-using EntitlementDecision.Grpc;
+using Grpc.Core;
 
 namespace EntitlementDecision.Sidecar;
 
@@ -11,23 +11,26 @@ internal static class CheckValidation
 {
     public const string DefaultEnvironment = "production";
 
+    /// <summary>An INVALID_ARGUMENT status carrying <paramref name="detail"/>, which names the field.</summary>
+    public static RpcException Invalid(string detail) => new(new Status(StatusCode.InvalidArgument, detail));
+
     public static void RequireIdentifier(string value, string field, int maxLength = 128)
     {
         if (value.Length == 0)
         {
-            throw new RpcException(StatusCode.InvalidArgument, $"{field} must not be empty");
+            throw Invalid($"{field} must not be empty");
         }
 
         if (value.Length > maxLength)
         {
-            throw new RpcException(StatusCode.InvalidArgument, $"{field} must be at most {maxLength} characters");
+            throw Invalid($"{field} must be at most {maxLength} characters");
         }
 
         foreach (var c in value)
         {
             if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
             {
-                throw new RpcException(StatusCode.InvalidArgument, $"{field} may contain only A-Z, a-z, 0-9, '.', '_' and '-'");
+                throw Invalid($"{field} may contain only A-Z, a-z, 0-9, '.', '_' and '-'");
             }
         }
     }
@@ -47,14 +50,14 @@ internal static class CheckValidation
     {
         if (value.Length is 0 or > 128)
         {
-            throw new RpcException(StatusCode.InvalidArgument, "event_id must be 1..128 characters");
+            throw Invalid("event_id must be 1..128 characters");
         }
 
         foreach (var c in value)
         {
             if (c is < '!' or > '~')
             {
-                throw new RpcException(StatusCode.InvalidArgument, "event_id must be printable ASCII without spaces");
+                throw Invalid("event_id must be printable ASCII without spaces");
             }
         }
     }

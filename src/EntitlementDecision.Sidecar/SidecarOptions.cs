@@ -4,7 +4,8 @@ namespace EntitlementDecision.Sidecar;
 /// Sidecar settings, from environment variables:
 /// ED_SIDECAR_URL (default http://127.0.0.1:50051; h2c, gRPC only), ED_REDIS (required, StackExchange.Redis configuration such as "127.0.0.1:6379"),
 /// ED_SIDECAR_NEGATIVE_CACHE_MS (default 2000: how long an unknown tenant is remembered as unknown),
-/// ED_SIDECAR_MAX_CLOCK_SKEW_S (default 300: how far in the future a usage timestamp may be).
+/// ED_SIDECAR_MAX_CLOCK_SKEW_S (default 300: how far in the future a usage timestamp may be),
+/// ED_SIDECAR_RESPONSE_COMPRESSION ("" default: responses uncompressed; "gzip": gzip every response the client accepts gzip for).
 /// </summary>
 public sealed class SidecarOptions
 {
@@ -15,6 +16,9 @@ public sealed class SidecarOptions
     public TimeSpan NegativeCacheTtl { get; set; } = TimeSpan.FromSeconds(2);
 
     public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>"gzip" or null: the grpc-encoding of responses.</summary>
+    public string? ResponseCompression { get; set; }
 
     /// <summary>Reads the environment; throws <see cref="InvalidOperationException"/> naming the variable that is missing or invalid.</summary>
     public static SidecarOptions FromEnvironment(Func<string, string?> getVariable)
@@ -34,6 +38,13 @@ public sealed class SidecarOptions
         if (getVariable("ED_SIDECAR_MAX_CLOCK_SKEW_S") is { Length: > 0 } skew)
         {
             options.MaxClockSkew = TimeSpan.FromSeconds(ParseNonNegative("ED_SIDECAR_MAX_CLOCK_SKEW_S", skew));
+        }
+
+        if (getVariable("ED_SIDECAR_RESPONSE_COMPRESSION") is { Length: > 0 } compression)
+        {
+            options.ResponseCompression = compression == "gzip"
+                ? compression
+                : throw new InvalidOperationException($"ED_SIDECAR_RESPONSE_COMPRESSION must be empty or 'gzip', got '{compression}'");
         }
 
         if (!Uri.TryCreate(options.Url, UriKind.Absolute, out var uri) || uri.Scheme != "http")

@@ -2,8 +2,9 @@ using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using EntitlementDecision.Client;
 using EntitlementDecision.Contracts.V1;
-using EntitlementDecision.Grpc;
+using Grpc.Net.Client;
 using EntitlementDecision.Stripe;
 using EntitlementDecision.Stripe.Tests;
 
@@ -21,13 +22,19 @@ public sealed class RunningSystem : IDisposable
     {
         ControlPlane = new HttpClient { BaseAddress = new Uri(Required("ED_E2E_CONTROLPLANE_URL")), Timeout = TimeSpan.FromSeconds(10) };
         ControlPlane.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Required("ED_E2E_OPERATOR_TOKEN"));
-        Sidecar = new GrpcClient(new HttpClient(new SocketsHttpHandler()) { BaseAddress = new Uri(Required("ED_E2E_SIDECAR_URL")) });
+        SidecarUrl = new Uri(Required("ED_E2E_SIDECAR_URL"));
+        (Sidecar, _channel) = EntitlementClientFactory.Create(new EntitlementClientOptions { Address = SidecarUrl, Deadline = TimeSpan.FromSeconds(2) });
         WebhookSecrets = Required("STRIPE_WEBHOOK_SECRET").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
     }
 
     public HttpClient ControlPlane { get; }
 
-    public GrpcClient Sidecar { get; }
+    private readonly GrpcChannel _channel;
+
+    public Uri SidecarUrl { get; }
+
+    /// <summary>The client SDK product services use, on the running sidecar.</summary>
+    public IEntitlementClient Sidecar { get; }
 
     public IReadOnlyList<string> WebhookSecrets { get; }
 
@@ -39,10 +46,21 @@ public sealed class RunningSystem : IDisposable
         Assert.True(response.IsSuccessStatusCode, $"POST /tenants -> {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
     }
 
-    public Task<CheckEntitlementResponse> CheckAsync(string tenantId, string featureKey, long requestedQuantity = 0) =>
-        Sidecar.UnaryAsync("/entitlements.v1.EntitlementDecisionService/CheckEntitlement",
-            new CheckEntitlementRequest { TenantId = tenantId, Environment = "production", FeatureKey = featureKey, RequestedQuantity = requestedQuantity },
-            CheckEntitlementResponse.Parser, new CallOptions(Timeout: TimeSpan.FromSeconds(2)));
+    /// <summary>CheckEntitlement through the client SDK; a fallback (the sidecar did not answer) fails the test.</summary>
+    public async Task<CheckEntitlementResponse> CheckAsync(string tenantId, string featureKey, long requestedQuantity = 0)
+    {
+        var result = await Sidecar.CheckAsync(tenantId, featureKey, requestedQuantity);
+        Assert.False(result.Fallback, $"the sidecar did not answer: {result.FallbackCause}");
+        return result.Response!;
+    }
+
+    /// <summary>RecordUsage through the client SDK; a fallback fails the test.</summary>
+    public async Task<RecordUsageResponse> RecordUsageAsync(RecordUsageRequest request)
+    {
+        var result = await Sidecar.RecordUsageAsync(request);
+        Assert.False(result.Fallback, $"the sidecar did not answer: {result.FallbackCause}");
+        return result.Response!;
+    }
 
     /// <summary>Polls the sidecar every 2 ms until the answer satisfies <paramref name="condition"/> or <paramref name="within"/> passes.
     /// Returns the last answer and how long after the call the condition held (null when it never did).</summary>
@@ -119,7 +137,11 @@ public sealed class RunningSystem : IDisposable
         return json ?? throw new InvalidOperationException("empty entitlement body");
     }
 
-    public void Dispose() => ControlPlane.Dispose();
+    public void Dispose()
+    {
+        ControlPlane.Dispose();
+        _channel.Dispose();
+    }
 
     private static string Required(string name) =>
         Environment.GetEnvironmentVariable(name) is { Length: > 0 } value

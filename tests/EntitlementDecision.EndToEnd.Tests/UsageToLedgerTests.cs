@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using EntitlementDecision.Contracts.V1;
-using EntitlementDecision.Grpc;
 
 namespace EntitlementDecision.EndToEnd.Tests;
 
@@ -58,6 +57,5 @@ public sealed class UsageToLedgerTests(RunningSystem system) : IClassFixture<Run
         }
     }
 
-    private Task<RecordUsageResponse> RecordAsync(RecordUsageRequest request) =>
-        system.Sidecar.UnaryAsync("/entitlements.v1.EntitlementDecisionService/RecordUsage", request, RecordUsageResponse.Parser, new CallOptions(Timeout: TimeSpan.FromSeconds(2)));
+    private Task<RecordUsageResponse> RecordAsync(RecordUsageRequest request) => system.RecordUsageAsync(request);
 }

@@ -12,13 +12,6 @@ internal static class TestRedis
 {
     private static readonly Lazy<ConnectionMultiplexer> Shared = new(() => Connect());
 
-    static TestRedis()
-    {
-        // StackExchange.Redis 1.2.6 times out under thread-pool starvation (same setting as the sidecar's Program.cs).
-        ThreadPool.GetMinThreads(out var workers, out var io);
-        ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
-    }
-
     public static string Configuration =>
         Environment.GetEnvironmentVariable("ED_REDIS") is { Length: > 0 } value
             ? value
@@ -32,7 +25,6 @@ internal static class TestRedis
         var options = ConfigurationOptions.Parse(Configuration);
         options.AbortOnConnectFail = true;
         var redis = ConnectionMultiplexer.Connect(options);
-        redis.PreserveAsyncOrder = false;
         return redis;
     }
 

@@ -1,11 +1,10 @@
 using System.Collections.Concurrent;
-using System.Reflection;
 using System.Threading.Channels;
 using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Engine.Snapshots;
 using EntitlementDecision.Engine.Usage;
-using EntitlementDecision.Grpc;
-using Microsoft.AspNetCore.Http;
+using Grpc.Core;
+using Proto = EntitlementDecision.Contracts.V1;
 
 namespace EntitlementDecision.Sidecar.Tests;
 
@@ -123,7 +122,7 @@ internal sealed class FakeUsageCounter : IUsageCounter
     {
         if (Unreachable)
         {
-            throw new StoreUnavailableException("fake counter is down");
+            throw new StoreUnavailableException("fake counter is down", null, StoreKind.Usage);
         }
 
         lock (_used)
@@ -137,7 +136,7 @@ internal sealed class FakeUsageCounter : IUsageCounter
     {
         if (Unreachable)
         {
-            throw new StoreUnavailableException("fake counter is down");
+            throw new StoreUnavailableException("fake counter is down", null, StoreKind.Usage);
         }
 
         var e = command.Event;
@@ -199,17 +198,44 @@ internal static class TestData
         graceEndsAt: graceEndsAt,
         suspendAt: suspendAt);
 
-    /// <summary>
-    /// A <see cref="ServerCallContext"/> for calling handlers directly. Its constructor is internal to EntitlementDecision.Grpc
-    /// (InternalsVisibleTo names only EntitlementDecision.Grpc.Tests), so it is invoked by reflection; the handlers use only
-    /// <see cref="ServerCallContext.CancellationToken"/>.
-    /// </summary>
-    public static ServerCallContext Context()
-    {
-        var ctor = typeof(ServerCallContext).GetConstructor(
-            BindingFlags.Instance | BindingFlags.NonPublic,
-            [typeof(HttpContext), typeof(string), typeof(DateTimeOffset?), typeof(CancellationToken)])
-            ?? throw new InvalidOperationException("ServerCallContext's internal constructor (HttpContext, string, DateTimeOffset?, CancellationToken) changed: update TestData.Context");
-        return (ServerCallContext)ctor.Invoke([new DefaultHttpContext(), "/entitlements.v1.EntitlementDecisionService/Test", null, TestContext.Current.CancellationToken]);
-    }
+    /// <summary>A <see cref="ServerCallContext"/> for calling handlers directly (they use only its cancellation token).</summary>
+    public static ServerCallContext Context() => new TestServerCallContext(TestContext.Current.CancellationToken);
+}
+
+/// <summary>The smallest <see cref="ServerCallContext"/>: a method name, no deadline, the test's token.</summary>
+internal sealed class TestServerCallContext(CancellationToken cancellationToken) : ServerCallContext
+{
+    protected override string MethodCore => "/entitlements.v1.EntitlementDecisionService/Test";
+    protected override string HostCore => "127.0.0.1";
+    protected override string PeerCore => "ipv4:127.0.0.1:1";
+    protected override DateTime DeadlineCore => DateTime.MaxValue;
+    protected override Metadata RequestHeadersCore { get; } = [];
+    protected override CancellationToken CancellationTokenCore => cancellationToken;
+    protected override Metadata ResponseTrailersCore { get; } = [];
+    protected override Status StatusCore { get; set; }
+    protected override WriteOptions? WriteOptionsCore { get; set; }
+    protected override AuthContext AuthContextCore { get; } = new(null, []);
+
+    protected override ContextPropagationToken CreatePropagationTokenCore(ContextPropagationOptions? options) => throw new NotSupportedException();
+
+    protected override Task WriteResponseHeadersAsyncCore(Metadata responseHeaders) => Task.CompletedTask;
+}
+
+/// <summary>
+/// <see cref="DecisionService"/> as the server runs it: every call goes through <see cref="StoreFailureInterceptor"/>, so the tests
+/// see the statuses a client sees.
+/// </summary>
+internal sealed class ServiceUnderTest(ISnapshotSource snapshots, IUsageCounter usage, SidecarOptions options, TimeProvider time)
+{
+    private readonly DecisionService _service = new(snapshots, usage, options, time);
+    private readonly StoreFailureInterceptor _interceptor = new();
+
+    public ValueTask<Proto.CheckEntitlementResponse> CheckEntitlementAsync(Proto.CheckEntitlementRequest request, ServerCallContext context) =>
+        new(_interceptor.UnaryServerHandler(request, context, _service.CheckEntitlement));
+
+    public ValueTask<Proto.CheckEntitlementsResponse> CheckEntitlementsAsync(Proto.CheckEntitlementsRequest request, ServerCallContext context) =>
+        new(_interceptor.UnaryServerHandler(request, context, _service.CheckEntitlements));
+
+    public ValueTask<Proto.RecordUsageResponse> RecordUsageAsync(Proto.RecordUsageRequest request, ServerCallContext context) =>
+        new(_interceptor.UnaryServerHandler(request, context, _service.RecordUsage));
 }

@@ -2,7 +2,7 @@ using EntitlementDecision.Contracts.V1;
 using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Engine.Snapshots;
 using EntitlementDecision.Engine.Usage;
-using EntitlementDecision.Grpc;
+using Grpc.Core;
 using Google.Protobuf.WellKnownTypes;
 using FeatureGrant = EntitlementDecision.Engine.Snapshots.FeatureGrant;
 using FeatureKind = EntitlementDecision.Engine.Catalog.FeatureKind;
@@ -20,12 +20,12 @@ public sealed class UsagePathTests
     private static readonly string Digest = "sha256:" + new string('c', 64);
     private readonly DictionarySource _source = new();
     private readonly FakeUsageCounter _usage = new();
-    private readonly EntitlementDecisionService _service;
+    private readonly ServiceUnderTest _service;
     private readonly string _tenant = TestData.NewTenant();
 
     public UsagePathTests()
     {
-        _service = new EntitlementDecisionService(_source, _usage, new SidecarOptions(), new FakeTimeProvider(Now));
+        _service = new ServiceUnderTest(_source, _usage, new SidecarOptions(), new FakeTimeProvider(Now));
         _source.Put(new Snapshot(
             _tenant,
             "production",
@@ -64,8 +64,8 @@ public sealed class UsagePathTests
     private static async Task<RpcException> Rejects(Func<ValueTask> call, string detailPart)
     {
         var e = await Assert.ThrowsAsync<RpcException>(async () => await call());
-        Assert.Equal(StatusCode.InvalidArgument, e.Status);
-        Assert.Contains(detailPart, e.Detail, StringComparison.Ordinal);
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains(detailPart, e.Status.Detail, StringComparison.Ordinal);
         return e;
     }
 

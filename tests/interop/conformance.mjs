@@ -1,14 +1,14 @@
-// Conformance of EntitlementDecision.Grpc against the real grpc-js peer.
+// Conformance of the sidecar's gRPC server (Grpc.AspNetCore as the sidecar composes it) against the real grpc-js peer.
 // Usage: GRPC_TARGET=127.0.0.1:50051 node tests/interop/conformance.mjs
 // (after `npm ci --prefix tests/interop`). The server must map the test handlers of
-// tests/EntitlementDecision.Grpc.InteropHost (TestServiceHandlers). Entry point in CI:
-// the xunit test Conformance_GrpcJsSuite_AllPass in tests/EntitlementDecision.Grpc.Tests.
+// tests/EntitlementDecision.Sidecar.Tests/ConformanceService.cs. Entry point in CI:
+// the xunit test Conformance_GrpcJsSuite_AllPass in tests/EntitlementDecision.Sidecar.Tests.
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
-import { runCases } from './harness.mjs';
+import { runCases, sharedServerCases } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const protos = path.resolve(here, '../../protos');
@@ -119,6 +119,20 @@ const cases = [
     const err = await rejects(unary(service, 'CheckEntitlement', check('throw')), grpc.status.UNKNOWN);
     assert.ok(!err.details.includes('hunter2'), `exception text leaked: ${err.details}`);
   }],
+  ['UNAVAILABLE for a store failure (the interceptor), without its text', async () => {
+    const err = await rejects(unary(service, 'CheckEntitlement', check('store-down')), grpc.status.UNAVAILABLE,
+      'snapshot store unreachable and this tenant is not cached');
+    assert.ok(!err.details.includes('hunter2'), `exception text leaked: ${err.details}`);
+  }],
+  ['RESOURCE_EXHAUSTED for a request over 4 MiB, then the server keeps serving', async () => {
+    await rejects(unary(service, 'CheckEntitlement', check('x'.repeat(5 * 1024 * 1024))), grpc.status.RESOURCE_EXHAUSTED);
+    const { response } = await unary(service, 'CheckEntitlement', check('after-big'));
+    assert.equal(response.plan_id, 'after-big');
+  }],
+  ['a response over 64 KiB arrives whole', async () => {
+    const { response } = await unary(service, 'CheckEntitlement', check('big-response'));
+    assert.equal(response.plan_id.length, 100_000);
+  }],
   ['metadata round trip: response header and trailer', async () => {
     const metadata = new grpc.Metadata();
     metadata.set('x-request-id', 'req-123');
@@ -129,10 +143,11 @@ const cases = [
     assert.deepEqual(trailers().get('x-request-id'), ['req-123']);
   }],
   ['malformed message answered with a status, then the server keeps serving', async () => {
+    // Grpc.AspNetCore answers a request it cannot parse UNKNOWN (the parse runs before handlers and interceptors).
     const err = await rejects(
       raw('/entitlements.v1.EntitlementDecisionService/CheckEntitlement', Buffer.from([0xff, 0xff, 0xff])),
-      grpc.status.INTERNAL);
-    assert.match(err.details, /deserialize/i);
+      grpc.status.UNKNOWN);
+    assert.ok(!/ff|Protocol/i.test(err.details), `parser text leaked: ${err.details}`);
     const { response } = await unary(service, 'CheckEntitlement', check('after-garbage'));
     assert.equal(response.plan_id, 'after-garbage');
   }],
@@ -155,6 +170,7 @@ const cases = [
       unary(service, 'CheckEntitlement', check(`c${i}`))));
     results.forEach(({ response }, i) => assert.equal(response.plan_id, `c${i}`));
   }],
+  ...sharedServerCases({ grpc, target, health, tenant: 'reflection-tenant' }),
 ];
 
 const { passed, failed } = await runCases(cases);

@@ -15,3 +15,46 @@ export async function runCases(cases) {
   }
   return { passed, failed };
 }
+
+// Cases both suites run against a gRPC server that is the sidecar's composition: server reflection lists and calls the service,
+// and health Watch streams SERVING. `health` is a grpc.health.v1.Health client; `grpc` the @grpc/grpc-js module.
+export function sharedServerCases({ grpc, target, health, tenant }) {
+  return [
+    ['reflection lists the service and health; its methods are the contract\'s', async () => {
+      const { GrpcReflection } = await import('grpc-js-reflection-client');
+      const reflection = new GrpcReflection(target, grpc.credentials.createInsecure());
+      const services = await reflection.listServices();
+      for (const s of ['entitlements.v1.EntitlementDecisionService', 'grpc.health.v1.Health']) {
+        if (!services.includes(s)) throw new Error(`reflection lists ${JSON.stringify(services)}, not ${s}`);
+      }
+      const methods = (await reflection.listMethods('entitlements.v1.EntitlementDecisionService')).map((m) => m.name).sort();
+      if (JSON.stringify(methods) !== JSON.stringify(['CheckEntitlement', 'CheckEntitlements', 'RecordUsage'])) {
+        throw new Error(`reflection lists methods ${JSON.stringify(methods)}`);
+      }
+    }],
+    ['a client built from reflection alone calls CheckEntitlement', async () => {
+      const { GrpcReflection } = await import('grpc-js-reflection-client');
+      const reflection = new GrpcReflection(target, grpc.credentials.createInsecure());
+      const descriptor = await reflection.getDescriptorBySymbol('entitlements.v1.EntitlementDecisionService');
+      const pkg = descriptor.getPackageObject({ keepCase: true, longs: String, enums: String, defaults: true });
+      const client = new pkg.entitlements.v1.EntitlementDecisionService(target, grpc.credentials.createInsecure());
+      const answer = await new Promise((resolve, reject) => client.CheckEntitlement(
+        { tenant_id: tenant, feature_key: 'projects' }, { deadline: new Date(Date.now() + 3000) },
+        (err, r) => (err ? reject(err) : resolve(r))));
+      if (typeof answer.allowed !== 'boolean' || !answer.reason.startsWith('DECISION_REASON_')) {
+        throw new Error(`unexpected answer ${JSON.stringify(answer)}`);
+      }
+      client.close();
+    }],
+    ['health Watch streams SERVING for the server and the service', async () => {
+      for (const service of ['', 'entitlements.v1.EntitlementDecisionService']) {
+        const status = await new Promise((resolve, reject) => {
+          const call = health.Watch({ service }, { deadline: new Date(Date.now() + 5000) });
+          call.on('data', (m) => { if (m.status === 'SERVING') { resolve(m.status); call.cancel(); } });
+          call.on('error', (e) => { if (e.code !== grpc.status.CANCELLED) reject(e); });
+        });
+        if (status !== 'SERVING') throw new Error(`Watch(${service}) said ${status}`);
+      }
+    }],
+  ];
+}

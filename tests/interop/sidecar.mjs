@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
-import { runCases } from './harness.mjs';
+import { runCases, sharedServerCases } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const target = process.env.GRPC_TARGET;
@@ -143,6 +143,12 @@ const cases = [
   ['RecordUsage without event_id is INVALID_ARGUMENT', async () => {
     await expectStatus(call(client, 'RecordUsage', { tenant_id: tenant, feature_key: 'exports', quantity: 1 }), grpc.status.INVALID_ARGUMENT, 'event_id');
   }],
+  ['RecordUsage stamped 60 days ago is INVALID_ARGUMENT naming the timestamp', async () => {
+    const sixtyDaysAgo = Math.floor(Date.now() / 1000) - 60 * 86400;
+    await expectStatus(call(client, 'RecordUsage', { tenant_id: tenant, feature_key: 'api_calls', quantity: 1, event_id: randomUUID(), timestamp: { seconds: sixtyDaysAgo, nanos: 0 } }),
+      grpc.status.INVALID_ARGUMENT, 'timestamp');
+  }],
+  ...sharedServerCases({ grpc, target, health, tenant }),
 ];
 
 const { passed, failed } = await runCases(cases);

@@ -9,8 +9,8 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Nodes;
+using EntitlementDecision.Client;
 using EntitlementDecision.Contracts.V1;
-using EntitlementDecision.Grpc;
 using EntitlementDecision.Stripe;
 
 var controlPlane = new Uri(Required("ED_CONTROLPLANE_URL"));
@@ -25,7 +25,9 @@ const string Env = "production";
 using var asOperator = Client(controlPlane, operatorToken);
 using var asOwner = Client(controlPlane, ownerToken);
 using var stripe = new HttpClient { BaseAddress = fakeStripe, Timeout = TimeSpan.FromSeconds(10) };
-var grpc = new GrpcClient(new HttpClient(new SocketsHttpHandler()) { BaseAddress = sidecar });
+// The client SDK a product service uses; a fallback (the sidecar did not answer) counts as a failure of the demo.
+var (entitlements, channel) = EntitlementClientFactory.Create(new EntitlementClientOptions { Address = sidecar, Environment = Env, Deadline = TimeSpan.FromSeconds(2) });
+using var _ = channel;
 var failures = 0;
 var step = 0;
 
@@ -149,10 +151,11 @@ async Task<string> PostWebhook(byte[] body)
     return $"HTTP {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
 }
 
-async Task<CheckEntitlementResponse> Check(string feature) =>
-    await grpc.UnaryAsync("/entitlements.v1.EntitlementDecisionService/CheckEntitlement",
-        new CheckEntitlementRequest { TenantId = tenant, Environment = Env, FeatureKey = feature },
-        CheckEntitlementResponse.Parser, new CallOptions(Timeout: TimeSpan.FromSeconds(2)));
+async Task<CheckEntitlementResponse> Check(string feature)
+{
+    var result = await entitlements.CheckAsync(tenant, feature);
+    return result.Response ?? throw new InvalidOperationException($"the sidecar did not answer: {result.FallbackCause}");
+}
 
 // Polls the sidecar every 10 ms until the answer satisfies the condition (at most 10 s unless told); returns the last answer.
 async Task<CheckEntitlementResponse> WaitFor(string feature, Func<CheckEntitlementResponse, bool> condition, TimeSpan? atMost = null)

@@ -231,7 +231,7 @@ public sealed class LoadRunner
         }
         catch (Exception e)
         {
-            response = Response.Fail(e is EntitlementDecision.Grpc.RpcException rpc ? "grpc_" + rpc.Status : e.GetType().Name, e.Message);
+            response = Response.Fail(e is Grpc.Core.RpcException rpc ? "grpc_" + rpc.StatusCode : e.GetType().Name, e.Message);
         }
 
         if (run.WarmingUp)

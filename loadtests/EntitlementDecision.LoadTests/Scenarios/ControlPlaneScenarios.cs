@@ -4,7 +4,6 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using EntitlementDecision.Contracts.V1;
-using EntitlementDecision.Grpc;
 using EntitlementDecision.LoadTests.Framework;
 using EntitlementDecision.Redis;
 using EntitlementDecision.Stripe;
@@ -18,7 +17,6 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
 {
     private const string ProPrice = "price_1PgafmB7WZ01zgkW6dKueIc5";      // catalog/plans.json: pro
     private const string BusinessPrice = "price_1PgbusinessMonthlyDev01";  // catalog/plans.json: business
-    private static readonly CallOptions Deadline = new(Timeout: TimeSpan.FromSeconds(10));
     private readonly string _tag = settings.RunTag;
     private HttpClient? _http;
 
@@ -201,7 +199,7 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
                     }
 
                     CheckEntitlementResponse r;
-                    while ((r = await sidecar.UnaryAsync(Methods.CheckEntitlement, Seeder.Check(Tenant(t), "advanced_reports"), CheckEntitlementResponse.Parser, Deadline)).PlanId != expectedPlan[t]
+                    while ((r = await sidecar.CheckAsync(Seeder.Check(Tenant(t), "advanced_reports"))).PlanId != expectedPlan[t]
                         && Stopwatch.GetTimestamp() < deadline)
                     {
                         await Task.Delay(10);
@@ -314,7 +312,7 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
                 CheckEntitlementResponse r;
                 do
                 {
-                    r = await client.UnaryAsync(Methods.CheckEntitlement, Seeder.Check(tenant, "advanced_reports"), CheckEntitlementResponse.Parser, Deadline);
+                    r = await client.CheckAsync(Seeder.Check(tenant, "advanced_reports"));
                 }
                 while ((r.PlanId != plan || r.SnapshotVersion <= lastVersion) && Stopwatch.GetElapsedTime(ok200) < TimeSpan.FromSeconds(5));
 
@@ -356,7 +354,7 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
             {
                 await CreateTenantAsync(tenant);
                 var redis = await seeder.RedisAsync();
-                await redis.GetSubscriber().SubscribeAsync(Methods.InvalidationChannel, (_, message) =>
+                await redis.GetSubscriber().SubscribeAsync(RedisChannel.Literal(Methods.InvalidationChannel), (_, message) =>
                 {
                     var now = Stopwatch.GetTimestamp();
                     var snapshot = SnapshotCodec.Decode((byte[])message!);
@@ -369,7 +367,7 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
                 var client = settings.SidecarClients[0];
                 var deadline = Stopwatch.GetTimestamp() + (10 * Stopwatch.Frequency);
                 CheckEntitlementResponse r;
-                while ((r = await client.UnaryAsync(Methods.CheckEntitlement, Seeder.Check(tenant, "advanced_reports"), CheckEntitlementResponse.Parser, Deadline)).Reason == DecisionReason.UnknownTenant
+                while ((r = await client.CheckAsync(Seeder.Check(tenant, "advanced_reports"))).Reason == DecisionReason.UnknownTenant
                     && Stopwatch.GetTimestamp() < deadline)
                 {
                     await Task.Delay(50);

@@ -35,7 +35,6 @@ public sealed class Seeder(Settings settings)
             options.AbortOnConnectFail = false;
             options.SyncTimeout = 15_000;
             _redis = await ConnectionMultiplexer.ConnectAsync(options);
-            _redis.PreserveAsyncOrder = false;
         }
 
         return _redis;

@@ -1,7 +1,6 @@
 using EntitlementDecision.Contracts.V1;
 using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Engine.Snapshots;
-using EntitlementDecision.Grpc;
 using EntitlementDecision.LoadTests.Framework;
 using FeatureGrant = EntitlementDecision.Engine.Snapshots.FeatureGrant;
 using FeatureKind = EntitlementDecision.Engine.Catalog.FeatureKind;
@@ -13,12 +12,11 @@ namespace EntitlementDecision.LoadTests.Scenarios;
 /// <summary>Scenarios against the sidecar alone (tenants seeded into Redis, no control plane).</summary>
 public sealed class SidecarScenarios(Settings settings, Seeder seeder)
 {
-    private static readonly CallOptions Deadline = new(Timeout: TimeSpan.FromSeconds(10));
     private readonly string _tag = settings.RunTag;
 
     private string Hot(int i) => $"lt-hot-{_tag}-{i}";
 
-    private GrpcClient Client(ScenarioContext context) => settings.SidecarClients[context.Copy % settings.SidecarClients.Length];
+    private SidecarClient Client(ScenarioContext context) => settings.SidecarClients[context.Copy % settings.SidecarClients.Length];
 
     /// <summary>The hot tenants every check scenario uses (and the ceiling's request).</summary>
     public async Task SeedHotAsync()
@@ -36,10 +34,10 @@ public sealed class SidecarScenarios(Settings settings, Seeder seeder)
     /// <summary>Closed model on 10 cached tenants, boolean feature: the sidecar's fastest path (compare with the h2load ceiling).</summary>
     public Scenario CheckHot(int copies) => Scenario.Create("check_hot", async context =>
         {
-            var r = await Client(context).UnaryAsync(Methods.CheckEntitlement, Seeder.Check(Hot(context.Random.Next(10)), "advanced_reports"), CheckEntitlementResponse.Parser, Deadline);
+            var r = await Client(context).CheckAsync(Seeder.Check(Hot(context.Random.Next(10)), "advanced_reports"));
             return Granted(r);
         })
-        .WithDescription($"CheckEntitlement(advanced_reports) on 10 cached tenants, {copies} virtual users over 4 HTTP/2 connections (our GrpcClient on HttpClient).")
+        .WithDescription($"CheckEntitlement(advanced_reports) on 10 cached tenants, {copies} virtual users over 4 HTTP/2 connections (the client SDK on Grpc.Net.Client).")
         .WithWarmUpDuration(settings.WarmUp)
         .WithLoadSimulations(Simulation.KeepConstant(copies, settings.Duration(10)))
         .WithThresholds(NoErrors(), Threshold.Target("p99 <= 2 ms (driver-side, closed model)", s => s.Ok.PercentileMicros(99) <= 2000, s => $"{s.Ok.PercentileMicros(99) / 1000:0.000} ms"));
@@ -47,7 +45,7 @@ public sealed class SidecarScenarios(Settings settings, Seeder seeder)
     /// <summary>Open model: a constant arrival rate, latency from each call's intended start.</summary>
     public Scenario CheckHotOpen(int rate) => Scenario.Create("check_hot_open", async context =>
         {
-            var r = await Client(context).UnaryAsync(Methods.CheckEntitlement, Seeder.Check(Hot(context.Random.Next(10)), "advanced_reports"), CheckEntitlementResponse.Parser, Deadline);
+            var r = await Client(context).CheckAsync(Seeder.Check(Hot(context.Random.Next(10)), "advanced_reports"));
             return Granted(r);
         })
         .WithDescription($"The same call at a constant arrival rate of {rate:N0}/s (open model): latency counts from each request's intended start, so a stall shows up in every request it delays (no coordinated omission).")
@@ -61,7 +59,7 @@ public sealed class SidecarScenarios(Settings settings, Seeder seeder)
         string Wide(int i) => $"lt-wide-{_tag}-{i:D6}";
         return Scenario.Create("check_wide", async context =>
             {
-                var r = await Client(context).UnaryAsync(Methods.CheckEntitlement, Seeder.Check(Wide(context.Random.Next(tenants)), "advanced_reports"), CheckEntitlementResponse.Parser, Deadline);
+                var r = await Client(context).CheckAsync(Seeder.Check(Wide(context.Random.Next(tenants)), "advanced_reports"));
                 return Granted(r);
             })
             .WithDescription($"CheckEntitlement on {tenants:N0} tenants chosen uniformly at random; seeded into Redis with RedisSnapshotStore.PublishAsync just before, never asked before: most calls of the run are L1 misses that read Redis (no warm-up, to keep the cache cold).")
@@ -93,7 +91,7 @@ public sealed class SidecarScenarios(Settings settings, Seeder seeder)
                     request.Checks.Add(Seeder.Check(Hot(context.Random.Next(10)), feature));
                 }
 
-                var r = await Client(context).UnaryAsync(Methods.CheckEntitlements, request, CheckEntitlementsResponse.Parser, Deadline);
+                var r = await Client(context).CheckManyAsync(request);
                 if (r.Results.Count != n || r.Results.Count(x => x.Allowed) != expectedAllowed)
                 {
                     return Response.Fail("wrong_answer");
@@ -119,14 +117,14 @@ public sealed class SidecarScenarios(Settings settings, Seeder seeder)
         return Scenario.Create("record_usage", async context =>
             {
                 var t = context.Random.Next(Tenants);
-                var r = await Client(context).UnaryAsync(Methods.RecordUsage, new RecordUsageRequest
+                var r = await Client(context).RecordUsageAsync(new RecordUsageRequest
                 {
                     TenantId = Use(t),
                     Environment = "production",
                     FeatureKey = Feature(t),
                     Quantity = 1,
                     EventId = $"lt-{_tag}-{context.InvocationNumber}",
-                }, RecordUsageResponse.Parser, Deadline);
+                });
                 if (r.Duplicate)
                 {
                     return Response.Fail("unexpected_duplicate");
@@ -156,7 +154,7 @@ public sealed class SidecarScenarios(Settings settings, Seeder seeder)
                 var client = settings.SidecarClients[0];
                 for (var i = 0; i < Tenants; i++)
                 {
-                    var r = await client.UnaryAsync(Methods.CheckEntitlement, Seeder.Check(Use(i), Feature(i)), CheckEntitlementResponse.Parser, Deadline);
+                    var r = await client.CheckAsync(Seeder.Check(Use(i), Feature(i)));
                     var count = Volatile.Read(ref accepted[i]);
                     if (r.Used != count || (i < Limited && r.Used > SmallLimit))
                     {
@@ -187,18 +185,18 @@ public sealed class SidecarScenarios(Settings settings, Seeder seeder)
                 if (context.Random.Next(10) != 0)
                 {
                     context.Count("checks");
-                    return Granted(await client.UnaryAsync(Methods.CheckEntitlement, Seeder.Check(Hot(context.Random.Next(10)), "advanced_reports"), CheckEntitlementResponse.Parser, Deadline));
+                    return Granted(await client.CheckAsync(Seeder.Check(Hot(context.Random.Next(10)), "advanced_reports")));
                 }
 
                 context.Count("usage");
-                var r = await client.UnaryAsync(Methods.RecordUsage, new RecordUsageRequest
+                var r = await client.RecordUsageAsync(new RecordUsageRequest
                 {
                     TenantId = Mix(context.Random.Next(20)),
                     Environment = "production",
                     FeatureKey = "api_calls",
                     Quantity = 1,
                     EventId = $"lt-mix-{_tag}-{context.InvocationNumber}",
-                }, RecordUsageResponse.Parser, Deadline);
+                });
                 return r.Accepted ? Response.Ok() : Response.Fail("usage_not_accepted", r.Reason.ToString());
             })
             .WithDescription("90 % CheckEntitlement (hot tenants, boolean) and 10 % RecordUsage (20 tenants, unlimited api_calls), one latency distribution for both.")

@@ -11,8 +11,22 @@ public interface ISnapshotSource
     ValueTask<Snapshot?> GetAsync(string tenantId, string environment, CancellationToken cancellationToken);
 }
 
-/// <summary>A backing store (snapshots or usage counters) could not be reached; the caller applies its fallback policy.</summary>
-public sealed class StoreUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+/// <summary>Which backing store a <see cref="StoreUnavailableException"/> is about.</summary>
+public enum StoreKind
+{
+    /// <summary>Tenant snapshots.</summary>
+    Snapshots = 0,
+
+    /// <summary>Usage counters and the usage event stream.</summary>
+    Usage = 1,
+}
+
+/// <summary>A backing store (snapshots or usage counters, <see cref="Store"/>) could not be reached; the caller applies its fallback policy.</summary>
+public sealed class StoreUnavailableException(string message, Exception? inner = null, StoreKind store = StoreKind.Snapshots) : Exception(message, inner)
+{
+    /// <summary>The store that did not answer.</summary>
+    public StoreKind Store { get; } = store;
+}
 
 /// <summary>What the usage script decided for one event (stream field <c>outcome</c>).</summary>
 public enum UsageOutcome

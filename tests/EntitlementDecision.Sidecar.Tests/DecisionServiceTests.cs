@@ -1,26 +1,26 @@
 using EntitlementDecision.Contracts.V1;
 using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Engine.Snapshots;
-using EntitlementDecision.Grpc;
+using Grpc.Core;
 using Google.Protobuf.WellKnownTypes;
 using AccessMode = EntitlementDecision.Contracts.V1.AccessMode;
 using ResetPeriod = EntitlementDecision.Engine.Catalog.ResetPeriod;
 
 namespace EntitlementDecision.Sidecar.Tests;
 
-public sealed class EntitlementDecisionServiceTests
+public sealed class DecisionServiceTests
 {
     private static readonly DateTimeOffset Now = new(2026, 11, 30, 23, 59, 59, TimeSpan.Zero);
     private readonly DictionarySource _source = new();
     private readonly FakeUsageCounter _usage = new();
     private readonly FakeTimeProvider _time = new(Now);
     private readonly SidecarOptions _options = new() { MaxClockSkew = TimeSpan.FromMinutes(5) };
-    private readonly EntitlementDecisionService _service;
+    private readonly ServiceUnderTest _service;
     private readonly string _tenant = TestData.NewTenant();
 
-    public EntitlementDecisionServiceTests()
+    public DecisionServiceTests()
     {
-        _service = new EntitlementDecisionService(_source, _usage, _options, _time);
+        _service = new ServiceUnderTest(_source, _usage, _options, _time);
         _source.Put(TestData.Snapshot(_tenant, 7));
     }
 
@@ -39,8 +39,8 @@ public sealed class EntitlementDecisionServiceTests
     private async Task<RpcException> Rejects(Func<ValueTask> call, StatusCode status, string detailPart)
     {
         var e = await Assert.ThrowsAsync<RpcException>(async () => await call());
-        Assert.Equal(status, e.Status);
-        Assert.Contains(detailPart, e.Detail, StringComparison.Ordinal);
+        Assert.Equal(status, e.StatusCode);
+        Assert.Contains(detailPart, e.Status.Detail, StringComparison.Ordinal);
         return e;
     }
 
@@ -214,7 +214,7 @@ public sealed class EntitlementDecisionServiceTests
     public async Task SourceUnavailableForUncachedTenant_Unavailable()
     {
         var cache = new SnapshotCache(_source, _options, _time);
-        var service = new EntitlementDecisionService(cache, _usage, _options, _time);
+        var service = new ServiceUnderTest(cache, _usage, _options, _time);
         _source.Unreachable = true;
 
         await Rejects(async () => await service.CheckEntitlementAsync(Check(), TestData.Context()), StatusCode.Unavailable, "not cached");
@@ -225,7 +225,7 @@ public sealed class EntitlementDecisionServiceTests
     public async Task SourceUnavailableForCachedTenant_StillAnswers()
     {
         var cache = new SnapshotCache(_source, _options, _time);
-        var service = new EntitlementDecisionService(cache, _usage, _options, _time);
+        var service = new ServiceUnderTest(cache, _usage, _options, _time);
         await service.CheckEntitlementAsync(Check(), TestData.Context());
         _source.Unreachable = true;
         cache.MarkAllStale();

@@ -1,14 +1,13 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
-using EntitlementDecision.Grpc.InteropHost;
 
-namespace EntitlementDecision.Grpc.Tests;
+namespace EntitlementDecision.Sidecar.Tests;
 
 /// <summary>
-/// The grpc-js conformance suite (tests/interop/conformance.mjs, the real @grpc/grpc-js peer) against the
-/// InteropHost server started in-process. Requires Node 20 and `npm ci --prefix tests/interop` (test.sh runs it).
+/// The grpc-js conformance suite (tests/interop/conformance.mjs, the real @grpc/grpc-js peer) against the sidecar's gRPC
+/// composition (<see cref="SidecarGrpc"/> on Grpc.AspNetCore) with <see cref="ConformanceService"/>, started in-process. Requires Node 20 and `npm ci --prefix tests/interop` (test.sh runs it).
 /// </summary>
-public sealed partial class ConformanceTests
+public sealed partial class GrpcJsConformanceTests
 {
     [Fact]
     public async Task Conformance_GrpcJsSuite_AllPass()
@@ -19,8 +18,8 @@ public sealed partial class ConformanceTests
             Directory.Exists(Path.Combine(interop, "node_modules", "@grpc", "grpc-js")),
             $"grpc-js is not installed: run `npm ci --prefix tests/interop` in {root} first.");
 
-        await using var app = await InteropServer.StartAsync(0);
-        var port = InteropServer.GetPort(app);
+        var (app, port) = await ConformanceService.StartAsync();
+        await using var _ = app;
 
         var startInfo = new ProcessStartInfo("node", [Path.Combine(interop, "conformance.mjs")])
         {

@@ -2,41 +2,39 @@ using EntitlementDecision.Contracts.V1;
 using EntitlementDecision.Engine.Decisions;
 using EntitlementDecision.Engine.Snapshots;
 using EntitlementDecision.Engine.Usage;
-using EntitlementDecision.Grpc;
 using EntitlementDecision.Redis;
 using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
 using Proto = EntitlementDecision.Contracts.V1;
 
 namespace EntitlementDecision.Sidecar;
 
 /// <summary>
-/// entitlements.v1.EntitlementDecisionService: decisions from the in-process snapshot (<see cref="SnapshotCache"/>),
-/// metered usage from the Redis counters. Denials are answers; only bad calls and an unreachable store are gRPC errors.
+/// entitlements.v1.EntitlementDecisionService on Grpc.AspNetCore: decisions from the in-process snapshot (<see cref="SnapshotCache"/>),
+/// metered usage from the Redis counters. Denials are answers; bad calls are INVALID_ARGUMENT naming the field; an unreachable
+/// store surfaces as <see cref="StoreUnavailableException"/>, which <see cref="StoreFailureInterceptor"/> answers UNAVAILABLE.
 /// </summary>
-internal sealed class EntitlementDecisionService(ISnapshotSource snapshots, IUsageCounter usage, SidecarOptions options, TimeProvider time)
+internal sealed class DecisionService(ISnapshotSource snapshots, IUsageCounter usage, SidecarOptions options, TimeProvider time)
+    : Proto.EntitlementDecisionService.EntitlementDecisionServiceBase
 {
     private readonly UsageRecorder _recorder = new(usage, options.MaxClockSkew);
 
     /// <summary>The documented maximum number of checks in one CheckEntitlements call.</summary>
     public const int MaxBatchChecks = 100;
 
-    public static void Map(GrpcServiceBuilder builder, EntitlementDecisionService service) => builder
-        .MapUnary<CheckEntitlementRequest, CheckEntitlementResponse>("CheckEntitlement", service.CheckEntitlementAsync)
-        .MapUnary<CheckEntitlementsRequest, CheckEntitlementsResponse>("CheckEntitlements", service.CheckEntitlementsAsync)
-        .MapUnary<RecordUsageRequest, RecordUsageResponse>("RecordUsage", service.RecordUsageAsync);
-
-    public ValueTask<CheckEntitlementResponse> CheckEntitlementAsync(CheckEntitlementRequest request, ServerCallContext context)
+    public override Task<CheckEntitlementResponse> CheckEntitlement(CheckEntitlementRequest request, ServerCallContext context)
     {
         var environment = Validate(request, "");
-        return CheckAsync(request, environment, context.CancellationToken);
+        var check = CheckAsync(request, environment, context.CancellationToken);
+        return check.IsCompletedSuccessfully ? Task.FromResult(check.Result) : check.AsTask();
     }
 
-    public async ValueTask<CheckEntitlementsResponse> CheckEntitlementsAsync(CheckEntitlementsRequest request, ServerCallContext context)
+    public override async Task<CheckEntitlementsResponse> CheckEntitlements(CheckEntitlementsRequest request, ServerCallContext context)
     {
         var checks = request.Checks;
         if (checks.Count is 0 or > MaxBatchChecks)
         {
-            throw new RpcException(StatusCode.InvalidArgument, $"checks must hold 1..{MaxBatchChecks} entries, got {checks.Count}");
+            throw CheckValidation.Invalid($"checks must hold 1..{MaxBatchChecks} entries, got {checks.Count}");
         }
 
         var environments = new string[checks.Count];
@@ -58,7 +56,7 @@ internal sealed class EntitlementDecisionService(ISnapshotSource snapshots, IUsa
     /// RecordUsage through the shared <see cref="UsageRecorder"/> (the same validation and Lua script as the control plane's batch
     /// ingestion). An invalid event is INVALID_ARGUMENT naming the field; an unreachable store UNAVAILABLE; every other outcome an answer.
     /// </summary>
-    public async ValueTask<RecordUsageResponse> RecordUsageAsync(RecordUsageRequest request, ServerCallContext context)
+    public override async Task<RecordUsageResponse> RecordUsage(RecordUsageRequest request, ServerCallContext context)
     {
         var now = time.GetUtcNow();
         DateTimeOffset? at = null;
@@ -71,7 +69,7 @@ internal sealed class EntitlementDecisionService(ISnapshotSource snapshots, IUsa
             catch (InvalidOperationException)
             {
                 // Seconds outside 0001-01-01..9999-12-31 or nanos outside 0..999999999: a bad call, not an internal error.
-                throw new RpcException(StatusCode.InvalidArgument, "timestamp is not a valid time");
+                throw CheckValidation.Invalid("timestamp is not a valid time");
             }
         }
 
@@ -89,23 +87,14 @@ internal sealed class EntitlementDecisionService(ISnapshotSource snapshots, IUsa
             request.SourceDigest);
         if (_recorder.Validate(usageEvent, now, out var normalized) is { } error)
         {
-            throw new RpcException(StatusCode.InvalidArgument, error.Message);
+            throw CheckValidation.Invalid(error.Message);
         }
 
-        var snapshot = await GetSnapshotAsync(normalized.TenantId, normalized.Environment, context.CancellationToken).ConfigureAwait(false);
-        UsageRecordResult result;
-        try
-        {
-            result = await _recorder.RecordAsync(snapshot, normalized, UsageOrigin.Grpc, now, context.CancellationToken).ConfigureAwait(false);
-        }
-        catch (StoreUnavailableException)
-        {
-            throw new RpcException(StatusCode.Unavailable, "usage store unreachable: nothing was recorded, retry with the same event_id");
-        }
-
+        var snapshot = await snapshots.GetAsync(normalized.TenantId, normalized.Environment, context.CancellationToken).ConfigureAwait(false);
+        var result = await _recorder.RecordAsync(snapshot, normalized, UsageOrigin.Grpc, now, context.CancellationToken).ConfigureAwait(false);
         if (result.Status == UsageRecordStatus.Invalid)
         {
-            throw new RpcException(StatusCode.InvalidArgument, result.Error!.Message);
+            throw CheckValidation.Invalid(result.Error!.Message);
         }
 
         var response = new RecordUsageResponse
@@ -136,7 +125,7 @@ internal sealed class EntitlementDecisionService(ISnapshotSource snapshots, IUsa
         CheckValidation.RequireIdentifier(request.FeatureKey, prefix + "feature_key");
         if (request.RequestedQuantity < 0)
         {
-            throw new RpcException(StatusCode.InvalidArgument, prefix + "requested_quantity must be >= 0");
+            throw CheckValidation.Invalid(prefix + "requested_quantity must be >= 0");
         }
 
         return environment;
@@ -144,35 +133,16 @@ internal sealed class EntitlementDecisionService(ISnapshotSource snapshots, IUsa
 
     private async ValueTask<CheckEntitlementResponse> CheckAsync(CheckEntitlementRequest request, string environment, CancellationToken cancellationToken)
     {
-        var snapshotTask = GetSnapshotAsync(request.TenantId, environment, cancellationToken);
+        var snapshotTask = snapshots.GetAsync(request.TenantId, environment, cancellationToken);
         var snapshot = snapshotTask.IsCompletedSuccessfully ? snapshotTask.Result : await snapshotTask.ConfigureAwait(false);
         var now = time.GetUtcNow();
         long used = 0;
         if (snapshot is not null && Evaluator.NeedsUsage(snapshot, request.FeatureKey, now, out var grant))
         {
-            try
-            {
-                used = await usage.GetUsedAsync(request.TenantId, environment, request.FeatureKey, QuotaWindow.For(snapshot, grant, now), cancellationToken).ConfigureAwait(false);
-            }
-            catch (StoreUnavailableException)
-            {
-                throw new RpcException(StatusCode.Unavailable, "usage store unreachable: cannot tell how much of the limit is used");
-            }
+            used = await usage.GetUsedAsync(request.TenantId, environment, request.FeatureKey, QuotaWindow.For(snapshot, grant, now), cancellationToken).ConfigureAwait(false);
         }
 
         return ToResponse(Evaluator.Evaluate(snapshot, request.FeatureKey, request.RequestedQuantity, used, now));
-    }
-
-    private async ValueTask<Snapshot?> GetSnapshotAsync(string tenantId, string environment, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await snapshots.GetAsync(tenantId, environment, cancellationToken).ConfigureAwait(false);
-        }
-        catch (StoreUnavailableException)
-        {
-            throw new RpcException(StatusCode.Unavailable, "snapshot store unreachable and this tenant is not cached");
-        }
     }
 
     internal static CheckEntitlementResponse ToResponse(in Decision decision)

@@ -1,0 +1,124 @@
+using EntitlementDecision.Contracts.V1;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Options;
+using Proto = EntitlementDecision.Contracts.V1.EntitlementDecisionService;
+
+namespace EntitlementDecision.Client;
+
+/// <summary>
+/// <see cref="IEntitlementClient"/> on the generated gRPC client. Each call gets the configured deadline; a status that means
+/// "the sidecar could not answer" becomes the feature's fallback (see <see cref="IsUnanswered"/>).
+/// </summary>
+internal sealed class EntitlementClient(Proto.EntitlementDecisionServiceClient grpc, IOptions<EntitlementClientOptions> options) : IEntitlementClient
+{
+    private readonly EntitlementClientOptions _options = options.Value;
+
+    public async Task<CheckResult> CheckAsync(string tenantId, string featureKey, long requestedQuantity = 0, string? environment = null, CancellationToken cancellationToken = default)
+    {
+        var request = new CheckEntitlementRequest
+        {
+            TenantId = tenantId,
+            Environment = environment ?? _options.Environment,
+            FeatureKey = featureKey,
+            RequestedQuantity = requestedQuantity,
+        };
+        try
+        {
+            var response = await grpc.CheckEntitlementAsync(request, CallOptions(cancellationToken)).ConfigureAwait(false);
+            return new CheckResult(featureKey, response.Allowed, response.Reason, Fallback: false, response);
+        }
+        catch (RpcException e) when (IsUnanswered(e, cancellationToken))
+        {
+            return Fallback(featureKey, e);
+        }
+    }
+
+    public async Task<IReadOnlyList<CheckResult>> CheckManyAsync(IReadOnlyList<EntitlementCheck> checks, CancellationToken cancellationToken = default)
+    {
+        var request = new CheckEntitlementsRequest();
+        foreach (var check in checks)
+        {
+            request.Checks.Add(new CheckEntitlementRequest
+            {
+                TenantId = check.TenantId,
+                Environment = check.Environment ?? _options.Environment,
+                FeatureKey = check.FeatureKey,
+                RequestedQuantity = check.RequestedQuantity,
+            });
+        }
+
+        try
+        {
+            var response = await grpc.CheckEntitlementsAsync(request, CallOptions(cancellationToken)).ConfigureAwait(false);
+            var results = new CheckResult[response.Results.Count];
+            for (var i = 0; i < results.Length; i++)
+            {
+                var r = response.Results[i];
+                results[i] = new CheckResult(checks[i].FeatureKey, r.Allowed, r.Reason, Fallback: false, r);
+            }
+
+            return results;
+        }
+        catch (RpcException e) when (IsUnanswered(e, cancellationToken))
+        {
+            return [.. checks.Select(c => Fallback(c.FeatureKey, e))];
+        }
+    }
+
+    public async Task<UsageResult> RecordUsageAsync(RecordUsageRequest usage, CancellationToken cancellationToken = default)
+    {
+        if (usage.Environment.Length == 0)
+        {
+            usage = usage.Clone();
+            usage.Environment = _options.Environment;
+        }
+
+        try
+        {
+            var response = await grpc.RecordUsageAsync(usage, CallOptions(cancellationToken)).ConfigureAwait(false);
+            return new UsageResult(response.Accepted, Recorded: response.Accepted && !response.Duplicate, response.Reason, Fallback: false, response);
+        }
+        catch (RpcException e) when (IsUnanswered(e, cancellationToken))
+        {
+            var open = _options.FallbackFor(usage.FeatureKey) == FallbackMode.FailOpen;
+            return new UsageResult(open, Recorded: false, DecisionReason.Unspecified, Fallback: true, null, Cause(e));
+        }
+    }
+
+    /// <summary>
+    /// True when the status says the sidecar did not decide: UNAVAILABLE, DEADLINE_EXCEEDED (of our deadline, not a caller's
+    /// cancellation), RESOURCE_EXHAUSTED, INTERNAL, UNKNOWN. INVALID_ARGUMENT and the like are the caller's bugs and propagate.
+    /// </summary>
+    internal static bool IsUnanswered(RpcException e, CancellationToken callerToken) => e.StatusCode switch
+    {
+        StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.ResourceExhausted or StatusCode.Internal or StatusCode.Unknown => true,
+        StatusCode.Cancelled => !callerToken.IsCancellationRequested,
+        _ => false,
+    };
+
+    private CallOptions CallOptions(CancellationToken cancellationToken) =>
+        new(deadline: DateTime.UtcNow + _options.Deadline, cancellationToken: cancellationToken);
+
+    private CheckResult Fallback(string featureKey, RpcException e) =>
+        new(featureKey, _options.FallbackFor(featureKey) == FallbackMode.FailOpen, DecisionReason.Unspecified, Fallback: true, null, Cause(e));
+
+    private static string Cause(RpcException e) => $"{e.StatusCode}: {e.Status.Detail}";
+}
+
+/// <summary>Builds an <see cref="IEntitlementClient"/> without dependency injection (tools, load drivers, tests).</summary>
+public static class EntitlementClientFactory
+{
+    /// <summary>
+    /// A client on its own <see cref="GrpcChannel"/> to <see cref="EntitlementClientOptions.Address"/> (h2c for http://);
+    /// dispose the returned channel when done.
+    /// </summary>
+    public static (IEntitlementClient Client, GrpcChannel Channel) Create(EntitlementClientOptions options)
+    {
+        var channel = GrpcChannel.ForAddress(options.Address, new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true, PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan },
+        });
+        return (new EntitlementClient(new Proto.EntitlementDecisionServiceClient(channel), Options.Create(options)), channel);
+    }
+}
