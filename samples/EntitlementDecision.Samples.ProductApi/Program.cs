@@ -1,5 +1,5 @@
 // A minimal product API that asks the sidecar before protected actions.
-//   dotnet run                 serves on ED_SAMPLE_URL (default http://127.0.0.1:5280), sidecar at ED_SIDECAR_URL
+//   dotnet run                 serves on ED_SAMPLE_URL (default http://127.0.0.1:5290), sidecar at ED_SIDECAR_URL
 //   dotnet run -- inventory    prints every endpoint with the entitlement it requires; exits 1 if a protected one has none
 // The tenant comes from the X-Tenant-Id header here, as if a gateway had authenticated the caller and set it; a real service
 // takes it from its own authentication (the default: the user's tenant_id claim).
@@ -14,7 +14,7 @@ builder.Services.AddEntitlementDecisionClient(o =>
     // Listing projects must keep working through a sidecar outage; everything else fails closed.
     o.Fallbacks["projects"] = FallbackMode.FailOpen;
 });
-builder.WebHost.UseUrls(builder.Configuration["ED_SAMPLE_URL"] is { Length: > 0 } own ? own : "http://127.0.0.1:5280");
+builder.WebHost.UseUrls(builder.Configuration["ED_SAMPLE_URL"] is { Length: > 0 } own ? own : "http://127.0.0.1:5290");
 
 var app = builder.Build();
 app.MapGet("/healthz", () => Results.Ok("ok"));

@@ -2,7 +2,7 @@ using StackExchange.Redis;
 
 namespace EntitlementDecision.Redis.Tests;
 
-/// <summary>Reads a test's own usage streams (XRANGE through ExecuteAsync: StackExchange.Redis 1.2.6 has no stream API).</summary>
+/// <summary>Reads a test's own usage streams (XRANGE).</summary>
 internal static class UsageStreamReader
 {
     /// <summary>Fresh stream and coverage keys for one test, so tests can run side by side on one Redis.</summary>
@@ -15,22 +15,8 @@ internal static class UsageStreamReader
     /// <summary>Every entry of <paramref name="key"/>, oldest first, as (id, field → value).</summary>
     public static async Task<List<(string Id, Dictionary<string, string> Fields)>> ReadAsync(string key)
     {
-        var result = await TestRedis.Connection.GetDatabase().ExecuteAsync("XRANGE", key, "-", "+");
-        var entries = new List<(string, Dictionary<string, string>)>();
-        foreach (var entry in (RedisResult[])result!)
-        {
-            var parts = (RedisResult[])entry!;
-            var values = (RedisResult[])parts[1]!;
-            var fields = new Dictionary<string, string>(StringComparer.Ordinal);
-            for (var i = 0; i < values.Length; i += 2)
-            {
-                fields.Add((string)values[i]!, (string)values[i + 1]!);
-            }
-
-            entries.Add(((string)parts[0]!, fields));
-        }
-
-        return entries;
+        var entries = await TestRedis.Connection.GetDatabase().StreamRangeAsync(key);
+        return [.. entries.Select(e => (e.Id.ToString(), e.Values.ToDictionary(v => v.Name.ToString(), v => v.Value.ToString(), StringComparer.Ordinal)))];
     }
 
     /// <summary>Writes the coverage declarations the control plane writes at start-up.</summary>

@@ -84,8 +84,9 @@ internal sealed class ConformanceService : EntitlementDecisionService.Entitlemen
         ResetsAt = Timestamp.FromDateTimeOffset(new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero)),
     };
 
-    /// <summary>Kestrel on 127.0.0.1:0 (HTTP/2 only) with the sidecar's gRPC composition and these handlers; health live.</summary>
-    public static async Task<(WebApplication App, int Port)> StartAsync()
+    /// <summary>Kestrel on 127.0.0.1:0 (HTTP/2 only) with the sidecar's gRPC composition and these handlers; the invalidation
+    /// subscription reported live unless <paramref name="live"/> is false.</summary>
+    public static async Task<(WebApplication App, int Port)> StartAsync(bool live = true)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -93,7 +94,7 @@ internal sealed class ConformanceService : EntitlementDecisionService.Entitlemen
         builder.Services.AddSidecarGrpc(responseCompression: null);
         var app = builder.Build();
         app.MapSidecarGrpc<ConformanceService>();
-        app.Services.GetRequiredService<InvalidationHealth>().SetLive(true);
+        app.Services.GetRequiredService<InvalidationHealth>().SetLive(live);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
         return (app, new Uri(address).Port);

@@ -267,20 +267,12 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
     /// <summary>Entries of the usage stream the ledger group has not acknowledged: lag (never delivered) + pending (delivered, not acknowledged).</summary>
     private static async Task<long> LedgerBacklogAsync(IDatabase db)
     {
-        var groups = (RedisResult[])(await db.ExecuteAsync("XINFO", "GROUPS", UsageStreamKeys.Default.Events))!;
-        foreach (var entry in groups)
+        var groups = await db.StreamGroupInfoAsync(UsageStreamKeys.Default.Events);
+        foreach (var group in groups)
         {
-            var group = (RedisResult[])entry!;
-            var fields = new Dictionary<string, RedisResult>(StringComparer.Ordinal);
-            for (var i = 0; i + 1 < group.Length; i += 2)
+            if (group.Name == UsageStreamKeys.LedgerGroup)
             {
-                fields[(string)group[i]!] = group[i + 1];
-            }
-
-            if ((string)fields["name"]! == UsageStreamKeys.LedgerGroup)
-            {
-                var lag = fields.TryGetValue("lag", out var l) && !l.IsNull ? (long)l : 0;
-                return lag + (long)fields["pending"];
+                return (group.Lag ?? 0) + group.PendingMessageCount;
             }
         }
 

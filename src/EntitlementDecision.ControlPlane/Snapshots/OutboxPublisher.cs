@@ -25,7 +25,7 @@ public sealed partial class OutboxPublisher(
     public const int BatchSize = 100;
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
 
-    /// <summary>Upper bound of one Redis publish: StackExchange.Redis 1.2.6 can keep a command queued while disconnected.</summary>
+    /// <summary>Upper bound of one Redis publish: StackExchange.Redis keeps a command queued while disconnected (its backlog).</summary>
     public static readonly TimeSpan RedisCallTimeout = TimeSpan.FromSeconds(2);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

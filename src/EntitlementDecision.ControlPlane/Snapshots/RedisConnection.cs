@@ -6,7 +6,7 @@ using StackExchange.Redis;
 namespace EntitlementDecision.ControlPlane.Snapshots;
 
 /// <summary>
-/// The one Redis connection of the process (StackExchange.Redis 1.2.6), opened asynchronously on first use with
+/// The one Redis connection of the process (StackExchange.Redis), opened asynchronously on first use with
 /// AbortOnConnectFail=false so a Redis that is down at start-up is retried in the background rather than failing the host.
 /// </summary>
 public sealed class RedisConnection(IOptions<ControlPlaneOptions> options) : IAsyncDisposable

@@ -91,14 +91,8 @@ public abstract class MeteringFixture(int redisDatabase) : IAsyncLifetime
     /// <summary>XADD ed:usage-events * fields...; returns the entry id.</summary>
     public async Task<string> XAddAsync(IReadOnlyDictionary<string, string> fields)
     {
-        var args = new List<object> { UsageStreamKeys.Default.Events, "*" };
-        foreach (var (k, v) in fields)
-        {
-            args.Add(k);
-            args.Add(v);
-        }
-
-        return (string)(await RedisDb.ExecuteAsync("XADD", args.ToArray()))!;
+        var entries = fields.Select(f => new NameValueEntry(f.Key, f.Value)).ToArray();
+        return (await RedisDb.StreamAddAsync(UsageStreamKeys.Default.Events, entries)).ToString();
     }
 
     public T Service<T>() where T : notnull => Host.Factory.Services.GetRequiredService<T>();

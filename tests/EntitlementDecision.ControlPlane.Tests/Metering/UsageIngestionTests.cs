@@ -289,12 +289,12 @@ public sealed class UsageIngestionTests(UsageIngestionFixture fx) : IClassFixtur
     [InlineData("\"events\"", "not a JSON string")]
     public async Task BodyNotAnArrayOfEvents_400ProblemDetails_NothingRecorded(string body, string expected)
     {
-        var length = await fx.RedisDb.ExecuteAsync("XLEN", UsageStreamKeys.Default.Events);
+        var length = await fx.RedisDb.StreamLengthAsync(UsageStreamKeys.Default.Events);
         var (response, json) = await fx.PostAsync(body, fx.Host.OperatorToken());
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         Assert.Contains(expected, (string)json!["detail"]!, StringComparison.Ordinal);
-        Assert.Equal((long)length, (long)await fx.RedisDb.ExecuteAsync("XLEN", UsageStreamKeys.Default.Events));
+        Assert.Equal(length, await fx.RedisDb.StreamLengthAsync(UsageStreamKeys.Default.Events));
     }
 
     [Fact]
