@@ -3,7 +3,7 @@
 #                           reports in loadtests/out/<timestamp>/ (report.md, report.json, one SVG per scenario, benchmarks/, ceiling/).
 # loadtests/run.sh --smoke  a few seconds per scenario, tiny N, no BenchmarkDotNet: checks the driver and the reports work, not the speed.
 # Starts its own PostgreSQL, Redis, control plane, sidecar and bare Kestrel on ports that run.sh and test.sh do not use
-# (full: 55434/56381/5280/50251/5281, smoke: 55435/56382/5282/50252/5283); stops everything it started on exit.
+# (full: 55434/56381/5280/50251/5281/5284, smoke: 55435/56382/5282/50252/5283/5285); stops everything it started on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,11 +16,11 @@ esac
 
 if [ "$smoke" = 1 ]; then
   pg_port=${ED_LT_PG_PORT:-55435}; redis_port=${ED_LT_REDIS_PORT:-56382}; cp_port=${ED_LT_CONTROLPLANE_PORT:-5282}
-  sidecar_port=${ED_LT_SIDECAR_PORT:-50252}; bare_port=${ED_LT_BARE_PORT:-5283}; run_dir=.run/loadtest-smoke
+  sidecar_port=${ED_LT_SIDECAR_PORT:-50252}; bare_port=${ED_LT_BARE_PORT:-5283}; constant_port=${ED_LT_GRPC_CONSTANT_PORT:-5285}; run_dir=.run/loadtest-smoke
   out=loadtests/out/$(date -u +%Y%m%dT%H%M%SZ)-smoke
 else
   pg_port=${ED_LT_PG_PORT:-55434}; redis_port=${ED_LT_REDIS_PORT:-56381}; cp_port=${ED_LT_CONTROLPLANE_PORT:-5280}
-  sidecar_port=${ED_LT_SIDECAR_PORT:-50251}; bare_port=${ED_LT_BARE_PORT:-5281}; run_dir=.run/loadtest
+  sidecar_port=${ED_LT_SIDECAR_PORT:-50251}; bare_port=${ED_LT_BARE_PORT:-5281}; constant_port=${ED_LT_GRPC_CONSTANT_PORT:-5284}; run_dir=.run/loadtest
   out=loadtests/out/$(date -u +%Y%m%dT%H%M%SZ)
 fi
 
@@ -40,9 +40,10 @@ source scripts/services.sh
 source scripts/hosts.sh
 
 bare_pid=
+constant_pid=
 cleanup() {
   trap - INT TERM EXIT
-  if [ -n "$bare_pid" ]; then kill -TERM "$bare_pid" 2>/dev/null || true; wait "$bare_pid" 2>/dev/null || true; fi
+  for p in $bare_pid $constant_pid; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   hosts_stop
   services_stop "$run_dir"
 }
@@ -84,6 +85,9 @@ token=$(dotnet "$ED_BIN_CONTROLPLANE" mint-token --tenant platform --role operat
 dotnet "$bare" "$bare_port" >"$logs/bare-kestrel.log" 2>&1 &
 bare_pid=$!
 _wait_tcp 127.0.0.1 "$bare_port" 30 || { echo "bare kestrel did not start" >&2; cat "$logs/bare-kestrel.log" >&2; exit 1; }
+dotnet "$bare" "$constant_port" grpc >"$logs/grpc-constant.log" 2>&1 &
+constant_pid=$!
+_wait_tcp 127.0.0.1 "$constant_port" 30 || { echo "the Grpc.AspNetCore constant server did not start" >&2; cat "$logs/grpc-constant.log" >&2; exit 1; }
 
 cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 mem_total=$(free -g | awk '/^Mem:/ {print $2}')
@@ -96,6 +100,7 @@ dotnet "$driver" --out "$out" $([ "$smoke" = 1 ] && echo --smoke) \
   --sidecar "$ED_SIDECAR_URL" --redis "$ED_REDIS" --sidecar-pid "$sidecar_pid" \
   --controlplane "$ED_CONTROLPLANE_URL" --controlplane-pid "$cp_pid" --token "$token" --webhook-secret "$STRIPE_WEBHOOK_SECRET" \
   --bare "http://127.0.0.1:$bare_port" --bare-pid "$bare_pid" \
+  --grpc-constant "http://127.0.0.1:$constant_port" --grpc-constant-pid "$constant_pid" \
   --env "machine=$(nproc) cores (nproc), ${mem_total} GiB (free -g), $cpu_model" \
   --env "commit=$commit$dirty" \
   --env "dotnet=$(dotnet --version)" \

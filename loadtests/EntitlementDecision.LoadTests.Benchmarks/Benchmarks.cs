@@ -3,6 +3,7 @@ using EntitlementDecision.Contracts.V1;
 using EntitlementDecision.Engine.Decisions;
 using EntitlementDecision.Engine.Snapshots;
 using EntitlementDecision.Sidecar;
+using EntitlementDecision.Sidecar.Tests;
 using Grpc.Core;
 using Snapshot = EntitlementDecision.Engine.Snapshots.Snapshot;
 
@@ -66,7 +67,7 @@ public class CheckEntitlementHandlerBenchmarks
         var cache = new SnapshotCache(new MemorySnapshotSource(snapshot), options, TimeProvider.System);
         _ = cache.GetAsync(snapshot.TenantId, snapshot.Environment, default).AsTask().GetAwaiter().GetResult();
         _service = new DecisionService(cache, new ConstantUsageCounter(41_000), options, TimeProvider.System);
-        _context = new BenchmarkCallContext();
+        _context = new TestServerCallContext(CancellationToken.None);
     }
 
     [Benchmark(Description = "Handler: CheckEntitlement boolean")]
@@ -74,23 +75,4 @@ public class CheckEntitlementHandlerBenchmarks
 
     [Benchmark(Description = "Handler: CheckEntitlement metered")]
     public CheckEntitlementResponse Metered() => _service.CheckEntitlement(_metered, _context).Result;
-}
-
-/// <summary>The smallest ServerCallContext the handler runs with: no deadline, no headers, a token that never cancels.</summary>
-internal sealed class BenchmarkCallContext : ServerCallContext
-{
-    protected override string MethodCore => "/entitlements.v1.EntitlementDecisionService/CheckEntitlement";
-    protected override string HostCore => "127.0.0.1";
-    protected override string PeerCore => "ipv4:127.0.0.1:1";
-    protected override DateTime DeadlineCore => DateTime.MaxValue;
-    protected override Metadata RequestHeadersCore { get; } = [];
-    protected override CancellationToken CancellationTokenCore => CancellationToken.None;
-    protected override Metadata ResponseTrailersCore { get; } = [];
-    protected override Status StatusCore { get; set; }
-    protected override WriteOptions? WriteOptionsCore { get; set; }
-    protected override AuthContext AuthContextCore { get; } = new(null, []);
-
-    protected override ContextPropagationToken CreatePropagationTokenCore(ContextPropagationOptions? options) => throw new NotSupportedException();
-
-    protected override Task WriteResponseHeadersAsyncCore(Metadata responseHeaders) => Task.CompletedTask;
 }

@@ -30,14 +30,25 @@ public static class Ceiling
         notes.Add($"request body: {body.Length} bytes (CheckEntitlement {hotTenant}/advanced_reports, framed); the sidecar answers allowed={answer.Allowed} reason={answer.Reason} ({answer.CalculateSize() + 5} bytes framed), bare Kestrel a constant frame of the same shape and grpc-status 0 in the trailers");
         var sidecarUrl = new Uri(settings.Sidecar, Methods.CheckEntitlement).ToString();
         var bareUrl = new Uri(settings.Bare!, Methods.CheckEntitlement).ToString();
+        var constantUrl = settings.GrpcConstant is null ? null : new Uri(settings.GrpcConstant, Methods.CheckEntitlement).ToString();
         var common = $"-n {requests} -c 4 -m 32 -t 1 -d {bodyFile} -H 'content-type: application/grpc' -H 'te: trailers'";
         var runs = new List<CeilingRun>();
         // Warm-up (JIT, connections, pools) of both servers; not reported.
         await H2LoadAsync(settings, "bare", bareUrl, settings.BarePid, Math.Max(1000, requests / 4), bodyFile, 0, folder);
         await H2LoadAsync(settings, "sidecar", sidecarUrl, settings.SidecarPid, Math.Max(1000, requests / 4), bodyFile, 0, folder);
+        if (constantUrl is not null)
+        {
+            await H2LoadAsync(settings, "grpc-constant", constantUrl, settings.GrpcConstantPid, Math.Max(1000, requests / 4), bodyFile, 0, folder);
+        }
+
         for (var round = 1; round <= rounds; round++)
         {
             runs.Add(await H2LoadAsync(settings, "bare", bareUrl, settings.BarePid, requests, bodyFile, round, folder));
+            if (constantUrl is not null)
+            {
+                runs.Add(await H2LoadAsync(settings, "grpc-constant", constantUrl, settings.GrpcConstantPid, requests, bodyFile, round, folder));
+            }
+
             runs.Add(await H2LoadAsync(settings, "sidecar", sidecarUrl, settings.SidecarPid, requests, bodyFile, round, folder));
         }
 
@@ -53,7 +64,7 @@ public static class Ceiling
             "-H", "content-type: application/grpc", "-H", "te: trailers", "--log-file", log, url };
         var psi = new ProcessStartInfo("h2load") { RedirectStandardOutput = true, RedirectStandardError = true };
         args.ForEach(psi.ArgumentList.Add);
-        var watcher = new ProcessWatcher([(target == "bare" ? "bare kestrel" : "sidecar", pid)]);
+        var watcher = new ProcessWatcher([(target switch { "bare" => "bare kestrel", "grpc-constant" => "grpc constant", _ => "sidecar" }, pid)]);
         watcher.Start();
         using var process = Process.Start(psi)!;
         var stdout = process.StandardOutput.ReadToEndAsync();

@@ -1,7 +1,7 @@
 // The load driver. loadtests/run.sh starts the services and hosts and calls it; usage:
 //   EntitlementDecision.LoadTests --out DIR --sidecar URL --redis HOST:PORT [--smoke]
 //     [--controlplane URL --token OPERATOR_TOKEN --webhook-secret SECRET] [--sidecar-pid N] [--controlplane-pid N]
-//     [--bare URL --bare-pid N] [--only name,name] [--no-ceiling] [--env key=value]...
+//     [--bare URL --bare-pid N] [--grpc-constant URL --grpc-constant-pid N] [--only name,name] [--no-ceiling] [--env key=value]...
 // Exit code: 0 when every correctness threshold passed (targets are reported as met or missed, not enforced), 1 otherwise.
 using EntitlementDecision.LoadTests;
 using EntitlementDecision.LoadTests.Framework;
@@ -25,6 +25,8 @@ for (var i = 0; i < args.Length; i++)
         case "--bare": settings.Bare = new Uri(Next()); break;
         case "--bare-pid": settings.BarePid = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
         case "--only": foreach (var name in Next().Split(',', StringSplitOptions.RemoveEmptyEntries)) { settings.Only.Add(name); } break;
+        case "--grpc-constant": settings.GrpcConstant = new Uri(Next()); break;
+        case "--grpc-constant-pid": settings.GrpcConstantPid = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
         case "--no-ceiling": settings.Ceiling = false; break;
         case "--env": var kv = Next().Split('=', 2); settings.Environment[kv[0]] = kv.Length > 1 ? kv[1] : ""; break;
         default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
@@ -77,7 +79,7 @@ if (settings.Ceiling && settings.Bare is not null)
     try
     {
         ceiling = await Ceiling.RunAsync(settings, sidecar.HotTenant, settings.Smoke ? 2_000 : 500_000, settings.Smoke ? 1 : 3);
-        Console.Error.WriteLine($"   CheckEntitlement / bare = {100 * ceiling.Ratio:0.0} %");
+        Console.Error.WriteLine($"   CheckEntitlement / bare = {100 * ceiling.Ratio:0.0} %" + (ceiling.GrpcConstantRatio is { } f ? $", / Grpc.AspNetCore constant = {100 * f:0.0} %" : ""));
     }
     catch (Exception e)
     {

@@ -17,6 +17,11 @@ public sealed class Settings
     public int ControlPlanePid { get; set; }
     public Uri? Bare { get; set; }
     public int BarePid { get; set; }
+
+    /// <summary>Grpc.AspNetCore with a constant answer (BareKestrel in grpc mode), the second ceiling; null: not run.</summary>
+    public Uri? GrpcConstant { get; set; }
+
+    public int GrpcConstantPid { get; set; }
     public HashSet<string> Only { get; } = new(StringComparer.Ordinal);
     public bool Ceiling { get; set; } = true;
     public Dictionary<string, string> Environment { get; } = new(StringComparer.Ordinal);

@@ -24,6 +24,8 @@ builder.WebHost.ConfigureKestrel(kestrel =>
     kestrel.Listen(System.Net.IPAddress.Parse(url.Host == "localhost" ? "127.0.0.1" : url.Host), url.Port, listen => listen.Protocols = HttpProtocols.Http2);
 });
 builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+// With this category enabled at any level, ASP.NET Core starts an Activity per request for log scopes: ~1 us of the hot path.
+builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
 builder.Logging.AddFilter("Grpc", LogLevel.Warning);
 
 var redisConfiguration = ConfigurationOptions.Parse(options.Redis);

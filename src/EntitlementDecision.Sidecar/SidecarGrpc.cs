@@ -18,6 +18,8 @@ internal static class SidecarGrpc
 
     public static IServiceCollection AddSidecarGrpc(this IServiceCollection services, string? responseCompression)
     {
+        // One interceptor instance for every call (without a DI registration Grpc.AspNetCore activates one per call).
+        services.AddSingleton<StoreFailureInterceptor>();
         services.AddGrpc(o =>
         {
             o.Interceptors.Add<StoreFailureInterceptor>();

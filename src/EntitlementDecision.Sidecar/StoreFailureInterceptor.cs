@@ -16,18 +16,37 @@ internal sealed class StoreFailureInterceptor : Interceptor
     public const string CheckUsageDetail = "usage store unreachable: cannot tell how much of the limit is used";
     public const string RecordUsageDetail = "usage store unreachable: nothing was recorded, retry with the same event_id";
 
-    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
+    public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
         TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {
+        Task<TResponse> call;
         try
         {
-            return await continuation(request, context).ConfigureAwait(false);
+            call = continuation(request, context);
         }
         catch (StoreUnavailableException e)
         {
-            throw new RpcException(new Status(StatusCode.Unavailable, Detail(e.Store, request is RecordUsageRequest), e));
+            throw ToStatus(e, request);
+        }
+
+        // The hot path completes synchronously (an L1 hit): hand the finished task back without an async frame.
+        return call.IsCompletedSuccessfully ? call : AwaitAsync(call, request);
+    }
+
+    private static async Task<TResponse> AwaitAsync<TRequest, TResponse>(Task<TResponse> call, TRequest request)
+    {
+        try
+        {
+            return await call.ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException e)
+        {
+            throw ToStatus(e, request);
         }
     }
+
+    private static RpcException ToStatus<TRequest>(StoreUnavailableException e, TRequest request) =>
+        new(new Status(StatusCode.Unavailable, Detail(e.Store, request is RecordUsageRequest), e));
 
     /// <summary>The UNAVAILABLE detail for a failure of <paramref name="store"/> during RecordUsage or a check.</summary>
     internal static string Detail(StoreKind store, bool recordingUsage) => store switch

@@ -86,12 +86,12 @@ internal sealed class ConformanceService : EntitlementDecisionService.Entitlemen
 
     /// <summary>Kestrel on 127.0.0.1:0 (HTTP/2 only) with the sidecar's gRPC composition and these handlers; the invalidation
     /// subscription reported live unless <paramref name="live"/> is false.</summary>
-    public static async Task<(WebApplication App, int Port)> StartAsync(bool live = true)
+    public static async Task<(WebApplication App, int Port)> StartAsync(bool live = true, string? responseCompression = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
-        builder.Services.AddSidecarGrpc(responseCompression: null);
+        builder.Services.AddSidecarGrpc(responseCompression);
         var app = builder.Build();
         app.MapSidecarGrpc<ConformanceService>();
         app.Services.GetRequiredService<InvalidationHealth>().SetLive(live);

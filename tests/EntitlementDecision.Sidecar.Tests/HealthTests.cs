@@ -42,3 +42,25 @@ public sealed class HealthTests
         return statuses.Current.Status;
     }
 }
+
+/// <summary>ED_SIDECAR_RESPONSE_COMPRESSION=gzip: answers are gzip for a client that accepts it (Grpc.Net.Client does).</summary>
+public sealed class ResponseCompressionTests
+{
+    [Theory]
+    [InlineData("gzip", "gzip")]
+    [InlineData(null, null)]
+    public async Task ConfiguredCompression_IsTheResponsesEncoding(string? configured, string? expected)
+    {
+        var (app, port) = await ConformanceService.StartAsync(responseCompression: configured);
+        await using var _ = app;
+        using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{port}");
+        var client = new Contracts.V1.EntitlementDecisionService.EntitlementDecisionServiceClient(channel);
+
+        using var call = client.CheckEntitlementAsync(new Contracts.V1.CheckEntitlementRequest { TenantId = "gz", FeatureKey = "projects" }, cancellationToken: TestContext.Current.CancellationToken);
+        var headers = await call.ResponseHeadersAsync;
+        var response = await call;
+
+        Assert.Equal("gz", response.PlanId);
+        Assert.Equal(expected, headers.GetValue("grpc-encoding"));
+    }
+}

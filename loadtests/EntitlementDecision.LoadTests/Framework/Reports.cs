@@ -9,17 +9,21 @@ namespace EntitlementDecision.LoadTests.Framework;
 public sealed record CeilingRun(string Target, string Url, int Round, long Requests, long Succeeded, long Failed, double RequestsPerSecond,
     double P50Ms, double P90Ms, double P99Ms, double P999Ms, double MaxMs, List<ProcessUsage> Processes, string Command);
 
-/// <summary>The h2load comparison: bare Kestrel vs the sidecar's CheckEntitlement with the same settings.</summary>
+/// <summary>The h2load comparison: bare Kestrel (and Grpc.AspNetCore with a constant answer) vs the sidecar's CheckEntitlement,
+/// with the same settings.</summary>
 public sealed record CeilingResult(string Settings, List<CeilingRun> Runs, List<string> Notes)
 {
-    public double? Ratio
+    /// <summary>Sidecar / bare Kestrel, mean req/s of the rounds.</summary>
+    public double? Ratio => RatioTo("bare");
+
+    /// <summary>Sidecar / Grpc.AspNetCore answering a constant (the framework without our decision); null when not run.</summary>
+    public double? GrpcConstantRatio => RatioTo("grpc-constant");
+
+    private double? RatioTo(string target)
     {
-        get
-        {
-            var bare = Runs.Where(r => r.Target == "bare").Select(r => r.RequestsPerSecond).DefaultIfEmpty().Average();
-            var grpc = Runs.Where(r => r.Target == "sidecar").Select(r => r.RequestsPerSecond).DefaultIfEmpty().Average();
-            return bare > 0 ? grpc / bare : null;
-        }
+        var baseline = Runs.Where(r => r.Target == target).Select(r => r.RequestsPerSecond).DefaultIfEmpty().Average();
+        var sidecar = Runs.Where(r => r.Target == "sidecar").Select(r => r.RequestsPerSecond).DefaultIfEmpty().Average();
+        return baseline > 0 ? sidecar / baseline : null;
     }
 }
 
@@ -149,6 +153,11 @@ public static class Reports
 
             md.AppendLine();
             md.AppendLine(CultureInfo.InvariantCulture, $"**CheckEntitlement / bare ceiling (mean req/s of the rounds): {(ceiling.Ratio is { } ratio ? (100 * ratio).ToString("0.0", Inv) + " %" : "n/a")}**");
+            if (ceiling.GrpcConstantRatio is { } framework)
+            {
+                md.AppendLine();
+                md.AppendLine(CultureInfo.InvariantCulture, $"**CheckEntitlement / Grpc.AspNetCore constant answer: {(100 * framework).ToString("0.0", Inv)} %** (what our decision costs on top of the framework)");
+            }
             foreach (var note in ceiling.Notes)
             {
                 md.AppendLine();
@@ -215,6 +224,7 @@ public static class Reports
             {
                 ["settings"] = ceiling.Settings,
                 ["ratio"] = ceiling.Ratio,
+                ["grpc_constant_ratio"] = ceiling.GrpcConstantRatio,
                 ["notes"] = new JsonArray([.. ceiling.Notes.Select(n => (JsonNode?)n)]),
                 ["runs"] = new JsonArray([.. ceiling.Runs.Select(r => (JsonNode?)new JsonObject
                 {

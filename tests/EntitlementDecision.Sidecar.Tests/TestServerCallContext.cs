@@ -1,0 +1,23 @@
+using Grpc.Core;
+
+namespace EntitlementDecision.Sidecar.Tests;
+
+/// <summary>The smallest <see cref="ServerCallContext"/>: a method name, no deadline, the given token. Shared with the
+/// microbenchmarks (linked into EntitlementDecision.LoadTests.Benchmarks).</summary>
+internal sealed class TestServerCallContext(CancellationToken cancellationToken) : ServerCallContext
+{
+    protected override string MethodCore => "/entitlements.v1.EntitlementDecisionService/Test";
+    protected override string HostCore => "127.0.0.1";
+    protected override string PeerCore => "ipv4:127.0.0.1:1";
+    protected override DateTime DeadlineCore => DateTime.MaxValue;
+    protected override Metadata RequestHeadersCore { get; } = [];
+    protected override CancellationToken CancellationTokenCore => cancellationToken;
+    protected override Metadata ResponseTrailersCore { get; } = [];
+    protected override Status StatusCore { get; set; }
+    protected override WriteOptions? WriteOptionsCore { get; set; }
+    protected override AuthContext AuthContextCore { get; } = new(null, []);
+
+    protected override ContextPropagationToken CreatePropagationTokenCore(ContextPropagationOptions? options) => throw new NotSupportedException();
+
+    protected override Task WriteResponseHeadersAsyncCore(Metadata responseHeaders) => Task.CompletedTask;
+}
