@@ -43,10 +43,18 @@ internal sealed class DecisionService(ISnapshotSource snapshots, IUsageCounter u
             environments[i] = Validate(checks[i], $"checks[{i}].");
         }
 
-        var response = new CheckEntitlementsResponse();
+        // Start every check before awaiting any: the Redis reads of L1 misses and metered checks go out pipelined on the
+        // multiplexer instead of one round trip after another; answers keep request order.
+        var pending = new ValueTask<CheckEntitlementResponse>[checks.Count];
         for (var i = 0; i < checks.Count; i++)
         {
-            response.Results.Add(await CheckAsync(checks[i], environments[i], context.CancellationToken).ConfigureAwait(false));
+            pending[i] = CheckAsync(checks[i], environments[i], context.CancellationToken);
+        }
+
+        var response = new CheckEntitlementsResponse();
+        for (var i = 0; i < pending.Length; i++)
+        {
+            response.Results.Add(await pending[i].ConfigureAwait(false));
         }
 
         return response;

@@ -182,6 +182,26 @@ public sealed class DecisionServiceTests
     }
 
     [Fact]
+    public async Task BatchOfMeteredChecks_ReadsStartTogether_AnswersInOrder()
+    {
+        // A slow usage store: each read waits on the gate. All three reads must be under way before any answers
+        // (one pipelined burst to Redis, not three round trips in a row).
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _usage.ReadGate = gate;
+        var request = new CheckEntitlementsRequest();
+        request.Checks.AddRange([Check("api_calls", 1), Check("projects"), Check("exports", 1), Check("events", 1)]);
+
+        var call = _service.CheckEntitlementsAsync(request, TestData.Context()).AsTask();
+
+        Assert.False(call.IsCompleted);
+        Assert.Equal(3, _usage.Reads.Count);
+        gate.SetResult();
+        var response = await call;
+        Assert.Equal([(true, 10L), (false, 0L), (true, 3L), (true, -1L)], response.Results.Select(r => (r.Metered, r.Limit)));
+        Assert.All(response.Results, r => Assert.True(r.Allowed));
+    }
+
+    [Fact]
     public async Task Batch100_AnsweredInOrder()
     {
         var request = new CheckEntitlementsRequest();

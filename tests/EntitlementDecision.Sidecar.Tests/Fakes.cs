@@ -116,6 +116,9 @@ internal sealed class FakeUsageCounter : IUsageCounter
 
     public List<(string Environment, string Feature, QuotaWindow Window)> Reads { get; } = new();
 
+    /// <summary>When set, every read is recorded at once and answered only when the gate completes (a slow Redis).</summary>
+    public TaskCompletionSource? ReadGate { get; set; }
+
     public void Set(string tenant, string environment, string feature, QuotaWindow window, long used) => _used[$"{environment}/{tenant}/{feature}/{window.Key}"] = used;
 
     public ValueTask<long> GetUsedAsync(string tenantId, string environment, string featureKey, QuotaWindow window, CancellationToken cancellationToken)
@@ -125,11 +128,20 @@ internal sealed class FakeUsageCounter : IUsageCounter
             throw new StoreUnavailableException("fake counter is down", null, StoreKind.Usage);
         }
 
+        long used;
         lock (_used)
         {
             Reads.Add((environment, featureKey, window));
-            return new(_used.GetValueOrDefault($"{environment}/{tenantId}/{featureKey}/{window.Key}"));
+            used = _used.GetValueOrDefault($"{environment}/{tenantId}/{featureKey}/{window.Key}");
         }
+
+        return ReadGate is { } gate ? AfterGateAsync(gate.Task, used) : new(used);
+    }
+
+    private static async ValueTask<long> AfterGateAsync(Task gate, long used)
+    {
+        await gate.ConfigureAwait(false);
+        return used;
     }
 
     public ValueTask<UsageRecordOutcome> RecordAsync(UsageRecordCommand command, CancellationToken cancellationToken)
