@@ -2,16 +2,19 @@
 # loadtests/run.sh          the full load test (issue 5): microbenchmarks (BenchmarkDotNet), every scenario, the h2load ceiling;
 #                           reports in loadtests/out/<timestamp>/ (report.md, report.json, one SVG per scenario, benchmarks/, ceiling/).
 # loadtests/run.sh --smoke  a few seconds per scenario, tiny N, no BenchmarkDotNet: checks the driver and the reports work, not the speed.
+# loadtests/run.sh --only check_batch,check_wide   the full settings for the named scenarios only (no BenchmarkDotNet, no ceiling).
 # Starts its own PostgreSQL, Redis, control plane, sidecar and bare Kestrel on ports that run.sh and test.sh do not use
 # (full: 55434/56381/5280/50251/5281/5284, smoke: 55435/56382/5282/50252/5283/5285); stops everything it started on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 smoke=0
+only=
 case "${1:-}" in
   --smoke) smoke=1 ;;
+  --only) only=${2:?"--only takes a comma-separated list of scenario names"} ;;
   "") ;;
-  *) echo "usage: loadtests/run.sh [--smoke]" >&2; exit 2 ;;
+  *) echo "usage: loadtests/run.sh [--smoke | --only name,name]" >&2; exit 2 ;;
 esac
 
 if [ "$smoke" = 1 ]; then
@@ -69,7 +72,7 @@ bare=loadtests/EntitlementDecision.LoadTests.BareKestrel/bin/Release/net10.0/Ent
 bench=loadtests/EntitlementDecision.LoadTests.Benchmarks/bin/Release/net10.0/EntitlementDecision.LoadTests.Benchmarks.dll
 
 # Microbenchmarks first, on a quiet machine (no hosts running yet).
-if [ "$smoke" = 0 ]; then
+if [ "$smoke" = 0 ] && [ -z "$only" ]; then
   echo "== microbenchmarks (BenchmarkDotNet) -> $out/benchmarks" >&2
   dotnet "$bench" --artifacts "$out/benchmarks" 2>&1 | tee "$logs/benchmarks.log" | grep -E '^\|' >&2 || true
 fi
@@ -96,7 +99,7 @@ dirty=$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo " (working t
 
 echo "== load driver -> $out" >&2
 set +e
-dotnet "$driver" --out "$out" $([ "$smoke" = 1 ] && echo --smoke) \
+dotnet "$driver" --out "$out" $([ "$smoke" = 1 ] && echo --smoke) $([ -n "$only" ] && echo --only "$only" --no-ceiling) \
   --sidecar "$ED_SIDECAR_URL" --redis "$ED_REDIS" --sidecar-pid "$sidecar_pid" \
   --controlplane "$ED_CONTROLPLANE_URL" --controlplane-pid "$cp_pid" --token "$token" --webhook-secret "$STRIPE_WEBHOOK_SECRET" \
   --bare "http://127.0.0.1:$bare_port" --bare-pid "$bare_pid" \
