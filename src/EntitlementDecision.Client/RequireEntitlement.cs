@@ -73,7 +73,10 @@ public static class RequireEntitlementExtensions
         where TBuilder : IEndpointConventionBuilder =>
         builder.WithMetadata(EntitlementProtectedMetadata.Instance);
 
+    private static readonly Google.Protobuf.Reflection.EnumDescriptor Reasons =
+        EntitlementDecisionReflection.Descriptor.EnumTypes.First(e => e.ClrType == typeof(DecisionReason));
+
     /// <summary>The proto name of a reason, e.g. DECISION_REASON_NOT_IN_PLAN.</summary>
     public static string ReasonName(DecisionReason reason) =>
-        EntitlementDecisionReflection.Descriptor.EnumTypes.First(e => e.ClrType == typeof(DecisionReason)).FindValueByNumber((int)reason)?.Name ?? reason.ToString();
+        Reasons.FindValueByNumber((int)reason)?.Name ?? reason.ToString();
 }
