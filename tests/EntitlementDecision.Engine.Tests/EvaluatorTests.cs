@@ -187,6 +187,7 @@ public sealed class EvaluatorTests
     [Fact]
     public void GrantedMeteredCheck_AllocatesZeroBytes()
     {
+        const int Calls = 100_000;
         var snapshot = Create();
         var now = Now;
         long sink = 0;
@@ -196,14 +197,16 @@ public sealed class EvaluatorTests
         }
 
         var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < 100_000; i++)
+        for (var i = 0; i < Calls; i++)
         {
             sink += Evaluator.Evaluate(snapshot, MonthMetered, 1, i % 5, now).Remaining;
         }
 
         var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
-        Assert.Equal(0, allocated);
+        // Any per-call allocation is >= 24 bytes, so >= 2.4 MB here; the runtime's one-off
+        // work on this thread (tier-up, a class initialiser) has been seen at ~16 KB in CI.
+        Assert.True(allocated < Calls, $"{allocated} bytes over {Calls} calls: Evaluate allocates");
         Assert.True(sink > 0);
     }
 
