@@ -29,7 +29,6 @@ namespace EntitlementDecision.ControlPlane
 
             services.TryAddSingletonTimeProvider();
             services.AddSingleton(sp => PlanCatalogLoader.LoadFile(sp.GetRequiredService<IOptions<ControlPlaneOptions>>().Value.CatalogPath!));
-            services.AddSingleton(sp => new BearerTokens(sp.GetRequiredService<IOptions<ControlPlaneOptions>>().Value.TokenSigningKey!, sp.GetRequiredService<TimeProvider>()));
             services.AddSingleton(sp => new WebhookSignatureVerifier(
                 sp.GetRequiredService<IOptions<ControlPlaneOptions>>().Value.WebhookSecrets,
                 WebhookSignatureVerifier.DefaultTolerance,
@@ -52,12 +51,7 @@ namespace EntitlementDecision.ControlPlane
 
             services.AddProblemDetails();
             services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
-            services.AddAuthentication(BearerAuthenticationHandler.SchemeName)
-                .AddScheme<AuthenticationSchemeOptions, BearerAuthenticationHandler>(BearerAuthenticationHandler.SchemeName, null);
-            services.AddAuthorizationBuilder()
-                .AddPolicy(Policies.Operator, p => p.RequireAuthenticatedUser().RequireClaim("role", Roles.Operator))
-                .AddPolicy(Policies.TenantMember, p => p.RequireAuthenticatedUser().RequireClaim("role", Roles.Owner, Roles.Admin, Roles.Member).RequireClaim("tenant_id"))
-                .AddPolicy(Policies.AnyRole, p => p.RequireAuthenticatedUser().RequireClaim("role", Roles.All));
+            services.AddBearerAuthentication();
             return services;
         }
 

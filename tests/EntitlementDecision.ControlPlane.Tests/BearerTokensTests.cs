@@ -18,8 +18,8 @@ public sealed class BearerTokensTests
         return input + "." + Base64Url.EncodeToString(HMACSHA256.HashData(Encoding.UTF8.GetBytes(key), Encoding.ASCII.GetBytes(input)));
     }
 
-    private static string Claims(long? exp = null, string aud = "\"entitlementdecision\"", string iss = "entitlementdecision-dev", string role = "owner") =>
-        $$"""{"iss":"{{iss}}","aud":{{aud}},"sub":"u1","tenant_id":"acme","role":"{{role}}","iat":{{Now.ToUnixTimeSeconds()}},"exp":{{exp ?? Now.AddMinutes(5).ToUnixTimeSeconds()}}}""";
+    private static string Claims(long? exp = null, string aud = "\"entitlementdecision\"", string iss = "entitlementdecision-dev", string role = "owner", long? iat = null, string extra = "") =>
+        $$"""{"iss":"{{iss}}","aud":{{aud}},"sub":"u1","tenant_id":"acme","role":"{{role}}","iat":{{iat ?? Now.ToUnixTimeSeconds()}},"exp":{{exp ?? Now.AddMinutes(5).ToUnixTimeSeconds()}}{{extra}}}""";
 
     [Fact]
     public void MintedToken_Validates_WithAllClaims()
@@ -35,7 +35,7 @@ public sealed class BearerTokensTests
     {
         var unsigned = Base64Url.EncodeToString("""{"alg":"none","typ":"JWT"}"""u8) + "." + Base64Url.EncodeToString(Encoding.UTF8.GetBytes(Claims())) + ".AAAA";
         Assert.Null(Tokens().Validate(unsigned, out var failure));
-        Assert.Equal("algorithm not allowed", failure);
+        Assert.Equal("bad signature", failure); // IdentityModel: no HS256 key verifies another alg
     }
 
     [Theory]
@@ -45,7 +45,7 @@ public sealed class BearerTokensTests
     public void OtherAlgorithm_EvenWithValidHmac_Rejected(string alg)
     {
         Assert.Null(Tokens().Validate(Sign($$"""{"alg":"{{alg}}"}""", Claims()), out var failure));
-        Assert.Equal("algorithm not allowed", failure);
+        Assert.Equal("bad signature", failure); // IdentityModel: no HS256 key verifies another alg
     }
 
     [Fact]
@@ -100,4 +100,64 @@ public sealed class BearerTokensTests
     [InlineData("a.b")]
     [InlineData("!!.??.**")]
     public void Garbage_Rejected(string token) => Assert.Null(Tokens().Validate(token, out _));
+
+    [Fact]
+    public void AlgNone_WithANonEmptySignatureThatIsTheValidHmac_Rejected()
+    {
+        // The strongest "none" forgery: the signature bytes are a correct HS256 MAC of the input, only the header lies.
+        var signed = Sign("""{"alg":"none","typ":"JWT"}""", Claims());
+        Assert.Null(Tokens().Validate(signed, out var failure));
+        Assert.Equal("bad signature", failure); // IdentityModel: no HS256 key verifies another alg
+    }
+
+    [Fact]
+    public void IssuedInTheFuture_BeyondSkew_Rejected()
+    {
+        var ahead = Now.AddMinutes(2).ToUnixTimeSeconds();
+        Assert.Null(Tokens().Validate(Sign("""{"alg":"HS256"}""", Claims(iat: ahead, exp: Now.AddMinutes(10).ToUnixTimeSeconds())), out var failure));
+        Assert.Equal("not yet valid", failure);
+        Assert.NotNull(Tokens().Validate(Sign("""{"alg":"HS256"}""", Claims(iat: Now.AddSeconds(20).ToUnixTimeSeconds())), out _));
+    }
+
+    [Fact]
+    public void NotBeforeInTheFuture_Rejected()
+    {
+        var token = Sign("""{"alg":"HS256"}""", Claims(extra: $$""","nbf":{{Now.AddMinutes(2).ToUnixTimeSeconds()}}"""));
+        Assert.Null(Tokens().Validate(token, out var failure));
+        Assert.Equal("not yet valid", failure);
+    }
+
+    [Fact]
+    public void MissingExp_Rejected()
+    {
+        var token = Sign("""{"alg":"HS256"}""", $$"""{"iss":"entitlementdecision-dev","aud":"entitlementdecision","sub":"u1","tenant_id":"acme","role":"owner","iat":{{Now.ToUnixTimeSeconds()}}}""");
+        Assert.Null(Tokens().Validate(token, out var failure));
+        Assert.Equal("missing exp", failure);
+    }
+
+    [Fact]
+    public void CriticalHeader_Rejected_EvenWhenSigned()
+    {
+        Assert.Null(Tokens().Validate(Sign("""{"alg":"HS256","crit":["exp"],"exp":1}""", Claims()), out var failure));
+        Assert.Equal("critical header not supported", failure);
+    }
+
+    [Fact]
+    public void OversizedToken_Rejected_EvenWhenSigned()
+    {
+        var padding = new string('x', BearerTokens.MaxTokenLength);
+        var token = Sign("""{"alg":"HS256"}""", Claims(extra: $$""","pad":"{{padding}}" """));
+        Assert.True(token.Length > BearerTokens.MaxTokenLength);
+        Assert.Null(Tokens().Validate(token, out var failure));
+        Assert.Equal("malformed token", failure);
+    }
+
+    [Fact]
+    public void MintedToken_IsAStandardJwt_WithTheDocumentedClaims()
+    {
+        var token = Tokens().Mint("u1", "acme", Roles.Owner, TimeSpan.FromMinutes(5), Now);
+        var jwt = new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(token);
+        Assert.Equal(("HS256", "entitlementdecision-dev", "acme", "owner"), (jwt.Alg, jwt.Issuer, jwt.GetPayloadValue<string>("tenant_id"), jwt.GetPayloadValue<string>("role")));
+        Assert.Equal(Now.AddMinutes(5).UtcDateTime, jwt.ValidTo);
+    }
 }

@@ -1,7 +1,6 @@
-using System.Buffers.Text;
-using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
 
 namespace EntitlementDecision.ControlPlane.Auth;
 
@@ -22,200 +21,173 @@ public static class Roles
 public sealed record TokenClaims(string Subject, string? TenantId, string Role, DateTimeOffset IssuedAt, DateTimeOffset ExpiresAt);
 
 /// <summary>
-/// Bearer tokens as compact JWS (RFC 7515) with HS256 only: <c>base64url(header).base64url(claims).base64url(HMAC-SHA256)</c>.
-/// Header <c>{"alg":"HS256","typ":"JWT"}</c>; claims <c>sub</c>, <c>tenant_id</c> (required for tenant roles), <c>role</c>,
-/// <c>iat</c>, <c>exp</c> (Unix seconds), <c>iss</c> = <see cref="Issuer"/>, <c>aud</c> = <see cref="Audience"/>.
-/// Any other <c>alg</c> (including <c>none</c>) is rejected; signatures are compared in fixed time; 30 s clock skew.
+/// The token rules of the control plane, on Microsoft.IdentityModel (the same handler JwtBearer runs). Development
+/// tokens are JWTs signed HS256 with ED_TOKEN_SIGNING_KEY: <c>iss</c> = <see cref="Issuer"/>, <c>aud</c> =
+/// <see cref="Audience"/>, claims <c>sub</c>, <c>role</c>, <c>tenant_id</c> (required for tenant roles), <c>iat</c>,
+/// <c>exp</c>. Every token, dev or from an external issuer: <c>exp</c> required, <c>iat</c>/<c>nbf</c> not in the
+/// future, 30 s clock skew, at most 8192 characters, no <c>crit</c> header (RFC 7515 §4.1.11: we support no extension).
 /// </summary>
 public sealed class BearerTokens
 {
     public const string Issuer = "entitlementdecision-dev";
     public const string Audience = "entitlementdecision";
+    public const int MaxTokenLength = 8192;
     public static readonly TimeSpan ClockSkew = TimeSpan.FromSeconds(30);
-    private const int MaxTokenLength = 8192;
 
-    private readonly byte[] _key;
+    private readonly SymmetricSecurityKey? _key;
     private readonly TimeProvider _time;
+    private readonly JsonWebTokenHandler _handler = CreateHandler();
 
-    /// <param name="signingKey">The HMAC key (UTF-8 bytes of ED_TOKEN_SIGNING_KEY); at least 32 bytes.</param>
-    /// <param name="time">Clock for iat/exp checks.</param>
-    public BearerTokens(string signingKey, TimeProvider time)
+    /// <param name="signingKey">The HMAC key (UTF-8 bytes of ED_TOKEN_SIGNING_KEY), at least 32 bytes; null when only an external issuer signs.</param>
+    /// <param name="time">Clock for the iat/nbf/exp checks.</param>
+    public BearerTokens(string? signingKey, TimeProvider time)
     {
-        _key = Encoding.UTF8.GetBytes(signingKey);
-        if (_key.Length < 32)
+        if (signingKey is not null)
         {
-            throw new ArgumentException("the signing key must be at least 32 bytes", nameof(signingKey));
+            var bytes = Encoding.UTF8.GetBytes(signingKey);
+            if (bytes.Length < 32)
+            {
+                throw new ArgumentException("the signing key must be at least 32 bytes", nameof(signingKey));
+            }
+
+            _key = new SymmetricSecurityKey(bytes);
         }
 
         _time = time;
     }
 
-    /// <summary>Mints a signed token valid from now for <paramref name="ttl"/>.</summary>
+    /// <summary>A token handler limited to <see cref="MaxTokenLength"/>, claims kept under their JWT names.</summary>
+    public static JsonWebTokenHandler CreateHandler() => new() { MaximumTokenSizeInBytes = MaxTokenLength, MapInboundClaims = false };
+
+    /// <summary>Mints a development token valid from <paramref name="now"/> (default: the clock) for <paramref name="ttl"/>.</summary>
     public string Mint(string subject, string? tenantId, string role, TimeSpan ttl, DateTimeOffset? now = null)
     {
-        var issued = now ?? _time.GetUtcNow();
-        var header = """{"alg":"HS256","typ":"JWT"}"""u8.ToArray();
-        var claims = new Dictionary<string, object?>
+        var key = _key ?? throw new InvalidOperationException("no signing key: minting needs ED_TOKEN_SIGNING_KEY");
+        var issued = (now ?? _time.GetUtcNow()).UtcDateTime;
+        var claims = new Dictionary<string, object> { ["sub"] = subject, ["role"] = role };
+        if (tenantId is not null)
         {
-            ["iss"] = Issuer,
-            ["aud"] = Audience,
-            ["sub"] = subject,
-            ["tenant_id"] = tenantId,
-            ["role"] = role,
-            ["iat"] = issued.ToUnixTimeSeconds(),
-            ["exp"] = (issued + ttl).ToUnixTimeSeconds(),
-        };
-        var signingInput = Base64Url.EncodeToString(header) + "." + Base64Url.EncodeToString(JsonSerializer.SerializeToUtf8Bytes(claims));
-        var signature = HMACSHA256.HashData(_key, Encoding.ASCII.GetBytes(signingInput));
-        return signingInput + "." + Base64Url.EncodeToString(signature);
+            claims["tenant_id"] = tenantId;
+        }
+
+        return _handler.CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = Issuer,
+            Audience = Audience,
+            Claims = claims,
+            IssuedAt = issued,
+            NotBefore = issued,
+            Expires = issued + ttl,
+            SigningCredentials = new SigningCredentials(key, SecurityAlgorithms.HmacSha256),
+        });
     }
 
-    /// <summary>Validates <paramref name="token"/>; returns the claims, or null with <paramref name="failure"/> saying why (safe to log: no token content).</summary>
+    /// <summary>Validation of development tokens: HS256 only (so <c>none</c> and algorithm confusion fail), our issuer and audience.</summary>
+    public TokenValidationParameters DevelopmentParameters() => new()
+    {
+        ValidIssuer = Issuer,
+        ValidAudience = Audience,
+        IssuerSigningKey = _key ?? throw new InvalidOperationException("no signing key"),
+        ValidAlgorithms = [SecurityAlgorithms.HmacSha256],
+        RequireSignedTokens = true,
+        RequireExpirationTime = true,
+        LifetimeValidator = ValidateLifetime,
+        NameClaimType = "sub",
+        RoleClaimType = "role",
+    };
+
+    /// <summary>Validation of an external OIDC issuer's tokens (keys and issuer from its metadata): asymmetric algorithms only.</summary>
+    public TokenValidationParameters ExternalParameters(string audience) => new()
+    {
+        ValidAudience = audience,
+        ValidAlgorithms =
+        [
+            SecurityAlgorithms.RsaSha256, SecurityAlgorithms.RsaSha384, SecurityAlgorithms.RsaSha512,
+            SecurityAlgorithms.RsaSsaPssSha256, SecurityAlgorithms.EcdsaSha256, SecurityAlgorithms.EcdsaSha384,
+        ],
+        RequireSignedTokens = true,
+        RequireExpirationTime = true,
+        LifetimeValidator = ValidateLifetime,
+        NameClaimType = "sub",
+        RoleClaimType = "role",
+    };
+
+    /// <summary>Validates a development token; the claims, or null with <paramref name="failure"/> saying why (safe to log: no token content).</summary>
     public TokenClaims? Validate(string token, out string failure)
     {
+        var result = _handler.ValidateTokenAsync(token, DevelopmentParameters()).GetAwaiter().GetResult();
+        if (!result.IsValid)
+        {
+            failure = Describe(result.Exception);
+            return null;
+        }
+
+        return ReadClaims((JsonWebToken)result.SecurityToken, out failure);
+    }
+
+    /// <summary>The checks IdentityModel leaves to us: no <c>crit</c>, a known role, <c>sub</c>, and <c>tenant_id</c> for tenant roles.</summary>
+    public static TokenClaims? ReadClaims(JsonWebToken token, out string failure)
+    {
         failure = "";
-        if (token.Length > MaxTokenLength)
+        if (token.TryGetHeaderValue<object>("crit", out _))
         {
-            failure = "token too long";
+            failure = "critical header not supported";
             return null;
         }
 
-        var parts = token.Split('.');
-        if (parts.Length != 3 || parts[0].Length == 0 || parts[1].Length == 0 || parts[2].Length == 0)
+        token.TryGetPayloadValue<string>("sub", out var sub);
+        token.TryGetPayloadValue<string>("role", out var role);
+        token.TryGetPayloadValue<string>("tenant_id", out var tenantId);
+        if (string.IsNullOrEmpty(sub) || role is null || !Roles.All.Contains(role))
         {
-            failure = "not a compact JWS";
+            failure = "missing sub or unknown role";
             return null;
         }
 
-        byte[] headerBytes, payloadBytes, signature;
-        try
+        if (Roles.TenantRoles.Contains(role) && string.IsNullOrEmpty(tenantId))
         {
-            headerBytes = Base64Url.DecodeFromChars(parts[0]);
-            payloadBytes = Base64Url.DecodeFromChars(parts[1]);
-            signature = Base64Url.DecodeFromChars(parts[2]);
-        }
-        catch (FormatException)
-        {
-            failure = "invalid base64url";
+            failure = "tenant role without tenant_id";
             return null;
         }
 
-        try
-        {
-            using (var header = JsonDocument.Parse(headerBytes))
-            {
-                // Algorithm allow-list: HS256 only. "none", RS256, "hs256"... are all rejected before any key is used.
-                if (header.RootElement.ValueKind != JsonValueKind.Object
-                    || !header.RootElement.TryGetProperty("alg", out var alg) || alg.ValueKind != JsonValueKind.String || alg.GetString() != "HS256")
-                {
-                    failure = "algorithm not allowed";
-                    return null;
-                }
-
-                if (header.RootElement.TryGetProperty("crit", out _))
-                {
-                    failure = "critical header not supported";
-                    return null;
-                }
-            }
-
-            var expected = HMACSHA256.HashData(_key, Encoding.ASCII.GetBytes(parts[0] + "." + parts[1]));
-            if (!CryptographicOperations.FixedTimeEquals(expected, signature))
-            {
-                failure = "bad signature";
-                return null;
-            }
-
-            using var payload = JsonDocument.Parse(payloadBytes);
-            var root = payload.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                failure = "claims are not an object";
-                return null;
-            }
-
-            if (GetString(root, "iss") != Issuer)
-            {
-                failure = "wrong issuer";
-                return null;
-            }
-
-            if (!AudienceMatches(root))
-            {
-                failure = "wrong audience";
-                return null;
-            }
-
-            var sub = GetString(root, "sub");
-            var role = GetString(root, "role");
-            var tenantId = GetString(root, "tenant_id");
-            if (string.IsNullOrEmpty(sub) || role is null || !Roles.All.Contains(role))
-            {
-                failure = "missing sub or unknown role";
-                return null;
-            }
-
-            if (Roles.TenantRoles.Contains(role) && string.IsNullOrEmpty(tenantId))
-            {
-                failure = "tenant role without tenant_id";
-                return null;
-            }
-
-            if (!TryGetSeconds(root, "exp", out var exp) || !TryGetSeconds(root, "iat", out var iat))
-            {
-                failure = "missing exp or iat";
-                return null;
-            }
-
-            var now = _time.GetUtcNow();
-            if (now - ClockSkew >= exp)
-            {
-                failure = "expired";
-                return null;
-            }
-
-            if (iat > now + ClockSkew || (TryGetSeconds(root, "nbf", out var nbf) && nbf > now + ClockSkew))
-            {
-                failure = "not yet valid";
-                return null;
-            }
-
-            return new TokenClaims(sub, string.IsNullOrEmpty(tenantId) ? null : tenantId, role, iat, exp);
-        }
-        catch (JsonException)
-        {
-            failure = "invalid JSON";
-            return null;
-        }
+        return new TokenClaims(sub, string.IsNullOrEmpty(tenantId) ? null : tenantId, role, token.IssuedAt, token.ValidTo);
     }
 
-    private static bool AudienceMatches(JsonElement root)
+    /// <summary>Why IdentityModel refused a token, in words safe to log.</summary>
+    public static string Describe(Exception? exception) => exception switch
     {
-        if (!root.TryGetProperty("aud", out var aud))
+        SecurityTokenExpiredException => "expired",
+        SecurityTokenNotYetValidException => "not yet valid",
+        SecurityTokenNoExpirationException => "missing exp",
+        SecurityTokenInvalidAlgorithmException => "algorithm not allowed",
+        SecurityTokenInvalidSignatureException or SecurityTokenSignatureKeyNotFoundException => "bad signature",
+        SecurityTokenInvalidIssuerException => "wrong issuer",
+        SecurityTokenInvalidAudienceException => "wrong audience",
+        SecurityTokenMalformedException or ArgumentException => "malformed token",
+        null => "rejected",
+        _ => exception.GetType().Name,
+    };
+
+    // exp required; nbf and iat not after now + skew; on our TimeProvider so tests control the clock.
+    private bool ValidateLifetime(DateTime? notBefore, DateTime? expires, SecurityToken token, TokenValidationParameters parameters)
+    {
+        var now = _time.GetUtcNow().UtcDateTime;
+        if (expires is null)
         {
-            return false;
+            throw new SecurityTokenNoExpirationException("missing exp");
         }
 
-        return aud.ValueKind switch
+        if (now - ClockSkew >= expires)
         {
-            JsonValueKind.String => aud.GetString() == Audience,
-            JsonValueKind.Array => aud.EnumerateArray().Any(a => a.ValueKind == JsonValueKind.String && a.GetString() == Audience),
-            _ => false,
-        };
-    }
-
-    private static string? GetString(JsonElement obj, string name) =>
-        obj.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
-
-    private static bool TryGetSeconds(JsonElement obj, string name, out DateTimeOffset value)
-    {
-        value = default;
-        if (!obj.TryGetProperty(name, out var v) || v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out var s) || s is < 0 or > 253_402_300_799)
-        {
-            return false;
+            throw new SecurityTokenExpiredException("expired") { Expires = expires.Value };
         }
 
-        value = DateTimeOffset.FromUnixTimeSeconds(s);
+        var issuedAt = token is JsonWebToken jwt && jwt.TryGetPayloadValue<long>("iat", out _) ? jwt.IssuedAt : (DateTime?)null;
+        if (notBefore > now + ClockSkew || issuedAt > now + ClockSkew)
+        {
+            throw new SecurityTokenNotYetValidException("not yet valid");
+        }
+
         return true;
     }
 }

@@ -6,7 +6,8 @@ namespace EntitlementDecision.ControlPlane.Configuration;
 /// <summary>
 /// The control plane's settings, read from environment variables (any IConfiguration source with the same keys works):
 /// STRIPE_WEBHOOK_SECRET (required; comma-separated for rotation), STRIPE_API_KEY (required, never logged),
-/// ED_TOKEN_SIGNING_KEY (required, at least 32 UTF-8 bytes), ED_POSTGRES (required, Npgsql connection string),
+/// ED_TOKEN_SIGNING_KEY (required unless ED_AUTH_AUTHORITY is set; at least 32 UTF-8 bytes), ED_AUTH_AUTHORITY and
+/// ED_AUTH_AUDIENCE (an external OIDC issuer and the audience its tokens carry), ED_POSTGRES (required, Npgsql connection string),
 /// ED_REDIS (required, StackExchange.Redis configuration), ED_CONTROLPLANE_URL (default http://127.0.0.1:5080),
 /// ED_CATALOG_PATH (default: catalog/plans.json under the content root or the nearest folder above it),
 /// STRIPE_API_BASE (default https://api.stripe.com; the fake Stripe API in tests and the demo).
@@ -22,6 +23,8 @@ public sealed class ControlPlaneOptions
     public const string UrlVariable = "ED_CONTROLPLANE_URL";
     public const string CatalogPathVariable = "ED_CATALOG_PATH";
     public const string StripeApiBaseVariable = "STRIPE_API_BASE";
+    public const string AuthAuthorityVariable = "ED_AUTH_AUTHORITY";
+    public const string AuthAudienceVariable = "ED_AUTH_AUDIENCE";
     public const string DefaultUrl = "http://127.0.0.1:5080";
     public const string DefaultStripeApiBase = "https://api.stripe.com";
 
@@ -31,6 +34,12 @@ public sealed class ControlPlaneOptions
     public string? StripeApiKey { get; set; }
 
     public string? TokenSigningKey { get; set; }
+
+    /// <summary>An external OIDC issuer (ED_AUTH_AUTHORITY, e.g. https://login.example.com/realms/ops): when set, bearer tokens are validated against its keys, not the dev key.</summary>
+    public string? AuthAuthority { get; set; }
+
+    /// <summary>The audience tokens of <see cref="AuthAuthority"/> must carry (ED_AUTH_AUDIENCE); required with it.</summary>
+    public string? AuthAudience { get; set; }
 
     public string? Postgres { get; set; }
 
@@ -51,6 +60,8 @@ public sealed class ControlPlaneOptions
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         options.StripeApiKey = NullIfBlank(configuration[ApiKeyVariable]);
         options.TokenSigningKey = NullIfBlank(configuration[SigningKeyVariable]);
+        options.AuthAuthority = NullIfBlank(configuration[AuthAuthorityVariable]);
+        options.AuthAudience = NullIfBlank(configuration[AuthAudienceVariable]);
         options.Postgres = NullIfBlank(configuration[PostgresVariable]);
         options.Redis = NullIfBlank(configuration[RedisVariable]);
         options.Url = NullIfBlank(configuration[UrlVariable]) ?? DefaultUrl;
@@ -78,6 +89,10 @@ public sealed class ControlPlaneOptions
         return null;
     }
 
+    /// <summary>True for an http:// URL on a loopback host: the only place an issuer's metadata may come without TLS.</summary>
+    public static bool IsLoopbackHttp(string url) =>
+        Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttp && uri.IsLoopback;
+
     private static string? NullIfBlank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 }
 
@@ -97,11 +112,26 @@ public sealed class ControlPlaneOptionsValidator : IValidateOptions<ControlPlane
             failures.Add($"{ControlPlaneOptions.ApiKeyVariable} is required.");
         }
 
-        if (options.TokenSigningKey is null)
+        if (options.AuthAuthority is not null)
+        {
+            if (!Uri.TryCreate(options.AuthAuthority, UriKind.Absolute, out var authority)
+                || !(authority.Scheme == Uri.UriSchemeHttps || ControlPlaneOptions.IsLoopbackHttp(options.AuthAuthority)))
+            {
+                failures.Add($"{ControlPlaneOptions.AuthAuthorityVariable} must be an https URL (http only on a loopback host).");
+            }
+
+            if (options.AuthAudience is null)
+            {
+                failures.Add($"{ControlPlaneOptions.AuthAudienceVariable} is required with {ControlPlaneOptions.AuthAuthorityVariable}.");
+            }
+        }
+
+        // With an external issuer the dev key is optional (mint-token then refuses to run).
+        if (options.TokenSigningKey is null && options.AuthAuthority is null)
         {
             failures.Add($"{ControlPlaneOptions.SigningKeyVariable} is required (HMAC key for bearer tokens, at least 32 bytes).");
         }
-        else if (Encoding.UTF8.GetByteCount(options.TokenSigningKey) < 32)
+        else if (options.TokenSigningKey is not null && Encoding.UTF8.GetByteCount(options.TokenSigningKey) < 32)
         {
             failures.Add($"{ControlPlaneOptions.SigningKeyVariable} is too short: at least 32 bytes are required.");
         }
