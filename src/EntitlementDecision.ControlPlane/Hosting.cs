@@ -37,13 +37,10 @@ namespace EntitlementDecision.ControlPlane
             services.AddSingleton<RedisConnection>();
             services.AddSingleton<OutboxSignal>();
             services.AddBilling(configuration);
-            services.AddHttpClient<IStripeApi, StripeApiClient>((http, sp) =>
+            services.AddHttpClient<IStripeBilling, StripeNetBilling>((http, sp) =>
             {
                 var options = sp.GetRequiredService<IOptions<ControlPlaneOptions>>().Value;
-                return new StripeApiClient(
-                    http,
-                    new StripeApiOptions { ApiKey = options.StripeApiKey!, BaseAddress = new Uri(options.StripeApiBase) },
-                    sp.GetService<ILogger<StripeApiClient>>());
+                return new StripeNetBilling(http, new StripeApiOptions { ApiKey = options.StripeApiKey!, BaseAddress = new Uri(options.StripeApiBase) });
             });
             services.AddHostedService<DatabaseMigrator>();
             services.AddHostedService<OutboxPublisher>();

@@ -120,7 +120,7 @@ public static class FakeStripeEndpoints
         var (recorded, fault) = state.Record(method, path, headers, form);
         var response = context.Response;
         response.Headers["Request-Id"] = FakeStripeState.NewId("req");
-        response.Headers["Stripe-Version"] = request.Headers["Stripe-Version"].FirstOrDefault() ?? Stripe.Api.StripeApiClient.ApiVersion;
+        response.Headers["Stripe-Version"] = request.Headers["Stripe-Version"].FirstOrDefault() ?? Stripe.Api.StripeNetBilling.ApiVersion;
 
         if (fault is not null)
         {

@@ -293,7 +293,7 @@ public sealed partial class FakeStripeState : IDisposable
         evt["id"] = NewId("evt");
         evt["type"] = type;
         evt["created"] = created;
-        evt["api_version"] = Stripe.Api.StripeApiClient.ApiVersion;
+        evt["api_version"] = Stripe.Api.StripeNetBilling.ApiVersion;
         evt["pending_webhooks"] = _webhookUrl is null ? 0 : 1;
         evt["request"] = new JsonObject { ["id"] = idempotencyKey is null ? null : NewId("req"), ["idempotency_key"] = idempotencyKey };
         var data = new JsonObject { ["object"] = obj.DeepClone() };

@@ -1,5 +1,5 @@
 using System.Collections.Frozen;
-using System.Text.Json;
+using global::Stripe;
 
 namespace EntitlementDecision.Stripe;
 
@@ -56,13 +56,11 @@ public static class StripeInvoiceEvents
     /// <summary>The invoice event types <see cref="ReadInvoice"/> understands.</summary>
     public static readonly IReadOnlySet<string> InvoiceTypes = new[] { PaymentFailed, Paid }.ToFrozenSet(StringComparer.Ordinal);
 
-    /// <summary>
-    /// Reads an invoice event's <c>data.object</c>.
-    /// </summary>
+    /// <summary>Reads an invoice event's <c>data.object</c> with <see cref="StripeSubscriptionMapper.FromInvoice"/>.</summary>
     /// <returns>The update, or an error naming what is wrong: <c>"event type '...' is not an invoice event"</c>,
-    /// <c>"data.object is a '...', expected 'invoice'"</c>, <c>"id missing"</c>, <c>"attempt_count is not an integer"</c>.</returns>
+    /// <c>"data.object is a '...', expected 'invoice'"</c>, <c>"id missing"</c>.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="stripeEvent"/> is null.</exception>
-    public static (InvoiceUpdate? Update, string? Error) ReadInvoice(StripeEvent stripeEvent)
+    public static (InvoiceUpdate? Update, string? Error) ReadInvoice(Event stripeEvent)
     {
         ArgumentNullException.ThrowIfNull(stripeEvent);
         if (!InvoiceTypes.Contains(stripeEvent.Type))
@@ -70,85 +68,16 @@ public static class StripeInvoiceEvents
             return (null, $"event type '{stripeEvent.Type}' is not an invoice event");
         }
 
-        var invoice = stripeEvent.DataObject;
-        if (invoice.ValueKind != JsonValueKind.Object)
-        {
-            return (null, "data.object is not an object");
-        }
-
-        if (StripeJson.GetStringOrNull(invoice, "object") is { } kind && kind != "invoice")
-        {
-            return (null, $"data.object is a '{kind}', expected 'invoice'");
-        }
-
-        var id = NonEmpty(StripeJson.GetStringOrNull(invoice, "id"));
-        if (id is null)
-        {
-            return (null, "id missing");
-        }
-
-        var attempts = 0;
-        if (invoice.TryGetProperty("attempt_count", out var count) && count.ValueKind != JsonValueKind.Null)
-        {
-            if (count.ValueKind != JsonValueKind.Number || !count.TryGetInt32(out attempts) || attempts < 0)
-            {
-                return (null, "attempt_count is not an integer");
-            }
-        }
-
-        DateTimeOffset? nextAttempt = null;
-        if (invoice.TryGetProperty("next_payment_attempt", out var next) && next.ValueKind != JsonValueKind.Null)
-        {
-            if (!StripeJson.TryGetUnixTime(next, out var at))
-            {
-                return (null, "next_payment_attempt is not Unix seconds");
-            }
-
-            nextAttempt = at;
-        }
-
-        // The subscription: top-level "subscription" (older API versions) or parent.subscription_details (2025-03-31 on).
-        string? subscriptionId = NonEmpty(StripeJson.GetExpandableId(invoice, "subscription"));
-        JsonElement subscriptionMetadata = default;
-        if (invoice.TryGetProperty("parent", out var parent) && parent.ValueKind == JsonValueKind.Object
-            && parent.TryGetProperty("subscription_details", out var details) && details.ValueKind == JsonValueKind.Object)
-        {
-            subscriptionId ??= NonEmpty(StripeJson.GetExpandableId(details, "subscription"));
-            subscriptionMetadata = ObjectOrDefault(details, "metadata");
-        }
-
-        if (subscriptionMetadata.ValueKind != JsonValueKind.Object
-            && invoice.TryGetProperty("subscription_details", out var oldDetails) && oldDetails.ValueKind == JsonValueKind.Object)
-        {
-            subscriptionMetadata = ObjectOrDefault(oldDetails, "metadata");
-        }
-
-        var ownMetadata = ObjectOrDefault(invoice, "metadata");
-        var source = subscriptionMetadata.ValueKind == JsonValueKind.Object && NonEmpty(StripeJson.GetStringOrNull(subscriptionMetadata, "tenant_id")) is not null
-            ? subscriptionMetadata
-            : ownMetadata;
-        var tenantId = source.ValueKind == JsonValueKind.Object ? NonEmpty(StripeJson.GetStringOrNull(source, "tenant_id")) : null;
-        var environment = tenantId is not null ? NonEmpty(StripeJson.GetStringOrNull(source, "environment")) : null;
-
-        return (new InvoiceUpdate(
-            id,
-            subscriptionId,
-            NonEmpty(StripeJson.GetExpandableId(invoice, "customer")),
-            tenantId,
-            environment,
-            attempts,
-            nextAttempt,
-            stripeEvent.Id,
-            stripeEvent.Type,
-            stripeEvent.Created), null);
+        return stripeEvent.Data?.Object is Invoice invoice
+            ? StripeSubscriptionMapper.FromInvoice(invoice, stripeEvent.Id, stripeEvent.Type, stripeEvent.CreatedAt())
+            : (null, StripeSubscriptionEvents.KindError(stripeEvent, "invoice"));
     }
 
     /// <summary>
-    /// Reads a <c>customer.subscription.trial_will_end</c> event: the subscription (same rules and errors as
-    /// <see cref="StripeSubscriptionEvents.Read"/>) and its <c>trial_end</c>.
+    /// Reads a <c>customer.subscription.trial_will_end</c> event: the subscription (the mapper's rules and errors) and its <c>trial_end</c>.
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="stripeEvent"/> is null.</exception>
-    public static (TrialWillEnd? Update, string? Error) ReadTrialWillEnd(StripeEvent stripeEvent)
+    public static (TrialWillEnd? Update, string? Error) ReadTrialWillEnd(Event stripeEvent)
     {
         ArgumentNullException.ThrowIfNull(stripeEvent);
         if (stripeEvent.Type != TrialWillEnd)
@@ -156,29 +85,14 @@ public static class StripeInvoiceEvents
             return (null, $"event type '{stripeEvent.Type}' is not {TrialWillEnd}");
         }
 
-        // The payload is a subscription: read it with the subscription rules under the type they understand.
-        var read = StripeSubscriptionEvents.Read(stripeEvent with { Type = StripeSubscriptionEvents.SubscriptionUpdated });
-        if (!read.Succeeded)
+        if (stripeEvent.Data?.Object is not Subscription subscription)
         {
-            return (null, read.Error);
+            return (null, StripeSubscriptionEvents.KindError(stripeEvent, "subscription"));
         }
 
-        DateTimeOffset? trialEnd = null;
-        if (stripeEvent.DataObject.TryGetProperty("trial_end", out var end) && end.ValueKind != JsonValueKind.Null)
-        {
-            if (!StripeJson.TryGetUnixTime(end, out var at))
-            {
-                return (null, "trial_end is not Unix seconds");
-            }
-
-            trialEnd = at;
-        }
-
-        return (new TrialWillEnd(read.Update with { EventType = stripeEvent.Type }, trialEnd), null);
+        var read = StripeSubscriptionMapper.FromSubscription(subscription, stripeEvent.Id, stripeEvent.Type, stripeEvent.CreatedAt());
+        return read.Succeeded
+            ? (new TrialWillEnd(read.Update, StripeSubscriptionMapper.Utc(subscription.TrialEnd)), null)
+            : (null, read.Error);
     }
-
-    private static JsonElement ObjectOrDefault(JsonElement obj, string name) =>
-        obj.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Object ? value : default;
-
-    private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 }

@@ -47,7 +47,7 @@ public sealed class CatalogGateTests : IAsyncLifetime
 
         var output = new StringWriter();
         var error = new StringWriter();
-        var exit = await CatalogGate.RunAsync(args, name => variables.GetValueOrDefault(name), o => { o.MaxAttempts = 1; return new StripeApiClient(_http, o); }, output, error, Ct);
+        var exit = await CatalogGate.RunAsync(args, name => variables.GetValueOrDefault(name), o => { o.MaxNetworkRetries = 0; return new StripeNetBilling(_http, o); }, output, error, Ct);
         return (exit, output.ToString(), error.ToString());
     }
 

@@ -1,3 +1,4 @@
+using EntitlementDecision.Stripe;
 using EntitlementDecision.ControlPlane.Billing;
 using EntitlementDecision.Stripe.Api;
 using FsCheck;
@@ -77,9 +78,9 @@ public static class DeliveryOrderProperty
     {
         var lastBefore = (long)world.Stripe.State.Find(before[^1])!["created"]!;
         var firstAfter = (long)world.Stripe.State.Find(after[0])!["created"]!;
-        var page = world.Api.ListEventsAsync(new ListEventsOptions { Type = "customer.subscription.updated", Limit = 100 }, CancellationToken.None).GetAwaiter().GetResult();
-        return page.Data.Single(e => e.Created.ToUnixTimeSeconds() > lastBefore && e.Created.ToUnixTimeSeconds() < firstAfter
-            && e.Data.Object.GetProperty("id").GetString() == sub).Id;
+        var events = world.EventsAsync("customer.subscription.updated").GetAwaiter().GetResult();
+        return events.Single(e => e.CreatedAt().ToUnixTimeSeconds() > lastBefore && e.CreatedAt().ToUnixTimeSeconds() < firstAfter
+            && ((global::Stripe.Subscription)e.Data.Object).Id == sub).Id;
     }
 }
 

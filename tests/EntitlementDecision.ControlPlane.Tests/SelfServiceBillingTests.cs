@@ -153,7 +153,7 @@ public sealed class SelfServiceBillingTests(SelfServiceWorld world) : SelfServic
         Assert.StartsWith("cus_", row.StripeCustomerId);
         var customer = Assert.Single(StripeRequests("POST", "/v1/customers"));
         Assert.Equal((tenant, "production"), (customer.Form["metadata[tenant_id]"], customer.Form["metadata[environment]"]));
-        Assert.Equal(StripeApiClient.IdempotencyKeyFor("/v1/customers", $"customer:{tenant}:production"), customer.IdempotencyKey);
+        Assert.Equal(StripeNetBilling.IdempotencyKeyFor("/v1/customers", $"customer:{tenant}:production"), customer.IdempotencyKey);
 
         var sent = Assert.Single(StripeRequests("POST", "/v1/checkout/sessions"));
         Assert.Equal("subscription", sent.Form["mode"]);
@@ -170,7 +170,7 @@ public sealed class SelfServiceBillingTests(SelfServiceWorld world) : SelfServic
         Assert.Equal("14", sent.Form["subscription_data[trial_period_days]"]); // the catalog's trial_days of pro; the tenant never had a trial
         Assert.Equal(SelfServiceWorld.SuccessUrl, sent.Form["success_url"]);
         Assert.Equal(SelfServiceWorld.CancelUrl, sent.Form["cancel_url"]);
-        Assert.Equal(StripeApiClient.IdempotencyKeyFor("/v1/checkout/sessions", $"checkout:{tenant}:production:pro:{key}"), sent.IdempotencyKey);
+        Assert.Equal(StripeNetBilling.IdempotencyKeyFor("/v1/checkout/sessions", $"checkout:{tenant}:production:pro:{key}"), sent.IdempotencyKey);
 
         // The client retries with the same key: Stripe replays the same session; no second customer.
         var (again, againJson) = await SendAsync(HttpMethod.Post, "/billing/checkout", Fx.Token(Roles.Admin, tenant, "bob"), new { plan_id = "pro" }, key);
@@ -519,8 +519,8 @@ public sealed class SelfServiceBillingTests(SelfServiceWorld world) : SelfServic
     /// <summary>The id of the newest event of <paramref name="type"/> about <paramref name="subscriptionId"/> the fake emitted.</summary>
     private async Task<string> LatestEventAsync(string type, string subscriptionId)
     {
-        var page = await World.Api.ListEventsAsync(new ListEventsOptions { Type = type, Limit = 100 }, Ct); // newest first
-        return page.Data.First(e => e.Data.Object.GetProperty("id").GetString() == subscriptionId).Id;
+        var events = await World.EventsAsync(type, Ct); // newest first
+        return events.First(e => (e.Data.Object as global::Stripe.IHasId)?.Id == subscriptionId).Id;
     }
 }
 

@@ -28,13 +28,17 @@ public class StripeWorld : IAsyncLifetime
     public ControlPlaneFixture Host { get; private set; } = null!;
 
     /// <summary>A client of the fake (one attempt per call, so tests do not wait for client retries).</summary>
-    public StripeApiClient Api { get; private set; } = null!;
+    public StripeNetBilling Api { get; private set; } = null!;
+
+    /// <summary>Stripe.net itself on the fake, for what our port does not offer (the events list).</summary>
+    public global::Stripe.StripeClient StripeNet { get; private set; } = null!;
 
     public async ValueTask InitializeAsync()
     {
         Stripe = await FakeStripeServer.StartAsync(new FakeStripeOptions(), cancellationToken: TestContext.Current.CancellationToken);
         _stripeHttp = new HttpClient();
-        Api = new StripeApiClient(_stripeHttp, ApiOptions());
+        Api = new StripeNetBilling(_stripeHttp, ApiOptions());
+        StripeNet = new global::Stripe.StripeClient("sk_test_world", apiBase: Stripe.BaseUrl.GetLeftPart(UriPartial.Authority));
         _database = await TestServices.CreateDatabaseAsync();
         var settings = ControlPlaneFactory.DefaultSettings(_database);
         settings["ED_WEBHOOK_REREAD"] = "on";
@@ -45,7 +49,7 @@ public class StripeWorld : IAsyncLifetime
         }
 
         _factory = new ControlPlaneFactory(settings, services =>
-            services.AddHttpClient<IStripeApi, StripeApiClient>((http, _) => new StripeApiClient(http, ApiOptions())));
+            services.AddHttpClient<IStripeBilling, StripeNetBilling>((http, _) => new StripeNetBilling(http, ApiOptions())));
         Host = new ControlPlaneFixture(_factory);
         await Host.ConnectRedisAsync();
     }
@@ -66,7 +70,11 @@ public class StripeWorld : IAsyncLifetime
         }
     }
 
-    private StripeApiOptions ApiOptions() => new() { ApiKey = "sk_test_world", BaseAddress = Stripe.BaseUrl, MaxAttempts = 1, RetryBaseDelay = TimeSpan.FromMilliseconds(1) };
+    private StripeApiOptions ApiOptions() => new() { ApiKey = "sk_test_world", BaseAddress = Stripe.BaseUrl, MaxNetworkRetries = 0 };
+
+    /// <summary>The fake's events of <paramref name="type"/>, newest first, as Stripe.net reads them.</summary>
+    public async Task<List<global::Stripe.Event>> EventsAsync(string type, CancellationToken ct = default) =>
+        (await StripeNet.V1.Events.ListAsync(new global::Stripe.EventListOptions { Type = type, Limit = 100 }, cancellationToken: ct)).Data;
 
     /// <summary>Checkout on the fake for <paramref name="tenantId"/> at <paramref name="priceId"/>, completed; returns the subscription id and the emitted event ids.</summary>
     public async Task<(string SubscriptionId, IReadOnlyList<string> EventIds)> SubscribeAsync(string tenantId, string priceId = TestServices.ProPrice, int? trialDays = null)

@@ -15,7 +15,7 @@ public sealed class StripeInvoiceEventsTests
     }
 
     private static (InvoiceUpdate? Update, string? Error) Read(StripeEventBuilder builder) =>
-        StripeInvoiceEvents.ReadInvoice(StripeEventParser.Parse(builder.ToUtf8Bytes()));
+        StripeInvoiceEvents.ReadInvoice(StripeWebhookEvents.Parse(builder.ToUtf8Bytes()));
 
     [Fact]
     public void CurrentApiShape_ReadsSubscriptionAndTenantFromParentSubscriptionDetails()
@@ -64,13 +64,20 @@ public sealed class StripeInvoiceEventsTests
     [Theory]
     [InlineData("object", "\"subscription\"", "data.object is a 'subscription', expected 'invoice'")]
     [InlineData("id", "null", "id missing")]
-    [InlineData("attempt_count", "\"two\"", "attempt_count is not an integer")]
-    [InlineData("next_payment_attempt", "\"soon\"", "next_payment_attempt is not Unix seconds")]
     public void IllTypedFields_AreNamed(string field, string json, string expected)
     {
         var (update, error) = Read(Invoice(StripeInvoiceEvents.PaymentFailed, i => i[field] = JsonNode.Parse(json)));
         Assert.Null(update);
         Assert.Equal(expected, error);
+    }
+
+    [Theory]
+    [InlineData("attempt_count", "\"two\"")]
+    [InlineData("next_payment_attempt", "\"soon\"")]
+    public void IllTypedFields_AreRejectedWhenParsed(string field, string json)
+    {
+        var body = Invoice(StripeInvoiceEvents.PaymentFailed, i => i[field] = JsonNode.Parse(json)).ToUtf8Bytes();
+        Assert.Throws<StripeEventFormatException>(() => StripeWebhookEvents.Parse(body));
     }
 
     [Fact]
@@ -85,12 +92,12 @@ public sealed class StripeInvoiceEventsTests
     {
         var builder = StripeEventBuilder.Subscription(StripeInvoiceEvents.TrialWillEnd).WithStatus("trialing").WithMetadata("tenant_id", "acme");
         builder.Object["trial_end"] = 1_950_000_000;
-        var (trial, error) = StripeInvoiceEvents.ReadTrialWillEnd(StripeEventParser.Parse(builder.ToUtf8Bytes()));
+        var (trial, error) = StripeInvoiceEvents.ReadTrialWillEnd(StripeWebhookEvents.Parse(builder.ToUtf8Bytes()));
         Assert.Null(error);
         Assert.Equal(("acme", "trialing", StripeInvoiceEvents.TrialWillEnd, DateTimeOffset.FromUnixTimeSeconds(1_950_000_000)),
             (trial!.Subscription.TenantId, trial.Subscription.Status, trial.Subscription.EventType, trial.TrialEnd));
 
-        var (_, missing) = StripeInvoiceEvents.ReadTrialWillEnd(StripeEventParser.Parse(StripeEventBuilder.Subscription(StripeInvoiceEvents.TrialWillEnd).ToUtf8Bytes()));
+        var (_, missing) = StripeInvoiceEvents.ReadTrialWillEnd(StripeWebhookEvents.Parse(StripeEventBuilder.Subscription(StripeInvoiceEvents.TrialWillEnd).ToUtf8Bytes()));
         Assert.Equal("metadata.tenant_id missing", missing);
     }
 }

@@ -1,3 +1,4 @@
+using StripeException = Stripe.StripeException;
 using System.Security.Claims;
 using EntitlementDecision.ControlPlane.Audit;
 using EntitlementDecision.ControlPlane.Auth;
@@ -5,6 +6,7 @@ using EntitlementDecision.ControlPlane.Data;
 using EntitlementDecision.ControlPlane.Snapshots;
 using EntitlementDecision.ControlPlane.Tenants;
 using EntitlementDecision.Engine.Catalog;
+using EntitlementDecision.Stripe;
 using EntitlementDecision.Stripe.Api;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -66,7 +68,7 @@ public static class CheckoutEndpoints
     /// the entitlement row, audited <c>billing.customer_created</c>); the session is audited <c>billing.checkout_session_created</c>.
     /// </summary>
     public static async Task<Results<Ok<SessionDto>, ProblemHttpResult>> Checkout(
-        CheckoutRequest? body, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, IStripeApi stripe,
+        CheckoutRequest? body, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, IStripeBilling stripe,
         IOptions<SelfServiceBillingOptions> options, OutboxSignal signal, TimeProvider time, CancellationToken ct)
     {
         var key = RequestKey(http, out var keyProblem);
@@ -126,7 +128,7 @@ public static class CheckoutEndpoints
             await db.SaveChangesAsync(ct);
             return TypedResults.Ok(new SessionDto(session.Id, session.Url));
         }
-        catch (StripeApiException e)
+        catch (StripeException e)
         {
             return TypedResults.Problem(StripeProblemDetails.From(e));
         }
@@ -139,7 +141,7 @@ public static class CheckoutEndpoints
     /// errors via <see cref="StripeProblemDetails.From"/>. Audited <c>billing.portal_session_created</c>.
     /// </summary>
     public static async Task<Results<Ok<SessionDto>, ProblemHttpResult>> Portal(
-        PortalRequest? body, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, IStripeApi stripe,
+        PortalRequest? body, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, IStripeBilling stripe,
         IOptions<SelfServiceBillingOptions> options, TimeProvider time, CancellationToken ct)
     {
         var key = RequestKey(http, out var keyProblem);
@@ -177,7 +179,7 @@ public static class CheckoutEndpoints
             await db.SaveChangesAsync(ct);
             return TypedResults.Ok(new SessionDto(session.Id, session.Url));
         }
-        catch (StripeApiException e)
+        catch (StripeException e)
         {
             return TypedResults.Problem(StripeProblemDetails.From(e));
         }
@@ -249,7 +251,7 @@ public static class CheckoutEndpoints
     /// stored one first (that one is kept and returned). Audited <c>billing.customer_created</c>; the version is bumped (outbox).
     /// </summary>
     private static async Task<string> CreateCustomerAsync(
-        EntitlementsDbContext db, IStripeApi stripe, Tenant tenant, Entitlement row, ClaimsPrincipal user, string cause, TimeProvider time, CancellationToken ct)
+        EntitlementsDbContext db, IStripeBilling stripe, Tenant tenant, Entitlement row, ClaimsPrincipal user, string cause, TimeProvider time, CancellationToken ct)
     {
         var customer = await stripe.CreateCustomerAsync(
             new CreateCustomerRequest(Name: tenant.Name, Metadata: new Dictionary<string, string> { ["tenant_id"] = row.TenantId, ["environment"] = row.Environment }),
@@ -277,19 +279,16 @@ public static class CheckoutEndpoints
     /// True when the tenant had a trial in this environment: its row is trialing, or any subscription of its Stripe customer (any
     /// status, canceled included) has a <c>trial_start</c>. A tenant gets a plan's trial days only once.
     /// </summary>
-    private static async Task<bool> HadTrialAsync(IStripeApi stripe, Entitlement row, string customerId, CancellationToken ct)
+    private static async Task<bool> HadTrialAsync(IStripeBilling stripe, Entitlement row, string customerId, CancellationToken ct)
     {
         if (row.StripeStatus == "trialing")
         {
             return true;
         }
 
-        await foreach (var subscription in StripePaging.AllAsync(
-            after => stripe.ListSubscriptionsAsync(new ListSubscriptionsOptions { Customer = customerId, Status = "all", Limit = 100, StartingAfter = after }, ct),
-            s => s.Id,
-            ct))
+        await foreach (var subscription in stripe.ListSubscriptionsAsync(customerId, "all", null, ct))
         {
-            if (subscription.TrialStart is not null)
+            if (StripeSubscriptionMapper.Utc(subscription.TrialStart) is not null)
             {
                 return true;
             }

@@ -1,3 +1,4 @@
+using StripeException = Stripe.StripeException;
 using EntitlementDecision.ControlPlane.Audit;
 using EntitlementDecision.ControlPlane.Data;
 using EntitlementDecision.ControlPlane.Snapshots;
@@ -97,10 +98,10 @@ public sealed partial class PendingPlanChangeJob(
                     default: break;
                 }
             }
-            catch (StripeApiException e)
+            catch (StripeException e)
             {
                 failed++;
-                LogStripeFailed(logger, tenantId, environment, e.HttpStatus ?? 0, e.StripeErrorType);
+                LogStripeFailed(logger, tenantId, environment, e.Status() ?? 0, e.StripeError?.Type);
             }
         }
 
@@ -112,7 +113,7 @@ public sealed partial class PendingPlanChangeJob(
     {
         var db = services.GetRequiredService<EntitlementsDbContext>();
         var catalog = services.GetRequiredService<PlanCatalog>();
-        var stripe = services.GetRequiredService<IStripeApi>();
+        var stripe = services.GetRequiredService<IStripeBilling>();
         var applier = services.GetRequiredService<StripeEventApplier>();
         var row = await db.Entitlements.AsNoTracking().SingleAsync(e => e.TenantId == tenantId && e.Environment == environment, ct);
         if (row.PendingPlanId is not { } planId || row.PendingPlanEffectiveAt is not { } effectiveAt || effectiveAt > now)

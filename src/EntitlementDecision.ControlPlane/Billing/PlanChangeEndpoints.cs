@@ -1,3 +1,5 @@
+using StripeException = Stripe.StripeException;
+using Subscription = Stripe.Subscription;
 using System.Security.Claims;
 using EntitlementDecision.ControlPlane.Audit;
 using EntitlementDecision.ControlPlane.Auth;
@@ -55,7 +57,7 @@ public static class PlanChangeEndpoints
     private static readonly IReadOnlySet<string> ChangeableStatuses = new HashSet<string>(StringComparer.Ordinal) { "active", "trialing" };
 
     public static async Task<Results<Ok<PlanChangeDto>, ProblemHttpResult>> Change(
-        PlanChangeRequest? body, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, IStripeApi stripe,
+        PlanChangeRequest? body, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, IStripeBilling stripe,
         StripeEventApplier applier, RedisConnection redis, IOptions<SelfServiceBillingOptions> options, OutboxSignal signal, TimeProvider time, CancellationToken ct)
     {
         var key = CheckoutEndpoints.RequestKey(http, out var keyProblem);
@@ -171,12 +173,12 @@ public static class PlanChangeEndpoints
     }
 
     public static Task<Results<Ok<EntitlementDto>, ProblemHttpResult>> Cancel(
-        string? environment, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, IStripeApi stripe,
+        string? environment, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, IStripeBilling stripe,
         StripeEventApplier applier, OutboxSignal signal, TimeProvider time, CancellationToken ct) =>
         SetCancelAsync(true, environment, http, user, db, catalog, dunning, stripe, applier, signal, time, ct);
 
     public static Task<Results<Ok<EntitlementDto>, ProblemHttpResult>> Resume(
-        string? environment, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, IStripeApi stripe,
+        string? environment, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, IStripeBilling stripe,
         StripeEventApplier applier, OutboxSignal signal, TimeProvider time, CancellationToken ct) =>
         SetCancelAsync(false, environment, http, user, db, catalog, dunning, stripe, applier, signal, time, ct);
 
@@ -185,7 +187,7 @@ public static class PlanChangeEndpoints
     /// applied to the row. Cancel clears a pending change (the subscription ends instead). Already in the asked state: 200, no Stripe call.
     /// </summary>
     private static async Task<Results<Ok<EntitlementDto>, ProblemHttpResult>> SetCancelAsync(
-        bool cancel, string? environment, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, IStripeApi stripe,
+        bool cancel, string? environment, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, IStripeBilling stripe,
         StripeEventApplier applier, OutboxSignal signal, TimeProvider time, CancellationToken ct)
     {
         var key = CheckoutEndpoints.RequestKey(http, out var keyProblem);
@@ -232,7 +234,7 @@ public static class PlanChangeEndpoints
                 $"{(cancel ? "cancel" : "resume")}:{row.TenantId}:{row.Environment}:{subscriptionId}:{key ?? Guid.NewGuid().ToString("N")}",
                 ct);
         }
-        catch (StripeApiException e)
+        catch (StripeException e)
         {
             return TypedResults.Problem(StripeProblemDetails.From(e));
         }
@@ -263,7 +265,7 @@ public static class PlanChangeEndpoints
 
     private static async Task<Results<Ok<PlanChangeDto>, ProblemHttpResult>> UpgradeAsync(
         Entitlement row, string subscriptionId, Plan target, CatalogPrice targetPrice, string? key, string cause, ClaimsPrincipal user,
-        EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, IStripeApi stripe, StripeEventApplier applier, OutboxSignal signal, TimeProvider time, CancellationToken ct)
+        EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, IStripeBilling stripe, StripeEventApplier applier, OutboxSignal signal, TimeProvider time, CancellationToken ct)
     {
         Subscription updated;
         try
@@ -280,7 +282,7 @@ public static class PlanChangeEndpoints
                 $"upgrade:{row.TenantId}:{row.Environment}:{subscriptionId}:{target.Id}:{key ?? Guid.NewGuid().ToString("N")}",
                 ct);
         }
-        catch (StripeApiException e)
+        catch (StripeException e)
         {
             return TypedResults.Problem(StripeProblemDetails.From(e));
         }

@@ -1,3 +1,6 @@
+using EntitlementDecision.Stripe;
+using Subscription = Stripe.Subscription;
+using SubscriptionItem = Stripe.SubscriptionItem;
 using System.Globalization;
 using EntitlementDecision.ControlPlane.Audit;
 using EntitlementDecision.ControlPlane.Data;
@@ -108,7 +111,7 @@ public static class PlanChanges
     /// </summary>
     internal static ApplyResult ApplyFromStripe(StripeEventApplier applier, Entitlement row, Subscription subscription, string actor, string cause, DateTimeOffset now)
     {
-        var read = StripeSubscriptions.FromSubscription(subscription, now);
+        var read = StripeSubscriptionMapper.FromRetrieved(subscription, now);
         return read.Succeeded
             ? applier.ApplySubscription(row, read.Update, fromStripe: true, now, actor, "subscription.updated", cause, now)
             : new ApplyResult($"rejected: Stripe's subscription {subscription.Id}: {read.Error}", false);

@@ -1,3 +1,4 @@
+using Stripe;
 using System.Text;
 using EntitlementDecision.ControlPlane.Audit;
 using EntitlementDecision.ControlPlane.Data;
@@ -23,7 +24,7 @@ public sealed class StripeEventRetryException(string message, Exception? inner =
 /// <para>
 /// <b>When the subscription is re-read from Stripe.</b> With <see cref="BillingOptions.Reread"/> on (default), every
 /// <c>customer.subscription.*</c> (created/updated/deleted/trial_will_end) and <c>invoice.paid</c>/<c>invoice.payment_failed</c>
-/// event that names a subscription is resolved by retrieving that subscription (<see cref="IStripeApi.GetSubscriptionAsync"/>) and
+/// event that names a subscription is resolved by retrieving that subscription (<see cref="IStripeBilling.GetSubscriptionAsync"/>) and
 /// applying Stripe's current object, not the payload: so late, duplicated, reordered or same-second events all converge on Stripe's
 /// state. When Stripe's API is unreachable (network error, 429, 5xx) the attempt fails and is retried with backoff; from attempt
 /// <see cref="BillingOptions.PayloadFallbackAfter"/> on, the payload is applied instead, guarded by the order check (an event older
@@ -42,7 +43,7 @@ public sealed class StripeEventRetryException(string message, Exception? inner =
 public sealed partial class StripeEventApplier(
     EntitlementsDbContext db,
     PlanCatalog catalog,
-    IStripeApi stripe,
+    IStripeBilling stripe,
     IOptions<BillingOptions> options,
     TimeProvider time,
     ILogger<StripeEventApplier> logger)
@@ -66,10 +67,10 @@ public sealed partial class StripeEventApplier(
     /// </summary>
     public async Task<ApplyResult> ApplyAsync(StripeEventRecord record, CancellationToken ct)
     {
-        StripeEvent e;
+        Event e;
         try
         {
-            e = StripeEventParser.Parse(Encoding.UTF8.GetBytes(record.Payload));
+            e = StripeWebhookEvents.Parse(Encoding.UTF8.GetBytes(record.Payload));
         }
         catch (StripeEventFormatException ex)
         {
@@ -298,7 +299,7 @@ public sealed partial class StripeEventApplier(
     }
 
     /// <summary>checkout.session.completed links the customer and subscription ids and, when the row has no plan yet, takes metadata.plan_id.</summary>
-    private async Task<ApplyResult> ApplyCheckoutAsync(StripeEvent e, CancellationToken ct)
+    private async Task<ApplyResult> ApplyCheckoutAsync(Event e, CancellationToken ct)
     {
         var read = StripeSubscriptionEvents.Read(e);
         if (!read.Succeeded)
@@ -359,22 +360,22 @@ public sealed partial class StripeEventApplier(
             }
             catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
             {
-                throw new StripeApiException(null, StripeApiException.NetworkErrorType, null, null, $"no answer within {RereadTimeout.TotalSeconds} s", null, 1, innerException: e);
+                throw StripeErrors.ConnectionError($"no answer within {RereadTimeout.TotalSeconds} s", e);
             }
         }
-        catch (StripeApiException ex) when (IsUnreachable(ex))
+        catch (StripeException ex) when (IsUnreachable(ex))
         {
             if (record.Attempts >= Options.PayloadFallbackAfter)
             {
-                LogPayloadFallback(logger, record.EventId, record.Attempts, ex.HttpStatus ?? 0);
+                LogPayloadFallback(logger, record.EventId, record.Attempts, ex.Status() ?? 0);
                 return (payload, false, null);
             }
 
-            throw new StripeEventRetryException($"Stripe API unavailable retrieving {subscriptionId}: {ex.HttpStatus?.ToString() ?? ex.StripeErrorType} {ex.Message}", ex);
+            throw new StripeEventRetryException($"Stripe API unavailable retrieving {subscriptionId}: {ex.Status()?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? ex.StripeError?.Type} {ex.Message}", ex);
         }
-        catch (StripeApiException ex)
+        catch (StripeException ex)
         {
-            throw new StripeEventRetryException($"Stripe API error retrieving {subscriptionId}: {ex.HttpStatus} {ex.StripeErrorType}/{ex.Code}: {ex.Message}", ex);
+            throw new StripeEventRetryException($"Stripe API error retrieving {subscriptionId}: {ex.Status()} {ex.StripeError?.Type}/{ex.StripeError?.Code}: {ex.Message}", ex);
         }
 
         if (subscription is null)
@@ -382,13 +383,13 @@ public sealed partial class StripeEventApplier(
             throw new StripeEventRetryException($"Stripe does not know subscription {subscriptionId} (404): is STRIPE_API_KEY of the account that sends these webhooks?");
         }
 
-        var read = StripeSubscriptions.FromSubscription(subscription, time.GetUtcNow());
+        var read = StripeSubscriptionMapper.FromRetrieved(subscription, time.GetUtcNow());
         if (!read.Succeeded)
         {
             return (null, true, $"rejected: Stripe's subscription {subscriptionId}: {read.Error}");
         }
 
-        var current = read.Update with { CurrentPeriodStart = subscription.PeriodStart };
+        var current = read.Update;
         if (payload is not null && (current.TenantId != payload.TenantId || current.Environment != payload.Environment))
         {
             return (null, true, $"rejected: Stripe's subscription {subscriptionId} belongs to {current.TenantId}/{current.Environment}, the event says {payload.TenantId}/{payload.Environment}");
@@ -398,7 +399,7 @@ public sealed partial class StripeEventApplier(
     }
 
     /// <summary>Network errors, timeouts, 429 and 5xx: Stripe could not answer now.</summary>
-    internal static bool IsUnreachable(StripeApiException e) => e.HttpStatus is null or 429 or >= 500;
+    internal static bool IsUnreachable(StripeException e) => e.IsTransient();
 
     private async Task<(Entitlement? Row, string? Error)> LockAsync(string tenantId, string environment, CancellationToken ct)
     {

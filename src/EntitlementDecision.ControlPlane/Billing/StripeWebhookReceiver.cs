@@ -1,3 +1,4 @@
+using Stripe;
 using EntitlementDecision.ControlPlane.Data;
 using EntitlementDecision.ControlPlane.Tenants;
 using EntitlementDecision.Stripe;
@@ -38,10 +39,10 @@ public sealed partial class StripeWebhookReceiver(
         }
 
         metrics.Verified();
-        StripeEvent stripeEvent;
+        Event stripeEvent;
         try
         {
-            stripeEvent = StripeEventParser.Parse(body);
+            stripeEvent = StripeWebhookEvents.Parse(body);
         }
         catch (StripeEventFormatException e)
         {
@@ -57,7 +58,7 @@ public sealed partial class StripeWebhookReceiver(
         var payload = System.Text.Encoding.UTF8.GetString(body);
         var inserted = await db.Database.SqlQuery<bool>($"""
             INSERT INTO stripe_events (event_id, type, stripe_created, received_at, payload, status, tenant_id, environment, attempts, next_attempt_at, deliveries)
-            VALUES ({stripeEvent.Id}, {stripeEvent.Type}, {stripeEvent.Created.ToUniversalTime()}, {now}, {payload}::jsonb, {StripeEventRecord.Pending}, {tenantId}, {environment}, 0, {now}, 1)
+            VALUES ({stripeEvent.Id}, {stripeEvent.Type}, {stripeEvent.CreatedAt()}, {now}, {payload}::jsonb, {StripeEventRecord.Pending}, {tenantId}, {environment}, 0, {now}, 1)
             ON CONFLICT (event_id) DO UPDATE SET deliveries = stripe_events.deliveries + 1
             RETURNING (xmax = 0) AS "Value"
             """).ToListAsync(ct);
@@ -75,7 +76,7 @@ public sealed partial class StripeWebhookReceiver(
     }
 
     /// <summary>The tenant and environment an event concerns, when the event or our stored ids say; (null, null) otherwise.</summary>
-    private async Task<(string? TenantId, string? Environment)> TenantOfAsync(StripeEvent e, CancellationToken ct)
+    private async Task<(string? TenantId, string? Environment)> TenantOfAsync(Event e, CancellationToken ct)
     {
         string? tenant = null, environment = null, subscriptionId = null, customerId = null;
         if (StripeSubscriptionEvents.HandledTypes.Contains(e.Type))

@@ -1,3 +1,4 @@
+using StripeException = Stripe.StripeException;
 using System.Globalization;
 using EntitlementDecision.ControlPlane.Configuration;
 using EntitlementDecision.Engine.Catalog;
@@ -10,7 +11,7 @@ public sealed record CatalogGateRow(string PlanId, string PriceId, string Catalo
 
 /// <summary>
 /// <c>catalog-gate [--catalog path]</c>: checks that Stripe sells what the catalog says. For each ACTIVE plan, each catalog price
-/// must exist in Stripe (<see cref="IStripeApi.GetPriceAsync"/>), be active, be recurring with interval_count 1, and match the
+/// must exist in Stripe (<see cref="IStripeBilling.GetPriceAsync"/>), be active, be recurring with interval_count 1, and match the
 /// catalog's unit_amount, currency and interval; an active purchasable plan must list at least one price. Prints one table row per
 /// price (<c>plan  price  catalog  stripe  result</c>), then <c>OK: N prices match</c> (exit 0) or one <c>MISMATCH plan/price: ...</c>
 /// line per problem (exit 1). Exit 2: usage errors, a missing/invalid catalog, STRIPE_API_KEY missing, or Stripe could not be asked
@@ -25,12 +26,12 @@ public static class CatalogGate
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
     {
         using var http = new HttpClient();
-        return await RunAsync(args, Environment.GetEnvironmentVariable, options => new StripeApiClient(http, options), output, error);
+        return await RunAsync(args, Environment.GetEnvironmentVariable, options => new StripeNetBilling(http, options), output, error);
     }
 
     /// <summary>Runs the gate; <paramref name="variable"/> reads configuration, <paramref name="stripeFor"/> builds the Stripe client (tests: the fake).</summary>
     public static async Task<int> RunAsync(
-        string[] args, Func<string, string?> variable, Func<StripeApiOptions, IStripeApi> stripeFor, TextWriter output, TextWriter error, CancellationToken ct = default)
+        string[] args, Func<string, string?> variable, Func<StripeApiOptions, IStripeBilling> stripeFor, TextWriter output, TextWriter error, CancellationToken ct = default)
     {
         string? catalogPath = null;
         for (var i = 0; i < args.Length; i++)
@@ -83,9 +84,9 @@ public static class CatalogGate
         {
             rows = await CheckAsync(catalog, stripe, ct);
         }
-        catch (StripeApiException e)
+        catch (StripeException e)
         {
-            await error.WriteLineAsync($"Stripe could not be asked ({StripeProblemDetails.From(e).Title}: HTTP {e.HttpStatus?.ToString(CultureInfo.InvariantCulture) ?? "none"}, {e.StripeErrorType}); the gate cannot decide.");
+            await error.WriteLineAsync($"Stripe could not be asked ({StripeProblemDetails.From(e).Title}: HTTP {e.Status()?.ToString(CultureInfo.InvariantCulture) ?? "none"}, {e.StripeError?.Type}); the gate cannot decide.");
             return 2;
         }
 
@@ -108,7 +109,7 @@ public static class CatalogGate
     }
 
     /// <summary>The gate's rows for every price of every active plan (a purchasable plan without prices gets one failing row, price "-").</summary>
-    public static async Task<List<CatalogGateRow>> CheckAsync(PlanCatalog catalog, IStripeApi stripe, CancellationToken ct = default)
+    public static async Task<List<CatalogGateRow>> CheckAsync(PlanCatalog catalog, IStripeBilling stripe, CancellationToken ct = default)
     {
         var rows = new List<CatalogGateRow>();
         foreach (var plan in catalog.Plans.Where(p => p.Active))
@@ -163,7 +164,7 @@ public static class CatalogGate
                     plan.Id,
                     price.Id,
                     expected,
-                    Describe(found.UnitAmount, found.Currency, found.Recurring?.Interval, found.Recurring?.IntervalCount ?? 0) + (found.Active ? "" : " inactive"),
+                    Describe(found.UnitAmount, found.Currency, found.Recurring?.Interval, (int)(found.Recurring?.IntervalCount ?? 0)) + (found.Active ? "" : " inactive"),
                     problems.Count == 0 ? null : string.Join("; ", problems)));
             }
         }

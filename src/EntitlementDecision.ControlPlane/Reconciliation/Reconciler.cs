@@ -1,3 +1,4 @@
+using Stripe;
 using System.Globalization;
 using System.Text.Json;
 using EntitlementDecision.ControlPlane.Billing;
@@ -24,7 +25,7 @@ namespace EntitlementDecision.ControlPlane.Reconciliation;
 public sealed partial class Reconciler(
     EntitlementsDbContext db,
     IServiceScopeFactory scopes,
-    IStripeApi stripe,
+    IStripeBilling stripe,
     PlanCatalog catalog,
     OutboxSignal outbox,
     TimeProvider time,
@@ -113,9 +114,9 @@ public sealed partial class Reconciler(
         {
             candidate = await FindSubscriptionAsync(row, ct);
         }
-        catch (StripeApiException e)
+        catch (StripeException e)
         {
-            mismatches.Add(Mismatch("error", row.StripeSubscriptionId, $"Stripe API: {e.HttpStatus} {e.StripeErrorType} {e.Message}", row.StripeSubscriptionId));
+            mismatches.Add(Mismatch("error", row.StripeSubscriptionId, $"Stripe API: {e.Status()} {e.StripeError?.Type} {e.Message}", row.StripeSubscriptionId));
             return (await SaveAsync(rowDb, mismatches, ct), false);
         }
 
@@ -129,14 +130,14 @@ public sealed partial class Reconciler(
             return (await SaveAsync(rowDb, mismatches, ct), false);
         }
 
-        var read = StripeSubscriptions.FromSubscription(candidate, time.GetUtcNow());
+        var read = StripeSubscriptionMapper.FromRetrieved(candidate, time.GetUtcNow());
         if (!read.Succeeded)
         {
             mismatches.Add(Mismatch("error", row.StripeSubscriptionId, $"Stripe's subscription {candidate.Id}: {read.Error}", candidate.Id));
             return (await SaveAsync(rowDb, mismatches, ct), false);
         }
 
-        var update = read.Update with { CurrentPeriodStart = candidate.PeriodStart };
+        var update = read.Update;
         string? stripePlan = null;
         var unknownPrice = false;
         foreach (var price in update.PriceIds)
@@ -212,8 +213,7 @@ public sealed partial class Reconciler(
 
         if (row.StripeCustomerId is { } customer)
         {
-            var options = new ListSubscriptionsOptions { Customer = customer, Status = "all", Limit = 100 };
-            await foreach (var s in StripePaging.AllAsync(after => stripe.ListSubscriptionsAsync(options with { StartingAfter = after }, ct), x => x.Id, ct))
+            await foreach (var s in stripe.ListSubscriptionsAsync(customer, "all", null, ct))
             {
                 var metadata = s.Metadata ?? new Dictionary<string, string>();
                 var environment = metadata.GetValueOrDefault("environment") is { Length: > 0 } env ? env : Tenants.Identifiers.DefaultEnvironment;

@@ -1,3 +1,4 @@
+using Stripe;
 using System.Collections.Concurrent;
 using EntitlementDecision.FakeStripe;
 using EntitlementDecision.Stripe.Api;
@@ -49,21 +50,24 @@ public sealed class FakeStripeWebhookTests : IAsyncLifetime
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    // Stripe.net itself on the fake, for reads our port does not offer.
+    private StripeClient Net() => new("sk_test_webhooks", apiBase: _stripe.BaseUrl.GetLeftPart(UriPartial.Authority));
+
     /// <summary>The events received so far, verified and parsed; fails on any bad signature.</summary>
-    private List<StripeEvent> Drain()
+    private List<Event> Drain()
     {
         var verifier = new WebhookSignatureVerifier([Secret], WebhookSignatureVerifier.DefaultTolerance, TimeProvider.System);
-        var events = new List<StripeEvent>();
+        var events = new List<Event>();
         while (_received.TryDequeue(out var delivery))
         {
             Assert.Equal(SignatureCheckResult.Valid, verifier.Verify(delivery.Body, delivery.Signature));
-            events.Add(StripeEventParser.Parse(delivery.Body));
+            events.Add(StripeWebhookEvents.Parse(delivery.Body));
         }
 
         return events;
     }
 
-    private static SubscriptionUpdate Read(StripeEvent e)
+    private static SubscriptionUpdate Read(Event e)
     {
         var result = StripeSubscriptionEvents.Read(e);
         Assert.True(result.Succeeded, result.Error);
@@ -73,8 +77,8 @@ public sealed class FakeStripeWebhookTests : IAsyncLifetime
     [Fact]
     public async Task SubscriptionLife_PostsSignedEvents_ReadableByOurParser()
     {
-        var client = new StripeApiClient(_http, new StripeApiOptions { ApiKey = "sk_test_webhooks", BaseAddress = _stripe.BaseUrl, RetryBaseDelay = TimeSpan.Zero });
-        var session = await client.CreateCheckoutSessionAsync(StripeApiClientTests.CheckoutRequest("t-life", trialDays: 14), "checkout:t-life", Ct);
+        var client = new StripeNetBilling(_http, new StripeApiOptions { ApiKey = "sk_test_webhooks", BaseAddress = _stripe.BaseUrl });
+        var session = await client.CreateCheckoutSessionAsync(StripeNetBillingTests.CheckoutRequest("t-life", trialDays: 14), "checkout:t-life", Ct);
 
         var completed = await _stripe.State.CompleteCheckoutSessionAsync(session.Id, Ct);
         var subId = (string)completed.Object["id"]!;
@@ -84,7 +88,7 @@ public sealed class FakeStripeWebhookTests : IAsyncLifetime
         var checkout = Read(afterCheckout[0]);
         Assert.Equal(("t-life", "staging", subId), (checkout.TenantId, checkout.Environment, checkout.SubscriptionId));
         var created = Read(afterCheckout[1]);
-        Assert.Equal(("t-life", "trialing", StripeApiClientTests.FixturePrice, "pro"), (created.TenantId, created.Status, created.PriceIds.Single(), created.PlanIdFromMetadata));
+        Assert.Equal(("t-life", "trialing", StripeNetBillingTests.FixturePrice, "pro"), (created.TenantId, created.Status, created.PriceIds.Single(), created.PlanIdFromMetadata));
 
         await _stripe.State.TrialWillEndAsync(subId, Ct);
         await _stripe.State.EndTrialAsync(subId, Ct);
@@ -113,15 +117,15 @@ public sealed class FakeStripeWebhookTests : IAsyncLifetime
         Assert.NotNull(Read(later[^1]).CanceledAt);
         var all = afterCheckout.Concat(later).ToList();
         Assert.True(all.Zip(all.Skip(1)).All(p => p.Second.Created > p.First.Created), "created increases strictly");
-        var listed = await client.ListEventsAsync(new ListEventsOptions { Limit = 100 }, Ct);
+        var listed = await Net().V1.Events.ListAsync(new EventListOptions { Limit = 100 }, cancellationToken: Ct);
         Assert.Equal(all.Select(e => e.Id).Reverse(), listed.Data.Select(e => e.Id));
     }
 
     [Fact]
     public async Task CompletingWithoutTrial_CreatesCustomerAndPaidInvoice()
     {
-        var client = new StripeApiClient(_http, new StripeApiOptions { ApiKey = "sk_test_webhooks", BaseAddress = _stripe.BaseUrl });
-        var session = await client.CreateCheckoutSessionAsync(StripeApiClientTests.CheckoutRequest("t-paid", trialDays: null) with { CustomerEmail = "pay@t.test" }, "checkout:t-paid", Ct);
+        var client = new StripeNetBilling(_http, new StripeApiOptions { ApiKey = "sk_test_webhooks", BaseAddress = _stripe.BaseUrl });
+        var session = await client.CreateCheckoutSessionAsync(StripeNetBillingTests.CheckoutRequest("t-paid", trialDays: null) with { CustomerEmail = "pay@t.test" }, "checkout:t-paid", Ct);
 
         await _stripe.State.CompleteCheckoutSessionAsync(session.Id, Ct);
         var events = Drain();
@@ -129,10 +133,11 @@ public sealed class FakeStripeWebhookTests : IAsyncLifetime
         Assert.Equal(["checkout.session.completed", "customer.subscription.created", "invoice.paid"], events.Select(e => e.Type));
         var sub = (await client.GetSubscriptionAsync(Read(events[1]).SubscriptionId!, Ct))!;
         Assert.Equal("active", sub.Status);
-        Assert.Equal("pay@t.test", (await client.GetCustomerAsync(sub.Customer!, Ct))!.Email);
-        var invoice = (await client.ListInvoicesAsync(new ListInvoicesOptions { Subscription = sub.Id }, Ct)).Data.Single();
-        Assert.Equal(("paid", 2000L, sub.LatestInvoice), (invoice.Status, invoice.AmountPaid, invoice.Id));
-        Assert.Equal(sub.PeriodEnd, invoice.PeriodEnd);
+        Assert.Equal("pay@t.test", (await Net().V1.Customers.GetAsync(sub.CustomerId, cancellationToken: Ct)).Email);
+        var invoice = (await Net().V1.Invoices.ListAsync(new InvoiceListOptions { Subscription = sub.Id }, cancellationToken: Ct)).Data.Single();
+        Assert.Equal(("paid", 2000L, sub.LatestInvoiceId), (invoice.Status, invoice.AmountPaid, invoice.Id));
+        Assert.Equal(sub.Id, invoice.Parent.SubscriptionDetails.SubscriptionId);
+        Assert.Equal(sub.Items.Data[0].CurrentPeriodEnd, invoice.PeriodEnd);
         await Assert.ThrowsAsync<FakeStripeError>(() => _stripe.State.CompleteCheckoutSessionAsync(session.Id, Ct)); // already complete
     }
 }

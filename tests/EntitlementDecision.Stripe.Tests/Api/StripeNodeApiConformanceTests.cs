@@ -8,7 +8,7 @@ namespace EntitlementDecision.Stripe.Tests.Api;
 /// <summary>
 /// Conformance with the real peer, Stripe's Node SDK (tests/stripe-interop, stripe 23.1.0), pointed at the fake Stripe API:
 /// the SDK accepts the fake's objects (create, retrieve, auto-paginated list, update), and for the same parameters the
-/// form body it sends equals the one StripeApiClient sends (both decoded and recorded by the fake).
+/// form body it sends equals the one Stripe.net sends (both decoded and recorded by the fake).
 /// </summary>
 public sealed class StripeNodeApiConformanceTests : IAsyncLifetime
 {
@@ -40,9 +40,9 @@ public sealed class StripeNodeApiConformanceTests : IAsyncLifetime
     [Fact]
     public async Task NodeSdk_AcceptsTheFakesObjects_AndSendsTheSameFormsAsOurClient()
     {
-        var client = new StripeApiClient(_http, new StripeApiOptions { ApiKey = Key, BaseAddress = _stripe.BaseUrl });
+        var client = new StripeNetBilling(_http, new StripeApiOptions { ApiKey = Key, BaseAddress = _stripe.BaseUrl });
         var customer = await client.CreateCustomerAsync(new CreateCustomerRequest(Email: "node@t.test"), "customer:node", Ct);
-        var request = StripeApiClientTests.CheckoutRequest("t-node", customer.Id, trialDays: 14);
+        var request = StripeNetBillingTests.CheckoutRequest("t-node", customer.Id, trialDays: 14);
 
         // Checkout session: ours, then the SDK's with the same parameters.
         var ours = await client.CreateCheckoutSessionAsync(request, "checkout:t-node", Ct);
@@ -68,7 +68,7 @@ public sealed class StripeNodeApiConformanceTests : IAsyncLifetime
         Assert.Equal(2, sessions.Count);
         Assert.Equal(Sorted(sessions[1].Form), Sorted(sessions[0].Form));
         Assert.Equal("node-checkout-1", sessions[1].IdempotencyKey);
-        Assert.Equal(StripeApiClient.ApiVersion, sessions[1].StripeVersion); // our pinned version is the SDK's
+        Assert.Equal(StripeNetBilling.ApiVersion, sessions[1].StripeVersion); // our pinned version is the SDK's
 
         // Two subscriptions for the customer, then the SDK retrieves one and auto-paginates the list.
         var first = await _stripe.State.CompleteCheckoutSessionAsync(ours.Id, Ct);
@@ -82,18 +82,18 @@ public sealed class StripeNodeApiConformanceTests : IAsyncLifetime
         // A plan change: ours on one subscription, the SDK's with the same parameters on the other.
         var sub = (await client.GetSubscriptionAsync(subId, Ct))!;
         var other = (await client.GetSubscriptionAsync((string)second.Object["id"]!, Ct))!;
-        await client.UpdateSubscriptionAsync(sub.Id, new UpdateSubscriptionRequest(sub.Items.Data[0].Id, StripeApiClientTests.BusinessPrice, "always_invoice"), "upgrade:t-node", Ct);
+        await client.UpdateSubscriptionAsync(sub.Id, new UpdateSubscriptionRequest(sub.Items.Data[0].Id, StripeNetBillingTests.BusinessPrice, "always_invoice"), "upgrade:t-node", Ct);
         var nodeUpdated = await NodeAsync("update", new
         {
             subscription = other.Id,
             idempotencyKey = "node-upgrade-1",
             @params = new Dictionary<string, object>
             {
-                ["items"] = new[] { new Dictionary<string, object> { ["id"] = other.Items.Data[0].Id, ["price"] = StripeApiClientTests.BusinessPrice } },
+                ["items"] = new[] { new Dictionary<string, object> { ["id"] = other.Items.Data[0].Id, ["price"] = StripeNetBillingTests.BusinessPrice } },
                 ["proration_behavior"] = "always_invoice",
             },
         });
-        Assert.Equal(StripeApiClientTests.BusinessPrice, (string?)nodeUpdated["items"]!["data"]![0]!["price"]!["id"]);
+        Assert.Equal(StripeNetBillingTests.BusinessPrice, (string?)nodeUpdated["items"]!["data"]![0]!["price"]!["id"]);
         var ourUpdate = _stripe.State.Requests.Single(r => r.Method == "POST" && r.Path == "/v1/subscriptions/" + sub.Id).Form;
         var nodeUpdate = _stripe.State.Requests.Single(r => r.Method == "POST" && r.Path == "/v1/subscriptions/" + other.Id).Form;
         Assert.Equal(Sorted(nodeUpdate).Select(p => p.Key), Sorted(ourUpdate).Select(p => p.Key));

@@ -1,11 +1,13 @@
+using System.Net;
 using EntitlementDecision.Stripe.Api;
+using Stripe;
 
 namespace EntitlementDecision.Stripe.Tests.Api;
 
 public sealed class StripeProblemDetailsTests
 {
     [Theory]
-    [InlineData(null, StripeApiException.NetworkErrorType, null, 502, "Stripe unavailable")]
+    [InlineData(null, StripeErrors.ConnectionErrorType, null, 502, "Stripe unavailable")]
     [InlineData(500, "api_error", null, 502, "Stripe unavailable")]
     [InlineData(503, "api_error", null, 502, "Stripe unavailable")]
     [InlineData(429, "invalid_request_error", "rate_limit", 503, "Stripe is rate limiting")]
@@ -16,21 +18,20 @@ public sealed class StripeProblemDetailsTests
     [InlineData(409, "invalid_request_error", "lock_timeout", 409, "Conflict in Stripe")]
     [InlineData(400, "idempotency_error", null, 409, "Conflict in Stripe")]
     [InlineData(400, "invalid_request_error", "parameter_unknown", 400, "Stripe rejected the request")]
-    [InlineData(200, StripeApiException.InvalidResponseType, null, 502, "Stripe unavailable")]
     public void From_MapsStatusAndType(int? httpStatus, string type, string? code, int expectedStatus, string expectedTitle)
     {
-        var problem = StripeProblemDetails.From(new StripeApiException(httpStatus, type, code, null, "Stripe said no.", "req_123", 1));
+        var problem = StripeProblemDetails.From(Error(httpStatus, type, code, "Stripe said no.", "req_123"));
 
         Assert.Equal((expectedStatus, expectedTitle), (problem.Status, problem.Title));
-        Assert.Equal("req_123", problem.Extensions["stripe_request_id"]);
+        Assert.Equal(httpStatus is null ? null : "req_123", problem.Extensions.TryGetValue("stripe_request_id", out var requestId) ? (string?)requestId : null);
         Assert.Equal(type, problem.Extensions["stripe_error_type"]);
     }
 
     [Fact]
     public void From_RedactsKeysInStripesMessage()
     {
-        var problem = StripeProblemDetails.From(new StripeApiException(400, "invalid_request_error", null, null,
-            "Bad request with sk_test_51abcDEF and rk_live_xyz987 and whsec_abc123", null, 1));
+        var problem = StripeProblemDetails.From(Error(400, "invalid_request_error", null,
+            "Bad request with sk_test_51abcDEF and rk_live_xyz987 and whsec_abc123", null));
 
         Assert.Equal("Bad request with [redacted] and [redacted] and [redacted]", problem.Detail);
     }
@@ -38,8 +39,27 @@ public sealed class StripeProblemDetailsTests
     [Fact]
     public void From_CardError_KeepsStripesMessageAndDeclineCode()
     {
-        var problem = StripeProblemDetails.From(new StripeApiException(402, "card_error", "card_declined", null, "Your card was declined.", "req_9", 1, "insufficient_funds"));
+        var problem = StripeProblemDetails.From(Error(402, "card_error", "card_declined", "Your card was declined.", "req_9", "insufficient_funds"));
 
         Assert.Equal((422, "Your card was declined.", "insufficient_funds"), (problem.Status, problem.Detail, problem.Extensions["stripe_decline_code"]));
+    }
+
+    // A StripeException as Stripe.net raises it: the status, Stripe's error body and the answer's Request-Id.
+    private static StripeException Error(int? status, string type, string? code, string message, string? requestId, string? declineCode = null)
+    {
+        if (status is null)
+        {
+            return StripeErrors.ConnectionError(message);
+        }
+
+        var error = new StripeException((HttpStatusCode)status, new StripeError { Type = type, Code = code, Message = message, DeclineCode = declineCode }, message);
+        if (requestId is not null)
+        {
+            using var answer = new HttpResponseMessage((HttpStatusCode)status);
+            answer.Headers.Add("Request-Id", requestId);
+            error.StripeResponse = new StripeResponse((HttpStatusCode)status, answer.Headers, "{}");
+        }
+
+        return error;
     }
 }

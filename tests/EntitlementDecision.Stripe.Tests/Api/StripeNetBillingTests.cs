@@ -1,11 +1,14 @@
+using System.Net;
 using System.Text.Json;
 using EntitlementDecision.FakeStripe;
 using EntitlementDecision.Stripe.Api;
+using Stripe;
+using Subscription = Stripe.Subscription;
 
 namespace EntitlementDecision.Stripe.Tests.Api;
 
-/// <summary>StripeApiClient against the fake Stripe API over real HTTP (Kestrel on loopback).</summary>
-public sealed class StripeApiClientTests : IAsyncLifetime
+/// <summary>Stripe.net (through <see cref="StripeNetBilling"/>) against the fake Stripe API over real HTTP (Kestrel on loopback).</summary>
+public sealed class StripeNetBillingTests : IAsyncLifetime
 {
     internal const string ApiKey = "sk_test_client_tests_51Hx9";
     internal const string FixturePrice = "price_1PgafmB7WZ01zgkW6dKueIc5";
@@ -26,14 +29,29 @@ public sealed class StripeApiClientTests : IAsyncLifetime
         await _stripe.DisposeAsync();
     }
 
-    private StripeApiClient Client(int maxAttempts = 4, string apiKey = ApiKey) => new(_http, new StripeApiOptions
+    private StripeNetBilling Client(int maxAttempts = 4, string apiKey = ApiKey) => new(new HttpClient(), new StripeApiOptions
     {
         ApiKey = apiKey,
         BaseAddress = _stripe.BaseUrl,
-        MaxAttempts = maxAttempts,
-        RetryBaseDelay = TimeSpan.Zero,
-        MaxRetryDelay = TimeSpan.Zero,
+        MaxNetworkRetries = maxAttempts - 1,
     });
+
+    // Stripe's own event objects as the fake serves them on GET /v1/events, newest first.
+    private async Task<List<Event>> EventsAsync(string type) =>
+        (await new StripeClient(ApiKey, apiBase: _stripe.BaseUrl.GetLeftPart(UriPartial.Authority)).V1.Events
+            .ListAsync(new EventListOptions { Type = type, Limit = 100 }, cancellationToken: Ct)).Data;
+
+    [Fact]
+    public async Task RateLimited_WithoutShouldRetry_IsNotRetriedByStripeNet_AndMapsTo503()
+    {
+        _stripe.State.AddFault(new FakeFault("/v1/customers", 429, Count: 1));
+
+        var error = await Assert.ThrowsAsync<StripeException>(() => Client().CreateCustomerAsync(new CreateCustomerRequest(), "customer:limited", Ct));
+
+        Assert.Equal(429, error.Status());
+        Assert.Single(_stripe.State.Requests);
+        Assert.Equal(503, StripeProblemDetails.From(error).Status);
+    }
 
     internal static CreateCheckoutSessionRequest CheckoutRequest(string tenant, string? customerId = null, int? trialDays = 14) => new(
         TenantId: tenant,
@@ -47,7 +65,7 @@ public sealed class StripeApiClientTests : IAsyncLifetime
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private async Task<Subscription> SubscribeAsync(StripeApiClient client, string tenant, int? trialDays = null)
+    private async Task<Subscription> SubscribeAsync(StripeNetBilling client, string tenant, int? trialDays = null)
     {
         var session = await client.CreateCheckoutSessionAsync(CheckoutRequest(tenant, trialDays: trialDays), $"checkout:{tenant}", Ct);
         var done = await _stripe.State.CompleteCheckoutSessionAsync(session.Id, Ct);
@@ -64,7 +82,7 @@ public sealed class StripeApiClientTests : IAsyncLifetime
 
         Assert.StartsWith("cs_test_", session.Id, StringComparison.Ordinal);
         Assert.Equal($"https://checkout.stripe.com/c/pay/{session.Id}", session.Url);
-        Assert.Equal(("subscription", "open", customer.Id, "acme"), (session.Mode, session.Status, session.Customer, session.ClientReferenceId));
+        Assert.Equal(("subscription", "open", customer.Id, "acme"), (session.Mode, session.Status, session.CustomerId, session.ClientReferenceId));
         Assert.Equal("staging", session.Metadata!["environment"]);
         var recorded = _stripe.State.Requests.Single(r => r.Path == "/v1/checkout/sessions");
         Assert.Equal(new Dictionary<string, string>
@@ -84,36 +102,35 @@ public sealed class StripeApiClientTests : IAsyncLifetime
             ["success_url"] = "https://app.example.com/billing/success?session={CHECKOUT_SESSION_ID}",
             ["cancel_url"] = "https://app.example.com/billing/cancel",
         }, recorded.Form);
-        Assert.Equal(StripeApiClient.ApiVersion, recorded.StripeVersion);
-        Assert.Equal(StripeApiClient.IdempotencyKeyFor("/v1/checkout/sessions", "checkout:acme:1"), recorded.IdempotencyKey);
+        Assert.Equal(StripeNetBilling.ApiVersion, recorded.StripeVersion);
+        Assert.Equal(StripeNetBilling.IdempotencyKeyFor("/v1/checkout/sessions", "checkout:acme:1"), recorded.IdempotencyKey);
         Assert.StartsWith("application/x-www-form-urlencoded", recorded.Headers["content-type"], StringComparison.Ordinal);
         Assert.Equal("Bearer sk_test_****1Hx9", recorded.Headers["authorization"]); // the fake masks the key it records
         Assert.Equal(200, recorded.Status);
     }
 
     [Fact]
-    public async Task PortalSessionAndCustomerRetrieve_RoundTrip()
+    public async Task PortalSession_RoundTrip_AndAnUnknownIdIsNull()
     {
         var client = Client();
         var customer = await client.CreateCustomerAsync(new CreateCustomerRequest(Email: "a@b.test"), "customer:portal", Ct);
 
         var portal = await client.CreatePortalSessionAsync(new CreatePortalSessionRequest(customer.Id, "https://app.example.com/account"), "portal:1", Ct);
-        var fetched = await client.GetCustomerAsync(customer.Id, Ct);
 
         Assert.StartsWith("bps_", portal.Id, StringComparison.Ordinal);
         Assert.StartsWith("https://billing.stripe.com/", portal.Url, StringComparison.Ordinal);
         Assert.Equal(customer.Id, portal.Customer);
-        Assert.Equal("a@b.test", fetched!.Email);
-        Assert.Null(await client.GetCustomerAsync("cus_nobody", Ct));
+        Assert.Equal("a@b.test", customer.Email);
+        Assert.Null(await client.GetSubscriptionAsync("sub_nobody", Ct));
     }
 
     [Fact]
     public void IdempotencyKey_IsDeterministicPerOperationAndPath()
     {
-        var key = StripeApiClient.IdempotencyKeyFor("/v1/checkout/sessions", "op-1");
-        Assert.Equal(key, StripeApiClient.IdempotencyKeyFor("/v1/checkout/sessions", "op-1"));
-        Assert.NotEqual(key, StripeApiClient.IdempotencyKeyFor("/v1/checkout/sessions", "op-2"));
-        Assert.NotEqual(key, StripeApiClient.IdempotencyKeyFor("/v1/customers", "op-1"));
+        var key = StripeNetBilling.IdempotencyKeyFor("/v1/checkout/sessions", "op-1");
+        Assert.Equal(key, StripeNetBilling.IdempotencyKeyFor("/v1/checkout/sessions", "op-1"));
+        Assert.NotEqual(key, StripeNetBilling.IdempotencyKeyFor("/v1/checkout/sessions", "op-2"));
+        Assert.NotEqual(key, StripeNetBilling.IdempotencyKeyFor("/v1/customers", "op-1"));
         Assert.Matches("^ed-[0-9a-f]{48}$", key);
     }
 
@@ -127,14 +144,13 @@ public sealed class StripeApiClientTests : IAsyncLifetime
 
         Assert.Equal(first.Id, again.Id);
         Assert.NotEqual(first.Id, other.Id);
-        var conflict = await Assert.ThrowsAsync<StripeApiException>(() =>
+        var conflict = await Assert.ThrowsAsync<StripeException>(() =>
             client.CreateCheckoutSessionAsync(CheckoutRequest("t-idem", trialDays: 30), "checkout:t-idem", Ct));
-        Assert.Equal((400, "idempotency_error", 1), (conflict.HttpStatus, conflict.StripeErrorType, conflict.Attempts));
+        Assert.Equal((400, "idempotency_error"), (conflict.Status(), conflict.StripeError.Type));
         Assert.Equal(409, StripeProblemDetails.From(conflict).Status);
     }
 
     [Theory]
-    [InlineData(429)]
     [InlineData(409)]
     [InlineData(500)]
     [InlineData(503)]
@@ -155,13 +171,13 @@ public sealed class StripeApiClientTests : IAsyncLifetime
     {
         _stripe.State.AddFault(new FakeFault("/v1/subscriptions*", 500, Count: 10, Method: "GET"));
 
-        var error = await Assert.ThrowsAsync<StripeApiException>(() => Client(maxAttempts: 3).GetSubscriptionAsync("sub_x", Ct));
+        var error = await Assert.ThrowsAsync<StripeException>(() => Client(maxAttempts: 3).GetSubscriptionAsync("sub_x", Ct));
 
-        Assert.Equal((500, "api_error", 3, true), (error.HttpStatus, error.StripeErrorType, error.Attempts, error.Retried));
-        Assert.NotNull(error.RequestId);
+        Assert.Equal((500, "api_error"), (error.Status(), error.StripeError.Type));
+        Assert.NotNull(error.RequestId());
         var problem = StripeProblemDetails.From(error);
         Assert.Equal((502, "Stripe unavailable"), (problem.Status, problem.Title));
-        Assert.Equal(error.RequestId, problem.Extensions["stripe_request_id"]);
+        Assert.Equal(error.RequestId(), problem.Extensions["stripe_request_id"]);
         Assert.Equal(3, _stripe.State.Requests.Count);
     }
 
@@ -170,9 +186,9 @@ public sealed class StripeApiClientTests : IAsyncLifetime
     {
         _stripe.State.AddFault(new FakeFault("/v1/customers", 503, Count: 1, ShouldRetry: false));
 
-        var error = await Assert.ThrowsAsync<StripeApiException>(() => Client().CreateCustomerAsync(new CreateCustomerRequest(), "customer:no-retry", Ct));
+        var error = await Assert.ThrowsAsync<StripeException>(() => Client().CreateCustomerAsync(new CreateCustomerRequest(), "customer:no-retry", Ct));
 
-        Assert.Equal((503, 1), (error.HttpStatus, error.Attempts));
+        Assert.Equal(503, error.Status());
         Assert.Single(_stripe.State.Requests);
     }
 
@@ -196,8 +212,8 @@ public sealed class StripeApiClientTests : IAsyncLifetime
         Assert.Equal([0, 200], _stripe.State.Requests.Select(r => r.Status));
 
         _stripe.State.AddFault(new FakeFault("/v1/prices/" + FixturePrice, Abort: true, Count: 5));
-        var error = await Assert.ThrowsAsync<StripeApiException>(() => Client(maxAttempts: 2).GetPriceAsync(FixturePrice, Ct));
-        Assert.Equal((null, StripeApiException.NetworkErrorType, 2), (error.HttpStatus, error.StripeErrorType, error.Attempts));
+        var error = await Assert.ThrowsAsync<StripeException>(() => Client(maxAttempts: 2).GetPriceAsync(FixturePrice, Ct));
+        Assert.Equal((null, StripeErrors.ConnectionErrorType), (error.Status(), error.StripeError.Type));
         Assert.Equal(502, StripeProblemDetails.From(error).Status);
     }
 
@@ -206,9 +222,9 @@ public sealed class StripeApiClientTests : IAsyncLifetime
     {
         var request = CheckoutRequest("t-bad") with { PriceId = "price_does_not_exist" };
 
-        var error = await Assert.ThrowsAsync<StripeApiException>(() => Client().CreateCheckoutSessionAsync(request, "checkout:t-bad", Ct));
+        var error = await Assert.ThrowsAsync<StripeException>(() => Client().CreateCheckoutSessionAsync(request, "checkout:t-bad", Ct));
 
-        Assert.Equal((400, "invalid_request_error", "resource_missing", "line_items[0][price]", 1), (error.HttpStatus, error.StripeErrorType, error.Code, error.Param, error.Attempts));
+        Assert.Equal((400, "invalid_request_error", "resource_missing", "line_items[0][price]"), (error.Status(), error.StripeError.Type, error.StripeError.Code, error.StripeError.Param));
         var problem = StripeProblemDetails.From(error);
         Assert.Equal(400, problem.Status);
         Assert.Equal("No such price: 'price_does_not_exist'", problem.Detail);
@@ -220,9 +236,9 @@ public sealed class StripeApiClientTests : IAsyncLifetime
     public async Task WrongApiKey_MapsTo502_WithoutTheKey()
     {
         const string wrongKey = "sk_test_wrong_key_9f8e7d6c5b4a";
-        var error = await Assert.ThrowsAsync<StripeApiException>(() => Client(apiKey: wrongKey).GetPriceAsync(FixturePrice, Ct));
+        var error = await Assert.ThrowsAsync<StripeException>(() => Client(apiKey: wrongKey).GetPriceAsync(FixturePrice, Ct));
 
-        Assert.Equal(401, error.HttpStatus);
+        Assert.Equal(401, error.Status());
         Assert.DoesNotContain(wrongKey, error.Message, StringComparison.Ordinal);
         var problem = StripeProblemDetails.From(error);
         Assert.Equal(502, problem.Status);
@@ -230,7 +246,7 @@ public sealed class StripeApiClientTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task ListSubscriptions_PagesWithStartingAfter_AndFilters()
+    public async Task ListSubscriptions_AutoPagesWithStartingAfter_AndFilters()
     {
         var client = Client();
         var created = new List<string>();
@@ -239,20 +255,16 @@ public sealed class StripeApiClientTests : IAsyncLifetime
             created.Add((await SubscribeAsync(client, $"t-page-{i}")).Id);
         }
 
-        var first = await client.ListSubscriptionsAsync(new ListSubscriptionsOptions { Limit = 2, Price = FixturePrice }, Ct);
         var all = new List<string>();
-        await foreach (var sub in StripePaging.AllAsync(after => client.ListSubscriptionsAsync(new ListSubscriptionsOptions { Limit = 2, StartingAfter = after }, Ct), s => s.Id, Ct))
+        await foreach (var sub in client.ListSubscriptionsAsync(null, null, FixturePrice, Ct))
         {
             all.Add(sub.Id);
         }
 
-        Assert.True(first.HasMore);
-        Assert.Equal([created[4], created[3]], first.Data.Select(s => s.Id));
         Assert.Equal(Enumerable.Reverse(created), all);
-        var pages = _stripe.State.Requests.Where(r => r.Path == "/v1/subscriptions" && r.Form.ContainsKey("starting_after")).ToList();
-        Assert.Equal(2, pages.Count);
-        Assert.Empty((await client.ListSubscriptionsAsync(new ListSubscriptionsOptions { Price = BusinessPrice }, Ct)).Data);
-        Assert.Single((await client.ListSubscriptionsAsync(new ListSubscriptionsOptions { Customer = (await client.GetSubscriptionAsync(created[0], Ct))!.Customer }, Ct)).Data);
+        Assert.Empty(await client.ListSubscriptionsAsync(null, null, BusinessPrice, Ct).ToListAsync(Ct));
+        var customer = (await client.GetSubscriptionAsync(created[0], Ct))!.CustomerId;
+        Assert.Single(await client.ListSubscriptionsAsync(customer, "all", null, Ct).ToListAsync(Ct));
     }
 
     [Fact]
@@ -264,54 +276,35 @@ public sealed class StripeApiClientTests : IAsyncLifetime
         var updated = await client.UpdateSubscriptionAsync(sub.Id,
             new UpdateSubscriptionRequest(ItemId: sub.Items.Data[0].Id, PriceId: BusinessPrice, ProrationBehavior: "create_prorations"), "upgrade:t-upgrade:business", Ct);
 
-        Assert.Equal([BusinessPrice], updated.PriceIds);
+        Assert.Equal([BusinessPrice], updated.Items.Data.Select(i => i.Price.Id));
         Assert.Equal(new Dictionary<string, string>
         {
             ["items[0][id]"] = sub.Items.Data[0].Id,
             ["items[0][price]"] = BusinessPrice,
             ["proration_behavior"] = "create_prorations",
         }, _stripe.State.Requests.Single(r => r.Method == "POST" && r.Path == "/v1/subscriptions/" + sub.Id).Form);
-        var events = await client.ListEventsAsync(new ListEventsOptions { Type = "customer.subscription.*", Limit = 100 }, Ct);
-        var latest = events.Data[0];
-        Assert.Equal("customer.subscription.updated", latest.Type);
-        Assert.True(events.Data.Zip(events.Data.Skip(1)).All(p => p.First.Created > p.Second.Created), "events are newest first with increasing created");
-        var update = StripeSubscriptionEvents.Read(latest.ToStripeEvent());
+        var events = await EventsAsync("customer.subscription.*");
+        Assert.Equal("customer.subscription.updated", events[0].Type);
+        Assert.True(events.Zip(events.Skip(1)).All(p => p.First.Created >= p.Second.Created), "events are newest first");
+        var update = StripeSubscriptionEvents.Read(events[0]);
         Assert.True(update.Succeeded, update.Error);
         Assert.Equal(("t-upgrade", "staging"), (update.Update.TenantId, update.Update.Environment));
         Assert.Equal([BusinessPrice], update.Update.PriceIds);
 
         var cancel = await client.UpdateSubscriptionAsync(sub.Id, new UpdateSubscriptionRequest(CancelAtPeriodEnd: true), "cancel:t-upgrade", Ct);
         Assert.True(cancel.CancelAtPeriodEnd);
-        Assert.Equal(cancel.PeriodEnd, cancel.CancelAt);
+        Assert.Equal(cancel.Items.Data[0].CurrentPeriodEnd, cancel.CancelAt);
     }
 
     [Fact]
-    public async Task ListInvoices_FiltersBySubscription_ReadsParentSubscription()
-    {
-        var client = Client();
-        var sub = await SubscribeAsync(client, "t-invoices");
-        await _stripe.State.FailPaymentAsync(sub.Id, Ct);
-        await SubscribeAsync(client, "t-invoices-other");
-
-        var invoices = await client.ListInvoicesAsync(new ListInvoicesOptions { Subscription = sub.Id }, Ct);
-
-        Assert.Equal(["open", "paid"], invoices.Data.Select(i => i.Status));
-        Assert.All(invoices.Data, i => Assert.Equal(sub.Id, i.SubscriptionId));
-        Assert.Equal((2000L, 0L, 1L), (invoices.Data[0].AmountDue, invoices.Data[0].AmountPaid, invoices.Data[0].AttemptCount));
-        var open = await client.ListInvoicesAsync(new ListInvoicesOptions { Customer = sub.Customer, Status = "open" }, Ct);
-        Assert.Single(open.Data);
-    }
-
-    [Fact]
-    public async Task FromSubscription_OfARetrievedSubscription_MatchesWhatTheWebhookSays()
+    public async Task FromRetrieved_OfARetrievedSubscription_MatchesWhatTheWebhookSays()
     {
         var client = Client();
         var sub = await SubscribeAsync(client, "t-reread", trialDays: 7);
         var observedAt = DateTimeOffset.UtcNow;
 
-        var result = StripeSubscriptions.FromSubscription(sub, observedAt);
-        var created = (await client.ListEventsAsync(new ListEventsOptions { Type = StripeSubscriptionEvents.SubscriptionCreated }, Ct)).Data[0];
-        var fromWebhook = StripeSubscriptionEvents.Read(created.ToStripeEvent());
+        var result = StripeSubscriptionMapper.FromRetrieved(sub, observedAt);
+        var fromWebhook = StripeSubscriptionEvents.Read((await EventsAsync(StripeSubscriptionEvents.SubscriptionCreated))[0]);
 
         Assert.True(result.Succeeded, result.Error);
         Assert.True(fromWebhook.Succeeded, fromWebhook.Error);
@@ -319,19 +312,22 @@ public sealed class StripeApiClientTests : IAsyncLifetime
         Assert.Equal(fromWebhook.Update with { EventId = "", EventType = "", EventCreated = default, PriceIds = [] },
             result.Update with { EventId = "", EventType = "", EventCreated = default, PriceIds = [] });
         Assert.Equal(fromWebhook.Update.PriceIds, result.Update.PriceIds);
-        Assert.Equal((StripeSubscriptions.RetrievedEventType, observedAt), (result.Update.EventType, result.Update.EventCreated));
-        Assert.Equal(sub.TrialEnd, sub.PeriodEnd);
-        Assert.Equal(sub.TrialStart, result.Update.CurrentPeriodStart);
+        Assert.Equal((StripeSubscriptionMapper.RetrievedEventType, observedAt), (result.Update.EventType, result.Update.EventCreated));
+        Assert.Equal(sub.TrialEnd, sub.Items.Data[0].CurrentPeriodEnd);
+        Assert.Equal(StripeSubscriptionMapper.Utc(sub.TrialStart), result.Update.CurrentPeriodStart);
     }
 
     [Fact]
-    public void FromSubscription_WithoutTenantMetadata_Fails()
+    public void FromRetrieved_OfStripesFixture_WithoutTenantMetadata_Fails_AndReadsThePeriodFromTheItem()
     {
-        var fixture = JsonSerializer.Deserialize<Subscription>(File.ReadAllText(Path.Combine(RepoPaths.StripeTestData, "subscription.json")), StripeApiJson.Options)!;
+        var fixture = StripeEntity.FromJson<Subscription>(System.IO.File.ReadAllText(Path.Combine(RepoPaths.StripeTestData, "subscription.json")));
 
-        Assert.Equal("metadata.tenant_id missing", StripeSubscriptions.FromSubscription(fixture, DateTimeOffset.UtcNow).Error);
-        Assert.Null(fixture.CurrentPeriodEnd);
-        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(976287773), fixture.PeriodEnd); // from the item, as in API versions >= 2025-03-31
-        Assert.Equal((FixturePrice, "cus_QXg1o8vcGmoR32", true), (fixture.PriceIds.Single(), fixture.Customer, fixture.CancelAtPeriodEnd));
+        Assert.Equal("metadata.tenant_id missing", StripeSubscriptionMapper.FromRetrieved(fixture, DateTimeOffset.UtcNow).Error);
+        var withTenant = StripeSubscriptionMapper.FromRetrieved(new Subscription
+        {
+            Id = fixture.Id, Status = fixture.Status, Items = fixture.Items, CustomerId = fixture.CustomerId, Metadata = new() { ["tenant_id"] = "acme" },
+        }, DateTimeOffset.UtcNow);
+        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(976287773), withTenant.Update!.CurrentPeriodEnd); // from the item, as in API versions >= 2025-03-31
+        Assert.Equal((FixturePrice, "cus_QXg1o8vcGmoR32", true), (fixture.Items.Data.Single().Price.Id, fixture.CustomerId, fixture.CancelAtPeriodEnd));
     }
 }
