@@ -1,22 +1,15 @@
-using EntitlementDecision.ControlPlane;
+using EntitlementDecision.ControlPlane.Cli;
+using EntitlementDecision.ControlPlane.Hosting;
 using EntitlementDecision.ControlPlane.Billing;
 using EntitlementDecision.ControlPlane.Catalog;
 using EntitlementDecision.ControlPlane.Configuration;
 using EntitlementDecision.ControlPlane.Metering;
 using EntitlementDecision.ControlPlane.Tenants;
 
-// Commands: (none) serve | migrate | mint-token --tenant <id> --role <role> [--ttl-minutes 60] [--subject dev]
-// | catalog-gate [--catalog path] (see Catalog/CatalogGate.cs) | ledger-verify | ledger-rebuild-counters | ledger-check-counters | usage-rollup (see Metering/MeteringCommands.cs)
-switch (args.FirstOrDefault())
+// A command (migrate, mint-token, catalog-gate, the ledger commands; --help lists them) runs and exits; anything else serves.
+if (ControlPlaneCli.Handles(args))
 {
-    case "migrate":
-        return await Commands.MigrateAsync();
-    case "mint-token":
-        return Commands.MintToken(args[1..]);
-    case CatalogGate.Command:
-        return await CatalogGate.RunAsync(args[1..], Console.Out, Console.Error);
-    case "ledger-verify" or "ledger-rebuild-counters" or "ledger-check-counters" or "usage-rollup":
-        return await EntitlementDecision.ControlPlane.Metering.MeteringCommands.RunAsync(args[0], args[1..], Console.Out, Console.Error);
+    return await ControlPlaneCli.RunAsync(args);
 }
 
 var builder = WebApplication.CreateBuilder(args);
@@ -27,6 +20,7 @@ builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.C
     Configuration = new ConfigurationBuilder().SetBasePath(AppContext.BaseDirectory).AddJsonFile("appsettings.json", optional: true).Build(),
 });
 builder.Services.AddControlPlane(builder.Configuration, builder.Environment.ContentRootPath);
+builder.Services.AddControlPlaneOpenApi();
 builder.WebHost.UseUrls(builder.Configuration[ControlPlaneOptions.UrlVariable] is { Length: > 0 } url ? url : ControlPlaneOptions.DefaultUrl);
 
 var app = builder.Build();
@@ -43,6 +37,7 @@ app.MapSelfServiceBillingEndpoints();
 app.MapUsageEndpoints();
 app.MapUsageIngestion();
 app.MapGet("/healthz", Health.CheckAsync).AllowAnonymous();
+app.MapControlPlaneOpenApi();
 await app.RunAsync();
 return 0;
 

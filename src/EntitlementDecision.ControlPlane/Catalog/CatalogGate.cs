@@ -23,30 +23,16 @@ public static class CatalogGate
     public const string Command = "catalog-gate";
 
     /// <summary>Runs the gate with the process environment and a real Stripe client.</summary>
-    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
+    public static async Task<int> RunAsync(string? catalogPath, TextWriter output, TextWriter error, CancellationToken ct = default)
     {
         using var http = new HttpClient();
-        return await RunAsync(args, Environment.GetEnvironmentVariable, options => new StripeNetBilling(http, options), output, error);
+        return await RunAsync(catalogPath, Environment.GetEnvironmentVariable, options => new StripeNetBilling(http, options), output, error, ct);
     }
 
     /// <summary>Runs the gate; <paramref name="variable"/> reads configuration, <paramref name="stripeFor"/> builds the Stripe client (tests: the fake).</summary>
     public static async Task<int> RunAsync(
-        string[] args, Func<string, string?> variable, Func<StripeApiOptions, IStripeBilling> stripeFor, TextWriter output, TextWriter error, CancellationToken ct = default)
+        string? catalogPath, Func<string, string?> variable, Func<StripeApiOptions, IStripeBilling> stripeFor, TextWriter output, TextWriter error, CancellationToken ct = default)
     {
-        string? catalogPath = null;
-        for (var i = 0; i < args.Length; i++)
-        {
-            if (args[i] == "--catalog" && i + 1 < args.Length && args[i + 1].Length > 0)
-            {
-                catalogPath = args[++i];
-            }
-            else
-            {
-                await error.WriteLineAsync($"unknown or incomplete argument '{args[i]}'\nusage: {Command} [--catalog path]");
-                return 2;
-            }
-        }
-
         catalogPath = ControlPlaneOptions.ResolveCatalogPath(catalogPath ?? Blank(variable(ControlPlaneOptions.CatalogPathVariable)), Directory.GetCurrentDirectory());
         if (catalogPath is null || !File.Exists(catalogPath))
         {

@@ -11,28 +11,13 @@ namespace EntitlementDecision.ControlPlane.Metering;
 /// <c>ledger-rebuild-counters [--tenant X]</c>: sets Redis counters and dedupe markers from the ledger, exit 0;
 /// <c>ledger-check-counters [--tenant X]</c>: exit 0 "N counters match the ledger", 1 naming each mismatch;
 /// <c>usage-rollup --from yyyy-MM-dd --to yyyy-MM-dd [--tenant X]</c>: recomputes the daily rollups and integrity report of the range.
-/// Exit 2: bad arguments or a missing variable.
+/// Exit 2: a bad range or a missing variable.
 /// </summary>
 public static class MeteringCommands
 {
-    public static async Task<int> RunAsync(string command, string[] args, TextWriter output, TextWriter error)
+    /// <summary>Runs <paramref name="command"/> with its parsed options (see <see cref="Cli.LedgerCommands"/>).</summary>
+    public static async Task<int> RunAsync(string command, string? tenant, string? environment, string? from, string? to, TextWriter output, TextWriter error)
     {
-        string? tenant = null, environment = null, from = null, to = null;
-        for (var i = 0; i < args.Length; i++)
-        {
-            var value = i + 1 < args.Length ? args[i + 1] : null;
-            switch (args[i])
-            {
-                case "--tenant" when value is not null: tenant = value; i++; break;
-                case "--environment" when value is not null && command == "ledger-verify": environment = value; i++; break;
-                case "--from" when value is not null && command == "usage-rollup": from = value; i++; break;
-                case "--to" when value is not null && command == "usage-rollup": to = value; i++; break;
-                default:
-                    await error.WriteLineAsync($"{command}: unknown or incomplete argument '{args[i]}'");
-                    return 2;
-            }
-        }
-
         var postgres = Environment.GetEnvironmentVariable(ControlPlaneOptions.PostgresVariable);
         if (string.IsNullOrWhiteSpace(postgres))
         {

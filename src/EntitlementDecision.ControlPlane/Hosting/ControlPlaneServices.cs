@@ -1,0 +1,62 @@
+using System.Text.Json;
+using EntitlementDecision.ControlPlane.Auth;
+using EntitlementDecision.ControlPlane.Billing;
+using EntitlementDecision.ControlPlane.Catalog;
+using EntitlementDecision.ControlPlane.Configuration;
+using EntitlementDecision.ControlPlane.Data;
+using EntitlementDecision.ControlPlane.Metering;
+using EntitlementDecision.ControlPlane.Snapshots;
+using EntitlementDecision.ControlPlane.Tenants;
+using EntitlementDecision.Engine.Catalog;
+using EntitlementDecision.Stripe;
+using EntitlementDecision.Stripe.Api;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace EntitlementDecision.ControlPlane.Hosting;
+
+/// <summary>Service registration of the control plane.</summary>
+public static class ControlPlaneServices
+{
+    public static IServiceCollection AddControlPlane(this IServiceCollection services, IConfiguration configuration, string contentRoot)
+    {
+        services.AddOptions<ControlPlaneOptions>()
+            .Configure(o => ControlPlaneOptions.Bind(o, configuration, contentRoot))
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ControlPlaneOptions>, ControlPlaneOptionsValidator>();
+
+        services.TryAddSingletonTimeProvider();
+        services.AddSingleton(sp => PlanCatalogLoader.LoadFile(sp.GetRequiredService<IOptions<ControlPlaneOptions>>().Value.CatalogPath!));
+        services.AddSingleton(sp => new WebhookSignatureVerifier(
+            sp.GetRequiredService<IOptions<ControlPlaneOptions>>().Value.WebhookSecrets,
+            WebhookSignatureVerifier.DefaultTolerance,
+            sp.GetRequiredService<TimeProvider>()));
+        services.AddDbContext<EntitlementsDbContext>((sp, o) => o.UseNpgsql(sp.GetRequiredService<IOptions<ControlPlaneOptions>>().Value.Postgres));
+        services.AddSingleton<RedisConnection>();
+        services.AddSingleton<OutboxSignal>();
+        services.AddBilling(configuration);
+        services.AddHttpClient<IStripeBilling, StripeNetBilling>((http, sp) =>
+        {
+            var options = sp.GetRequiredService<IOptions<ControlPlaneOptions>>().Value;
+            return new StripeNetBilling(http, new StripeApiOptions { ApiKey = options.StripeApiKey!, BaseAddress = new Uri(options.StripeApiBase) });
+        });
+        services.AddHostedService<DatabaseMigrator>();
+        services.AddHostedService<OutboxPublisher>();
+        services.AddMetering();
+
+        services.AddProblemDetails();
+        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
+        services.AddBearerAuthentication();
+        return services;
+    }
+
+    private static void TryAddSingletonTimeProvider(this IServiceCollection services)
+    {
+        if (!services.Any(d => d.ServiceType == typeof(TimeProvider)))
+        {
+            services.AddSingleton(TimeProvider.System);
+        }
+    }
+}
