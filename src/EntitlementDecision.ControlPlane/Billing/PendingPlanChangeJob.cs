@@ -27,46 +27,27 @@ public sealed partial class PendingPlanChangeJob(
     IOptions<SelfServiceBillingOptions> options,
     OutboxSignal signal,
     TimeProvider time,
-    ILogger<PendingPlanChangeJob> logger) : BackgroundService
+    ILogger<PendingPlanChangeJob> logger) : Hosting.BackgroundLoop(logger)
 {
+    protected override TimeProvider Time => time;
+
+    protected override TimeSpan? InitialDelay => options.Value.JobInterval > TimeSpan.Zero ? TimeSpan.Zero : null;
+
     /// <summary>Actor of the changes this job makes.</summary>
     public const string Actor = "scheduler";
 
     /// <summary>Rows handled per pass.</summary>
     public const int BatchSize = 100;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task<TimeSpan?> PassAsync(CancellationToken stoppingToken)
     {
-        var interval = options.Value.JobInterval;
-        if (interval <= TimeSpan.Zero)
+        var run = await RunDueAsync(time.GetUtcNow(), stoppingToken);
+        if (run.Applied + run.Dropped + run.Failed > 0)
         {
-            return;
+            LogRun(logger, run.Applied, run.Dropped, run.Failed);
         }
 
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                var run = await RunDueAsync(time.GetUtcNow(), stoppingToken);
-                if (run.Applied + run.Dropped + run.Failed > 0)
-                {
-                    LogRun(logger, run.Applied, run.Dropped, run.Failed);
-                }
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                LogPassFailed(logger, e);
-            }
-
-            try
-            {
-                await Task.Delay(interval, time, stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
+        return options.Value.JobInterval;
     }
 
     /// <summary>One pass: applies the pending changes due at <paramref name="now"/> (at most <see cref="BatchSize"/>, earliest first).</summary>
@@ -185,7 +166,4 @@ public sealed partial class PendingPlanChangeJob(
 
     [LoggerMessage(EventId = 1302, Level = LogLevel.Warning, Message = "Pending plan change of {TenantId}/{Environment} to '{PlanId}' dropped: {Reason}")]
     private static partial void LogDropped(ILogger logger, string tenantId, string environment, string planId, string reason);
-
-    [LoggerMessage(EventId = 1303, Level = LogLevel.Error, Message = "Pending plan change pass failed")]
-    private static partial void LogPassFailed(ILogger logger, Exception exception);
 }

@@ -21,45 +21,24 @@ public sealed partial class StripeEventProcessor(
     WebhookMetrics metrics,
     IOptions<BillingOptions> options,
     TimeProvider time,
-    ILogger<StripeEventProcessor> logger) : BackgroundService
+    ILogger<StripeEventProcessor> logger) : Hosting.BackgroundLoop(logger)
 {
+    protected override TimeProvider Time => time;
+
+    protected override Hosting.WakeSignal Signal => signal;
+
+    protected override TimeSpan MaxBackoff => MaxErrorBackoff;
+
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxErrorBackoff = TimeSpan.FromSeconds(30);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    // Several drains at once, each taking the oldest takeable event until none is left. A tenant's events never run
+    // concurrently: an event is takeable only while no older event of its tenant is pending, and the one being
+    // processed stays pending (and row-locked) until its transaction commits. A throw here is the database itself.
+    protected override async Task<TimeSpan?> PassAsync(CancellationToken stoppingToken)
     {
-        var failures = 0;
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                // Several drains at once, each taking the oldest takeable event until none is left. A tenant's events never run
-                // concurrently: an event is takeable only while no older event of its tenant is pending, and the one being
-                // processed stays pending (and row-locked) until its transaction commits.
-                await Task.WhenAll(Enumerable.Range(0, options.Value.Workers).Select(_ => DrainAsync(stoppingToken)));
-                failures = 0;
-                await signal.WaitAsync(await UntilNextDueAsync(stoppingToken), stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                // The database itself failed (the event's attempt was not counted): back off and try again.
-                failures++;
-                var delay = TimeSpan.FromMilliseconds(Math.Min(MaxErrorBackoff.TotalMilliseconds, 200 * Math.Pow(2, Math.Min(failures, 10))));
-                LogLoopFailed(logger, e, failures, delay.TotalMilliseconds);
-                try
-                {
-                    await Task.Delay(delay, time, stoppingToken);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
-        }
+        await Task.WhenAll(Enumerable.Range(0, options.Value.Workers).Select(_ => DrainAsync(stoppingToken)));
+        return await UntilNextDueAsync(stoppingToken);
     }
 
     private async Task DrainAsync(CancellationToken ct)
@@ -174,7 +153,4 @@ public sealed partial class StripeEventProcessor(
 
     [LoggerMessage(EventId = 1022, Level = LogLevel.Error, Message = "Stripe event {EventId} ({Type}) failed after {Attempts} attempts: {Error}")]
     private static partial void LogFailed(ILogger logger, string eventId, string type, int attempts, string error);
-
-    [LoggerMessage(EventId = 1023, Level = LogLevel.Warning, Message = "Stripe event processing loop failed ({Failures} in a row); retrying in {DelayMs} ms")]
-    private static partial void LogLoopFailed(ILogger logger, Exception exception, int failures, double delayMs);
 }

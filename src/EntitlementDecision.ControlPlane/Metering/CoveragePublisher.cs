@@ -11,8 +11,10 @@ namespace EntitlementDecision.ControlPlane.Metering;
 /// <c>"services"</c> and <c>"undeclared_usage"</c> sections of catalog/plans.json) to the Redis hash <c>ed:coverage</c> that the usage
 /// script reads. An invalid section fails start-up; while Redis is down it retries with back-off up to 30 s.
 /// </summary>
-public sealed partial class CoveragePublisher(IOptions<ControlPlaneOptions> options, PlanCatalog catalog, RedisConnection redis, TimeProvider time, ILogger<CoveragePublisher> logger) : BackgroundService
+public sealed partial class CoveragePublisher(IOptions<ControlPlaneOptions> options, PlanCatalog catalog, RedisConnection redis, TimeProvider time, ILogger<CoveragePublisher> logger) : Hosting.BackgroundLoop(logger)
 {
+    protected override TimeProvider Time => time;
+
     private ServiceCoverage? _coverage;
 
     /// <summary>The parsed declarations (loaded at start).</summary>
@@ -24,34 +26,12 @@ public sealed partial class CoveragePublisher(IOptions<ControlPlaneOptions> opti
         return base.StartAsync(cancellationToken);
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    // Once written, done: the declarations change only with a new deployment.
+    protected override async Task<TimeSpan?> PassAsync(CancellationToken stoppingToken)
     {
-        for (var attempt = 1; !stoppingToken.IsCancellationRequested; attempt++)
-        {
-            try
-            {
-                var count = await PublishAsync().WaitAsync(TimeSpan.FromSeconds(5), time, stoppingToken);
-                LogPublished(logger, count - 1, Coverage.Mode.ToString().ToLowerInvariant());
-                return;
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                var delay = TimeSpan.FromMilliseconds(Math.Min(30_000, 200 * Math.Pow(2, Math.Min(attempt, 10))));
-                LogFailed(logger, e, delay.TotalMilliseconds);
-                try
-                {
-                    await Task.Delay(delay, time, stoppingToken);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
-        }
+        var count = await PublishAsync().WaitAsync(TimeSpan.FromSeconds(5), time, stoppingToken);
+        LogPublished(logger, count - 1, Coverage.Mode.ToString().ToLowerInvariant());
+        return null;
     }
 
     /// <summary>Writes <c>ed:coverage</c>; returns the number of fields (declarations + the mode).</summary>
@@ -64,7 +44,4 @@ public sealed partial class CoveragePublisher(IOptions<ControlPlaneOptions> opti
 
     [LoggerMessage(EventId = 4121, Level = LogLevel.Information, Message = "Coverage: {Count} declared (service, feature) pairs written to ed:coverage, undeclared usage: {Mode}")]
     private static partial void LogPublished(ILogger logger, long count, string mode);
-
-    [LoggerMessage(EventId = 4122, Level = LogLevel.Warning, Message = "Coverage declarations not written to Redis; retrying in {DelayMs} ms")]
-    private static partial void LogFailed(ILogger logger, Exception exception, double delayMs);
 }

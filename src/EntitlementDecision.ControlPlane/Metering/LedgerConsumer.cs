@@ -18,50 +18,17 @@ public sealed partial class LedgerConsumer(
     MeteringOptions options,
     RollupSignal rollups,
     TimeProvider time,
-    ILogger<LedgerConsumer> logger) : BackgroundService
+    ILogger<LedgerConsumer> logger) : Hosting.BackgroundLoop(logger)
 {
+    protected override TimeProvider Time => time;
+
+    protected override TimeSpan? InitialDelay => options.ConsumerEnabled ? TimeSpan.Zero : null;
+
     public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
     private bool _groupReady;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        if (!options.ConsumerEnabled)
-        {
-            return;
-        }
-
-        var failures = 0;
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                var processed = await PumpAsync(stoppingToken);
-                failures = 0;
-                if (processed == 0)
-                {
-                    await Task.Delay(PollInterval, time, stoppingToken);
-                }
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                failures++;
-                var delay = TimeSpan.FromMilliseconds(Math.Min(30_000, 200 * Math.Pow(2, Math.Min(failures, 10))));
-                LogPumpFailed(logger, e, failures, delay.TotalMilliseconds);
-                try
-                {
-                    await Task.Delay(delay, time, stoppingToken);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
-        }
-    }
+    protected override async Task<TimeSpan?> PassAsync(CancellationToken stoppingToken) =>
+        await PumpAsync(stoppingToken) == 0 ? PollInterval : TimeSpan.Zero;
 
     /// <summary>Drains what is available now (own pending, stale claims, new entries); returns the number of entries handled.</summary>
     public async Task<int> PumpAsync(CancellationToken ct)
@@ -117,7 +84,4 @@ public sealed partial class LedgerConsumer(
 
     [LoggerMessage(EventId = 4101, Level = LogLevel.Debug, Message = "Usage ledger batch: {Entries} entries, {Rows} ledger rows, {Redelivered} already received")]
     private static partial void LogBatch(ILogger logger, int entries, int rows, int redelivered);
-
-    [LoggerMessage(EventId = 4102, Level = LogLevel.Warning, Message = "Usage ledger pump failed (attempt {Failures}); retrying in {DelayMs} ms")]
-    private static partial void LogPumpFailed(ILogger logger, Exception exception, int failures, double delayMs);
 }

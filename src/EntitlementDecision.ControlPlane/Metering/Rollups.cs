@@ -108,41 +108,23 @@ public static class Rollups
 /// The rollup job (hosted service): drains <c>usage_rollup_queue</c> when the ledger writer commits (at most once per
 /// ED_USAGE_ROLLUP_MIN_GAP_SECONDS), and at least every ED_USAGE_ROLLUP_INTERVAL_SECONDS. Errors are logged and retried on the next round (the queue rows stay until a commit).
 /// </summary>
-public sealed partial class RollupJob(IServiceScopeFactory scopes, MeteringOptions options, RollupSignal signal, TimeProvider time, ILogger<RollupJob> logger) : BackgroundService
+public sealed partial class RollupJob(IServiceScopeFactory scopes, MeteringOptions options, RollupSignal signal, TimeProvider time, ILogger<RollupJob> logger) : Hosting.BackgroundLoop(logger)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                if (await RunOnceAsync(stoppingToken) > 0)
-                {
-                    // A busy ledger commits every few milliseconds, and each recompute re-reads a whole day of a tenant's rows:
-                    // recomputing on every commit would cost O(rows²) under load and starve the webhook path of PostgreSQL.
-                    // Commits during the gap still wake the next round (the signal keeps one notification).
-                    await Task.Delay(options.RollupMinGap, time, stoppingToken);
-                }
+    protected override TimeProvider Time => time;
 
-                await signal.WaitAsync(options.RollupInterval, stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                LogFailed(logger, e);
-                try
-                {
-                    await signal.WaitAsync(options.RollupInterval, stoppingToken);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
+    protected override Hosting.WakeSignal Signal => signal;
+
+    protected override async Task<TimeSpan?> PassAsync(CancellationToken stoppingToken)
+    {
+        if (await RunOnceAsync(stoppingToken) > 0)
+        {
+            // A busy ledger commits every few milliseconds, and each recompute re-reads a whole day of a tenant's rows:
+            // recomputing on every commit would cost O(rows²) under load and starve the webhook path of PostgreSQL.
+            // Commits during the gap still wake the next round (the signal keeps one notification).
+            await Task.Delay(options.RollupMinGap, time, stoppingToken);
         }
+
+        return options.RollupInterval;
     }
 
     /// <summary>Drains the whole queue; returns the number of (tenant, environment, day)s recomputed.</summary>
@@ -159,7 +141,4 @@ public sealed partial class RollupJob(IServiceScopeFactory scopes, MeteringOptio
         while (taken == 500);
         return total;
     }
-
-    [LoggerMessage(EventId = 4111, Level = LogLevel.Warning, Message = "Usage rollup failed; retrying on the next round")]
-    private static partial void LogFailed(ILogger logger, Exception exception);
 }

@@ -255,35 +255,16 @@ public sealed partial class ReconciliationScheduler(
     IServiceScopeFactory scopes,
     Microsoft.Extensions.Options.IOptions<BillingOptions> options,
     TimeProvider time,
-    ILogger<ReconciliationScheduler> logger) : BackgroundService
+    ILogger<ReconciliationScheduler> logger) : Hosting.BackgroundLoop(logger)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override TimeProvider Time => time;
+
+    protected override TimeSpan? InitialDelay => options.Value.ReconcileInterval > TimeSpan.Zero ? options.Value.ReconcileInterval : null;
+
+    protected override async Task<TimeSpan?> PassAsync(CancellationToken stoppingToken)
     {
-        var interval = options.Value.ReconcileInterval;
-        if (interval <= TimeSpan.Zero)
-        {
-            return;
-        }
-
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await Task.Delay(interval, time, stoppingToken);
-                await using var scope = scopes.CreateAsyncScope();
-                await scope.ServiceProvider.GetRequiredService<Reconciler>().RunAsync("scheduled", null, stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                LogScheduledRunFailed(logger, e);
-            }
-        }
+        await using var scope = scopes.CreateAsyncScope();
+        await scope.ServiceProvider.GetRequiredService<Reconciler>().RunAsync("scheduled", null, stoppingToken);
+        return options.Value.ReconcileInterval;
     }
-
-    [LoggerMessage(EventId = 4003, Level = LogLevel.Error, Message = "Scheduled reconciliation failed; next attempt after the interval")]
-    private static partial void LogScheduledRunFailed(ILogger logger, Exception exception);
 }

@@ -19,59 +19,33 @@ public sealed partial class OutboxPublisher(
     Engine.Resolution.DunningPolicy dunning,
     OutboxSignal signal,
     TimeProvider time,
-    ILogger<OutboxPublisher> logger) : BackgroundService
+    ILogger<OutboxPublisher> logger) : Hosting.BackgroundLoop(logger)
 {
+    protected override TimeProvider Time => time;
+
+    private bool _initialDone;
+
+    protected override Hosting.WakeSignal Signal => signal;
+
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
     public const int BatchSize = 100;
-    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
 
     /// <summary>Upper bound of one Redis publish: StackExchange.Redis keeps a command queued while disconnected (its backlog).</summary>
     public static readonly TimeSpan RedisCallTimeout = TimeSpan.FromSeconds(2);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task<TimeSpan?> PassAsync(CancellationToken stoppingToken)
     {
-        var failures = 0;
-        var initialDone = false;
-        while (!stoppingToken.IsCancellationRequested)
+        if (!_initialDone)
         {
-            try
-            {
-                if (!initialDone)
-                {
-                    var count = await PublishAllAsync(stoppingToken);
-                    LogInitialPublish(logger, count);
-                    initialDone = true;
-                }
-
-                int published;
-                do
-                {
-                    published = await PublishBatchAsync(stoppingToken);
-                }
-                while (published == BatchSize && !stoppingToken.IsCancellationRequested);
-
-                failures = 0;
-                await signal.WaitAsync(PollInterval, stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                failures++;
-                var delay = TimeSpan.FromMilliseconds(Math.Min(MaxBackoff.TotalMilliseconds, 200 * Math.Pow(2, Math.Min(failures, 10))));
-                LogPublishFailed(logger, e, failures, delay.TotalMilliseconds);
-                try
-                {
-                    await Task.Delay(delay, time, stoppingToken);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
+            LogInitialPublish(logger, await PublishAllAsync(stoppingToken));
+            _initialDone = true;
         }
+
+        while (await PublishBatchAsync(stoppingToken) == BatchSize && !stoppingToken.IsCancellationRequested)
+        {
+        }
+
+        return PollInterval;
     }
 
     /// <summary>Publishes every entitlement row once; returns how many. Throws on Redis errors (the caller retries).</summary>
@@ -168,7 +142,4 @@ public sealed partial class OutboxPublisher(
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Published {Count} snapshots at start-up")]
     private static partial void LogInitialPublish(ILogger logger, int count);
-
-    [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "Snapshot publishing failed ({Failures} in a row); retrying in {DelayMs} ms")]
-    private static partial void LogPublishFailed(ILogger logger, Exception exception, int failures, double delayMs);
 }
