@@ -1,10 +1,6 @@
 using EntitlementDecision.ControlPlane.Cli;
 using EntitlementDecision.ControlPlane.Hosting;
-using EntitlementDecision.ControlPlane.Billing;
-using EntitlementDecision.ControlPlane.Catalog;
 using EntitlementDecision.ControlPlane.Configuration;
-using EntitlementDecision.ControlPlane.Metering;
-using EntitlementDecision.ControlPlane.Tenants;
 
 // A command (migrate, mint-token, catalog-gate, the ledger commands; --help lists them) runs and exits; anything else serves.
 if (ControlPlaneCli.Handles(args))
@@ -30,14 +26,7 @@ app.UseStatusCodePages();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseRateLimiter();
-app.MapCatalogEndpoints();
-app.MapTenantEndpoints();
-app.MapBillingEndpoints();
-app.MapSelfServiceBillingEndpoints();
-app.MapUsageEndpoints();
-app.MapUsageIngestion();
-app.MapGet("/healthz", Health.CheckAsync).AllowAnonymous();
-app.MapControlPlaneOpenApi();
+app.MapControlPlane();
 await app.RunAsync();
 return 0;
 

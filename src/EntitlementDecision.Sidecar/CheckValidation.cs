@@ -9,7 +9,7 @@ namespace EntitlementDecision.Sidecar;
 /// </summary>
 internal static class CheckValidation
 {
-    public const string DefaultEnvironment = "production";
+    public const string DefaultEnvironment = Engine.Identifiers.DefaultEnvironment;
 
     /// <summary>An INVALID_ARGUMENT status carrying <paramref name="detail"/>, which names the field.</summary>
     public static RpcException Invalid(string detail) => new(new Status(StatusCode.InvalidArgument, detail));

@@ -15,7 +15,7 @@ public static class StripeSubscriptionMapper
     /// <summary>The <see cref="SubscriptionUpdate.EventType"/> of an update made from a retrieved subscription (not a Stripe event type).</summary>
     public const string RetrievedEventType = "subscription.retrieved";
 
-    private const string DefaultEnvironment = "production";
+    private const string DefaultEnvironment = "production"; // Engine.Identifiers.DefaultEnvironment; this project does not reference the engine
 
     /// <summary>
     /// The update a subscription carries: id, customer, status, item price ids (in order, no duplicates), the current

@@ -1,8 +1,8 @@
 using EntitlementDecision.Stripe;
-using EntitlementDecision.ControlPlane.Billing;
 using EntitlementDecision.Stripe.Api;
 using FsCheck;
 using FsCheck.Fluent;
+using EntitlementDecision.ControlPlane.Subscriptions;
 
 namespace EntitlementDecision.ControlPlane.Tests;
 
@@ -69,7 +69,7 @@ public static class DeliveryOrderProperty
         var status = (string)stripe["status"]!;
         var periodEnd = DateTimeOffset.FromUnixTimeSeconds((long)stripe["items"]!["data"]![0]!["current_period_end"]!);
         Assert.Equal(
-            (status, "business", (bool)stripe["cancel_at_period_end"]!, periodEnd, sub, StripeEventApplier.InDunning(status)),
+            (status, "business", (bool)stripe["cancel_at_period_end"]!, periodEnd, sub, SubscriptionSync.InDunning(status)),
             (row.StripeStatus, row.PlanId, row.CancelAtPeriodEnd, row.CurrentPeriodEnd, row.StripeSubscriptionId, row.DunningStartedAt is not null));
     }
 

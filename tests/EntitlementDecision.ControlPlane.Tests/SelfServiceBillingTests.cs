@@ -1,8 +1,8 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using EntitlementDecision.ControlPlane.Auth;
-using EntitlementDecision.ControlPlane.Billing;
 using EntitlementDecision.ControlPlane.Data;
+using EntitlementDecision.ControlPlane.Subscriptions;
 using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Engine.Snapshots;
 using EntitlementDecision.FakeStripe;

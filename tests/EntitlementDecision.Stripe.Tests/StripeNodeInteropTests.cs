@@ -62,6 +62,7 @@ public sealed class StripeNodeInteropTests
         var run = await RunNodeAsync("verify.mjs", payloadFile.Path, Secret, header);
 
         Assert.True(run.ExitCode == 1, $"expected rejection (exit 1), got {run.ExitCode}: {run.StdOut}{run.StdErr}");
+        Assert.Contains("rejected: No signatures found matching the expected signature for payload", run.StdErr, StringComparison.Ordinal);
     }
 
     private sealed class TempFile : IDisposable

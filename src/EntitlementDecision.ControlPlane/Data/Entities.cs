@@ -63,7 +63,7 @@ public sealed class Entitlement
 
     /// <summary>A downgrade scheduled for the end of the period (<c>POST /billing/subscription/change</c>): the plan the
     /// subscription moves to at <see cref="PendingPlanEffectiveAt"/>; null when none is pending. Applied by
-    /// <see cref="Billing.PendingPlanChangeJob"/>; cleared by an upgrade, a cancel or <c>DELETE /billing/subscription/change</c>.</summary>
+    /// <c>PendingPlanChangeJob</c>; cleared by an upgrade, a cancel or <c>DELETE /billing/subscription/change</c>.</summary>
     public string? PendingPlanId { get; set; }
 
     /// <summary>When <see cref="PendingPlanId"/> takes effect (UTC): the subscription's current_period_end when it was scheduled.</summary>
@@ -77,7 +77,7 @@ public sealed class Entitlement
 
 /// <summary>
 /// Table <c>stripe_events</c>: every verified, parseable webhook event; <see cref="EventId"/> is the idempotency key. Stored
-/// <see cref="Pending"/> by the webhook endpoint, then processed by <see cref="Billing.StripeEventProcessor"/>.
+/// <see cref="Pending"/> by the webhook endpoint, then processed by <c>StripeEventProcessor</c>.
 /// </summary>
 public sealed class StripeEventRecord
 {

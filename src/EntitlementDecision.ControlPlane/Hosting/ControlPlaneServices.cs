@@ -1,12 +1,7 @@
 using System.Text.Json;
-using EntitlementDecision.ControlPlane.Auth;
-using EntitlementDecision.ControlPlane.Billing;
-using EntitlementDecision.ControlPlane.Catalog;
 using EntitlementDecision.ControlPlane.Configuration;
 using EntitlementDecision.ControlPlane.Data;
-using EntitlementDecision.ControlPlane.Metering;
 using EntitlementDecision.ControlPlane.Snapshots;
-using EntitlementDecision.ControlPlane.Tenants;
 using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Stripe;
 using EntitlementDecision.Stripe.Api;
@@ -14,6 +9,11 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using EntitlementDecision.ControlPlane.Auth;
+using EntitlementDecision.ControlPlane.Metering;
+using EntitlementDecision.ControlPlane.Reconciliation;
+using EntitlementDecision.ControlPlane.Subscriptions;
+using EntitlementDecision.ControlPlane.Webhooks;
 
 namespace EntitlementDecision.ControlPlane.Hosting;
 
@@ -36,7 +36,9 @@ public static class ControlPlaneServices
         services.AddDbContext<EntitlementsDbContext>((sp, o) => o.UseNpgsql(sp.GetRequiredService<IOptions<ControlPlaneOptions>>().Value.Postgres));
         services.AddSingleton<RedisConnection>();
         services.AddSingleton<OutboxSignal>();
-        services.AddBilling(configuration);
+        services.AddWebhooks(configuration);
+        services.AddSelfServiceBilling(configuration);
+        services.AddReconciliation();
         services.AddHttpClient<IStripeBilling, StripeNetBilling>((http, sp) =>
         {
             var options = sp.GetRequiredService<IOptions<ControlPlaneOptions>>().Value;

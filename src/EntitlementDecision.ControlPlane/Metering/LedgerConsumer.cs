@@ -18,7 +18,7 @@ public sealed partial class LedgerConsumer(
     MeteringOptions options,
     RollupSignal rollups,
     TimeProvider time,
-    ILogger<LedgerConsumer> logger) : Hosting.BackgroundLoop(logger)
+    ILogger<LedgerConsumer> logger) : Background.BackgroundLoop(logger)
 {
     protected override TimeProvider Time => time;
 

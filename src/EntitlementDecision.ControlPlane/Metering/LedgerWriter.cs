@@ -3,6 +3,7 @@ using EntitlementDecision.Redis;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;
 using NpgsqlTypes;
+using EntitlementDecision.ControlPlane.Data;
 
 namespace EntitlementDecision.ControlPlane.Metering;
 

@@ -4,7 +4,7 @@ using Npgsql;
 namespace EntitlementDecision.ControlPlane.Metering;
 
 /// <summary>Wakes the rollup job (the ledger writer notifies after each commit that added receipts).</summary>
-public sealed class RollupSignal : Hosting.WakeSignal;
+public sealed class RollupSignal : Background.WakeSignal;
 
 /// <summary>
 /// Recomputes <c>usage_daily</c> (sum of accepted quantities, event count and soft-limit overage per tenant, environment, feature and
@@ -108,11 +108,11 @@ public static class Rollups
 /// The rollup job (hosted service): drains <c>usage_rollup_queue</c> when the ledger writer commits (at most once per
 /// ED_USAGE_ROLLUP_MIN_GAP_SECONDS), and at least every ED_USAGE_ROLLUP_INTERVAL_SECONDS. Errors are logged and retried on the next round (the queue rows stay until a commit).
 /// </summary>
-public sealed partial class RollupJob(IServiceScopeFactory scopes, MeteringOptions options, RollupSignal signal, TimeProvider time, ILogger<RollupJob> logger) : Hosting.BackgroundLoop(logger)
+public sealed partial class RollupJob(IServiceScopeFactory scopes, MeteringOptions options, RollupSignal signal, TimeProvider time, ILogger<RollupJob> logger) : Background.BackgroundLoop(logger)
 {
     protected override TimeProvider Time => time;
 
-    protected override Hosting.WakeSignal Signal => signal;
+    protected override Background.WakeSignal Signal => signal;
 
     protected override async Task<TimeSpan?> PassAsync(CancellationToken stoppingToken)
     {

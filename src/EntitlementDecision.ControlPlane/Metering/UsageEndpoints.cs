@@ -8,6 +8,7 @@ using EntitlementDecision.ControlPlane.Tenants;
 using EntitlementDecision.Engine.Catalog;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
+using EntitlementDecision.Engine;
 
 namespace EntitlementDecision.ControlPlane.Metering;
 

@@ -10,6 +10,7 @@ using EntitlementDecision.Engine.Usage;
 using EntitlementDecision.Redis;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using EntitlementDecision.ControlPlane.Data;
 
 namespace EntitlementDecision.ControlPlane.Metering;
 

@@ -1,13 +1,16 @@
 using Stripe;
 using System.Globalization;
 using System.Text.Json;
-using EntitlementDecision.ControlPlane.Billing;
 using EntitlementDecision.ControlPlane.Data;
 using EntitlementDecision.ControlPlane.Snapshots;
 using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Stripe;
 using EntitlementDecision.Stripe.Api;
 using Microsoft.EntityFrameworkCore;
+using EntitlementDecision.ControlPlane.Background;
+using EntitlementDecision.ControlPlane.Configuration;
+using EntitlementDecision.ControlPlane.Subscriptions;
+using EntitlementDecision.Engine;
 
 namespace EntitlementDecision.ControlPlane.Reconciliation;
 
@@ -18,7 +21,7 @@ namespace EntitlementDecision.ControlPlane.Reconciliation;
 /// metadata names this tenant and environment. Compared fields: subscription_id, status, plan (via the catalog's price),
 /// current_period_start, current_period_end, cancel_at_period_end. Each difference is a <see cref="ReconciliationMismatch"/> of the
 /// run. Repair (Stripe is the source of truth for subscription state): Stripe's object is applied like a webhook
-/// (<see cref="StripeEventApplier.ApplySubscription"/>: version bump, outbox, audit with actor <c>reconciliation</c> and cause
+/// (<see cref="SubscriptionSync.Apply"/>: version bump, outbox, audit with actor <c>reconciliation</c> and cause
 /// <c>reconciliation:&lt;run id&gt;</c>). Reported only (not repaired): a stored subscription Stripe does not know with no live
 /// replacement (<c>missing_in_stripe</c>), a price the catalog does not have (<c>unknown_price</c>), Stripe API errors (<c>error</c>).
 /// </summary>
@@ -79,7 +82,7 @@ public sealed partial class Reconciler(
         catch (Exception e) when (e is not OperationCanceledException)
         {
             run.Status = ReconciliationRun.Failed;
-            run.Error = StripeEventProcessor.Describe(e);
+            run.Error = ErrorText.Describe(e);
             LogRunFailed(logger, e, run.Id);
         }
 
@@ -101,7 +104,7 @@ public sealed partial class Reconciler(
     {
         await using var scope = scopes.CreateAsyncScope();
         var rowDb = scope.ServiceProvider.GetRequiredService<EntitlementsDbContext>();
-        var applier = scope.ServiceProvider.GetRequiredService<StripeEventApplier>();
+        var sync = scope.ServiceProvider.GetRequiredService<SubscriptionSync>();
         var mismatches = new List<ReconciliationMismatch>();
         ReconciliationMismatch Mismatch(string field, string? ours, string? theirs, string? subscriptionId) => new()
         {
@@ -182,7 +185,7 @@ public sealed partial class Reconciler(
             if (locked is not null)
             {
                 var now = time.GetUtcNow();
-                var result = applier.ApplySubscription(locked, update, fromStripe: true, revealedAt: now, Actor, "reconciliation.repair", $"reconciliation:{runId}", now);
+                var result = sync.Apply(locked, update, fromStripe: true, revealedAt: now, Actor, "reconciliation.repair", $"reconciliation:{runId}", now);
                 repaired = result.Changed;
                 if (repaired)
                 {
@@ -216,7 +219,7 @@ public sealed partial class Reconciler(
             await foreach (var s in stripe.ListSubscriptionsAsync(customer, "all", null, ct))
             {
                 var metadata = s.Metadata ?? new Dictionary<string, string>();
-                var environment = metadata.GetValueOrDefault("environment") is { Length: > 0 } env ? env : Tenants.Identifiers.DefaultEnvironment;
+                var environment = metadata.GetValueOrDefault("environment") is { Length: > 0 } env ? env : Identifiers.DefaultEnvironment;
                 if (!Ended(s.Status) && metadata.GetValueOrDefault("tenant_id") == row.TenantId && environment == row.Environment)
                 {
                     return s;
@@ -255,7 +258,7 @@ public sealed partial class ReconciliationScheduler(
     IServiceScopeFactory scopes,
     Microsoft.Extensions.Options.IOptions<BillingOptions> options,
     TimeProvider time,
-    ILogger<ReconciliationScheduler> logger) : Hosting.BackgroundLoop(logger)
+    ILogger<ReconciliationScheduler> logger) : Background.BackgroundLoop(logger)
 {
     protected override TimeProvider Time => time;
 

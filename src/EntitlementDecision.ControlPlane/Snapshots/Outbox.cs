@@ -6,10 +6,10 @@ using EntitlementDecision.Engine.Snapshots;
 namespace EntitlementDecision.ControlPlane.Snapshots;
 
 /// <summary>
-/// In-process wake-up for <see cref="OutboxPublisher"/>: writers call <see cref="Hosting.WakeSignal.Notify"/> right after committing an outbox row,
+/// In-process wake-up for <see cref="OutboxPublisher"/>: writers call <see cref="Background.WakeSignal.Notify"/> right after committing an outbox row,
 /// so the snapshot reaches Redis without waiting for the next poll. Coalesces: many notifications, one wake-up.
 /// </summary>
-public sealed class OutboxSignal : Hosting.WakeSignal;
+public sealed class OutboxSignal : Background.WakeSignal;
 
 /// <summary>Changes to entitlement rows: every change bumps the snapshot version and queues an outbox row in the caller's transaction.</summary>
 public static class EntitlementChanges

@@ -19,13 +19,13 @@ public sealed partial class OutboxPublisher(
     Engine.Resolution.DunningPolicy dunning,
     OutboxSignal signal,
     TimeProvider time,
-    ILogger<OutboxPublisher> logger) : Hosting.BackgroundLoop(logger)
+    ILogger<OutboxPublisher> logger) : Background.BackgroundLoop(logger)
 {
     protected override TimeProvider Time => time;
 
     private bool _initialDone;
 
-    protected override Hosting.WakeSignal Signal => signal;
+    protected override Background.WakeSignal Signal => signal;
 
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
     public const int BatchSize = 100;

@@ -1,6 +1,5 @@
 using EntitlementDecision.ControlPlane.Audit;
 using EntitlementDecision.ControlPlane.Auth;
-using EntitlementDecision.ControlPlane.Billing;
 using EntitlementDecision.ControlPlane.Data;
 using EntitlementDecision.ControlPlane.Snapshots;
 using EntitlementDecision.Engine.Catalog;
@@ -8,6 +7,8 @@ using EntitlementDecision.Engine.Resolution;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using System.Security.Claims;
+using EntitlementDecision.ControlPlane.Entitlements;
+using EntitlementDecision.Engine;
 
 namespace EntitlementDecision.ControlPlane.Tenants;
 

@@ -13,7 +13,7 @@ public sealed record UsageEventError(string Field, string Message)
 public static class UsageEventValidation
 {
     /// <summary>Environment used when an event names none.</summary>
-    public const string DefaultEnvironment = "production";
+    public const string DefaultEnvironment = Identifiers.DefaultEnvironment;
 
     /// <summary>Service recorded when an event names none.</summary>
     public const string UnknownService = "unknown";

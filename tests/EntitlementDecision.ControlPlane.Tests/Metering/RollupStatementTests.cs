@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using EntitlementDecision.ControlPlane.Auth;
 using EntitlementDecision.ControlPlane.Metering;
 using Microsoft.EntityFrameworkCore;
+using EntitlementDecision.ControlPlane.Data;
 
 namespace EntitlementDecision.ControlPlane.Tests.Metering;
 

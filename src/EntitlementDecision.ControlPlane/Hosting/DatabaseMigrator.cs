@@ -1,7 +1,8 @@
 using EntitlementDecision.Engine.Catalog;
 using Microsoft.EntityFrameworkCore;
+using EntitlementDecision.ControlPlane.Data;
 
-namespace EntitlementDecision.ControlPlane.Data;
+namespace EntitlementDecision.ControlPlane.Hosting;
 
 /// <summary>
 /// Start-up step (hosted service, runs before the outbox publisher and before requests are served): loads the catalog

@@ -10,7 +10,7 @@ using EntitlementDecision.Engine.Snapshots;
 using EntitlementDecision.Redis;
 using EntitlementDecision.Stripe.Api;
 
-namespace EntitlementDecision.ControlPlane.Billing;
+namespace EntitlementDecision.ControlPlane.Subscriptions;
 
 /// <summary>
 /// One metered feature whose current usage is above the lower plan's limit: <paramref name="Used"/> units in the current window
@@ -24,13 +24,6 @@ public sealed record OverUsageDto(string Feature, long Used, long Limit, string 
         string.Create(CultureInfo.InvariantCulture,
             $"{Feature}: used {Used} {Period switch { "day" => "today", "month" => "this month", _ => "this billing period" }}, plan '{planId}' allows {Limit}: reduce usage by {Used - Limit} or wait for the window to reset on {ResetsAt:yyyy-MM-dd}");
 }
-
-/// <summary>A pending plan change as shown to the tenant: the plan and when it takes effect (UTC).</summary>
-public sealed record PendingChangeDto(string PlanId, DateTimeOffset? EffectiveAt)
-{
-    public static PendingChangeDto? From(Entitlement e) => e.PendingPlanId is { } plan ? new PendingChangeDto(plan, e.PendingPlanEffectiveAt) : null;
-}
-
 /// <summary>Audit JSON of a self-service billing change: the row's plan, status, cancel flag, period end and pending change.</summary>
 public sealed record BillingChangeAuditView(
     string? PlanId,
@@ -106,14 +99,14 @@ public static class PlanChanges
 
     /// <summary>
     /// Applies a subscription object Stripe returned to the LOCKED <paramref name="row"/> exactly as a re-read webhook would
-    /// (<see cref="StripeEventApplier.ApplySubscription"/>: plan by price, status, period, cancel flag; audited and version-bumped
+    /// (<see cref="SubscriptionSync.Apply"/>: plan by price, status, period, cancel flag; audited and version-bumped
     /// when anything changed), so the snapshot changes without waiting for the webhook; the webhook later changes nothing.
     /// </summary>
-    internal static ApplyResult ApplyFromStripe(StripeEventApplier applier, Entitlement row, Subscription subscription, string actor, string cause, DateTimeOffset now)
+    internal static ApplyResult ApplyFromStripe(SubscriptionSync sync, Entitlement row, Subscription subscription, string actor, string cause, DateTimeOffset now)
     {
         var read = StripeSubscriptionMapper.FromRetrieved(subscription, now);
         return read.Succeeded
-            ? applier.ApplySubscription(row, read.Update, fromStripe: true, now, actor, "subscription.updated", cause, now)
+            ? sync.Apply(row, read.Update, fromStripe: true, now, actor, "subscription.updated", cause, now)
             : new ApplyResult($"rejected: Stripe's subscription {subscription.Id}: {read.Error}", false);
     }
 

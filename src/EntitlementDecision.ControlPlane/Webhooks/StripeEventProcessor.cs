@@ -2,8 +2,11 @@ using EntitlementDecision.ControlPlane.Data;
 using EntitlementDecision.ControlPlane.Snapshots;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using EntitlementDecision.ControlPlane.Background;
+using EntitlementDecision.ControlPlane.Configuration;
+using EntitlementDecision.ControlPlane.Subscriptions;
 
-namespace EntitlementDecision.ControlPlane.Billing;
+namespace EntitlementDecision.ControlPlane.Webhooks;
 
 /// <summary>
 /// Processes stored webhook events in the background, <see cref="BillingOptions.Workers"/> at a time (never two of one tenant). Wakes on <see cref="StripeEventSignal"/> (an event was stored or put back),
@@ -21,11 +24,11 @@ public sealed partial class StripeEventProcessor(
     WebhookMetrics metrics,
     IOptions<BillingOptions> options,
     TimeProvider time,
-    ILogger<StripeEventProcessor> logger) : Hosting.BackgroundLoop(logger)
+    ILogger<StripeEventProcessor> logger) : Background.BackgroundLoop(logger)
 {
     protected override TimeProvider Time => time;
 
-    protected override Hosting.WakeSignal Signal => signal;
+    protected override Background.WakeSignal Signal => signal;
 
     protected override TimeSpan MaxBackoff => MaxErrorBackoff;
 
@@ -92,7 +95,7 @@ public sealed partial class StripeEventProcessor(
             await tx.RollbackToSavepointAsync("apply", ct);
             db.ChangeTracker.Clear();
             var row = await db.StripeEvents.SingleAsync(x => x.EventId == eventId, ct);
-            row.LastError = Describe(e);
+            row.LastError = ErrorText.Describe(e);
             if (row.Attempts >= options.Value.MaxAttempts)
             {
                 row.Status = StripeEventRecord.Failed;
@@ -137,14 +140,6 @@ public sealed partial class StripeEventProcessor(
         var wait = next.Value - time.GetUtcNow();
         return wait <= TimeSpan.Zero ? TimeSpan.FromMilliseconds(1) : wait < PollInterval ? wait : PollInterval;
     }
-
-    /// <summary>Exception type and message chain (no payloads, no secrets), at most 2000 characters.</summary>
-    internal static string Describe(Exception e)
-    {
-        var text = e.InnerException is { } inner ? $"{e.GetType().Name}: {e.Message} ({inner.GetType().Name}: {inner.Message})" : $"{e.GetType().Name}: {e.Message}";
-        return text.Length <= 2000 ? text : text[..2000];
-    }
-
     [LoggerMessage(EventId = 1020, Level = LogLevel.Information, Message = "Stripe event {EventId} ({Type}) processed: {Outcome}")]
     private static partial void LogProcessed(ILogger logger, string eventId, string type, string outcome);
 

@@ -2,7 +2,6 @@ using StripeException = Stripe.StripeException;
 using Subscription = Stripe.Subscription;
 using System.Security.Claims;
 using EntitlementDecision.ControlPlane.Audit;
-using EntitlementDecision.ControlPlane.Auth;
 using EntitlementDecision.ControlPlane.Data;
 using EntitlementDecision.ControlPlane.Snapshots;
 using EntitlementDecision.ControlPlane.Tenants;
@@ -12,8 +11,11 @@ using EntitlementDecision.Stripe.Api;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using EntitlementDecision.ControlPlane.Entitlements;
+using EntitlementDecision.ControlPlane.Auth;
+using EntitlementDecision.Engine;
 
-namespace EntitlementDecision.ControlPlane.Billing;
+namespace EntitlementDecision.ControlPlane.Subscriptions;
 
 /// <summary><c>POST /billing/subscription/change</c> body: the plan to move to and the environment (default <c>production</c>).</summary>
 public sealed record PlanChangeRequest(string? PlanId, string? Environment);
@@ -58,7 +60,7 @@ public static class PlanChangeEndpoints
 
     public static async Task<Results<Ok<PlanChangeDto>, ProblemHttpResult>> Change(
         PlanChangeRequest? body, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, IStripeBilling stripe,
-        StripeEventApplier applier, RedisConnection redis, IOptions<SelfServiceBillingOptions> options, OutboxSignal signal, TimeProvider time, CancellationToken ct)
+        SubscriptionSync sync, RedisConnection redis, IOptions<SelfServiceBillingOptions> options, OutboxSignal signal, TimeProvider time, CancellationToken ct)
     {
         var key = CheckoutEndpoints.RequestKey(http, out var keyProblem);
         if (keyProblem is not null)
@@ -115,7 +117,7 @@ public static class PlanChangeEndpoints
         var currentPrice = row.PlanId is { } currentPlanId && catalog.TryGetPlan(currentPlanId, out var current) ? CheckoutEndpoints.PrimaryPrice(current) : null;
         if (PlanChanges.MonthlyAmount(targetPrice) > PlanChanges.MonthlyAmount(currentPrice))
         {
-            return await UpgradeAsync(row, subscriptionId, target!, targetPrice, key, cause, user, db, catalog, dunning, stripe, applier, signal, time, ct);
+            return await UpgradeAsync(row, subscriptionId, target!, targetPrice, key, cause, user, db, catalog, dunning, stripe, sync, signal, time, ct);
         }
 
         // A downgrade: at the period's end, and not below current usage unless the policy soft-locks.
@@ -174,13 +176,13 @@ public static class PlanChangeEndpoints
 
     public static Task<Results<Ok<EntitlementDto>, ProblemHttpResult>> Cancel(
         string? environment, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, IStripeBilling stripe,
-        StripeEventApplier applier, OutboxSignal signal, TimeProvider time, CancellationToken ct) =>
-        SetCancelAsync(true, environment, http, user, db, catalog, dunning, stripe, applier, signal, time, ct);
+        SubscriptionSync sync, OutboxSignal signal, TimeProvider time, CancellationToken ct) =>
+        SetCancelAsync(true, environment, http, user, db, catalog, dunning, stripe, sync, signal, time, ct);
 
     public static Task<Results<Ok<EntitlementDto>, ProblemHttpResult>> Resume(
         string? environment, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, IStripeBilling stripe,
-        StripeEventApplier applier, OutboxSignal signal, TimeProvider time, CancellationToken ct) =>
-        SetCancelAsync(false, environment, http, user, db, catalog, dunning, stripe, applier, signal, time, ct);
+        SubscriptionSync sync, OutboxSignal signal, TimeProvider time, CancellationToken ct) =>
+        SetCancelAsync(false, environment, http, user, db, catalog, dunning, stripe, sync, signal, time, ct);
 
     /// <summary>
     /// Cancel at period end (<paramref name="cancel"/>) or resume: Stripe <c>cancel_at_period_end</c>, then Stripe's returned subscription
@@ -188,7 +190,7 @@ public static class PlanChangeEndpoints
     /// </summary>
     private static async Task<Results<Ok<EntitlementDto>, ProblemHttpResult>> SetCancelAsync(
         bool cancel, string? environment, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, IStripeBilling stripe,
-        StripeEventApplier applier, OutboxSignal signal, TimeProvider time, CancellationToken ct)
+        SubscriptionSync sync, OutboxSignal signal, TimeProvider time, CancellationToken ct)
     {
         var key = CheckoutEndpoints.RequestKey(http, out var keyProblem);
         if (keyProblem is not null)
@@ -243,7 +245,7 @@ public static class PlanChangeEndpoints
         await UnderLockAsync(db, row, signal, locked =>
         {
             var before = BillingChangeAuditView.Of(locked);
-            var applied = PlanChanges.ApplyFromStripe(applier, locked, updated, user.Actor(), cause, now);
+            var applied = PlanChanges.ApplyFromStripe(sync, locked, updated, user.Actor(), cause, now);
             if (applied.Outcome.StartsWith("rejected", StringComparison.Ordinal))
             {
                 rejected = applied.Outcome;
@@ -265,7 +267,7 @@ public static class PlanChangeEndpoints
 
     private static async Task<Results<Ok<PlanChangeDto>, ProblemHttpResult>> UpgradeAsync(
         Entitlement row, string subscriptionId, Plan target, CatalogPrice targetPrice, string? key, string cause, ClaimsPrincipal user,
-        EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, IStripeBilling stripe, StripeEventApplier applier, OutboxSignal signal, TimeProvider time, CancellationToken ct)
+        EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, IStripeBilling stripe, SubscriptionSync sync, OutboxSignal signal, TimeProvider time, CancellationToken ct)
     {
         Subscription updated;
         try
@@ -292,7 +294,7 @@ public static class PlanChangeEndpoints
         await UnderLockAsync(db, row, signal, locked =>
         {
             var before = BillingChangeAuditView.Of(locked);
-            var applied = PlanChanges.ApplyFromStripe(applier, locked, updated, user.Actor(), cause, now);
+            var applied = PlanChanges.ApplyFromStripe(sync, locked, updated, user.Actor(), cause, now);
             if (applied.Outcome.StartsWith("rejected", StringComparison.Ordinal))
             {
                 rejected = applied.Outcome;

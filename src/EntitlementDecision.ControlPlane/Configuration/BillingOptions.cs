@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Options;
 
-namespace EntitlementDecision.ControlPlane.Billing;
+namespace EntitlementDecision.ControlPlane.Configuration;
 
 /// <summary>
 /// Webhook processing, dunning and reconciliation settings, read from environment variables (any IConfiguration source):

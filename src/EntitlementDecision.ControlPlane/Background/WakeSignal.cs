@@ -1,6 +1,6 @@
 using System.Threading.Channels;
 
-namespace EntitlementDecision.ControlPlane.Hosting;
+namespace EntitlementDecision.ControlPlane.Background;
 
 /// <summary>
 /// In-process wake-up of a background worker that otherwise polls: writers call <see cref="Notify"/> right after committing work

@@ -1,14 +1,10 @@
 using System.Security.Claims;
-using EntitlementDecision.ControlPlane.Audit;
-using EntitlementDecision.ControlPlane.Auth;
 using EntitlementDecision.ControlPlane.Data;
-using EntitlementDecision.ControlPlane.Reconciliation;
-using EntitlementDecision.ControlPlane.Tenants;
 using EntitlementDecision.Engine.Catalog;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 
-namespace EntitlementDecision.ControlPlane.Billing;
+namespace EntitlementDecision.ControlPlane.Webhooks;
 
 /// <summary>
 /// <c>POST /billing/webhook</c> answer once the event is stored: <c>{ "duplicate": false, "event_id": "evt_...", "status": "pending" }</c>
@@ -20,35 +16,16 @@ public sealed record WebhookAck(
     string? EventId,
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Status);
 
-/// <summary>Billing: the caller's own resolved entitlements, and the Stripe webhook.</summary>
-public static class BillingEndpoints
+/// <summary><c>POST /billing/webhook</c> (Stripe-signed, anonymous, rate limited) and the operators' webhook endpoints.</summary>
+public static class WebhookEndpoints
 {
     /// <summary>Largest webhook body accepted (larger → 413).</summary>
     public const int MaxWebhookBytes = 512 * 1024;
 
-    public static void MapBillingEndpoints(this IEndpointRouteBuilder app)
+    public static void MapWebhookEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/billing/entitlements", GetOwnEntitlements).RequireAuthorization(Policies.TenantMember);
-        app.MapPost("/billing/webhook", ReceiveWebhook).AllowAnonymous().DisableAntiforgery().RequireRateLimiting(BillingServices.WebhookRateLimitPolicy);
+        app.MapPost("/billing/webhook", ReceiveWebhook).AllowAnonymous().DisableAntiforgery().RequireRateLimiting(WebhookServices.WebhookRateLimitPolicy);
         app.MapWebhookOperatorEndpoints();
-        app.MapReconciliationEndpoints();
-        app.MapAuditEndpoints();
-    }
-
-    /// <summary>The caller's tenant (from the token only) in <paramref name="environment"/> (default production). 404 when there is no such row.</summary>
-    public static async Task<Results<Ok<EntitlementDto>, ProblemHttpResult>> GetOwnEntitlements(
-        string? environment, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, Engine.Resolution.DunningPolicy dunning, TimeProvider time, CancellationToken ct)
-    {
-        var tenantId = user.TenantId()!;
-        environment ??= Identifiers.DefaultEnvironment;
-        var row = await db.Entitlements.AsNoTracking().FirstOrDefaultAsync(e => e.TenantId == tenantId && e.Environment == environment, ct);
-        var tenant = await db.Tenants.AsNoTracking().FirstOrDefaultAsync(t => t.TenantId == tenantId, ct);
-        if (row is null || tenant is null)
-        {
-            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Entitlement not found", detail: $"No entitlement for your tenant in environment '{environment}'.");
-        }
-
-        return TypedResults.Ok(EntitlementDto.From(catalog, row, tenant.Status == Tenant.Suspended, time.GetUtcNow(), dunning));
     }
 
     /// <summary>

@@ -1,10 +1,15 @@
 using System.Text.RegularExpressions;
 
-namespace EntitlementDecision.ControlPlane.Tenants;
+namespace EntitlementDecision.Engine;
 
-/// <summary>Formats of tenant ids (<c>^[a-z0-9][a-z0-9-]{1,62}$</c>) and environments (<c>^[a-z0-9][a-z0-9-]{0,31}$</c>).</summary>
+/// <summary>
+/// The identifier rule of the whole system: tenant ids are <c>^[a-z0-9][a-z0-9-]{1,62}$</c>, environments
+/// <c>^[a-z0-9][a-z0-9-]{0,31}$</c>, and an omitted environment is <see cref="DefaultEnvironment"/>. The control plane
+/// creates tenants only under it; the sidecar and the usage schema share <see cref="DefaultEnvironment"/>.
+/// </summary>
 public static partial class Identifiers
 {
+    /// <summary>The environment of a request or event that names none.</summary>
     public const string DefaultEnvironment = "production";
 
     public static bool IsTenantId(string? value) => value is not null && TenantIdRegex().IsMatch(value);

@@ -1,6 +1,6 @@
 using System.Diagnostics.Metrics;
 
-namespace EntitlementDecision.ControlPlane.Billing;
+namespace EntitlementDecision.ControlPlane.Webhooks;
 
 /// <summary>
 /// Webhook counters since the process started, on the <see cref="System.Diagnostics.Metrics"/> meter

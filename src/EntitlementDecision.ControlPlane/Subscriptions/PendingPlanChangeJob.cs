@@ -7,7 +7,7 @@ using EntitlementDecision.Stripe.Api;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
-namespace EntitlementDecision.ControlPlane.Billing;
+namespace EntitlementDecision.ControlPlane.Subscriptions;
 
 /// <summary>What one pass of <see cref="PendingPlanChangeJob"/> did: changes applied, dropped (no longer possible) and failed (retried next pass).</summary>
 public sealed record PendingChangeRun(int Applied, int Dropped, int Failed);
@@ -27,7 +27,7 @@ public sealed partial class PendingPlanChangeJob(
     IOptions<SelfServiceBillingOptions> options,
     OutboxSignal signal,
     TimeProvider time,
-    ILogger<PendingPlanChangeJob> logger) : Hosting.BackgroundLoop(logger)
+    ILogger<PendingPlanChangeJob> logger) : Background.BackgroundLoop(logger)
 {
     protected override TimeProvider Time => time;
 
@@ -95,7 +95,7 @@ public sealed partial class PendingPlanChangeJob(
         var db = services.GetRequiredService<EntitlementsDbContext>();
         var catalog = services.GetRequiredService<PlanCatalog>();
         var stripe = services.GetRequiredService<IStripeBilling>();
-        var applier = services.GetRequiredService<StripeEventApplier>();
+        var sync = services.GetRequiredService<SubscriptionSync>();
         var row = await db.Entitlements.AsNoTracking().SingleAsync(e => e.TenantId == tenantId && e.Environment == environment, ct);
         if (row.PendingPlanId is not { } planId || row.PendingPlanEffectiveAt is not { } effectiveAt || effectiveAt > now)
         {
@@ -129,7 +129,7 @@ public sealed partial class PendingPlanChangeJob(
         await UnderLockAsync(db, row, locked =>
         {
             var before = BillingChangeAuditView.Of(locked);
-            PlanChanges.ApplyFromStripe(applier, locked, updated, Actor, cause, now);
+            PlanChanges.ApplyFromStripe(sync, locked, updated, Actor, cause, now);
             if (locked.PendingPlanId == planId && locked.PendingPlanEffectiveAt == effectiveAt)
             {
                 locked.PendingPlanId = null;

@@ -1,7 +1,6 @@
 using StripeException = Stripe.StripeException;
 using System.Security.Claims;
 using EntitlementDecision.ControlPlane.Audit;
-using EntitlementDecision.ControlPlane.Auth;
 using EntitlementDecision.ControlPlane.Data;
 using EntitlementDecision.ControlPlane.Snapshots;
 using EntitlementDecision.ControlPlane.Tenants;
@@ -11,8 +10,10 @@ using EntitlementDecision.Stripe.Api;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using EntitlementDecision.ControlPlane.Auth;
+using EntitlementDecision.Engine;
 
-namespace EntitlementDecision.ControlPlane.Billing;
+namespace EntitlementDecision.ControlPlane.Subscriptions;
 
 /// <summary><c>POST /billing/checkout</c> body: the plan to buy and the environment (default <c>production</c>).</summary>
 public sealed record CheckoutRequest(string? PlanId, string? Environment);

@@ -4,8 +4,9 @@ using EntitlementDecision.ControlPlane.Tenants;
 using EntitlementDecision.Stripe;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
+using EntitlementDecision.Engine;
 
-namespace EntitlementDecision.ControlPlane.Billing;
+namespace EntitlementDecision.ControlPlane.Webhooks;
 
 /// <summary>Result of <see cref="StripeWebhookReceiver.ReceiveAsync"/>: a problem (400) or an acknowledged event.</summary>
 public sealed record WebhookResult(ProblemHttpResult? Problem, bool Duplicate, string? EventId);
@@ -125,4 +126,4 @@ public sealed partial class StripeWebhookReceiver(
 }
 
 /// <summary>In-process wake-up of <see cref="StripeEventProcessor"/> after an event was stored or put back for retry; coalesces.</summary>
-public sealed class StripeEventSignal : Hosting.WakeSignal;
+public sealed class StripeEventSignal : Background.WakeSignal;

@@ -5,7 +5,7 @@ using EntitlementDecision.ControlPlane.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 
-namespace EntitlementDecision.ControlPlane.Billing;
+namespace EntitlementDecision.ControlPlane.Webhooks;
 
 /// <summary>
 /// <c>GET /billing/webhooks/stats</c>: <c>since_start</c> = in-process counters (received, verified, rejected_signature,

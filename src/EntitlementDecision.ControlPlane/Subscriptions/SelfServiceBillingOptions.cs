@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Options;
 
-namespace EntitlementDecision.ControlPlane.Billing;
+namespace EntitlementDecision.ControlPlane.Subscriptions;
 
 /// <summary>What a plan change does when the tenant's current usage exceeds a limit of the lower plan (<c>ED_DOWNGRADE_OVER_USAGE</c>).</summary>
 public enum DowngradeOverUsagePolicy
@@ -99,11 +99,12 @@ public sealed class SelfServiceBillingOptionsValidator : IValidateOptions<SelfSe
         options.ParseErrors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(options.ParseErrors);
 }
 
-/// <summary>Service registration of self-service billing: options, the owner/admin policy and <see cref="PendingPlanChangeJob"/>.</summary>
+/// <summary>Service registration of subscriptions: <see cref="SubscriptionSync"/>, self-service options, the owner/admin policy and <see cref="PendingPlanChangeJob"/>.</summary>
 public static class SelfServiceBillingServices
 {
     public static IServiceCollection AddSelfServiceBilling(this IServiceCollection services, IConfiguration configuration)
     {
+        services.AddScoped<SubscriptionSync>();
         services.AddOptions<SelfServiceBillingOptions>().Configure(o => SelfServiceBillingOptions.Bind(o, configuration)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<SelfServiceBillingOptions>, SelfServiceBillingOptionsValidator>();
         services.AddSingleton<PendingPlanChangeJob>();

@@ -1,4 +1,4 @@
-namespace EntitlementDecision.ControlPlane.Hosting;
+namespace EntitlementDecision.ControlPlane.Background;
 
 /// <summary>
 /// The one loop of the control plane's background workers: run a pass, then wait (for <see cref="Signal"/> or the wait

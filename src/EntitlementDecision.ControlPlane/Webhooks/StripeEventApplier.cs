@@ -2,25 +2,24 @@ using Stripe;
 using System.Text;
 using EntitlementDecision.ControlPlane.Audit;
 using EntitlementDecision.ControlPlane.Data;
-using EntitlementDecision.ControlPlane.Snapshots;
 using EntitlementDecision.ControlPlane.Tenants;
 using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Stripe;
 using EntitlementDecision.Stripe.Api;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using EntitlementDecision.ControlPlane.Configuration;
+using EntitlementDecision.ControlPlane.Subscriptions;
+using EntitlementDecision.Engine;
 
-namespace EntitlementDecision.ControlPlane.Billing;
-
-/// <summary>What applying one event did: the outcome stored on the event, and whether an entitlement row changed (outbox queued).</summary>
-public sealed record ApplyResult(string Outcome, bool Changed);
+namespace EntitlementDecision.ControlPlane.Webhooks;
 
 /// <summary>Processing could not finish and should be retried (Stripe's API failed, or Stripe does not know the subscription).</summary>
 public sealed class StripeEventRetryException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
-/// Applies one stored Stripe event to the entitlement rows, inside the caller's transaction (not saved). Used by
-/// <see cref="StripeEventProcessor"/> (webhooks) and by reconciliation (a subscription read from Stripe).
+/// Applies one stored Stripe event to the entitlement rows, inside the caller's transaction (not saved), for
+/// <see cref="StripeEventProcessor"/>; the subscription state itself is applied by <see cref="SubscriptionSync"/>.
 /// <para>
 /// <b>When the subscription is re-read from Stripe.</b> With <see cref="BillingOptions.Reread"/> on (default), every
 /// <c>customer.subscription.*</c> (created/updated/deleted/trial_will_end) and <c>invoice.paid</c>/<c>invoice.payment_failed</c>
@@ -43,15 +42,13 @@ public sealed class StripeEventRetryException(string message, Exception? inner =
 public sealed partial class StripeEventApplier(
     EntitlementsDbContext db,
     PlanCatalog catalog,
+    SubscriptionSync sync,
     IStripeBilling stripe,
     IOptions<BillingOptions> options,
     TimeProvider time,
     ILogger<StripeEventApplier> logger)
 {
-    public const string Applied = "applied";
-    public const string IgnoredStale = "ignored_stale";
     public const string IgnoredUnhandled = "ignored_unhandled";
-    public const string IgnoredOtherSubscription = "ignored_other_subscription";
 
     /// <summary>Longest wait for Stripe's answer to one re-read (the client's own retries included); beyond it the attempt counts as Stripe unreachable.</summary>
     public static readonly TimeSpan RereadTimeout = TimeSpan.FromSeconds(15);
@@ -104,91 +101,6 @@ public sealed partial class StripeEventApplier(
         }
     }
 
-    /// <summary>
-    /// Applies a subscription state (a webhook payload, or an object retrieved from Stripe) to the locked <paramref name="row"/>:
-    /// plan via price, status, ids, period, cancel_at_period_end, dunning start/end. Audits and bumps the version (outbox) when
-    /// anything observable changed. <paramref name="fromStripe"/>: the update is Stripe's current object (no order check).
-    /// </summary>
-    internal ApplyResult ApplySubscription(Entitlement row, SubscriptionUpdate update, bool fromStripe, DateTimeOffset revealedAt, string actor, string action, string cause, DateTimeOffset now)
-    {
-        if (update.TenantId != row.TenantId || update.Environment != row.Environment)
-        {
-            return new ApplyResult($"rejected: subscription {update.SubscriptionId} belongs to {update.TenantId}/{update.Environment}", false);
-        }
-
-        if (!fromStripe && row.LastStripeEventCreated is { } last && update.EventCreated < last)
-        {
-            return new ApplyResult(IgnoredStale, false);
-        }
-
-        var sameSubscription = row.StripeSubscriptionId is null || update.SubscriptionId is null
-            || string.Equals(row.StripeSubscriptionId, update.SubscriptionId, StringComparison.Ordinal);
-        if (!sameSubscription && update.Status is "canceled" or "incomplete_expired")
-        {
-            // An ended earlier (or abandoned) subscription never overrides the tenant's current one.
-            return new ApplyResult(IgnoredOtherSubscription, false);
-        }
-
-        if (!fromStripe && sameSubscription && row.StripeStatus == "canceled" && update.Status != "canceled" && row.StripeSubscriptionId is not null)
-        {
-            // canceled is terminal for a Stripe subscription: a later-delivered event of it must not revive it.
-            return new ApplyResult(IgnoredStale, false);
-        }
-
-        string? planId = null;
-        foreach (var price in update.PriceIds)
-        {
-            if (catalog.TryGetPlanByPrice(price, out var plan))
-            {
-                planId = plan.Id;
-                break;
-            }
-        }
-
-        if (planId is null && update.PriceIds.Count > 0)
-        {
-            return new ApplyResult($"rejected: unknown price {update.PriceIds[0]}", false);
-        }
-
-        var before = AuditLog.View(row);
-        row.PlanId = planId ?? row.PlanId;
-        row.StripeStatus = update.Status;
-        row.StripeSubscriptionId = update.SubscriptionId ?? row.StripeSubscriptionId;
-        row.StripeCustomerId = update.CustomerId ?? row.StripeCustomerId;
-        row.CurrentPeriodStart = update.CurrentPeriodStart ?? (sameSubscription ? row.CurrentPeriodStart : null);
-        row.CurrentPeriodEnd = update.CurrentPeriodEnd;
-        row.CancelAtPeriodEnd = update.CancelAtPeriodEnd;
-        row.LastStripeEventCreated = row.LastStripeEventCreated is { } previous && previous > update.EventCreated ? previous : update.EventCreated;
-        if (InDunning(update.Status))
-        {
-            row.DunningStartedAt ??= revealedAt;
-        }
-        else
-        {
-            row.DunningStartedAt = null;
-            row.DunningAttempts = 0;
-        }
-
-        return Finish(row, before, actor, action, cause, now);
-    }
-
-    /// <summary>past_due and unpaid: an invoice is unpaid and the dunning schedule applies.</summary>
-    internal static bool InDunning(string? status) => status is "past_due" or "unpaid";
-
-    private ApplyResult Finish(Entitlement row, EntitlementAuditView before, string actor, string action, string cause, DateTimeOffset now)
-    {
-        var after = AuditLog.View(row);
-        if (after.SameStateAs(before))
-        {
-            row.UpdatedAt = now;
-            return new ApplyResult(Applied, false);
-        }
-
-        EntitlementChanges.Bump(db, row, now);
-        AuditLog.Add(db, row.TenantId, row.Environment, now, actor, action, before, AuditLog.View(row), cause);
-        return new ApplyResult(Applied, true);
-    }
-
     private async Task<ApplyResult> ApplySubscriptionEventAsync(SubscriptionUpdate payload, StripeEventRecord record, DateTimeOffset? trialEnd, CancellationToken ct)
     {
         if (!Identifiers.IsTenantId(payload.TenantId) || !Identifiers.IsEnvironment(payload.Environment))
@@ -210,7 +122,7 @@ public sealed partial class StripeEventApplier(
         }
 
         var now = time.GetUtcNow();
-        var result = ApplySubscription(row.Row!, update!, fromStripe, record.StripeCreated, StripeActor, record.Type, record.EventId, now);
+        var result = sync.Apply(row.Row!, update!, fromStripe, record.StripeCreated, StripeActor, record.Type, record.EventId, now);
         if (trialEnd is not null || record.Type == StripeInvoiceEvents.TrialWillEnd)
         {
             AuditLog.Add(db, row.Row!.TenantId, row.Row.Environment, now, StripeActor, "trial.reminder", null,
@@ -245,14 +157,14 @@ public sealed partial class StripeEventApplier(
         if (invoice.SubscriptionId is not null && row.StripeSubscriptionId is not null
             && !string.Equals(invoice.SubscriptionId, row.StripeSubscriptionId, StringComparison.Ordinal))
         {
-            return new ApplyResult(IgnoredOtherSubscription, false);
+            return new ApplyResult(SubscriptionSync.IgnoredOtherSubscription, false);
         }
 
         var refreshed = false;
         var changed = false;
         if (update is not null)
         {
-            var applied = ApplySubscription(row, update, fromStripe, invoice.EventCreated, StripeActor, record.Type, record.EventId, now);
+            var applied = sync.Apply(row, update, fromStripe, invoice.EventCreated, StripeActor, record.Type, record.EventId, now);
             if (applied.Outcome.StartsWith("rejected", StringComparison.Ordinal))
             {
                 return applied;
@@ -264,7 +176,7 @@ public sealed partial class StripeEventApplier(
 
         if (row.LastInvoiceEventCreated is { } lastInvoice && invoice.EventCreated < lastInvoice)
         {
-            return new ApplyResult(changed ? Applied : IgnoredStale, changed);
+            return new ApplyResult(changed ? SubscriptionSync.Applied : SubscriptionSync.IgnoredStale, changed);
         }
 
         var before = AuditLog.View(row);
@@ -273,13 +185,13 @@ public sealed partial class StripeEventApplier(
         var newerState = refreshed || (row.LastStripeEventCreated is { } lastState && lastState > invoice.EventCreated);
         if (invoice.EventType == StripeInvoiceEvents.Paid)
         {
-            if (!(newerState && InDunning(row.StripeStatus)))
+            if (!(newerState && SubscriptionSync.InDunning(row.StripeStatus)))
             {
                 row.DunningStartedAt = null;
                 row.DunningAttempts = 0;
             }
         }
-        else if (!newerState || InDunning(row.StripeStatus))
+        else if (!newerState || SubscriptionSync.InDunning(row.StripeStatus))
         {
             // Stripe's object (when re-read) says the subscription is still unpaid; from the payload alone, the invoice says so.
             row.DunningStartedAt = row.DunningStartedAt is { } started && started < invoice.EventCreated ? started : invoice.EventCreated;
@@ -294,8 +206,8 @@ public sealed partial class StripeEventApplier(
             }
         }
 
-        var result = Finish(row, before, StripeActor, record.Type, record.EventId, now);
-        return new ApplyResult(Applied, changed || result.Changed);
+        var result = sync.Finish(row, before, StripeActor, record.Type, record.EventId, now);
+        return new ApplyResult(SubscriptionSync.Applied, changed || result.Changed);
     }
 
     /// <summary>checkout.session.completed links the customer and subscription ids and, when the row has no plan yet, takes metadata.plan_id.</summary>
@@ -333,7 +245,7 @@ public sealed partial class StripeEventApplier(
             row.PlanId = planId;
         }
 
-        return Finish(row, before, StripeActor, e.Type, e.Id, time.GetUtcNow());
+        return sync.Finish(row, before, StripeActor, e.Type, e.Id, time.GetUtcNow());
     }
 
     /// <summary>

@@ -3,8 +3,9 @@ using EntitlementDecision.ControlPlane.Data;
 using EntitlementDecision.ControlPlane.Snapshots;
 using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Engine.Snapshots;
+using EntitlementDecision.ControlPlane.Subscriptions;
 
-namespace EntitlementDecision.ControlPlane.Billing;
+namespace EntitlementDecision.ControlPlane.Entitlements;
 
 /// <summary>
 /// A tenant's resolved entitlements in one environment (<c>GET /billing/entitlements</c>, <c>GET /tenants/{id}/entitlements</c>,
@@ -94,4 +95,10 @@ public sealed record EntitlementDto(
             s.GraceEndsAt,
             s.SuspendAt) { PendingChange = PendingChangeDto.From(e) };
     }
+}
+
+/// <summary>A pending plan change as shown to the tenant: the plan and when it takes effect (UTC).</summary>
+public sealed record PendingChangeDto(string PlanId, DateTimeOffset? EffectiveAt)
+{
+    public static PendingChangeDto? From(Entitlement e) => e.PendingPlanId is { } plan ? new PendingChangeDto(plan, e.PendingPlanEffectiveAt) : null;
 }

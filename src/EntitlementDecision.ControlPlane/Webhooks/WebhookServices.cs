@@ -1,17 +1,17 @@
 using System.Threading.RateLimiting;
-using EntitlementDecision.ControlPlane.Reconciliation;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Options;
+using EntitlementDecision.ControlPlane.Configuration;
 
-namespace EntitlementDecision.ControlPlane.Billing;
+namespace EntitlementDecision.ControlPlane.Webhooks;
 
-/// <summary>Service registration of billing: webhook receipt and processing, the webhook rate limit, reconciliation.</summary>
-public static class BillingServices
+/// <summary>Service registration of Stripe webhooks: billing options, receipt and processing, the webhook rate limit.</summary>
+public static class WebhookServices
 {
     /// <summary>Rate-limiter policy of <c>POST /billing/webhook</c>.</summary>
     public const string WebhookRateLimitPolicy = "stripe-webhook";
 
-    public static IServiceCollection AddBilling(this IServiceCollection services, IConfiguration configuration)
+    public static IServiceCollection AddWebhooks(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<BillingOptions>().Configure(o => BillingOptions.Bind(o, configuration)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<BillingOptions>, BillingOptionsValidator>();
@@ -21,10 +21,7 @@ public static class BillingServices
         services.AddSingleton<StripeEventSignal>();
         services.AddScoped<StripeWebhookReceiver>();
         services.AddScoped<StripeEventApplier>();
-        services.AddScoped<Reconciler>();
         services.AddHostedService<StripeEventProcessor>();
-        services.AddHostedService<ReconciliationScheduler>();
-        services.AddSelfServiceBilling(configuration);
 
         services.AddRateLimiter(o =>
         {

@@ -1,0 +1,29 @@
+using EntitlementDecision.ControlPlane.Audit;
+using EntitlementDecision.ControlPlane.Catalog;
+using EntitlementDecision.ControlPlane.Entitlements;
+using EntitlementDecision.ControlPlane.Metering;
+using EntitlementDecision.ControlPlane.Reconciliation;
+using EntitlementDecision.ControlPlane.Subscriptions;
+using EntitlementDecision.ControlPlane.Tenants;
+using EntitlementDecision.ControlPlane.Webhooks;
+
+namespace EntitlementDecision.ControlPlane.Hosting;
+
+/// <summary>Every HTTP endpoint of the control plane, by feature; the OpenAPI document lists them all.</summary>
+internal static class ControlPlaneEndpoints
+{
+    public static void MapControlPlane(this WebApplication app)
+    {
+        app.MapCatalogEndpoints();
+        app.MapTenantEndpoints();
+        app.MapEntitlementEndpoints();
+        app.MapWebhookEndpoints();
+        app.MapSelfServiceBillingEndpoints();
+        app.MapReconciliationEndpoints();
+        app.MapAuditEndpoints();
+        app.MapUsageEndpoints();
+        app.MapUsageIngestion();
+        app.MapGet("/healthz", Health.CheckAsync).AllowAnonymous();
+        app.MapControlPlaneOpenApi();
+    }
+}

@@ -1,0 +1,12 @@
+namespace EntitlementDecision.ControlPlane.Reconciliation;
+
+/// <summary>Service registration of reconciliation with Stripe: the reconciler and its schedule.</summary>
+public static class ReconciliationServices
+{
+    public static IServiceCollection AddReconciliation(this IServiceCollection services)
+    {
+        services.AddScoped<Reconciler>();
+        services.AddHostedService<ReconciliationScheduler>();
+        return services;
+    }
+}

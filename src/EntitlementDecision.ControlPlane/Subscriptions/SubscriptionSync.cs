@@ -1,0 +1,108 @@
+using EntitlementDecision.ControlPlane.Audit;
+using EntitlementDecision.ControlPlane.Data;
+using EntitlementDecision.ControlPlane.Snapshots;
+using EntitlementDecision.Engine.Catalog;
+using EntitlementDecision.Stripe;
+
+namespace EntitlementDecision.ControlPlane.Subscriptions;
+
+/// <summary>What applying a change did: the outcome (stored on a webhook event), and whether an entitlement row changed (outbox queued).</summary>
+public sealed record ApplyResult(string Outcome, bool Changed);
+
+/// <summary>
+/// Applies a Stripe subscription state to our entitlement row, the same way for webhooks, plan changes and reconciliation:
+/// plan by price, status, ids, period, cancel flag, dunning start and end; audited and version-bumped (outbox) when anything
+/// observable changed. Inside the caller's transaction, on a row the caller locked; nothing is saved here.
+/// </summary>
+public sealed class SubscriptionSync(EntitlementsDbContext db, PlanCatalog catalog)
+{
+    public const string Applied = "applied";
+    public const string IgnoredStale = "ignored_stale";
+    public const string IgnoredOtherSubscription = "ignored_other_subscription";
+
+    /// <summary>
+    /// Applies a subscription state (a webhook payload, or an object retrieved from Stripe) to the locked <paramref name="row"/>:
+    /// plan via price, status, ids, period, cancel_at_period_end, dunning start/end. Audits and bumps the version (outbox) when
+    /// anything observable changed. <paramref name="fromStripe"/>: the update is Stripe's current object (no order check).
+    /// </summary>
+    public ApplyResult Apply(Entitlement row, SubscriptionUpdate update, bool fromStripe, DateTimeOffset revealedAt, string actor, string action, string cause, DateTimeOffset now)
+    {
+        if (update.TenantId != row.TenantId || update.Environment != row.Environment)
+        {
+            return new ApplyResult($"rejected: subscription {update.SubscriptionId} belongs to {update.TenantId}/{update.Environment}", false);
+        }
+
+        if (!fromStripe && row.LastStripeEventCreated is { } last && update.EventCreated < last)
+        {
+            return new ApplyResult(IgnoredStale, false);
+        }
+
+        var sameSubscription = row.StripeSubscriptionId is null || update.SubscriptionId is null
+            || string.Equals(row.StripeSubscriptionId, update.SubscriptionId, StringComparison.Ordinal);
+        if (!sameSubscription && update.Status is "canceled" or "incomplete_expired")
+        {
+            // An ended earlier (or abandoned) subscription never overrides the tenant's current one.
+            return new ApplyResult(IgnoredOtherSubscription, false);
+        }
+
+        if (!fromStripe && sameSubscription && row.StripeStatus == "canceled" && update.Status != "canceled" && row.StripeSubscriptionId is not null)
+        {
+            // canceled is terminal for a Stripe subscription: a later-delivered event of it must not revive it.
+            return new ApplyResult(IgnoredStale, false);
+        }
+
+        string? planId = null;
+        foreach (var price in update.PriceIds)
+        {
+            if (catalog.TryGetPlanByPrice(price, out var plan))
+            {
+                planId = plan.Id;
+                break;
+            }
+        }
+
+        if (planId is null && update.PriceIds.Count > 0)
+        {
+            return new ApplyResult($"rejected: unknown price {update.PriceIds[0]}", false);
+        }
+
+        var before = AuditLog.View(row);
+        row.PlanId = planId ?? row.PlanId;
+        row.StripeStatus = update.Status;
+        row.StripeSubscriptionId = update.SubscriptionId ?? row.StripeSubscriptionId;
+        row.StripeCustomerId = update.CustomerId ?? row.StripeCustomerId;
+        row.CurrentPeriodStart = update.CurrentPeriodStart ?? (sameSubscription ? row.CurrentPeriodStart : null);
+        row.CurrentPeriodEnd = update.CurrentPeriodEnd;
+        row.CancelAtPeriodEnd = update.CancelAtPeriodEnd;
+        row.LastStripeEventCreated = row.LastStripeEventCreated is { } previous && previous > update.EventCreated ? previous : update.EventCreated;
+        if (InDunning(update.Status))
+        {
+            row.DunningStartedAt ??= revealedAt;
+        }
+        else
+        {
+            row.DunningStartedAt = null;
+            row.DunningAttempts = 0;
+        }
+
+        return Finish(row, before, actor, action, cause, now);
+    }
+
+    /// <summary>past_due and unpaid: an invoice is unpaid and the dunning schedule applies.</summary>
+    public static bool InDunning(string? status) => status is "past_due" or "unpaid";
+
+    /// <summary>Audits and bumps the version when <paramref name="row"/> differs from <paramref name="before"/>; else only touches it.</summary>
+    public ApplyResult Finish(Entitlement row, EntitlementAuditView before, string actor, string action, string cause, DateTimeOffset now)
+    {
+        var after = AuditLog.View(row);
+        if (after.SameStateAs(before))
+        {
+            row.UpdatedAt = now;
+            return new ApplyResult(Applied, false);
+        }
+
+        EntitlementChanges.Bump(db, row, now);
+        AuditLog.Add(db, row.TenantId, row.Environment, now, actor, action, before, AuditLog.View(row), cause);
+        return new ApplyResult(Applied, true);
+    }
+}
