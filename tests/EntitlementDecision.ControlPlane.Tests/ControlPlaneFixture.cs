@@ -138,7 +138,7 @@ public sealed class ControlPlaneFixture : IAsyncLifetime
 
     public HttpClient Client { get; private set; } = null!;
 
-    public BearerTokens Tokens { get; } = new(TestServices.SigningKey, TimeProvider.System);
+    internal BearerTokens Tokens { get; } = new(TestServices.SigningKey, TimeProvider.System);
 
     public RedisSnapshotStore Snapshots { get; private set; } = null!;
 
@@ -249,7 +249,7 @@ public sealed class ControlPlaneFixture : IAsyncLifetime
             .WithPriceIds(TestServices.ProPrice);
 
     /// <summary>Waits (polling, at most 15 s) until the stored event <paramref name="eventId"/> is no longer pending; returns it.</summary>
-    public async Task<StripeEventRecord> WaitProcessedAsync(string eventId)
+    internal async Task<StripeEventRecord> WaitProcessedAsync(string eventId)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
         StripeEventRecord? row;
@@ -307,7 +307,7 @@ public sealed class ControlPlaneFixture : IAsyncLifetime
     }
 
     /// <summary>Runs <paramref name="query"/> on a fresh DbContext of the host.</summary>
-    public async Task<T> DbAsync<T>(Func<EntitlementsDbContext, Task<T>> query)
+    internal async Task<T> DbAsync<T>(Func<EntitlementsDbContext, Task<T>> query)
     {
         await using var scope = Factory.Services.CreateAsyncScope();
         return await query(scope.ServiceProvider.GetRequiredService<EntitlementsDbContext>());
@@ -315,7 +315,7 @@ public sealed class ControlPlaneFixture : IAsyncLifetime
 
     public Task<int> StripeEventCountAsync() => DbAsync(db => db.StripeEvents.CountAsync());
 
-    public Task<Entitlement> EntitlementAsync(string tenantId, string environment = "production") =>
+    internal Task<Entitlement> EntitlementAsync(string tenantId, string environment = "production") =>
         DbAsync(db => db.Entitlements.AsNoTracking().SingleAsync(e => e.TenantId == tenantId && e.Environment == environment));
 
     public static JsonSerializerOptions Json { get; } = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };

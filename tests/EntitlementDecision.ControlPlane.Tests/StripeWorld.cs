@@ -107,9 +107,9 @@ public class StripeWorld : IAsyncLifetime
     /// <summary>Stripe's current subscription object.</summary>
     public JsonObject Subscription(string subscriptionId) => Stripe.State.Find(subscriptionId) ?? throw new InvalidOperationException($"no subscription {subscriptionId}");
 
-    public Task<Entitlement> RowAsync(string tenantId) => Host.EntitlementAsync(tenantId);
+    internal Task<Entitlement> RowAsync(string tenantId) => Host.EntitlementAsync(tenantId);
 
-    public Task<List<AuditEntry>> AuditAsync(string tenantId) =>
+    internal Task<List<AuditEntry>> AuditAsync(string tenantId) =>
         Host.DbAsync(db => db.AuditEntries.AsNoTracking().Where(a => a.TenantId == tenantId).OrderBy(a => a.Id).ToListAsync());
 }
 

@@ -8,7 +8,7 @@ using Microsoft.EntityFrameworkCore;
 namespace EntitlementDecision.ControlPlane.Audit;
 
 /// <summary>One audit entry: <c>{ id, tenant_id, environment, at, actor, action, before, after, cause }</c>; before/after are the JSON recorded (or null).</summary>
-public sealed record AuditEntryDto(long Id, string TenantId, string? Environment, DateTimeOffset At, string Actor, string Action, JsonElement? Before, JsonElement? After, string Cause)
+internal sealed record AuditEntryDto(long Id, string TenantId, string? Environment, DateTimeOffset At, string Actor, string Action, JsonElement? Before, JsonElement? After, string Cause)
 {
     public static AuditEntryDto From(AuditEntry e) =>
         new(e.Id, e.TenantId, e.Environment, e.At, e.Actor, e.Action, Parse(e.Before), Parse(e.After), e.Cause);
@@ -17,10 +17,10 @@ public sealed record AuditEntryDto(long Id, string TenantId, string? Environment
 }
 
 /// <summary>A page of audit entries, newest first; <c>next_cursor</c>: pass as <c>before_id</c> for the next page (null at the end).</summary>
-public sealed record AuditPage(IReadOnlyList<AuditEntryDto> Entries, long? NextCursor);
+internal sealed record AuditPage(IReadOnlyList<AuditEntryDto> Entries, long? NextCursor);
 
 /// <summary><c>GET /tenants/{id}/audit</c>: the tenant's audit trail.</summary>
-public static class AuditEndpoints
+internal static class AuditEndpoints
 {
     public static void MapAuditEndpoints(this IEndpointRouteBuilder app) =>
         app.MapGet("/tenants/{tenantId}/audit", List).RequireAuthorization(Policies.AnyRole);

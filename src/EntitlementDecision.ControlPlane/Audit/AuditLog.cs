@@ -4,7 +4,7 @@ using EntitlementDecision.ControlPlane.Data;
 namespace EntitlementDecision.ControlPlane.Audit;
 
 /// <summary>Writes <c>audit_entries</c> rows (in the caller's transaction; not saved). Before/after are JSON snapshots of the changed row.</summary>
-public static class AuditLog
+internal static class AuditLog
 {
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
@@ -32,7 +32,7 @@ public static class AuditLog
 }
 
 /// <summary>Audit JSON of an entitlement row. Value equality: equal views mean nothing observable changed (version aside).</summary>
-public sealed record EntitlementAuditView(
+internal sealed record EntitlementAuditView(
     string? PlanId,
     string? StripeStatus,
     string? StripeCustomerId,
@@ -50,4 +50,4 @@ public sealed record EntitlementAuditView(
 }
 
 /// <summary>Audit JSON of a tenant row.</summary>
-public sealed record TenantAuditView(string TenantId, string Name, string Status);
+internal sealed record TenantAuditView(string TenantId, string Name, string Status);

@@ -90,7 +90,7 @@ internal static partial class BearerAuthentication
 }
 
 /// <summary>Authorization policy names and the caller's identity as endpoints see it.</summary>
-public static class Policies
+internal static class Policies
 {
     /// <summary>Role operator.</summary>
     public const string Operator = "operator";

@@ -5,7 +5,7 @@ using Microsoft.IdentityModel.Tokens;
 namespace EntitlementDecision.ControlPlane.Auth;
 
 /// <summary>Roles a bearer token can carry: <see cref="Operator"/> (platform staff, any tenant) and the tenant roles.</summary>
-public static class Roles
+internal static class Roles
 {
     public const string Operator = "operator";
     public const string Owner = "owner";
@@ -18,7 +18,7 @@ public static class Roles
 }
 
 /// <summary>The validated claims of a bearer token.</summary>
-public sealed record TokenClaims(string Subject, string? TenantId, string Role, DateTimeOffset IssuedAt, DateTimeOffset ExpiresAt);
+internal sealed record TokenClaims(string Subject, string? TenantId, string Role, DateTimeOffset IssuedAt, DateTimeOffset ExpiresAt);
 
 /// <summary>
 /// The token rules of the control plane, on Microsoft.IdentityModel (the same handler JwtBearer runs). Development
@@ -27,7 +27,7 @@ public sealed record TokenClaims(string Subject, string? TenantId, string Role, 
 /// <c>exp</c>. Every token, dev or from an external issuer: <c>exp</c> required, <c>iat</c>/<c>nbf</c> not in the
 /// future, 30 s clock skew, at most 8192 characters, no <c>crit</c> header (RFC 7515 §4.1.11: we support no extension).
 /// </summary>
-public sealed class BearerTokens
+internal sealed class BearerTokens
 {
     public const string Issuer = "entitlementdecision-dev";
     public const string Audience = "entitlementdecision";

@@ -5,7 +5,7 @@ namespace EntitlementDecision.ControlPlane.Background;
 /// the pass returned); when a pass throws, log it and back off (200 ms doubling per failure in a row, capped at
 /// <see cref="MaxBackoff"/>), then try again. Stops quietly at shutdown. Subclasses write only the pass.
 /// </summary>
-public abstract partial class BackgroundLoop(ILogger logger) : BackgroundService
+internal abstract partial class BackgroundLoop(ILogger logger) : BackgroundService
 {
     /// <summary>The clock the waits run on (the host's TimeProvider, so tests can drive it).</summary>
     protected abstract TimeProvider Time { get; }

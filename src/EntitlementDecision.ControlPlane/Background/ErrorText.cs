@@ -1,7 +1,7 @@
 namespace EntitlementDecision.ControlPlane.Background;
 
 /// <summary>How a failure is written into a stored row (webhook event, reconciliation run): type and message, with the inner cause.</summary>
-public static class ErrorText
+internal static class ErrorText
 {
     /// <summary>"Type: message (InnerType: inner message)", at most 2000 characters.</summary>
     public static string Describe(Exception e)

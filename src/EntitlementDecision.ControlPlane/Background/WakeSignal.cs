@@ -7,7 +7,7 @@ namespace EntitlementDecision.ControlPlane.Background;
 /// for it, so it runs at once instead of at its next poll. Coalesces: many notifications before the worker wakes are one wake-up.
 /// Each worker has its own subclass, so each is a distinct singleton in DI.
 /// </summary>
-public abstract class WakeSignal
+internal abstract class WakeSignal
 {
     private readonly Channel<byte> _channel = Channel.CreateBounded<byte>(new BoundedChannelOptions(1)
     {

@@ -9,7 +9,7 @@ namespace EntitlementDecision.ControlPlane.Catalog;
 /// <c>reset_period</c> ("day" | "month" | "billing_period") and <c>limit_mode</c> ("hard" | "soft" | "report_only") only for metered
 /// features; <c>access</c>: "read" or "write" (writes are denied while the tenant is read-only under dunning).
 /// </summary>
-public sealed record FeatureDto(string Key, string Kind, long? Limit, string? Unit, string? ResetPeriod, string? LimitMode, string Access)
+internal sealed record FeatureDto(string Key, string Kind, long? Limit, string? Unit, string? ResetPeriod, string? LimitMode, string Access)
 {
     public static FeatureDto From(PlanFeature f) => new(
         f.Feature.Key, KindName(f.Feature.Kind), f.Limit < 0 ? null : f.Limit, f.Feature.Unit, Reset(f.Feature.ResetPeriod),
@@ -38,16 +38,16 @@ public sealed record FeatureDto(string Key, string Kind, long? Limit, string? Un
 }
 
 /// <summary>A Stripe price of a plan as the catalog declares it: <c>{ id, unit_amount (minor units), currency, interval }</c>.</summary>
-public sealed record PriceDto(string Id, long UnitAmount, string Currency, string Interval);
+internal sealed record PriceDto(string Id, long UnitAmount, string Currency, string Interval);
 
 /// <summary>A catalog plan: <c>{ id, name, active, purchasable, trial_days, prices: [PriceDto], features: [FeatureDto] }</c>.</summary>
-public sealed record PlanDto(string Id, string Name, bool Active, bool Purchasable, int TrialDays, IReadOnlyList<PriceDto> Prices, IReadOnlyList<FeatureDto> Features);
+internal sealed record PlanDto(string Id, string Name, bool Active, bool Purchasable, int TrialDays, IReadOnlyList<PriceDto> Prices, IReadOnlyList<FeatureDto> Features);
 
 /// <summary><c>GET /catalog/plans</c>: <c>{ version, content_hash (hex SHA-256 of plans.json), baseline_plan_id, plans: [PlanDto] }</c>.</summary>
-public sealed record CatalogDto(string Version, string ContentHash, string BaselinePlanId, IReadOnlyList<PlanDto> Plans);
+internal sealed record CatalogDto(string Version, string ContentHash, string BaselinePlanId, IReadOnlyList<PlanDto> Plans);
 
 /// <summary>Anonymous catalog read: the plans, features and Stripe prices the control plane resolves with.</summary>
-public static class CatalogEndpoints
+internal static class CatalogEndpoints
 {
     public static void MapCatalogEndpoints(this IEndpointRouteBuilder app) =>
         app.MapGet("/catalog/plans", GetPlans).AllowAnonymous().WithName("GetCatalogPlans");

@@ -7,7 +7,7 @@ using EntitlementDecision.Stripe.Api;
 namespace EntitlementDecision.ControlPlane.Catalog;
 
 /// <summary>One row of the gate's table: a catalog price and what Stripe says of it. <see cref="Problem"/> is null when it matches.</summary>
-public sealed record CatalogGateRow(string PlanId, string PriceId, string Catalog, string Stripe, string? Problem);
+internal sealed record CatalogGateRow(string PlanId, string PriceId, string Catalog, string Stripe, string? Problem);
 
 /// <summary>
 /// <c>catalog-gate [--catalog path]</c>: checks that Stripe sells what the catalog says. For each ACTIVE plan, each catalog price
@@ -18,7 +18,7 @@ public sealed record CatalogGateRow(string PlanId, string PriceId, string Catalo
 /// (the gate cannot decide). Reads <c>--catalog</c> or ED_CATALOG_PATH (default: catalog/plans.json in the working directory or a
 /// folder above it), STRIPE_API_KEY (never printed), STRIPE_API_BASE (default https://api.stripe.com).
 /// </summary>
-public static class CatalogGate
+internal static class CatalogGate
 {
     public const string Command = "catalog-gate";
 

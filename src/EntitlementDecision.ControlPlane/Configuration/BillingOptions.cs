@@ -21,7 +21,7 @@ namespace EntitlementDecision.ControlPlane.Configuration;
 /// </list>
 /// Validated at start-up (<see cref="BillingOptionsValidator"/>); failures name the variable.
 /// </summary>
-public sealed class BillingOptions
+internal sealed class BillingOptions
 {
     public const string MaxAttemptsVariable = "ED_WEBHOOK_MAX_ATTEMPTS";
     public const string WorkersVariable = "ED_WEBHOOK_WORKERS";
@@ -134,7 +134,7 @@ public sealed class BillingOptions
 }
 
 /// <summary>Start-up validation of <see cref="BillingOptions"/>; each failure names the environment variable.</summary>
-public sealed class BillingOptionsValidator : IValidateOptions<BillingOptions>
+internal sealed class BillingOptionsValidator : IValidateOptions<BillingOptions>
 {
     public ValidateOptionsResult Validate(string? name, BillingOptions options)
     {

@@ -13,7 +13,7 @@ namespace EntitlementDecision.ControlPlane.Configuration;
 /// STRIPE_API_BASE (default https://api.stripe.com; the fake Stripe API in tests and the demo).
 /// Validated at start-up (<see cref="ControlPlaneOptionsValidator"/>); failures name the variable.
 /// </summary>
-public sealed class ControlPlaneOptions
+internal sealed class ControlPlaneOptions
 {
     public const string WebhookSecretVariable = "STRIPE_WEBHOOK_SECRET";
     public const string ApiKeyVariable = "STRIPE_API_KEY";
@@ -97,7 +97,7 @@ public sealed class ControlPlaneOptions
 }
 
 /// <summary>Start-up validation of <see cref="ControlPlaneOptions"/>; each failure names the environment variable, never its value.</summary>
-public sealed class ControlPlaneOptionsValidator : IValidateOptions<ControlPlaneOptions>
+internal sealed class ControlPlaneOptionsValidator : IValidateOptions<ControlPlaneOptions>
 {
     public ValidateOptionsResult Validate(string? name, ControlPlaneOptions options)
     {

@@ -1,7 +1,7 @@
 namespace EntitlementDecision.ControlPlane.Data;
 
 /// <summary>Table <c>tenants</c>: one customer organisation. <see cref="TenantId"/> is a slug <c>^[a-z0-9][a-z0-9-]{1,62}$</c>.</summary>
-public sealed class Tenant
+internal sealed class Tenant
 {
     public const string Active = "active";
     public const string Suspended = "suspended";
@@ -21,7 +21,7 @@ public sealed class Tenant
 /// <see cref="Engine.Resolution.EntitlementResolver.Resolve"/>). <see cref="Version"/> is the snapshot version, incremented in
 /// the same transaction as every change of this row or of its tenant's status.
 /// </summary>
-public sealed class Entitlement
+internal sealed class Entitlement
 {
     public required string TenantId { get; set; }
 
@@ -79,7 +79,7 @@ public sealed class Entitlement
 /// Table <c>stripe_events</c>: every verified, parseable webhook event; <see cref="EventId"/> is the idempotency key. Stored
 /// <see cref="Pending"/> by the webhook endpoint, then processed by <c>StripeEventProcessor</c>.
 /// </summary>
-public sealed class StripeEventRecord
+internal sealed class StripeEventRecord
 {
     public const string Pending = "pending";
     public const string Processed = "processed";
@@ -123,7 +123,7 @@ public sealed class StripeEventRecord
 }
 
 /// <summary>Table <c>reconciliation_runs</c>: one comparison of Stripe's subscriptions with our entitlement rows, with its drift counts.</summary>
-public sealed class ReconciliationRun
+internal sealed class ReconciliationRun
 {
     public const string Running = "running";
     public const string Completed = "completed";
@@ -160,7 +160,7 @@ public sealed class ReconciliationRun
 }
 
 /// <summary>Table <c>reconciliation_mismatches</c>: one field of one entitlement row that differed from Stripe in a run.</summary>
-public sealed class ReconciliationMismatch
+internal sealed class ReconciliationMismatch
 {
     public long Id { get; set; }
 
@@ -187,7 +187,7 @@ public sealed class ReconciliationMismatch
 }
 
 /// <summary>Table <c>outbox_messages</c>: "(tenant, environment) changed, publish its snapshot"; written in the changing transaction.</summary>
-public sealed class OutboxMessage
+internal sealed class OutboxMessage
 {
     public long Id { get; set; }
 
@@ -203,7 +203,7 @@ public sealed class OutboxMessage
 }
 
 /// <summary>Table <c>audit_entries</c>: who changed what, with before/after JSON (jsonb) and the cause (event id or operator).</summary>
-public sealed class AuditEntry
+internal sealed class AuditEntry
 {
     public long Id { get; set; }
 

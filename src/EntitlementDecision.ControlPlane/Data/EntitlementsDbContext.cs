@@ -7,7 +7,7 @@ namespace EntitlementDecision.ControlPlane.Data;
 /// The control plane's PostgreSQL schema (snake_case tables and columns, timestamptz, jsonb). Migrations live in
 /// Data/Migrations and are applied with <c>Database.MigrateAsync()</c> (the <c>migrate</c> command, and at serve start-up).
 /// </summary>
-public sealed class EntitlementsDbContext(DbContextOptions<EntitlementsDbContext> options) : DbContext(options)
+internal sealed class EntitlementsDbContext(DbContextOptions<EntitlementsDbContext> options) : DbContext(options)
 {
     public DbSet<Tenant> Tenants => Set<Tenant>();
 

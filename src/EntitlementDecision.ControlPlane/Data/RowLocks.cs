@@ -4,7 +4,7 @@ using Npgsql;
 namespace EntitlementDecision.ControlPlane.Data;
 
 /// <summary>Row locks for writers (inside an explicit transaction), so concurrent changes of one row serialize and versions never collide.</summary>
-public static class RowLocks
+internal static class RowLocks
 {
     /// <summary>The entitlement row of (tenant, environment), locked FOR UPDATE; null when absent.</summary>
     public static async Task<Entitlement?> LockEntitlementAsync(this EntitlementsDbContext db, string tenantId, string environment, CancellationToken cancellationToken)

@@ -10,7 +10,7 @@ using EntitlementDecision.Engine;
 namespace EntitlementDecision.ControlPlane.Entitlements;
 
 /// <summary><c>GET /billing/entitlements</c>: the caller's own resolved entitlements.</summary>
-public static class EntitlementEndpoints
+internal static class EntitlementEndpoints
 {
     public static void MapEntitlementEndpoints(this IEndpointRouteBuilder app) =>
         app.MapGet("/billing/entitlements", GetOwnEntitlements).RequireAuthorization(Policies.TenantMember);

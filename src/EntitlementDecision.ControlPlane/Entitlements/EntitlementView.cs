@@ -18,7 +18,7 @@ namespace EntitlementDecision.ControlPlane.Entitlements;
 /// current_period_start, access_mode ("full"|"grace"|"read_only"|"suspended", at the time of the request), access_deadline (when the
 /// mode changes next, or null), dunning_started_at, grace_ends_at, suspend_at (the dunning schedule, null outside dunning), pending_change ({ plan_id, effective_at } or null) }</c>.
 /// </summary>
-public sealed record EntitlementDto(
+internal sealed record EntitlementDto(
     string TenantId,
     string Environment,
     string PlanId,
@@ -98,7 +98,7 @@ public sealed record EntitlementDto(
 }
 
 /// <summary>A pending plan change as shown to the tenant: the plan and when it takes effect (UTC).</summary>
-public sealed record PendingChangeDto(string PlanId, DateTimeOffset? EffectiveAt)
+internal sealed record PendingChangeDto(string PlanId, DateTimeOffset? EffectiveAt)
 {
     public static PendingChangeDto? From(Entitlement e) => e.PendingPlanId is { } plan ? new PendingChangeDto(plan, e.PendingPlanEffectiveAt) : null;
 }

@@ -18,7 +18,7 @@ using EntitlementDecision.ControlPlane.Webhooks;
 namespace EntitlementDecision.ControlPlane.Hosting;
 
 /// <summary>Service registration of the control plane.</summary>
-public static class ControlPlaneServices
+internal static class ControlPlaneServices
 {
     public static IServiceCollection AddControlPlane(this IServiceCollection services, IConfiguration configuration, string contentRoot)
     {

@@ -8,7 +8,7 @@ namespace EntitlementDecision.ControlPlane.Hosting;
 /// Start-up step (hosted service, runs before the outbox publisher and before requests are served): loads the catalog
 /// (an invalid catalog fails start-up) and applies pending EF migrations (EntitlementsDbContext, then MeteringDbContext).
 /// </summary>
-public sealed partial class DatabaseMigrator(IServiceScopeFactory scopes, ILogger<DatabaseMigrator> logger) : IHostedService
+internal sealed partial class DatabaseMigrator(IServiceScopeFactory scopes, ILogger<DatabaseMigrator> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {

@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 namespace EntitlementDecision.ControlPlane.Hosting;
 
 /// <summary><c>GET /healthz</c>: 200 <c>{ "status": "healthy" }</c> when PostgreSQL and Redis answer, else 503 ProblemDetails naming the failing one.</summary>
-public static class Health
+internal static class Health
 {
     public sealed record HealthDto(string Status);
 

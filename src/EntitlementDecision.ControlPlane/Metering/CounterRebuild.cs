@@ -6,7 +6,7 @@ using Npgsql;
 namespace EntitlementDecision.ControlPlane.Metering;
 
 /// <summary>A counter whose Redis value differs from the ledger's sum.</summary>
-public sealed record CounterMismatch(UsageCounterValue Ledger, long? Redis)
+internal sealed record CounterMismatch(UsageCounterValue Ledger, long? Redis)
 {
     public override string ToString() =>
         $"{Ledger.TenantId}/{Ledger.Environment} {Ledger.Feature} window {Ledger.WindowKey}: redis {(Redis is { } r ? r.ToString(CultureInfo.InvariantCulture) : "missing")}, ledger {Ledger.Value}";
@@ -21,7 +21,7 @@ public sealed record CounterMismatch(UsageCounterValue Ledger, long? Redis)
 /// "dYYYYMMDD" + 1 day, "mYYYYMM" + 1 month, "bYYYYMMDDHHmmss" + 1 month (billing periods are monthly).
 /// Run the rebuild while the ledger writer has caught up with the stream (entries still in the stream are not in the ledger yet).
 /// </summary>
-public static class CounterRebuild
+internal static class CounterRebuild
 {
     public static async Task<List<(UsageCounterValue Counter, DateTimeOffset ExpiresAt)>> LedgerCountersAsync(MeteringDbContext db, DateTimeOffset now, string? tenantId, CancellationToken ct)
     {

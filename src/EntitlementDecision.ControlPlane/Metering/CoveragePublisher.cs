@@ -11,7 +11,7 @@ namespace EntitlementDecision.ControlPlane.Metering;
 /// <c>"services"</c> and <c>"undeclared_usage"</c> sections of catalog/plans.json) to the Redis hash <c>ed:coverage</c> that the usage
 /// script reads. An invalid section fails start-up; while Redis is down it retries with back-off up to 30 s.
 /// </summary>
-public sealed partial class CoveragePublisher(IOptions<ControlPlaneOptions> options, PlanCatalog catalog, RedisConnection redis, TimeProvider time, ILogger<CoveragePublisher> logger) : Background.BackgroundLoop(logger)
+internal sealed partial class CoveragePublisher(IOptions<ControlPlaneOptions> options, PlanCatalog catalog, RedisConnection redis, TimeProvider time, ILogger<CoveragePublisher> logger) : Background.BackgroundLoop(logger)
 {
     protected override TimeProvider Time => time;
 

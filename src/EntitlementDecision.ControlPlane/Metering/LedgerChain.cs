@@ -13,7 +13,7 @@ namespace EntitlementDecision.ControlPlane.Metering;
 /// usage_day (yyyy-MM-dd). Integers are invariant decimal. The length prefix makes the encoding unambiguous whatever the values hold.
 /// Not hashed: stream_id and recorded_at (provenance and bookkeeping only).
 /// </summary>
-public static class LedgerChain
+internal static class LedgerChain
 {
     public static readonly string Genesis = new('0', 64);
 

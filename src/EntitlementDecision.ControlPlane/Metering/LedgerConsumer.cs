@@ -11,7 +11,7 @@ namespace EntitlementDecision.ControlPlane.Metering;
 /// the acknowledged entries. Polls every <see cref="PollInterval"/> when idle (no BLOCK: the Redis connection is shared); on errors
 /// backs off exponentially up to 30 s and retries (nothing is acknowledged that was not committed).
 /// </summary>
-public sealed partial class LedgerConsumer(
+internal sealed partial class LedgerConsumer(
     IServiceScopeFactory scopes,
     RedisConnection redis,
     LedgerWriter writer,

@@ -3,7 +3,7 @@ using Microsoft.EntityFrameworkCore;
 namespace EntitlementDecision.ControlPlane.Metering;
 
 /// <summary>One broken chain: the (tenant, environment), the seq where it breaks and why.</summary>
-public sealed record LedgerProblem(string TenantId, string Environment, long Seq, string Message);
+internal sealed record LedgerProblem(string TenantId, string Environment, long Seq, string Message);
 
 /// <summary>
 /// Recomputes every (tenant, environment) hash chain of <c>usage_ledger</c> in seq order and compares it with <c>ledger_heads</c>.
@@ -11,7 +11,7 @@ public sealed record LedgerProblem(string TenantId, string Environment, long Seq
 /// was deleted or re-hashed), a hash that does not match the row's content (the row was altered), or a head that is not the last row
 /// (rows deleted at the end).
 /// </summary>
-public static class LedgerVerifier
+internal static class LedgerVerifier
 {
     public static async Task<(long Rows, IReadOnlyList<LedgerProblem> Problems)> VerifyAsync(MeteringDbContext db, string? tenantId, string? environment, CancellationToken ct)
     {

@@ -8,7 +8,7 @@ using EntitlementDecision.ControlPlane.Data;
 namespace EntitlementDecision.ControlPlane.Metering;
 
 /// <summary>What one <see cref="LedgerWriter.WriteAsync"/> did: rows added to the ledger, receipts added, entries already received before.</summary>
-public readonly record struct LedgerBatchResult(int LedgerRows, int Receipts, int AlreadyReceived);
+internal readonly record struct LedgerBatchResult(int LedgerRows, int Receipts, int AlreadyReceived);
 
 /// <summary>
 /// Writes a batch of stream entries in ONE PostgreSQL transaction: accepted events become hash-chained <c>usage_ledger</c> rows
@@ -18,7 +18,7 @@ public readonly record struct LedgerBatchResult(int LedgerRows, int Receipts, in
 /// as a duplicate ("already in the ledger"), never a second row. Each (tenant, environment) chain is extended under its
 /// <c>ledger_heads</c> row locked FOR UPDATE (chains are taken in ordinal order, so concurrent writers cannot deadlock).
 /// </summary>
-public sealed class LedgerWriter(TimeProvider time)
+internal sealed class LedgerWriter(TimeProvider time)
 {
     private sealed record Item(UsageStreamEntry Entry, UsageStreamEvent? Event, string? InvalidReason);
 

@@ -13,7 +13,7 @@ namespace EntitlementDecision.ControlPlane.Metering;
 /// <c>usage-rollup --from yyyy-MM-dd --to yyyy-MM-dd [--tenant X]</c>: recomputes the daily rollups and integrity report of the range.
 /// Exit 2: a bad range or a missing variable.
 /// </summary>
-public static class MeteringCommands
+internal static class MeteringCommands
 {
     /// <summary>Runs <paramref name="command"/> with its parsed options (see <see cref="Cli.LedgerCommands"/>).</summary>
     public static async Task<int> RunAsync(string command, string? tenant, string? environment, string? from, string? to, TextWriter output, TextWriter error)

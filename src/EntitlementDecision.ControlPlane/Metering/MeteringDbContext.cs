@@ -9,7 +9,7 @@ namespace EntitlementDecision.ControlPlane.Metering;
 /// (Metering/Migrations) and its own history table <c>__ef_metering_migrations</c>, so it evolves independently of
 /// <see cref="EntitlementsDbContext"/>. Bulk writes go through Npgsql on this context's connection and transaction.
 /// </summary>
-public sealed class MeteringDbContext(DbContextOptions<MeteringDbContext> options) : DbContext(options)
+internal sealed class MeteringDbContext(DbContextOptions<MeteringDbContext> options) : DbContext(options)
 {
     public const string HistoryTable = "__ef_metering_migrations";
 

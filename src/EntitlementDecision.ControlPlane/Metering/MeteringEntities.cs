@@ -6,7 +6,7 @@ namespace EntitlementDecision.ControlPlane.Metering;
 /// is 1, 2, 3... without gaps, <see cref="PrevHash"/> is the previous row's <see cref="Hash"/> (64 zeros for seq 1) and
 /// <see cref="Hash"/> = hex SHA-256 of <see cref="LedgerChain.Canonical"/> (see there for the encoding).
 /// </summary>
-public sealed class LedgerRow
+internal sealed class LedgerRow
 {
     public required string TenantId { get; set; }
 
@@ -79,7 +79,7 @@ public sealed class LedgerRow
 
 /// <summary>Table <c>ledger_heads</c>: the last seq and hash of each (tenant, environment) chain; writers lock it FOR UPDATE, so
 /// concurrent writers of one tenant serialise and seq never forks.</summary>
-public sealed class LedgerHead
+internal sealed class LedgerHead
 {
     public required string TenantId { get; set; }
 
@@ -98,7 +98,7 @@ public sealed class LedgerHead
 /// limit_exceeded, rejected_undeclared, or invalid (<see cref="Reason"/> says why; the raw fields are kept in <see cref="Raw"/>).
 /// The integrity report counts these per day.
 /// </summary>
-public sealed class UsageReceipt
+internal sealed class UsageReceipt
 {
     public required string StreamId { get; set; }
 
@@ -132,7 +132,7 @@ public sealed class UsageReceipt
 }
 
 /// <summary>Table <c>usage_daily</c>: the rollup: accepted units per (tenant, environment, feature, usage day).</summary>
-public sealed class DailyUsage
+internal sealed class DailyUsage
 {
     public required string TenantId { get; set; }
 
@@ -153,7 +153,7 @@ public sealed class DailyUsage
 }
 
 /// <summary>Table <c>usage_integrity_daily</c>: per (tenant, environment, day): how many stream entries arrived and what became of them.</summary>
-public sealed class DailyIntegrity
+internal sealed class DailyIntegrity
 {
     public required string TenantId { get; set; }
 
@@ -187,7 +187,7 @@ public sealed class DailyIntegrity
 
 /// <summary>Table <c>usage_rollup_queue</c>: (tenant, environment, day) whose rollup must be recomputed; written by the ledger writer
 /// in its transaction, drained by the rollup job.</summary>
-public sealed class RollupQueueItem
+internal sealed class RollupQueueItem
 {
     public required string TenantId { get; set; }
 
@@ -197,7 +197,7 @@ public sealed class RollupQueueItem
 }
 
 /// <summary>The lateness classes of a usage event (see <see cref="LedgerRow.Lateness"/>).</summary>
-public static class Lateness
+internal static class Lateness
 {
     /// <summary>Received before the end of the UTC day it occurred in.</summary>
     public const string OnTime = "on_time";

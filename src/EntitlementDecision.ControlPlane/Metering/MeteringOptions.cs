@@ -12,7 +12,7 @@ namespace EntitlementDecision.ControlPlane.Metering;
 /// re-reads what it left pending), ED_USAGE_LEDGER_BATCH (default 500 entries per transaction), ED_USAGE_CLAIM_IDLE_SECONDS
 /// (default 60: entries pending that long at another consumer are claimed). Invalid values fail start-up naming the variable.
 /// </summary>
-public sealed class MeteringOptions
+internal sealed class MeteringOptions
 {
     public const string LateWindowVariable = "ED_USAGE_LATE_WINDOW_HOURS";
     public const string RollupIntervalVariable = "ED_USAGE_ROLLUP_INTERVAL_SECONDS";

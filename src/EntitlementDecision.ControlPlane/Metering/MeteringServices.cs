@@ -1,7 +1,7 @@
 namespace EntitlementDecision.ControlPlane.Metering;
 
 /// <summary>Registration of the metering services (context, coverage declarations, ledger writer and consumer, rollup job).</summary>
-public static class MeteringServices
+internal static class MeteringServices
 {
     public static IServiceCollection AddMetering(this IServiceCollection services)
     {

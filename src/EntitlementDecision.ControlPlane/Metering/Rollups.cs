@@ -4,7 +4,7 @@ using Npgsql;
 namespace EntitlementDecision.ControlPlane.Metering;
 
 /// <summary>Wakes the rollup job (the ledger writer notifies after each commit that added receipts).</summary>
-public sealed class RollupSignal : Background.WakeSignal;
+internal sealed class RollupSignal : Background.WakeSignal;
 
 /// <summary>
 /// Recomputes <c>usage_daily</c> (sum of accepted quantities, event count and soft-limit overage per tenant, environment, feature and
@@ -12,7 +12,7 @@ public sealed class RollupSignal : Background.WakeSignal;
 /// received = every stream entry; accepted, duplicate, limit_exceeded, rejected_undeclared, invalid by outcome; late / too_late /
 /// undeclared among the accepted ones). A recompute replaces the rows of the days it covers, so it can be repeated at will.
 /// </summary>
-public static class Rollups
+internal static class Rollups
 {
     private const string DailySelect = """
         SELECT l.tenant_id, l.environment, l.feature, l.usage_day, sum(l.quantity), count(*), sum(l.overage), @now
@@ -108,7 +108,7 @@ public static class Rollups
 /// The rollup job (hosted service): drains <c>usage_rollup_queue</c> when the ledger writer commits (at most once per
 /// ED_USAGE_ROLLUP_MIN_GAP_SECONDS), and at least every ED_USAGE_ROLLUP_INTERVAL_SECONDS. Errors are logged and retried on the next round (the queue rows stay until a commit).
 /// </summary>
-public sealed partial class RollupJob(IServiceScopeFactory scopes, MeteringOptions options, RollupSignal signal, TimeProvider time, ILogger<RollupJob> logger) : Background.BackgroundLoop(logger)
+internal sealed partial class RollupJob(IServiceScopeFactory scopes, MeteringOptions options, RollupSignal signal, TimeProvider time, ILogger<RollupJob> logger) : Background.BackgroundLoop(logger)
 {
     protected override TimeProvider Time => time;
 

@@ -6,35 +6,35 @@ using Microsoft.EntityFrameworkCore;
 namespace EntitlementDecision.ControlPlane.Metering;
 
 /// <summary>One feature of a monthly statement: accepted units in the month (by usage day), events, and how many of them arrived late / too late.</summary>
-public sealed record StatementLine(string Feature, string Unit, long Quantity, long Events, long LateEvents, long TooLateEvents, long SoftOverageRecorded);
+internal sealed record StatementLine(string Feature, string Unit, long Quantity, long Events, long LateEvents, long TooLateEvents, long SoftOverageRecorded);
 
 /// <summary>
 /// A tenant's monthly usage statement (one environment): <c>{ tenant_id, environment, month ("2026-11"), period_start, period_end
 /// (exclusive, UTC), generated_at, lines: [StatementLine] }</c>. Source: <c>usage_ledger</c> rows whose usage day falls in the month
 /// (late events in the day they occurred, too-late events in the day they arrived).
 /// </summary>
-public sealed record UsageStatement(string TenantId, string Environment, string Month, DateTimeOffset PeriodStart, DateTimeOffset PeriodEnd, DateTimeOffset GeneratedAt, IReadOnlyList<StatementLine> Lines);
+internal sealed record UsageStatement(string TenantId, string Environment, string Month, DateTimeOffset PeriodStart, DateTimeOffset PeriodEnd, DateTimeOffset GeneratedAt, IReadOnlyList<StatementLine> Lines);
 
 /// <summary>Units beyond the plan's limit: per window (day windows: summed over the days; month and billing-period windows: the calendar month).</summary>
-public sealed record OverageLine(string Feature, long? Limit, string ResetPeriod, string LimitMode, long Quantity, long OverageUnits, long SoftOverageRecorded);
+internal sealed record OverageLine(string Feature, long? Limit, string ResetPeriod, string LimitMode, long Quantity, long OverageUnits, long SoftOverageRecorded);
 
-public sealed record PlanInfo(string PlanId, string PlanSource);
+internal sealed record PlanInfo(string PlanId, string PlanSource);
 
-public sealed record CatalogInfo(string Version, string Sha256);
+internal sealed record CatalogInfo(string Version, string Sha256);
 
 /// <summary>The chain head at generation time (seq and hash of the newest ledger row of this tenant and environment; seq 0 = none).</summary>
-public sealed record LedgerHeadInfo(long Seq, string Hash);
+internal sealed record LedgerHeadInfo(long Seq, string Hash);
 
-public sealed record AuditExcerptLine(DateTimeOffset At, string Actor, string Action, string? Environment, string Cause);
+internal sealed record AuditExcerptLine(DateTimeOffset At, string Actor, string Action, string? Environment, string Cause);
 
 /// <summary>
 /// The statement pack: the statement plus the plan the tenant is on (as resolved at generation time), overages, the catalog version
 /// and the SHA-256 of the catalog file, the ledger head, and the month's audit entries of the tenant.
 /// </summary>
-public sealed record StatementPack(UsageStatement Statement, PlanInfo Plan, IReadOnlyList<OverageLine> Overages, CatalogInfo Catalog, LedgerHeadInfo LedgerHead, IReadOnlyList<AuditExcerptLine> Audit);
+internal sealed record StatementPack(UsageStatement Statement, PlanInfo Plan, IReadOnlyList<OverageLine> Overages, CatalogInfo Catalog, LedgerHeadInfo LedgerHead, IReadOnlyList<AuditExcerptLine> Audit);
 
 /// <summary>Builds statements and packs from the ledger (never from the rollups, so they cannot lag behind it).</summary>
-public static class Statements
+internal static class Statements
 {
     public static async Task<UsageStatement> BuildAsync(MeteringDbContext db, PlanCatalog catalog, string tenantId, string environment, DateOnly month, DateTimeOffset now, CancellationToken ct)
     {

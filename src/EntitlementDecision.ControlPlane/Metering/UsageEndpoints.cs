@@ -13,13 +13,13 @@ using EntitlementDecision.Engine;
 namespace EntitlementDecision.ControlPlane.Metering;
 
 /// <summary>A rollup row: <c>{ day (yyyy-MM-dd), feature, quantity, events, overage }</c>.</summary>
-public sealed record DailyUsageDto(DateOnly Day, string Feature, long Quantity, long Events, long Overage);
+internal sealed record DailyUsageDto(DateOnly Day, string Feature, long Quantity, long Events, long Overage);
 
 /// <summary>An integrity row: what arrived on the stream for one usage day and what became of it.</summary>
-public sealed record DailyIntegrityDto(DateOnly Day, long Received, long Accepted, long Duplicate, long Late, long TooLate, long LimitExceeded, long RejectedUndeclared, long Undeclared, long Invalid);
+internal sealed record DailyIntegrityDto(DateOnly Day, long Received, long Accepted, long Duplicate, long Late, long TooLate, long LimitExceeded, long RejectedUndeclared, long Undeclared, long Invalid);
 
 /// <summary><c>GET /tenants/{id}/usage/daily</c> (JSON): the rollups and the integrity report of [from, to].</summary>
-public sealed record DailyReportDto(string TenantId, string Environment, DateOnly From, DateOnly To, IReadOnlyList<DailyUsageDto> Usage, IReadOnlyList<DailyIntegrityDto> Integrity);
+internal sealed record DailyReportDto(string TenantId, string Environment, DateOnly From, DateOnly To, IReadOnlyList<DailyUsageDto> Usage, IReadOnlyList<DailyIntegrityDto> Integrity);
 
 /// <summary>
 /// Usage read APIs (operator, or owner/admin of the tenant; members and other tenants get 403):
@@ -28,7 +28,7 @@ public sealed record DailyReportDto(string TenantId, string Environment, DateOnl
 /// <c>GET /tenants/{id}/usage/statements/{yyyy-MM}/pack?environment=&amp;format=json|csv</c>; and
 /// <c>POST /tenants/{id}/usage/daily/recompute?from=&amp;to=</c> (operator). Dates are UTC days; a range is at most 366 days.
 /// </summary>
-public static class UsageEndpoints
+internal static class UsageEndpoints
 {
     public const int MaxRangeDays = 366;
 
@@ -46,7 +46,7 @@ public static class UsageEndpoints
     internal static bool MayReadUsage(this ClaimsPrincipal user, string tenantId) =>
         user.IsOperator() || (user.MayAccessTenant(tenantId) && user.FindFirst("role")?.Value is Roles.Owner or Roles.Admin);
 
-    public static async Task<IResult> GetDaily(string tenantId, string? environment, string? from, string? to, string? format, ClaimsPrincipal user, MeteringDbContext db, CancellationToken ct)
+    public static async Task<Results<Ok<DailyReportDto>, FileContentHttpResult, ProblemHttpResult>> GetDaily(string tenantId, string? environment, string? from, string? to, string? format, ClaimsPrincipal user, MeteringDbContext db, CancellationToken ct)
     {
         if (Check(tenantId, environment, from, to, format, user, out var env, out var range, out var csv) is { } problem)
         {
@@ -67,7 +67,7 @@ public static class UsageEndpoints
         return TypedResults.Ok(new DailyReportDto(tenantId, env, range.From, range.To, usage, await IntegrityAsync(db, tenantId, env, range, ct)));
     }
 
-    public static async Task<IResult> GetIntegrity(string tenantId, string? environment, string? from, string? to, string? format, ClaimsPrincipal user, MeteringDbContext db, CancellationToken ct)
+    public static async Task<Results<Ok<List<DailyIntegrityDto>>, FileContentHttpResult, ProblemHttpResult>> GetIntegrity(string tenantId, string? environment, string? from, string? to, string? format, ClaimsPrincipal user, MeteringDbContext db, CancellationToken ct)
     {
         if (Check(tenantId, environment, from, to, format, user, out var env, out var range, out var csv) is { } problem)
         {
@@ -85,7 +85,7 @@ public static class UsageEndpoints
         return TypedResults.Ok(rows);
     }
 
-    public static async Task<IResult> GetStatement(string tenantId, string month, string? environment, string? format, ClaimsPrincipal user, MeteringDbContext db, PlanCatalog catalog, TimeProvider time, CancellationToken ct)
+    public static async Task<Results<Ok<UsageStatement>, FileContentHttpResult, ProblemHttpResult>> GetStatement(string tenantId, string month, string? environment, string? format, ClaimsPrincipal user, MeteringDbContext db, PlanCatalog catalog, TimeProvider time, CancellationToken ct)
     {
         if (CheckMonth(tenantId, month, environment, format, user, out var env, out var first, out var csv) is { } problem)
         {
@@ -96,7 +96,7 @@ public static class UsageEndpoints
         return csv ? Csv($"usage-statement-{tenantId}-{env}-{statement.Month}.csv", StatementHeader, StatementRows(statement)) : TypedResults.Ok(statement);
     }
 
-    public static async Task<IResult> GetPack(string tenantId, string month, string? environment, string? format, ClaimsPrincipal user, MeteringDbContext db, EntitlementsDbContext entitlements, PlanCatalog catalog, TimeProvider time, CancellationToken ct)
+    public static async Task<Results<Ok<StatementPack>, FileContentHttpResult, ProblemHttpResult>> GetPack(string tenantId, string month, string? environment, string? format, ClaimsPrincipal user, MeteringDbContext db, EntitlementsDbContext entitlements, PlanCatalog catalog, TimeProvider time, CancellationToken ct)
     {
         if (CheckMonth(tenantId, month, environment, format, user, out var env, out var first, out var csv) is { } problem)
         {
@@ -153,15 +153,15 @@ public static class UsageEndpoints
         return Csv($"usage-statement-pack-{tenantId}-{env}-{s.Month}.csv", ["section", "name", "feature", "value"], rows);
     }
 
-    public static async Task<IResult> Recompute(string tenantId, string? from, string? to, MeteringDbContext db, TimeProvider time, CancellationToken ct)
+    public static async Task<Results<Ok<RecomputeDto>, ProblemHttpResult>> Recompute(string tenantId, string? from, string? to, MeteringDbContext db, TimeProvider time, CancellationToken ct)
     {
         if (!TryRange(from, to, out var range, out var error))
         {
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["range"] = [error!] });
+            return Invalid(new Dictionary<string, string[]> { ["range"] = [error!] });
         }
 
         await Rollups.RecomputeRangeAsync(db, tenantId, range.From, range.To, time.GetUtcNow(), ct);
-        return TypedResults.Ok(new { tenant_id = tenantId, from = range.From, to = range.To });
+        return TypedResults.Ok(new RecomputeDto(tenantId, range.From, range.To));
     }
 
     internal static readonly string[] StatementHeader = ["tenant_id", "environment", "month", "feature", "unit", "quantity", "events", "late_events", "too_late_events", "soft_overage_recorded"];
@@ -176,9 +176,13 @@ public static class UsageEndpoints
             .Select(d => new DailyIntegrityDto(d.Day, d.Received, d.Accepted, d.Duplicate, d.Late, d.TooLate, d.LimitExceeded, d.RejectedUndeclared, d.Undeclared, d.Invalid))
             .ToListAsync(ct);
 
+    // A 400 validation ProblemDetails (errors by field) as a ProblemHttpResult, so every handler's result type stays one union.
+    private static ProblemHttpResult Invalid(Dictionary<string, string[]> errors) =>
+        TypedResults.Problem(new HttpValidationProblemDetails(errors) { Status = StatusCodes.Status400BadRequest, Title = "One or more validation errors occurred." });
+
     private static string Day(DateOnly d) => d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
 
-    private static IResult Csv(string fileName, string[] header, IEnumerable<object?[]> rows)
+    private static FileContentHttpResult Csv(string fileName, string[] header, IEnumerable<object?[]> rows)
     {
         using var writer = new StringWriter(CultureInfo.InvariantCulture);
         // Fields that a spreadsheet would run as formulas (=, +, -, @ first) are escaped: feature names and audit text come from outside.
@@ -204,7 +208,7 @@ public static class UsageEndpoints
         return TypedResults.File(Encoding.UTF8.GetBytes(writer.ToString()), "text/csv; charset=utf-8", fileName);
     }
 
-    private static IResult? Access(string tenantId, string? environment, string? format, ClaimsPrincipal user, out string env, out bool csv)
+    private static ProblemHttpResult? Access(string tenantId, string? environment, string? format, ClaimsPrincipal user, out string env, out bool csv)
     {
         env = string.IsNullOrEmpty(environment) ? Identifiers.DefaultEnvironment : environment;
         csv = string.Equals(format, "csv", StringComparison.OrdinalIgnoreCase);
@@ -224,10 +228,10 @@ public static class UsageEndpoints
             errors["environment"] = ["environment must match ^[a-z0-9][a-z0-9-]{0,31}$."];
         }
 
-        return errors.Count > 0 ? TypedResults.ValidationProblem(errors) : null;
+        return errors.Count > 0 ? Invalid(errors) : null;
     }
 
-    private static IResult? Check(string tenantId, string? environment, string? from, string? to, string? format, ClaimsPrincipal user, out string env, out (DateOnly From, DateOnly To) range, out bool csv)
+    private static ProblemHttpResult? Check(string tenantId, string? environment, string? from, string? to, string? format, ClaimsPrincipal user, out string env, out (DateOnly From, DateOnly To) range, out bool csv)
     {
         range = default;
         if (Access(tenantId, environment, format, user, out env, out csv) is { } problem)
@@ -235,10 +239,10 @@ public static class UsageEndpoints
             return problem;
         }
 
-        return TryRange(from, to, out range, out var error) ? null : TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["range"] = [error!] });
+        return TryRange(from, to, out range, out var error) ? null : Invalid(new Dictionary<string, string[]> { ["range"] = [error!] });
     }
 
-    private static IResult? CheckMonth(string tenantId, string month, string? environment, string? format, ClaimsPrincipal user, out string env, out DateOnly first, out bool csv)
+    private static ProblemHttpResult? CheckMonth(string tenantId, string month, string? environment, string? format, ClaimsPrincipal user, out string env, out DateOnly first, out bool csv)
     {
         first = default;
         if (Access(tenantId, environment, format, user, out env, out csv) is { } problem)
@@ -248,7 +252,7 @@ public static class UsageEndpoints
 
         return DateOnly.TryParseExact(month + "-01", "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out first)
             ? null
-            : TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["month"] = [$"month '{month}' must be yyyy-MM, e.g. 2026-11."] });
+            : Invalid(new Dictionary<string, string[]> { ["month"] = [$"month '{month}' must be yyyy-MM, e.g. 2026-11."] });
     }
 
     internal static bool TryRange(string? from, string? to, out (DateOnly From, DateOnly To) range, out string? error)
@@ -272,3 +276,6 @@ public static class UsageEndpoints
         return true;
     }
 }
+
+/// <summary>Answer of <c>POST /tenants/{id}/usage/daily/recompute</c>: the tenant and the days recomputed.</summary>
+internal sealed record RecomputeDto(string TenantId, DateOnly From, DateOnly To);

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace EntitlementDecision.ControlPlane.Metering;
 
 /// <summary>A stream entry decoded (format: src/EntitlementDecision.Redis/README-usage-stream.md, version "1").</summary>
-public sealed record UsageStreamEvent(
+internal sealed record UsageStreamEvent(
     string Outcome,
     string TenantId,
     string Environment,
@@ -26,7 +26,7 @@ public sealed record UsageStreamEvent(
     string Origin);
 
 /// <summary>Decodes stream entries; an entry that does not follow the format is an <c>invalid</c> receipt with the reason, never an exception.</summary>
-public static class UsageEntryParser
+internal static class UsageEntryParser
 {
     public static readonly IReadOnlySet<string> Outcomes = new HashSet<string>(StringComparer.Ordinal)
         { "accepted", "duplicate", "limit_exceeded", "rejected_undeclared" };

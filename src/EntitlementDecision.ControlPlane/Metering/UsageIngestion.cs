@@ -15,7 +15,7 @@ using EntitlementDecision.ControlPlane.Data;
 namespace EntitlementDecision.ControlPlane.Metering;
 
 /// <summary>The outcome names of <c>POST /usage/events</c> (one per event, field <c>outcome</c>).</summary>
-public static class UsageIngestionOutcomes
+internal static class UsageIngestionOutcomes
 {
     /// <summary>Counted now (possibly over a soft or report-only limit: <c>over_limit</c>).</summary>
     public const string Accepted = "accepted";
@@ -49,7 +49,7 @@ public static class UsageIngestionOutcomes
 /// (units of the feature's meter in the event's window), <c>over_limit</c>, <c>overage</c> (units beyond a soft limit counted by this
 /// event) and <c>undeclared</c>. Absent members are null.
 /// </summary>
-public sealed record UsageIngestionResult(int Index, string? EventId, string Outcome)
+internal sealed record UsageIngestionResult(int Index, string? EventId, string Outcome)
 {
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Reason { get; init; }
@@ -80,7 +80,7 @@ public sealed record UsageIngestionResult(int Index, string? EventId, string Out
 /// <c>POST /usage/events</c> answer (200): <c>accepted</c> and <c>duplicate</c> count those outcomes, <c>rejected</c> every other one;
 /// <c>results</c> holds one <see cref="UsageIngestionResult"/> per input event, in input order.
 /// </summary>
-public sealed record UsageIngestionResponse(int Accepted, int Duplicate, int Rejected, IReadOnlyList<UsageIngestionResult> Results);
+internal sealed record UsageIngestionResponse(int Accepted, int Duplicate, int Rejected, IReadOnlyList<UsageIngestionResult> Results);
 
 /// <summary>
 /// <c>POST /usage/events</c>: the HTTP batch ingestion of usage events for producers that are not gRPC clients.
@@ -102,7 +102,7 @@ public sealed record UsageIngestionResponse(int Accepted, int Duplicate, int Rej
 /// extension <c>results</c>), the rest were not, and retrying the whole batch with the same event ids is safe (recorded ones answer
 /// duplicate).</para>
 /// </summary>
-public static partial class UsageIngestion
+internal static partial class UsageIngestion
 {
     /// <summary>Most events in one request.</summary>
     public const int MaxEvents = 1000;
@@ -115,7 +115,7 @@ public static partial class UsageIngestion
             .RequireAuthorization(Policies.AnyRole)
             .WithMetadata(new RequestSizeLimitAttribute(MaxBodyBytes));
 
-    public static async Task<IResult> IngestAsync(HttpRequest request, ClaimsPrincipal user, RedisConnection redis, TimeProvider time, ILoggerFactory loggers, CancellationToken ct)
+    public static async Task<Results<Ok<UsageIngestionResponse>, ProblemHttpResult>> IngestAsync(HttpRequest request, ClaimsPrincipal user, RedisConnection redis, TimeProvider time, ILoggerFactory loggers, CancellationToken ct)
     {
         JsonDocument document;
         try

@@ -25,7 +25,7 @@ namespace EntitlementDecision.ControlPlane.Reconciliation;
 /// <c>reconciliation:&lt;run id&gt;</c>). Reported only (not repaired): a stored subscription Stripe does not know with no live
 /// replacement (<c>missing_in_stripe</c>), a price the catalog does not have (<c>unknown_price</c>), Stripe API errors (<c>error</c>).
 /// </summary>
-public sealed partial class Reconciler(
+internal sealed partial class Reconciler(
     EntitlementsDbContext db,
     IServiceScopeFactory scopes,
     IStripeBilling stripe,
@@ -254,7 +254,7 @@ public sealed partial class Reconciler(
 }
 
 /// <summary>Runs <see cref="Reconciler"/> for all tenants every <see cref="BillingOptions.ReconcileInterval"/> (off when zero); the first run one interval after start.</summary>
-public sealed partial class ReconciliationScheduler(
+internal sealed partial class ReconciliationScheduler(
     IServiceScopeFactory scopes,
     Microsoft.Extensions.Options.IOptions<BillingOptions> options,
     TimeProvider time,

@@ -9,11 +9,11 @@ using Microsoft.EntityFrameworkCore;
 namespace EntitlementDecision.ControlPlane.Reconciliation;
 
 /// <summary><c>POST /billing/reconciliation/runs</c> body: <c>{ "tenant_id": "acme" }</c> for one tenant, <c>{}</c> or no body for all.</summary>
-public sealed record ReconcileRequest(string? TenantId);
+internal sealed record ReconcileRequest(string? TenantId);
 
 /// <summary>A run: id, trigger, tenant_id (null = all), status (running | completed | failed), started_at, finished_at, checked,
 /// mismatches, repaired, drift_counts (by field), error.</summary>
-public sealed record ReconciliationRunDto(
+internal sealed record ReconciliationRunDto(
     long Id, string Trigger, string? TenantId, string Status, DateTimeOffset StartedAt, DateTimeOffset? FinishedAt,
     int Checked, int Mismatches, int Repaired, IReadOnlyDictionary<string, int> DriftCounts, string? Error)
 {
@@ -23,13 +23,13 @@ public sealed record ReconciliationRunDto(
 }
 
 /// <summary>One mismatch of a report: tenant_id, environment, subscription_id, field, ours, stripe, action (repaired | reported).</summary>
-public sealed record MismatchDto(string TenantId, string Environment, string? SubscriptionId, string Field, string? Ours, string? Stripe, string Action);
+internal sealed record MismatchDto(string TenantId, string Environment, string? SubscriptionId, string Field, string? Ours, string? Stripe, string Action);
 
 /// <summary>The JSON report of a run: <c>{ run, mismatches: [...] }</c>.</summary>
-public sealed record ReconciliationReport(ReconciliationRunDto Run, IReadOnlyList<MismatchDto> Mismatches);
+internal sealed record ReconciliationReport(ReconciliationRunDto Run, IReadOnlyList<MismatchDto> Mismatches);
 
 /// <summary>Operator endpoints of reconciliation with Stripe.</summary>
-public static class ReconciliationEndpoints
+internal static class ReconciliationEndpoints
 {
     /// <summary>CSV header of <c>report.csv</c>.</summary>
     public const string CsvHeader = "run_id,tenant_id,environment,subscription_id,field,ours,stripe,action";

@@ -1,7 +1,7 @@
 namespace EntitlementDecision.ControlPlane.Reconciliation;
 
 /// <summary>Service registration of reconciliation with Stripe: the reconciler and its schedule.</summary>
-public static class ReconciliationServices
+internal static class ReconciliationServices
 {
     public static IServiceCollection AddReconciliation(this IServiceCollection services)
     {

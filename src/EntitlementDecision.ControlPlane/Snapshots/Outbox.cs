@@ -9,10 +9,10 @@ namespace EntitlementDecision.ControlPlane.Snapshots;
 /// In-process wake-up for <see cref="OutboxPublisher"/>: writers call <see cref="Background.WakeSignal.Notify"/> right after committing an outbox row,
 /// so the snapshot reaches Redis without waiting for the next poll. Coalesces: many notifications, one wake-up.
 /// </summary>
-public sealed class OutboxSignal : Background.WakeSignal;
+internal sealed class OutboxSignal : Background.WakeSignal;
 
 /// <summary>Changes to entitlement rows: every change bumps the snapshot version and queues an outbox row in the caller's transaction.</summary>
-public static class EntitlementChanges
+internal static class EntitlementChanges
 {
     /// <summary>Increments <see cref="Entitlement.Version"/>, stamps <see cref="Entitlement.UpdatedAt"/> and adds an outbox row (not saved).</summary>
     public static void Bump(EntitlementsDbContext db, Entitlement entitlement, DateTimeOffset now)

@@ -12,7 +12,7 @@ namespace EntitlementDecision.ControlPlane.Snapshots;
 /// (tenant, environment) from the current rows, calls <see cref="Redis.RedisSnapshotStore.PublishAsync"/> and sets published_at
 /// (also when Redis already had that version). On a Redis error: attempts + 1, rows stay unpublished, exponential back-off up to 30 s.
 /// </summary>
-public sealed partial class OutboxPublisher(
+internal sealed partial class OutboxPublisher(
     IServiceScopeFactory scopes,
     RedisConnection redis,
     PlanCatalog catalog,

@@ -9,7 +9,7 @@ namespace EntitlementDecision.ControlPlane.Snapshots;
 /// The one Redis connection of the process (StackExchange.Redis), opened asynchronously on first use with
 /// AbortOnConnectFail=false so a Redis that is down at start-up is retried in the background rather than failing the host.
 /// </summary>
-public sealed class RedisConnection(IOptions<ControlPlaneOptions> options) : IAsyncDisposable
+internal sealed class RedisConnection(IOptions<ControlPlaneOptions> options) : IAsyncDisposable
 {
     private readonly Lazy<Task<ConnectionMultiplexer>> _connection = new(() => ConnectAsync(options.Value.Redis!));
 

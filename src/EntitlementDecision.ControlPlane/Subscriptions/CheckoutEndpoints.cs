@@ -16,13 +16,13 @@ using EntitlementDecision.Engine;
 namespace EntitlementDecision.ControlPlane.Subscriptions;
 
 /// <summary><c>POST /billing/checkout</c> body: the plan to buy and the environment (default <c>production</c>).</summary>
-public sealed record CheckoutRequest(string? PlanId, string? Environment);
+internal sealed record CheckoutRequest(string? PlanId, string? Environment);
 
 /// <summary><c>POST /billing/portal</c> body (optional): the environment (default <c>production</c>).</summary>
-public sealed record PortalRequest(string? Environment);
+internal sealed record PortalRequest(string? Environment);
 
 /// <summary>A Stripe-hosted session to send the customer to: Stripe's id (<c>cs_...</c> or <c>bps_...</c>) and its <c>url</c>.</summary>
-public sealed record SessionDto(string Id, string? Url);
+internal sealed record SessionDto(string Id, string? Url);
 
 /// <summary>
 /// Self-service billing for the owner or an admin of the token's tenant (members: 403; no token: 401; the tenant always comes
@@ -33,7 +33,7 @@ public sealed record SessionDto(string Id, string? Url);
 /// client retries: the same key (for the same tenant, environment and operation) derives the same Stripe idempotency key, so a
 /// retried request gets the same session or update instead of a second one.</para>
 /// </summary>
-public static class CheckoutEndpoints
+internal static class CheckoutEndpoints
 {
     /// <summary>Authorization policy: role owner or admin with a tenant_id claim.</summary>
     public const string OwnerOrAdminPolicy = "tenant-billing-admin";

@@ -10,7 +10,7 @@ using Microsoft.Extensions.Options;
 namespace EntitlementDecision.ControlPlane.Subscriptions;
 
 /// <summary>What one pass of <see cref="PendingPlanChangeJob"/> did: changes applied, dropped (no longer possible) and failed (retried next pass).</summary>
-public sealed record PendingChangeRun(int Applied, int Dropped, int Failed);
+internal sealed record PendingChangeRun(int Applied, int Dropped, int Failed);
 
 /// <summary>
 /// Applies due pending plan changes (downgrades scheduled by <c>POST /billing/subscription/change</c>): every
@@ -22,7 +22,7 @@ public sealed record PendingChangeRun(int Applied, int Dropped, int Failed);
 /// inactive, the subscription is gone or not active/trialing) is dropped and audited <c>billing.pending_change_dropped</c>;
 /// a Stripe error leaves it pending for the next pass.
 /// </summary>
-public sealed partial class PendingPlanChangeJob(
+internal sealed partial class PendingPlanChangeJob(
     IServiceScopeFactory scopes,
     IOptions<SelfServiceBillingOptions> options,
     OutboxSignal signal,

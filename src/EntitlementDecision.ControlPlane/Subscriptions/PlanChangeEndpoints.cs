@@ -18,14 +18,14 @@ using EntitlementDecision.Engine;
 namespace EntitlementDecision.ControlPlane.Subscriptions;
 
 /// <summary><c>POST /billing/subscription/change</c> body: the plan to move to and the environment (default <c>production</c>).</summary>
-public sealed record PlanChangeRequest(string? PlanId, string? Environment);
+internal sealed record PlanChangeRequest(string? PlanId, string? Environment);
 
 /// <summary>
 /// The answer of a plan change: <c>{ change: "upgrade" | "downgrade_scheduled" | "pending_change_cleared", plan_id,
 /// previous_plan_id, effective_at (now for an upgrade, the period end for a downgrade), soft_locked (accepted over usage under
 /// ED_DOWNGRADE_OVER_USAGE=soft_lock), over_usage: [OverUsageDto], entitlement: EntitlementDto }</c>.
 /// </summary>
-public sealed record PlanChangeDto(
+internal sealed record PlanChangeDto(
     string Change,
     string PlanId,
     string? PreviousPlanId,
@@ -53,7 +53,7 @@ public sealed record PlanChangeDto(
 /// (plan changes need status active or trialing; cancel/resume any live status); 503 when usage could not be read from Redis;
 /// Stripe errors via <see cref="StripeProblemDetails.From"/>.
 /// </summary>
-public static class PlanChangeEndpoints
+internal static class PlanChangeEndpoints
 {
     /// <summary>Statuses in which the plan may change (not while an invoice is unpaid).</summary>
     private static readonly IReadOnlySet<string> ChangeableStatuses = new HashSet<string>(StringComparer.Ordinal) { "active", "trialing" };

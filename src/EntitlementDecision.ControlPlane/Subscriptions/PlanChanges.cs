@@ -17,7 +17,7 @@ namespace EntitlementDecision.ControlPlane.Subscriptions;
 /// (from the Redis counter the sidecar counts in), <paramref name="Limit"/> units allowed by the plan, the window's
 /// <paramref name="Period"/> ("day" | "month" | "billing_period") and when it resets (UTC).
 /// </summary>
-public sealed record OverUsageDto(string Feature, long Used, long Limit, string Period, DateTimeOffset ResetsAt)
+internal sealed record OverUsageDto(string Feature, long Used, long Limit, string Period, DateTimeOffset ResetsAt)
 {
     /// <summary>e.g. "api_calls: used 5200 this month, plan 'free' allows 1000: reduce usage by 4200 or wait for the window to reset on 2026-12-01".</summary>
     public string Describe(string planId) =>
@@ -25,7 +25,7 @@ public sealed record OverUsageDto(string Feature, long Used, long Limit, string 
             $"{Feature}: used {Used} {Period switch { "day" => "today", "month" => "this month", _ => "this billing period" }}, plan '{planId}' allows {Limit}: reduce usage by {Used - Limit} or wait for the window to reset on {ResetsAt:yyyy-MM-dd}");
 }
 /// <summary>Audit JSON of a self-service billing change: the row's plan, status, cancel flag, period end and pending change.</summary>
-public sealed record BillingChangeAuditView(
+internal sealed record BillingChangeAuditView(
     string? PlanId,
     string? StripeStatus,
     bool CancelAtPeriodEnd,
@@ -39,7 +39,7 @@ public sealed record BillingChangeAuditView(
 }
 
 /// <summary>Rules shared by the plan-change endpoints and <see cref="PendingPlanChangeJob"/>.</summary>
-public static class PlanChanges
+internal static class PlanChanges
 {
     /// <summary>Proration of an upgrade (Stripe invoices the difference for the rest of the period).</summary>
     public const string UpgradeProration = "create_prorations";

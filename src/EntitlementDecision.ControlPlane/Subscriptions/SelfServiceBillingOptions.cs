@@ -3,7 +3,7 @@ using Microsoft.Extensions.Options;
 namespace EntitlementDecision.ControlPlane.Subscriptions;
 
 /// <summary>What a plan change does when the tenant's current usage exceeds a limit of the lower plan (<c>ED_DOWNGRADE_OVER_USAGE</c>).</summary>
-public enum DowngradeOverUsagePolicy
+internal enum DowngradeOverUsagePolicy
 {
     /// <summary>409 ProblemDetails naming each feature to reduce (default).</summary>
     Refuse = 1,
@@ -25,7 +25,7 @@ public enum DowngradeOverUsagePolicy
 /// </list>
 /// The URLs must be absolute http(s) URLs; validated at start-up, failures name the variable. The defaults are for development only.
 /// </summary>
-public sealed class SelfServiceBillingOptions
+internal sealed class SelfServiceBillingOptions
 {
     public const string SuccessUrlVariable = "ED_BILLING_SUCCESS_URL";
     public const string CancelUrlVariable = "ED_BILLING_CANCEL_URL";
@@ -93,14 +93,14 @@ public sealed class SelfServiceBillingOptions
 }
 
 /// <summary>Start-up validation of <see cref="SelfServiceBillingOptions"/>; each failure names the environment variable.</summary>
-public sealed class SelfServiceBillingOptionsValidator : IValidateOptions<SelfServiceBillingOptions>
+internal sealed class SelfServiceBillingOptionsValidator : IValidateOptions<SelfServiceBillingOptions>
 {
     public ValidateOptionsResult Validate(string? name, SelfServiceBillingOptions options) =>
         options.ParseErrors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(options.ParseErrors);
 }
 
 /// <summary>Service registration of subscriptions: <see cref="SubscriptionSync"/>, self-service options, the owner/admin policy and <see cref="PendingPlanChangeJob"/>.</summary>
-public static class SelfServiceBillingServices
+internal static class SelfServiceBillingServices
 {
     public static IServiceCollection AddSelfServiceBilling(this IServiceCollection services, IConfiguration configuration)
     {

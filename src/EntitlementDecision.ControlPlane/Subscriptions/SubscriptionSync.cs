@@ -7,14 +7,14 @@ using EntitlementDecision.Stripe;
 namespace EntitlementDecision.ControlPlane.Subscriptions;
 
 /// <summary>What applying a change did: the outcome (stored on a webhook event), and whether an entitlement row changed (outbox queued).</summary>
-public sealed record ApplyResult(string Outcome, bool Changed);
+internal sealed record ApplyResult(string Outcome, bool Changed);
 
 /// <summary>
 /// Applies a Stripe subscription state to our entitlement row, the same way for webhooks, plan changes and reconciliation:
 /// plan by price, status, ids, period, cancel flag, dunning start and end; audited and version-bumped (outbox) when anything
 /// observable changed. Inside the caller's transaction, on a row the caller locked; nothing is saved here.
 /// </summary>
-public sealed class SubscriptionSync(EntitlementsDbContext db, PlanCatalog catalog)
+internal sealed class SubscriptionSync(EntitlementsDbContext db, PlanCatalog catalog)
 {
     public const string Applied = "applied";
     public const string IgnoredStale = "ignored_stale";

@@ -13,19 +13,19 @@ using EntitlementDecision.Engine;
 namespace EntitlementDecision.ControlPlane.Tenants;
 
 /// <summary><c>POST /tenants</c> body: <c>{ "tenant_id": slug, "name": string, "environment": string (default "production") }</c>.</summary>
-public sealed record CreateTenantRequest(string? TenantId, string? Name, string? Environment);
+internal sealed record CreateTenantRequest(string? TenantId, string? Name, string? Environment);
 
 /// <summary>A tenant: <c>{ tenant_id, name, status ("active"|"suspended"), created_at, environments: [string] }</c>.</summary>
-public sealed record TenantDto(string TenantId, string Name, string Status, DateTimeOffset CreatedAt, IReadOnlyList<string> Environments);
+internal sealed record TenantDto(string TenantId, string Name, string Status, DateTimeOffset CreatedAt, IReadOnlyList<string> Environments);
 
 /// <summary><c>PUT .../override</c> body: <c>{ "plan_id": "business" }</c> or <c>{ "plan_id": null }</c> to clear the override.</summary>
-public sealed record OverrideRequest(string? PlanId);
+internal sealed record OverrideRequest(string? PlanId);
 
 /// <summary><c>PUT .../comp</c> body: <c>{ "plan_id": "pro", "comped": true }</c>; <c>comped: false</c> ends the comp (plan_id optional then).</summary>
-public sealed record CompRequest(string? PlanId, bool? Comped);
+internal sealed record CompRequest(string? PlanId, bool? Comped);
 
 /// <summary>Tenant administration: create/list/read (operators; tenant roles see their own), suspend/resume, override and comp (operators, audited).</summary>
-public static class TenantEndpoints
+internal static class TenantEndpoints
 {
     public static void MapTenantEndpoints(this IEndpointRouteBuilder app)
     {

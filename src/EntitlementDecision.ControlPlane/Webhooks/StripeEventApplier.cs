@@ -15,7 +15,7 @@ using EntitlementDecision.Engine;
 namespace EntitlementDecision.ControlPlane.Webhooks;
 
 /// <summary>Processing could not finish and should be retried (Stripe's API failed, or Stripe does not know the subscription).</summary>
-public sealed class StripeEventRetryException(string message, Exception? inner = null) : Exception(message, inner);
+internal sealed class StripeEventRetryException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
 /// Applies one stored Stripe event to the entitlement rows, inside the caller's transaction (not saved), for
@@ -39,7 +39,7 @@ public sealed class StripeEventRetryException(string message, Exception? inner =
 /// <c>invoice.paid</c> ends dunning; <c>customer.subscription.trial_will_end</c> records a <c>trial.reminder</c> entry.
 /// </para>
 /// </summary>
-public sealed partial class StripeEventApplier(
+internal sealed partial class StripeEventApplier(
     EntitlementsDbContext db,
     PlanCatalog catalog,
     SubscriptionSync sync,

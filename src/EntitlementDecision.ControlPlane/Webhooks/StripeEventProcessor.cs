@@ -17,7 +17,7 @@ namespace EntitlementDecision.ControlPlane.Webhooks;
 /// <c>last_error</c> kept and <c>next_attempt_at</c> moved by <see cref="BillingOptions.Backoff"/>; after
 /// <see cref="BillingOptions.MaxAttempts"/> the event is <c>failed</c> (queryable and retryable at the operator endpoints).
 /// </summary>
-public sealed partial class StripeEventProcessor(
+internal sealed partial class StripeEventProcessor(
     IServiceScopeFactory scopes,
     StripeEventSignal signal,
     OutboxSignal outbox,

@@ -9,7 +9,7 @@ using EntitlementDecision.Engine;
 namespace EntitlementDecision.ControlPlane.Webhooks;
 
 /// <summary>Result of <see cref="StripeWebhookReceiver.ReceiveAsync"/>: a problem (400) or an acknowledged event.</summary>
-public sealed record WebhookResult(ProblemHttpResult? Problem, bool Duplicate, string? EventId);
+internal sealed record WebhookResult(ProblemHttpResult? Problem, bool Duplicate, string? EventId);
 
 /// <summary>
 /// The request half of a Stripe webhook delivery. Order: verify the signature on the raw bytes (bad → 400, security log, nothing
@@ -19,7 +19,7 @@ public sealed record WebhookResult(ProblemHttpResult? Problem, bool Duplicate, s
 /// <see cref="StripeEventProcessor"/> applies the event afterwards. The tenant is noted at receipt when the event names it
 /// (metadata, client_reference_id, or a stored subscription/customer id), so the processor can keep each tenant's events in order.
 /// </summary>
-public sealed partial class StripeWebhookReceiver(
+internal sealed partial class StripeWebhookReceiver(
     WebhookSignatureVerifier verifier,
     EntitlementsDbContext db,
     StripeEventSignal signal,
@@ -126,4 +126,4 @@ public sealed partial class StripeWebhookReceiver(
 }
 
 /// <summary>In-process wake-up of <see cref="StripeEventProcessor"/> after an event was stored or put back for retry; coalesces.</summary>
-public sealed class StripeEventSignal : Background.WakeSignal;
+internal sealed class StripeEventSignal : Background.WakeSignal;

@@ -11,13 +11,13 @@ namespace EntitlementDecision.ControlPlane.Webhooks;
 /// (processing follows in the background; see <c>GET /billing/webhooks/events/{id}</c>), or for an event stored before
 /// <c>{ "duplicate": true, "event_id": "evt_..." }</c>.
 /// </summary>
-public sealed record WebhookAck(
+internal sealed record WebhookAck(
     bool Duplicate,
     string? EventId,
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Status);
 
 /// <summary><c>POST /billing/webhook</c> (Stripe-signed, anonymous, rate limited) and the operators' webhook endpoints.</summary>
-public static class WebhookEndpoints
+internal static class WebhookEndpoints
 {
     /// <summary>Largest webhook body accepted (larger → 413).</summary>
     public const int MaxWebhookBytes = 512 * 1024;

@@ -8,7 +8,7 @@ namespace EntitlementDecision.ControlPlane.Webhooks;
 /// rejected_signature | rejected_parse | rejected_too_large | rate_limited | stored | duplicate | processed | retried | failed) and as
 /// plain totals for <c>GET /billing/webhooks/stats</c>. Durable counts come from <c>stripe_events</c> (see <see cref="WebhookOperatorEndpoints"/>).
 /// </summary>
-public sealed class WebhookMetrics : IDisposable
+internal sealed class WebhookMetrics : IDisposable
 {
     public const string MeterName = "EntitlementDecision.ControlPlane.Webhooks";
     public static readonly string[] Results =

@@ -12,14 +12,14 @@ namespace EntitlementDecision.ControlPlane.Webhooks;
 /// rejected_parse, rejected_too_large, rate_limited, stored, duplicate, processed, retried, failed) and <c>stored</c> = durable
 /// counts from <c>stripe_events</c>: events by status, by outcome, deliveries and duplicate deliveries.
 /// </summary>
-public sealed record WebhookStatsDto(IReadOnlyDictionary<string, long> SinceStart, StoredWebhookStats Stored);
+internal sealed record WebhookStatsDto(IReadOnlyDictionary<string, long> SinceStart, StoredWebhookStats Stored);
 
 /// <summary>Durable counts: <c>events</c> stored, <c>pending</c>, <c>processed</c>, <c>failed</c>, <c>deliveries</c> (all deliveries
 /// of stored events), <c>duplicates</c> (deliveries beyond the first), <c>by_outcome</c> (processed events by outcome).</summary>
-public sealed record StoredWebhookStats(long Events, long Pending, long Processed, long Failed, long Deliveries, long Duplicates, IReadOnlyDictionary<string, long> ByOutcome);
+internal sealed record StoredWebhookStats(long Events, long Pending, long Processed, long Failed, long Deliveries, long Duplicates, IReadOnlyDictionary<string, long> ByOutcome);
 
 /// <summary>A stored event without its payload: id, type, Stripe's created, received_at, status, outcome, tenant, attempts, next_attempt_at, last_error, processed_at, deliveries.</summary>
-public sealed record StripeEventDto(
+internal sealed record StripeEventDto(
     string EventId, string Type, DateTimeOffset StripeCreated, DateTimeOffset ReceivedAt, string Status, string? Outcome, string? TenantId, string? Environment,
     int Attempts, DateTimeOffset NextAttemptAt, string? LastError, DateTimeOffset? ProcessedAt, int Deliveries)
 {
@@ -28,10 +28,10 @@ public sealed record StripeEventDto(
 }
 
 /// <summary><c>GET /billing/webhooks/events</c> page: events newest received first; <c>next_cursor</c> = pass as <c>before</c> for the next page (null at the end).</summary>
-public sealed record StripeEventPage(IReadOnlyList<StripeEventDto> Events, string? NextCursor);
+internal sealed record StripeEventPage(IReadOnlyList<StripeEventDto> Events, string? NextCursor);
 
 /// <summary>Operator endpoints of the webhook pipeline: counters, stored events, retry of failed events.</summary>
-public static class WebhookOperatorEndpoints
+internal static class WebhookOperatorEndpoints
 {
     public static void MapWebhookOperatorEndpoints(this IEndpointRouteBuilder app)
     {

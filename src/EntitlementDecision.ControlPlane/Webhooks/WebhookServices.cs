@@ -6,7 +6,7 @@ using EntitlementDecision.ControlPlane.Configuration;
 namespace EntitlementDecision.ControlPlane.Webhooks;
 
 /// <summary>Service registration of Stripe webhooks: billing options, receipt and processing, the webhook rate limit.</summary>
-public static class WebhookServices
+internal static class WebhookServices
 {
     /// <summary>Rate-limiter policy of <c>POST /billing/webhook</c>.</summary>
     public const string WebhookRateLimitPolicy = "stripe-webhook";

@@ -111,7 +111,7 @@ public abstract class MeteringFixture(int redisDatabase) : IAsyncLifetime
         return total;
     }
 
-    public async Task<T> MeteringAsync<T>(Func<MeteringDbContext, Task<T>> query)
+    internal async Task<T> MeteringAsync<T>(Func<MeteringDbContext, Task<T>> query)
     {
         await using var scope = Host.Factory.Services.CreateAsyncScope();
         return await query(scope.ServiceProvider.GetRequiredService<MeteringDbContext>());
