@@ -20,7 +20,7 @@ esac
 
 export STRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET:-whsec_dev_only_do_not_use_in_production}
 export STRIPE_API_KEY=${STRIPE_API_KEY:-sk_test_dev_only}
-# Offline by default: the fake Stripe API (src/EntitlementDecision.FakeStripe) stands in for api.stripe.com. To use Stripe's
+# Offline by default: the fake Stripe API (tools/EntitlementDecision.FakeStripe) stands in for api.stripe.com. To use Stripe's
 # test mode instead, set STRIPE_API_BASE=https://api.stripe.com and a real STRIPE_API_KEY.
 if [ -z "${STRIPE_API_BASE:-}" ]; then export ED_FAKE_STRIPE_URL=${ED_FAKE_STRIPE_URL-http://127.0.0.1:12111}; fi
 export ED_TOKEN_SIGNING_KEY=${ED_TOKEN_SIGNING_KEY:-dev-only-token-signing-key-0123456789abcdef}

@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 
 export STRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET:-whsec_test_only_0123456789abcdef,whsec_test_only_rotated_fedcba9876543210}
 export STRIPE_API_KEY=${STRIPE_API_KEY:-sk_test_only}
-# The fake Stripe API (src/EntitlementDecision.FakeStripe) stands in for api.stripe.com (hosts.sh starts it).
+# The fake Stripe API (tools/EntitlementDecision.FakeStripe) stands in for api.stripe.com (hosts.sh starts it).
 # The end-to-end tests post their own signed events for subscriptions the fake does not hold, so the running control plane
 # applies payloads (ED_WEBHOOK_REREAD=off); the re-read path is covered by the control-plane tests on the in-process fake.
 export ED_WEBHOOK_REREAD=${ED_WEBHOOK_REREAD:-off}

@@ -2,7 +2,7 @@
 # Builds and starts the control plane and the sidecar for run.sh and test.sh. Source it after scripts/services.sh.
 # Needs ED_POSTGRES, ED_REDIS, STRIPE_WEBHOOK_SECRET, STRIPE_API_KEY, ED_TOKEN_SIGNING_KEY, ED_CONTROLPLANE_URL, ED_SIDECAR_URL.
 # With ED_FAKE_STRIPE_URL set (e.g. http://127.0.0.1:12111) it also starts the fake Stripe API there
-# (src/EntitlementDecision.FakeStripe) and points the control plane at it (STRIPE_API_BASE); the fake posts signed
+# (tools/EntitlementDecision.FakeStripe) and points the control plane at it (STRIPE_API_BASE); the fake posts signed
 # webhooks to the control plane with the first secret of STRIPE_WEBHOOK_SECRET. Unset: the control plane talks to
 # STRIPE_API_BASE (default https://api.stripe.com).
 

@@ -3,7 +3,7 @@ using EntitlementDecision.Contracts.V1;
 using EntitlementDecision.Engine.Decisions;
 using EntitlementDecision.Engine.Snapshots;
 using EntitlementDecision.Sidecar;
-using EntitlementDecision.Sidecar.Tests;
+using EntitlementDecision.TestSupport;
 using Grpc.Core;
 using Snapshot = EntitlementDecision.Engine.Snapshots.Snapshot;
 

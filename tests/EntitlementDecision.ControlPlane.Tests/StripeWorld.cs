@@ -23,6 +23,9 @@ public class StripeWorld : IAsyncLifetime
     /// <summary>Extra host settings (applied over the defaults), for classes that derive a world.</summary>
     public Dictionary<string, string?> Overrides { get; } = new();
 
+    /// <summary>The fake's settings; by default Stripe-like, so events of one change share a second.</summary>
+    public FakeStripeOptions StripeOptions { get; } = new();
+
     public FakeStripeServer Stripe { get; private set; } = null!;
 
     public ControlPlaneFixture Host { get; private set; } = null!;
@@ -35,7 +38,7 @@ public class StripeWorld : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        Stripe = await FakeStripeServer.StartAsync(new FakeStripeOptions(), cancellationToken: TestContext.Current.CancellationToken);
+        Stripe = await FakeStripeServer.StartAsync(StripeOptions, cancellationToken: TestContext.Current.CancellationToken);
         _stripeHttp = new HttpClient();
         Api = new StripeNetBilling(_stripeHttp, ApiOptions());
         StripeNet = new global::Stripe.StripeClient("sk_test_world", apiBase: Stripe.BaseUrl.GetLeftPart(UriPartial.Authority));
@@ -116,5 +119,10 @@ public class StripeWorld : IAsyncLifetime
 /// <summary>The same world with re-reading off: webhook payloads are applied with the order check only (the fallback path).</summary>
 public sealed class PayloadOnlyWorld : StripeWorld
 {
-    public PayloadOnlyWorld() => Overrides["ED_WEBHOOK_REREAD"] = "off";
+    // Same-second events can be ordered only by re-reading Stripe: the payload-only path is checked on distinct seconds.
+    public PayloadOnlyWorld()
+    {
+        Overrides["ED_WEBHOOK_REREAD"] = "off";
+        StripeOptions.DistinctEventSeconds = true;
+    }
 }

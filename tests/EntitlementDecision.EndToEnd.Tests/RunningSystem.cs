@@ -6,7 +6,7 @@ using EntitlementDecision.Client;
 using EntitlementDecision.Contracts.V1;
 using Grpc.Net.Client;
 using EntitlementDecision.Stripe;
-using EntitlementDecision.Stripe.Tests;
+using EntitlementDecision.TestSupport;
 
 namespace EntitlementDecision.EndToEnd.Tests;
 

@@ -8,21 +8,6 @@ using Proto = EntitlementDecision.Contracts.V1;
 
 namespace EntitlementDecision.Sidecar.Tests;
 
-/// <summary>A clock that moves only when told (Microsoft.Extensions.TimeProvider.Testing is not available here).
-/// Both the wall clock and the timestamp (what SnapshotCache measures TTLs with) are fake.</summary>
-internal sealed class FakeTimeProvider(DateTimeOffset utcNow) : TimeProvider
-{
-    private long _ticks = utcNow.UtcTicks;
-
-    public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref _ticks), TimeSpan.Zero);
-
-    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-    public override long GetTimestamp() => Interlocked.Read(ref _ticks);
-
-    public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
-}
-
 /// <summary>
 /// An <see cref="ISnapshotSource"/> whose every read waits until the test completes it. The completion source runs
 /// continuations synchronously on purpose: when <see cref="PendingLoad.Complete"/> returns, the cache has stored the result.

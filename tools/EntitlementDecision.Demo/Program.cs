@@ -1,6 +1,6 @@
 // The demo of ./run.sh --demo: one tenant's subscription through trial, active, past_due (grace, then read-only), paid
 // again, upgraded and canceled, with the sidecar's gRPC answer at each step. Stripe is the fake Stripe API that run.sh
-// starts (src/EntitlementDecision.FakeStripe): the tenant's owner asks the control plane for a Checkout Session, the fake
+// starts (tools/EntitlementDecision.FakeStripe): the tenant's owner asks the control plane for a Checkout Session, the fake
 // "completes" it and, like Stripe, posts signed webhooks to the control plane for every change it is told to make.
 // run.sh compresses the dunning policy's days to seconds (ED_DUNNING_*_DAYS) so that grace can end during the demo.
 // Exit code 0 when every answer is the expected one, 1 otherwise.

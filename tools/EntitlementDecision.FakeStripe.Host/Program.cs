@@ -1,6 +1,6 @@
 using EntitlementDecision.FakeStripe;
 
-// The fake Stripe API (src/EntitlementDecision.FakeStripe/README.md) as a process.
+// The fake Stripe API (tools/EntitlementDecision.FakeStripe/README.md) as a process.
 //   FAKE_STRIPE_URLS            where to listen (default http://127.0.0.1:12111; ';'-separated for several)
 //   FAKE_STRIPE_WEBHOOK_URL     where to post signed events (e.g. http://127.0.0.1:5080/billing/webhook); optional
 //   FAKE_STRIPE_WEBHOOK_SECRET  the signing secret (whsec_...); required with FAKE_STRIPE_WEBHOOK_URL

@@ -7,7 +7,7 @@ using EntitlementDecision.Contracts.V1;
 using EntitlementDecision.LoadTests.Framework;
 using EntitlementDecision.Redis;
 using EntitlementDecision.Stripe;
-using EntitlementDecision.Stripe.Tests;
+using EntitlementDecision.TestSupport;
 using StackExchange.Redis;
 
 namespace EntitlementDecision.LoadTests.Scenarios;

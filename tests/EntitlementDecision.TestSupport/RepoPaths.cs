@@ -1,4 +1,4 @@
-namespace EntitlementDecision.Stripe.Tests;
+namespace EntitlementDecision.TestSupport;
 
 /// <summary>Locates the repository from the test binaries (bin/...): the folder holding EntitlementDecision.sln.</summary>
 public static class RepoPaths

@@ -33,4 +33,11 @@ public sealed class FakeStripeOptions
 
     /// <summary>The clock for <c>created</c>, periods, trials and webhook signatures (default the system clock).</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>
+    /// False (default), as Stripe: an event's <c>created</c> is the second it happened, so the events of one change (and of
+    /// quick successive changes) share a second and only their list order tells them apart. True: every event gets a later
+    /// second than the one before, for tests of the payload-only path, where same-second events cannot be ordered.
+    /// </summary>
+    public bool DistinctEventSeconds { get; set; }
 }

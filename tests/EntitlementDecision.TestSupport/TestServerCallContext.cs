@@ -1,10 +1,10 @@
 using Grpc.Core;
 
-namespace EntitlementDecision.Sidecar.Tests;
+namespace EntitlementDecision.TestSupport;
 
 /// <summary>The smallest <see cref="ServerCallContext"/>: a method name, no deadline, the given token. Shared with the
-/// microbenchmarks (linked into EntitlementDecision.LoadTests.Benchmarks).</summary>
-internal sealed class TestServerCallContext(CancellationToken cancellationToken) : ServerCallContext
+/// microbenchmarks.</summary>
+public sealed class TestServerCallContext(CancellationToken cancellationToken) : ServerCallContext
 {
     protected override string MethodCore => "/entitlements.v1.EntitlementDecisionService/Test";
     protected override string HostCore => "127.0.0.1";

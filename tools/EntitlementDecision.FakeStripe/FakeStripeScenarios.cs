@@ -3,8 +3,8 @@ using System.Text.Json.Nodes;
 namespace EntitlementDecision.FakeStripe;
 
 // Scenario controls: what Stripe does when a customer pays, a card fails, a trial ends, a subscription is canceled.
-// Each changes the objects under the lock, emits Stripe's events (listed by GET /v1/events, created strictly
-// increasing) and then posts them, signed, to the configured webhook endpoint in order.
+// Each changes the objects under the lock, emits Stripe's events (listed by GET /v1/events newest first; created
+// never decreases, and events of one change share a second as in Stripe) and then posts them, signed, to the configured webhook endpoint in order.
 public sealed partial class FakeStripeState
 {
     /// <summary>Statuses <see cref="SetStatusAsync"/> accepts (cancellation goes through <see cref="DeleteSubscriptionAsync"/>).</summary>

@@ -284,10 +284,10 @@ public sealed partial class FakeStripeState : IDisposable
 
     public void Dispose() => _webhookClient.Dispose();
 
-    /// <summary>Creates and stores an event (<c>created</c> strictly increasing) around a copy of <paramref name="obj"/>. Caller holds the lock.</summary>
+    /// <summary>Creates and stores an event around a copy of <paramref name="obj"/>: <c>created</c> never decreases (see <see cref="FakeStripeOptions.DistinctEventSeconds"/>). Caller holds the lock.</summary>
     private JsonObject EmitEvent(string type, JsonObject obj, JsonObject? previousAttributes = null, string? idempotencyKey = null)
     {
-        var created = Math.Max(NowSeconds, _lastEventCreated + 1);
+        var created = Math.Max(NowSeconds, _lastEventCreated + (_options.DistinctEventSeconds ? 1 : 0));
         _lastEventCreated = created;
         var evt = Template("event");
         evt["id"] = NewId("evt");

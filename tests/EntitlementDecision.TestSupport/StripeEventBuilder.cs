@@ -1,8 +1,9 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using EntitlementDecision.Stripe;
 
-namespace EntitlementDecision.Stripe.Tests;
+namespace EntitlementDecision.TestSupport;
 
 /// <summary>
 /// Builds Stripe webhook event bodies from Stripe's own published example objects in testdata/stripe
