@@ -37,11 +37,13 @@ cleanup() {
   echo "stopping ..." >&2
   hosts_stop
   if [ "$started_services" = 1 ]; then services_stop "$run_dir"; fi
+  run_dir_release "$run_dir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+run_dir_claim "$run_dir"
 if [ -z "${ED_POSTGRES:-}" ] || [ -z "${ED_REDIS:-}" ]; then
   services_start "$run_dir" "${ED_PG_PORT:-55432}" "${ED_REDIS_PORT:-56379}"
   started_services=1

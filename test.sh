@@ -26,14 +26,16 @@ cleanup() {
   trap - INT TERM EXIT
   hosts_stop
   if [ "$started_services" = 1 ]; then services_stop "$run_dir"; fi
+  run_dir_release "$run_dir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+run_dir_claim "$run_dir"
 if [ -z "${ED_POSTGRES:-}" ] || [ -z "${ED_REDIS:-}" ]; then
   services_stop "$run_dir" --force
-  rm -rf "$run_dir"
+  find "$run_dir" -mindepth 1 -maxdepth 1 ! -name owner.pid -exec rm -rf {} +
   services_start "$run_dir" "${ED_TEST_PG_PORT:-55433}" "${ED_TEST_REDIS_PORT:-56380}"
   started_services=1
 fi

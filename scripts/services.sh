@@ -19,6 +19,30 @@ _ensure_redis() {
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >&2 || { echo "services: apt-get install redis-server failed" >&2; return 1; }
 }
 
+# run_dir_claim DIR: one script per run directory. Waits up to 60 s for an earlier run.sh/test.sh on DIR that is still
+# stopping; stops with a message naming it when it is still running. The claim (DIR/owner.pid) is released at exit.
+run_dir_claim() {
+  local dir=$1 owner
+  mkdir -p "$dir"
+  for i in $(seq 1 120); do
+    owner=$(cat "$dir/owner.pid" 2>/dev/null || true)
+    if [ -z "$owner" ] || [ "$owner" = "$$" ] || ! kill -0 "$owner" 2>/dev/null; then
+      echo $$ > "$dir/owner.pid"
+      return 0
+    fi
+    if [ "$i" = 1 ]; then echo "services: $dir is in use by process $owner ($(ps -o args= -p "$owner" 2>/dev/null | cut -c1-60)); waiting up to 60 s for it to stop ..." >&2; fi
+    sleep 0.5
+  done
+  echo "services: $dir is still in use by process $owner; stop it (Ctrl-C in its terminal) or use another directory (ED_RUN_DIR)" >&2
+  return 1
+}
+
+# run_dir_release DIR: gives up the claim when this process holds it.
+run_dir_release() {
+  local dir=$1
+  if [ "$(cat "$dir/owner.pid" 2>/dev/null || true)" = "$$" ]; then rm -f "$dir/owner.pid"; fi
+}
+
 services_start() {
   local dir=$1 pg_port=$2 redis_port=$3
   local pg_password=${ED_POSTGRES_PASSWORD:-entitlements-dev}

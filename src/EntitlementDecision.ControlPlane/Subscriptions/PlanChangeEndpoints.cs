@@ -35,23 +35,8 @@ internal sealed record PlanChangeDto(
     EntitlementDto Entitlement);
 
 /// <summary>
-/// Plan changes of the token's tenant (owner or admin; see <see cref="CheckoutEndpoints"/> for roles, <c>Idempotency-Key</c> and audit):
-/// <list type="bullet">
-/// <item><c>POST /billing/subscription/change</c> <c>{ plan_id }</c>: an upgrade (higher monthly price, <see cref="PlanChanges.MonthlyAmount"/>)
-/// updates the Stripe subscription's item to the new price at once with <c>proration_behavior=create_prorations</c> and applies Stripe's
-/// returned subscription to the row (the sidecar sees it without waiting for the webhook); it clears a pending downgrade. Any other
-/// change (lower or equal price) is a downgrade at the end of the period: stored as pending (plan id, effective_at =
-/// current_period_end) and applied by <see cref="PendingPlanChangeJob"/>. Choosing the current plan while a change is pending
-/// clears it. A downgrade below current usage is refused (409, the detail says what to reduce) or, with
-/// <c>ED_DOWNGRADE_OVER_USAGE=soft_lock</c>, accepted and flagged.</item>
-/// <item><c>DELETE /billing/subscription/change?environment=</c>: cancels the pending change (404 when none).</item>
-/// <item><c>POST /billing/subscription/cancel?environment=</c>: cancel at period end (Stripe <c>cancel_at_period_end=true</c>); access
-/// stays until current_period_end, which the sidecar reports as the access deadline; clears a pending change.</item>
-/// <item><c>POST /billing/subscription/resume?environment=</c>: undoes the cancel before the period ends.</item>
-/// </list>
-/// Common answers: 404 without tenant/entitlement row; 409 when the tenant is suspended or has no subscription that can change
-/// (plan changes need status active or trialing; cancel/resume any live status); 503 when usage could not be read from Redis;
-/// Stripe errors via <see cref="StripeProblemDetails.From"/>.
+/// Plan changes of the token's tenant (owner or admin): upgrade at once with prorations, downgrade at period end, cancel and
+/// resume. Answers and errors per route: README, "Control plane HTTP API"; Stripe errors via <see cref="StripeProblemDetails.From"/>.
 /// </summary>
 internal static class PlanChangeEndpoints
 {

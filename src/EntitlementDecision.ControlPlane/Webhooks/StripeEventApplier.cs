@@ -18,26 +18,9 @@ namespace EntitlementDecision.ControlPlane.Webhooks;
 internal sealed class StripeEventRetryException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
-/// Applies one stored Stripe event to the entitlement rows, inside the caller's transaction (not saved), for
-/// <see cref="StripeEventProcessor"/>; the subscription state itself is applied by <see cref="SubscriptionSync"/>.
-/// <para>
-/// <b>When the subscription is re-read from Stripe.</b> With <see cref="BillingOptions.Reread"/> on (default), every
-/// <c>customer.subscription.*</c> (created/updated/deleted/trial_will_end) and <c>invoice.paid</c>/<c>invoice.payment_failed</c>
-/// event that names a subscription is resolved by retrieving that subscription (<see cref="IStripeBilling.GetSubscriptionAsync"/>) and
-/// applying Stripe's current object, not the payload: so late, duplicated, reordered or same-second events all converge on Stripe's
-/// state. When Stripe's API is unreachable (network error, 429, 5xx) the attempt fails and is retried with backoff; from attempt
-/// <see cref="BillingOptions.PayloadFallbackAfter"/> on, the payload is applied instead, guarded by the order check (an event older
-/// than the row's last applied one is <c>ignored_stale</c>; a canceled subscription is never revived by its own later-delivered
-/// events; events of a previous subscription never end the current one). Other API errors (401/403, or 404: Stripe does not know
-/// the subscription, e.g. a key of another account) are retried and end <c>failed</c>, for an operator to fix and retry.
-/// <c>checkout.session.completed</c> only links ids (the subscription events carry the state) and is applied from its payload.
-/// </para>
-/// <para>
-/// <b>Dunning.</b> A subscription in past_due or unpaid gets <see cref="Entitlement.DunningStartedAt"/> (if not set: the failed
-/// invoice's event time, else the event that revealed the status); any other status clears it. <c>invoice.payment_failed</c>
-/// also counts attempts and, while within the full-access days, records a <c>dunning.reminder</c> audit entry;
-/// <c>invoice.paid</c> ends dunning; <c>customer.subscription.trial_will_end</c> records a <c>trial.reminder</c> entry.
-/// </para>
+/// Applies one stored Stripe event inside the caller's transaction (not saved), for <see cref="StripeEventProcessor"/>:
+/// re-reads the subscription from Stripe (payload with the order check when Stripe stays unreachable), then hands the state
+/// to <see cref="SubscriptionSync"/>; invoices drive dunning. The rules: README, "Behaviour worth knowing".
 /// </summary>
 internal sealed partial class StripeEventApplier(
     EntitlementsDbContext db,
