@@ -230,33 +230,6 @@ public sealed class BillingLifecycleTests(StripeWorld world) : IClassFixture<Str
     }
 
     [Fact]
-    public async Task Stats_CountReceivedVerifiedRejectedDuplicateProcessed()
-    {
-        var tenant = await Fx.CreateTenantAsync();
-        var (_, events) = await world.SubscribeAsync(tenant);
-        var before = (await Fx.SendAsync(HttpMethod.Get, "/billing/webhooks/stats", Fx.OperatorToken())).Json!;
-        await world.DeliverAsync(events);
-        await Fx.PostWebhookAsync(world.EventBody(events[0])); // duplicate
-        await Fx.PostWebhookAsync(world.EventBody(events[0]), secret: "whsec_forged_000000000"); // bad signature
-        await Fx.PostWebhookAsync("{\"object\":\"event\"}"u8.ToArray()); // signed, not an event
-
-        var (response, after) = await Fx.SendAsync(HttpMethod.Get, "/billing/webhooks/stats", Fx.OperatorToken());
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        long Delta(string name) => (long)after!["since_start"]![name]! - (long)before["since_start"]![name]!;
-        Assert.Equal(events.Count + 3, Delta("received"));
-        Assert.Equal(events.Count + 2, Delta("verified"));
-        Assert.Equal(1, Delta("rejected_signature"));
-        Assert.Equal(1, Delta("rejected_parse"));
-        Assert.Equal(1, Delta("duplicate"));
-        Assert.Equal(events.Count, Delta("stored"));
-        Assert.Equal(events.Count, Delta("processed"));
-        Assert.True((long)after!["stored"]!["duplicates"]! >= 1);
-        Assert.True((long)after["stored"]!["by_outcome"]!["applied"]! >= events.Count);
-
-        Assert.Equal(HttpStatusCode.Forbidden, (await Fx.SendAsync(HttpMethod.Get, "/billing/webhooks/stats", Fx.Token(Roles.Admin, tenant))).Response.StatusCode);
-    }
-
-    [Fact]
     public async Task Reconciliation_FindsRepairsAndReportsPlantedDrift()
     {
         // Tenant A: Stripe canceled the subscription, the webhook never arrived. Tenant B: the price changed in Stripe only.
@@ -357,5 +330,36 @@ public sealed class BillingLifecycleTests(StripeWorld world) : IClassFixture<Str
         Assert.Empty(none!["entries"]!.AsArray());
         Assert.Equal(HttpStatusCode.BadRequest, (await Fx.SendAsync(HttpMethod.Get, $"/tenants/{a}/audit?limit=0", Fx.OperatorToken())).Response.StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await Fx.SendAsync(HttpMethod.Get, "/tenants/no-such-tenant/audit", Fx.OperatorToken())).Response.StatusCode);
+    }
+}
+
+/// <summary>The webhook counters on a host of their own, so they count this test's deliveries and nothing else.</summary>
+public sealed class WebhookStatsTests(StripeWorld world) : IClassFixture<StripeWorld>
+{
+    [Fact]
+    public async Task Stats_CountReceivedVerifiedRejectedDuplicateProcessed()
+    {
+        var tenant = await world.Host.CreateTenantAsync();
+        var (_, events) = await world.SubscribeAsync(tenant);
+        await world.DeliverAsync(events);
+        await world.Host.PostWebhookAsync(world.EventBody(events[0])); // duplicate
+        await world.Host.PostWebhookAsync(world.EventBody(events[0]), secret: "whsec_forged_000000000"); // bad signature
+        await world.Host.PostWebhookAsync("{\"object\":\"event\"}"u8.ToArray()); // signed, not an event
+
+        var (response, after) = await world.Host.SendAsync(HttpMethod.Get, "/billing/webhooks/stats", world.Host.OperatorToken());
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        // This class's host has seen only this test's deliveries: the counters are exact, not deltas.
+        long Delta(string name) => (long)after!["since_start"]![name]!;
+        Assert.Equal(events.Count + 3, Delta("received"));
+        Assert.Equal(events.Count + 2, Delta("verified"));
+        Assert.Equal(1, Delta("rejected_signature"));
+        Assert.Equal(1, Delta("rejected_parse"));
+        Assert.Equal(1, Delta("duplicate"));
+        Assert.Equal(events.Count, Delta("stored"));
+        Assert.Equal(events.Count, Delta("processed"));
+        Assert.True((long)after!["stored"]!["duplicates"]! >= 1);
+        Assert.True((long)after["stored"]!["by_outcome"]!["applied"]! >= events.Count);
+
+        Assert.Equal(HttpStatusCode.Forbidden, (await world.Host.SendAsync(HttpMethod.Get, "/billing/webhooks/stats", world.Host.Token(Roles.Admin, tenant))).Response.StatusCode);
     }
 }

@@ -349,10 +349,8 @@ public sealed class SelfServiceBillingTests(SelfServiceWorld world) : SelfServic
     [Fact]
     public async Task Downgrade_IsPendingUntilThePeriodEnds_ThenTheJobAppliesIt()
     {
-        // The job applies every due change in the database this class shares; apply what earlier tests of the class left pending
-        // (their periods end before this tenant's), so the counts below are this tenant's alone whatever order the tests ran in.
+        // Passes scoped to this tenant: what other tests of the class leave pending is not counted here.
         var job = Fx.Factory.Services.GetRequiredService<PendingPlanChangeJob>();
-        await job.RunDueAsync(DateTimeOffset.UtcNow.AddYears(1), Ct);
         var (tenant, sub) = await SubscribedTenantAsync("business");
         var row = await World.RowAsync(tenant);
         Assert.Equal("active", row.StripeStatus);
@@ -373,10 +371,10 @@ public sealed class SelfServiceBillingTests(SelfServiceWorld world) : SelfServic
         Assert.Equal(row.CurrentPeriodEnd, DateTimeOffset.Parse((string)view["pending_change"]!["effective_at"]!, System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal("pro", Snapshots.EntitlementChanges.ToState(row, false).PendingPlanId);
 
-        Assert.Equal(new PendingChangeRun(0, 0, 0), await job.RunDueAsync(row.CurrentPeriodEnd!.Value.AddSeconds(-1), Ct));
+        Assert.Equal(new PendingChangeRun(0, 0, 0), await job.RunDueAsync(row.CurrentPeriodEnd!.Value.AddSeconds(-1), tenant, Ct));
         Assert.Equal("business", (await World.RowAsync(tenant)).PlanId);
 
-        Assert.Equal(new PendingChangeRun(1, 0, 0), await job.RunDueAsync(row.CurrentPeriodEnd!.Value.AddSeconds(1), Ct));
+        Assert.Equal(new PendingChangeRun(1, 0, 0), await job.RunDueAsync(row.CurrentPeriodEnd!.Value.AddSeconds(1), tenant, Ct));
         var update = Assert.Single(StripeRequests("POST", $"/v1/subscriptions/{sub}"));
         Assert.Equal((TestServices.ProPrice, "none"), (update.Form["items[0][price]"], update.Form["proration_behavior"]));
         var applied = await World.RowAsync(tenant);
@@ -384,7 +382,7 @@ public sealed class SelfServiceBillingTests(SelfServiceWorld world) : SelfServic
         var snapshot = await Fx.WaitForSnapshotAsync(tenant, s => s.Version >= applied.Version);
         Assert.Equal("pro", snapshot!.PlanId);
         Assert.Contains(await World.AuditAsync(tenant), a => a.Action == "billing.downgrade_applied" && a.Actor == PendingPlanChangeJob.Actor);
-        Assert.Equal(new PendingChangeRun(0, 0, 0), await job.RunDueAsync(row.CurrentPeriodEnd!.Value.AddSeconds(2), Ct)); // nothing left
+        Assert.Equal(new PendingChangeRun(0, 0, 0), await job.RunDueAsync(row.CurrentPeriodEnd!.Value.AddSeconds(2), tenant, Ct)); // nothing left
     }
 
     [Fact]

@@ -51,14 +51,17 @@ internal sealed partial class PendingPlanChangeJob(
     }
 
     /// <summary>One pass: applies the pending changes due at <paramref name="now"/> (at most <see cref="BatchSize"/>, earliest first).</summary>
-    public async Task<PendingChangeRun> RunDueAsync(DateTimeOffset now, CancellationToken ct)
+    public async Task<PendingChangeRun> RunDueAsync(DateTimeOffset now, CancellationToken ct) => await RunDueAsync(now, null, ct);
+
+    /// <summary>One pass over the changes due at <paramref name="now"/> of <paramref name="onlyTenant"/> only (all tenants when null).</summary>
+    public async Task<PendingChangeRun> RunDueAsync(DateTimeOffset now, string? onlyTenant, CancellationToken ct)
     {
         List<(string TenantId, string Environment)> due;
         await using (var scope = scopes.CreateAsyncScope())
         {
             var db = scope.ServiceProvider.GetRequiredService<EntitlementsDbContext>();
             due = (await db.Entitlements.AsNoTracking()
-                    .Where(e => e.PendingPlanId != null && e.PendingPlanEffectiveAt <= now)
+                    .Where(e => e.PendingPlanId != null && e.PendingPlanEffectiveAt <= now && (onlyTenant == null || e.TenantId == onlyTenant))
                     .OrderBy(e => e.PendingPlanEffectiveAt)
                     .Take(BatchSize)
                     .Select(e => new { e.TenantId, e.Environment })
