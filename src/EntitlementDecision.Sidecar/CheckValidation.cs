@@ -3,8 +3,9 @@ using Grpc.Core;
 namespace EntitlementDecision.Sidecar;
 
 /// <summary>
-/// Argument rules shared by every method. Identifiers (tenant_id, environment, feature_key) are 1..128 characters of
-/// [A-Za-z0-9._-] (environment 1..64; empty means "production"); event_id is 1..128 printable ASCII characters.
+/// Argument rules shared by every method. Identifiers (tenant_id, environment, feature_key) follow
+/// <see cref="Engine.Identifiers.WireError"/> (128 characters, environment 64; empty means "production"); event_id is 1..128
+/// printable ASCII characters.
 /// A violation is an <see cref="RpcException"/> with INVALID_ARGUMENT naming the field.
 /// </summary>
 internal static class CheckValidation
@@ -16,22 +17,9 @@ internal static class CheckValidation
 
     public static void RequireIdentifier(string value, string field, int maxLength = 128)
     {
-        if (value.Length == 0)
+        if (Engine.Identifiers.WireError(value, field, maxLength) is { } error)
         {
-            throw Invalid($"{field} must not be empty");
-        }
-
-        if (value.Length > maxLength)
-        {
-            throw Invalid($"{field} must be at most {maxLength} characters");
-        }
-
-        foreach (var c in value)
-        {
-            if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
-            {
-                throw Invalid($"{field} may contain only A-Z, a-z, 0-9, '.', '_' and '-'");
-            }
+            throw Invalid(error);
         }
     }
 

@@ -73,29 +73,10 @@ public static class UsageEventValidation
         return null;
     }
 
-    /// <summary>1..<paramref name="maxLength"/> characters of [A-Za-z0-9._-] (or empty when not <paramref name="required"/>); null when valid.</summary>
-    public static UsageEventError? Identifier(string value, string field, int maxLength, bool required)
-    {
-        if (value.Length == 0)
-        {
-            return required ? new UsageEventError(field, $"{field} must not be empty") : null;
-        }
-
-        if (value.Length > maxLength)
-        {
-            return new UsageEventError(field, $"{field} must be at most {maxLength} characters");
-        }
-
-        foreach (var c in value)
-        {
-            if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
-            {
-                return new UsageEventError(field, $"{field} may contain only A-Z, a-z, 0-9, '.', '_' and '-'");
-            }
-        }
-
-        return null;
-    }
+    /// <summary><see cref="Identifiers.WireError"/> as a usage event error (empty allowed when not <paramref name="required"/>); null when valid.</summary>
+    public static UsageEventError? Identifier(string value, string field, int maxLength, bool required) =>
+        value.Length == 0 && !required ? null
+        : Identifiers.WireError(value, field, maxLength) is { } error ? new UsageEventError(field, error) : null;
 
     private static UsageEventError? Printable(string value, string field, bool required)
     {
