@@ -110,6 +110,8 @@ public sealed class ControlPlaneFactory(IReadOnlyDictionary<string, string?> set
         // The ledger consumer shares the Redis usage stream with the control plane test.sh starts: a test host consuming it
         // would take and acknowledge entries the end-to-end tests wait for. Tests that need the ledger pump it themselves.
         ["ED_USAGE_LEDGER_CONSUMER"] = "off",
+        // Healing rewrites counters of the shared Redis from this host's ledger; RedisHealingTests turns it on, on its own database.
+        ["ED_REDIS_HEAL"] = "off",
     };
 }
 

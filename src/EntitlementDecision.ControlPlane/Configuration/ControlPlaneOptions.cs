@@ -25,6 +25,7 @@ internal sealed class ControlPlaneOptions
     public const string StripeApiBaseVariable = "STRIPE_API_BASE";
     public const string AuthAuthorityVariable = "ED_AUTH_AUTHORITY";
     public const string AuthAudienceVariable = "ED_AUTH_AUDIENCE";
+    public const string RedisHealVariable = "ED_REDIS_HEAL";
     public const string DefaultUrl = "http://127.0.0.1:5080";
     public const string DefaultStripeApiBase = "https://api.stripe.com";
 
@@ -47,6 +48,9 @@ internal sealed class ControlPlaneOptions
 
     public string Url { get; set; } = DefaultUrl;
 
+    /// <summary>ED_REDIS_HEAL (<c>on</c> default | <c>off</c>): refill Redis from PostgreSQL when it lost its data (<c>Healing/RedisHealer</c>).</summary>
+    public bool RedisHeal { get; set; } = true;
+
     /// <summary>Base URL of Stripe's API (STRIPE_API_BASE); <c>/v1/...</c> is appended.</summary>
     public string StripeApiBase { get; set; } = DefaultStripeApiBase;
 
@@ -62,6 +66,7 @@ internal sealed class ControlPlaneOptions
         options.TokenSigningKey = NullIfBlank(configuration[SigningKeyVariable]);
         options.AuthAuthority = NullIfBlank(configuration[AuthAuthorityVariable]);
         options.AuthAudience = NullIfBlank(configuration[AuthAudienceVariable]);
+        options.RedisHeal = !string.Equals(NullIfBlank(configuration[RedisHealVariable]), "off", StringComparison.OrdinalIgnoreCase);
         options.Postgres = NullIfBlank(configuration[PostgresVariable]);
         options.Redis = NullIfBlank(configuration[RedisVariable]);
         options.Url = NullIfBlank(configuration[UrlVariable]) ?? DefaultUrl;

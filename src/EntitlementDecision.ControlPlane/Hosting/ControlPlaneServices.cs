@@ -45,8 +45,11 @@ internal static class ControlPlaneServices
             return new StripeNetBilling(http, new StripeApiOptions { ApiKey = options.StripeApiKey!, BaseAddress = new Uri(options.StripeApiBase) });
         });
         services.AddHostedService<DatabaseMigrator>();
-        services.AddHostedService<OutboxPublisher>();
+        services.AddSingleton<OutboxPublisher>();
+        services.AddHostedService(sp => sp.GetRequiredService<OutboxPublisher>());
         services.AddMetering();
+        services.AddSingleton<Healing.RedisHealer>();
+        services.AddHostedService(sp => sp.GetRequiredService<Healing.RedisHealer>());
 
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);

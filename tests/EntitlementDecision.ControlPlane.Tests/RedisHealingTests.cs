@@ -1,0 +1,66 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using EntitlementDecision.ControlPlane.Healing;
+using EntitlementDecision.ControlPlane.Tests.Metering;
+using EntitlementDecision.Redis;
+
+namespace EntitlementDecision.ControlPlane.Tests;
+
+public sealed class RedisHealingFixture() : MeteringFixture(15)
+{
+    protected override void Configure(Dictionary<string, string?> settings) => settings["ED_REDIS_HEAL"] = "on";
+}
+
+/// <summary>Redis flushed under a running control plane: the healer refills it from PostgreSQL with no webhook and no operator.</summary>
+public sealed class RedisHealingTests(RedisHealingFixture fx) : IClassFixture<RedisHealingFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task FlushedRedis_GetsItsSnapshotsCoverageAndMarkerBack_WithinSeconds()
+    {
+        var tenant = await fx.Host.CreateTenantAsync();
+        var store = new RedisSnapshotStore(fx.Redis);
+        await WaitAsync(async () => await fx.RedisDb.KeyExistsAsync(RedisHealer.MarkerKey) && await store.GetAsync(tenant, "production", Ct) is not null);
+
+        var now = DateTimeOffset.UtcNow;
+        for (var i = 0; i < 5; i++)
+        {
+            await fx.XAddAsync(MeteringFixture.Entry(tenant, $"e{i}", "api_calls", i + 1, now.AddMinutes(-i), window: $"m{now:yyyyMM}"));
+        }
+
+        await fx.PumpAsync(); // the ledger now holds 15 api_calls for the tenant
+
+        await fx.RedisDb.ExecuteAsync("FLUSHDB");
+        var flushed = DateTimeOffset.UtcNow;
+        Assert.Null(await store.GetAsync(tenant, "production", Ct));
+
+        await WaitAsync(async () => await fx.RedisDb.KeyExistsAsync(RedisHealer.MarkerKey));
+        var snapshot = await store.GetAsync(tenant, "production", Ct);
+        Assert.NotNull(snapshot);
+        Assert.Equal(tenant, snapshot.TenantId);
+        Assert.True(await fx.RedisDb.KeyExistsAsync("ed:coverage"), "coverage declarations restored");
+        var report = JsonNode.Parse((string)(await fx.RedisDb.StringGetAsync(RedisHealer.MarkerKey))!)!;
+        Assert.True((int)report["snapshots"]! >= 1);
+        Assert.True(DateTimeOffset.Parse((string)report["healed_at"]!, System.Globalization.CultureInfo.InvariantCulture) >= flushed.AddSeconds(-1));
+        Assert.Equal(HttpStatusCode.OK, (await fx.Host.SendAsync(HttpMethod.Get, "/healthz", null)).Response.StatusCode);
+
+        // Counters and dedupe markers are the ledger's again: what `ledger-check-counters` would report.
+        var admin = new UsageCounterAdmin(fx.Redis);
+        Assert.Equal([15L], await admin.GetCountersAsync([new UsageCounterValue("production", tenant, "api_calls", $"m{now:yyyyMM}", 0)]));
+        var output = new StringWriter();
+        Assert.Equal(0, await fx.MeteringAsync(db => ControlPlane.Metering.MeteringCommands.CheckAsync(db, admin, tenant, now, output, Ct)));
+        Assert.All(await admin.HasEventMarkersAsync([("production", tenant, "e0"), ("production", tenant, "e4")]), Assert.True);
+    }
+
+    // A generous functional deadline (the healer checks every 2 s); how fast healing is belongs to loadtests/.
+    private static async Task WaitAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTimeOffset.UtcNow.AddSeconds(30);
+        while (!await condition())
+        {
+            Assert.True(DateTimeOffset.UtcNow < deadline, "not healed within 30 s");
+            await Task.Delay(100, Ct);
+        }
+    }
+}
