@@ -33,7 +33,7 @@ public sealed class RedisHealingTests(RedisHealingFixture fx) : IClassFixture<Re
 
         await fx.RedisDb.ExecuteAsync("FLUSHDB");
         var flushed = DateTimeOffset.UtcNow;
-        Assert.Null(await store.GetAsync(tenant, "production", Ct));
+        // No assertion that the snapshot is gone: a heal pass may already be refilling it.
 
         await WaitAsync(async () => await fx.RedisDb.KeyExistsAsync(RedisHealer.MarkerKey));
         var snapshot = await store.GetAsync(tenant, "production", Ct);
