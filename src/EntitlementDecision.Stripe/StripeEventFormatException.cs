@@ -1,7 +1,7 @@
 namespace EntitlementDecision.Stripe;
 
 /// <summary>
-/// Thrown by <see cref="StripeWebhookEvents.Parse"/> when the body is not JSON or is not a Stripe event envelope.
+/// Thrown by <see cref="StripeWebhookEvents.Parse(string)"/> when the body is not JSON or is not a Stripe event envelope.
 /// The message names the offending field; <see cref="Field"/> carries it as a JSON path (e.g. <c>data.object</c>).
 /// </summary>
 public sealed class StripeEventFormatException : Exception

@@ -16,18 +16,25 @@ public static class StripeWebhookEvents
     /// </summary>
     /// <exception cref="StripeEventFormatException">Not UTF-8 JSON, not an object of type <c>event</c>, a field of the wrong
     /// type, or <c>id</c>, <c>type</c>, <c>created</c> or <c>data.object</c> missing; the message names the field.</exception>
-    public static Event Parse(ReadOnlySpan<byte> body)
+    public static Event Parse(ReadOnlySpan<byte> body) => Parse(Utf8(body));
+
+    /// <summary>The body as text; the receiver stores exactly this string and the processor parses it again later.</summary>
+    /// <exception cref="StripeEventFormatException">The bytes are not UTF-8.</exception>
+    public static string Utf8(ReadOnlySpan<byte> body)
     {
-        string json;
         try
         {
-            json = new UTF8Encoding(false, true).GetString(body);
+            return StrictUtf8.GetString(body);
         }
         catch (DecoderFallbackException e)
         {
             throw new StripeEventFormatException(null, "The payload is not UTF-8.", e);
         }
+    }
 
+    /// <summary>The event of the JSON text <paramref name="json"/>; same rules and errors as the byte overload.</summary>
+    public static Event Parse(string json)
+    {
         Event stripeEvent;
         try
         {
@@ -68,6 +75,8 @@ public static class StripeWebhookEvents
     }
 
     /// <summary>When Stripe created the event, UTC (Stripe.net gives a UTC <see cref="DateTime"/>).</summary>
+    private static readonly UTF8Encoding StrictUtf8 = new(false, true);
+
     public static DateTimeOffset CreatedAt(this Event stripeEvent) => new(DateTime.SpecifyKind(stripeEvent.Created, DateTimeKind.Utc));
 
 

@@ -15,7 +15,7 @@ namespace EntitlementDecision.Stripe;
 /// </summary>
 /// <remarks>
 /// Thread-safe and allocation-light; create one per set of secrets and reuse it. Verify the raw bytes first, parse
-/// after (<see cref="StripeWebhookEvents.Parse"/>). Ours rather than Stripe.net's <c>EventUtility.ValidateSignature</c>,
+/// after (<see cref="StripeWebhookEvents.Parse(string)"/>). Ours rather than Stripe.net's <c>EventUtility.ValidateSignature</c>,
 /// which checks a re-encoded string against one secret and reports every failure as one exception: this checks the
 /// bytes as received against every rotation secret and says which check failed (for metrics and the security log).
 /// Tests prove both accept the same headers. <see cref="Verify"/> never throws, whatever the header contains.

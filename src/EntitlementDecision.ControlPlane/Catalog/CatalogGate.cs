@@ -25,7 +25,7 @@ internal static class CatalogGate
     /// <summary>Runs the gate with the process environment and a real Stripe client.</summary>
     public static async Task<int> RunAsync(string? catalogPath, TextWriter output, TextWriter error, CancellationToken ct = default)
     {
-        using var http = new HttpClient();
+        using var http = new HttpClient { Timeout = StripeApiOptions.AttemptTimeout };
         return await RunAsync(catalogPath, Environment.GetEnvironmentVariable, options => new StripeNetBilling(http, options), output, error, ct);
     }
 

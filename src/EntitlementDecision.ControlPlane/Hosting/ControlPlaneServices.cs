@@ -43,7 +43,7 @@ internal static class ControlPlaneServices
         {
             var options = sp.GetRequiredService<IOptions<ControlPlaneOptions>>().Value;
             return new StripeNetBilling(http, new StripeApiOptions { ApiKey = options.StripeApiKey!, BaseAddress = new Uri(options.StripeApiBase) });
-        });
+        }).ConfigureHttpClient(http => http.Timeout = StripeApiOptions.AttemptTimeout);
         services.AddHostedService<DatabaseMigrator>();
         services.AddSingleton<OutboxPublisher>();
         services.AddHostedService(sp => sp.GetRequiredService<OutboxPublisher>());

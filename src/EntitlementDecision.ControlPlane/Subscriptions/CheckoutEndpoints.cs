@@ -79,9 +79,9 @@ internal static class CheckoutEndpoints
         }
 
         var environment = body?.Environment ?? Identifiers.DefaultEnvironment;
-        if (!Identifiers.IsEnvironment(environment))
+        if (InvalidEnvironment(environment) is { } invalid)
         {
-            return BadRequest($"environment '{environment}' is not a valid environment name.");
+            return invalid;
         }
 
         if (string.IsNullOrWhiteSpace(body?.PlanId))
@@ -152,9 +152,9 @@ internal static class CheckoutEndpoints
         }
 
         var environment = body?.Environment ?? Identifiers.DefaultEnvironment;
-        if (!Identifiers.IsEnvironment(environment))
+        if (InvalidEnvironment(environment) is { } invalid)
         {
-            return BadRequest($"environment '{environment}' is not a valid environment name.");
+            return invalid;
         }
 
         var tenantId = user.TenantId()!;
@@ -239,6 +239,10 @@ internal static class CheckoutEndpoints
 
     /// <summary>The audit cause of a request: <c>request:&lt;Idempotency-Key&gt;</c>, else <c>request:&lt;request id&gt;</c>.</summary>
     internal static string Cause(HttpContext http, string? key) => $"request:{key ?? http.TraceIdentifier}";
+
+    /// <summary>400 naming <paramref name="environment"/> when it breaks <see cref="Identifiers.IsEnvironment"/>; null when it is valid.</summary>
+    internal static ProblemHttpResult? InvalidEnvironment(string environment) =>
+        Identifiers.IsEnvironment(environment) ? null : BadRequest($"environment '{environment}' is not a valid environment name.");
 
     internal static ProblemHttpResult BadRequest(string detail) =>
         TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid request", detail: detail);

@@ -54,9 +54,9 @@ internal static class PlanChangeEndpoints
         }
 
         var environment = body?.Environment ?? Identifiers.DefaultEnvironment;
-        if (!Identifiers.IsEnvironment(environment))
+        if (CheckoutEndpoints.InvalidEnvironment(environment) is { } invalid)
         {
-            return CheckoutEndpoints.BadRequest($"environment '{environment}' is not a valid environment name.");
+            return invalid;
         }
 
         if (string.IsNullOrWhiteSpace(body?.PlanId))
@@ -140,9 +140,9 @@ internal static class PlanChangeEndpoints
         string? environment, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, OutboxSignal signal, TimeProvider time, CancellationToken ct)
     {
         environment ??= Identifiers.DefaultEnvironment;
-        if (!Identifiers.IsEnvironment(environment))
+        if (CheckoutEndpoints.InvalidEnvironment(environment) is { } invalid)
         {
-            return CheckoutEndpoints.BadRequest($"environment '{environment}' is not a valid environment name.");
+            return invalid;
         }
 
         var (_, row, problem) = await CheckoutEndpoints.LoadAsync(db, user.TenantId()!, environment, ct);
@@ -184,9 +184,9 @@ internal static class PlanChangeEndpoints
         }
 
         environment ??= Identifiers.DefaultEnvironment;
-        if (!Identifiers.IsEnvironment(environment))
+        if (CheckoutEndpoints.InvalidEnvironment(environment) is { } invalid)
         {
-            return CheckoutEndpoints.BadRequest($"environment '{environment}' is not a valid environment name.");
+            return invalid;
         }
 
         var (_, row, problem) = await CheckoutEndpoints.LoadAsync(db, user.TenantId()!, environment, ct);

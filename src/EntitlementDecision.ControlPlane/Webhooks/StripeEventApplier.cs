@@ -1,5 +1,4 @@
 using Stripe;
-using System.Text;
 using EntitlementDecision.ControlPlane.Audit;
 using EntitlementDecision.ControlPlane.Data;
 using EntitlementDecision.ControlPlane.Tenants;
@@ -50,7 +49,7 @@ internal sealed partial class StripeEventApplier(
         Event e;
         try
         {
-            e = StripeWebhookEvents.Parse(Encoding.UTF8.GetBytes(record.Payload));
+            e = StripeWebhookEvents.Parse(record.Payload);
         }
         catch (StripeEventFormatException ex)
         {

@@ -41,9 +41,11 @@ internal sealed partial class StripeWebhookReceiver(
 
         metrics.Verified();
         Event stripeEvent;
+        string payload;
         try
         {
-            stripeEvent = StripeWebhookEvents.Parse(body);
+            payload = StripeWebhookEvents.Utf8(body);
+            stripeEvent = StripeWebhookEvents.Parse(payload);
         }
         catch (StripeEventFormatException e)
         {
@@ -56,7 +58,6 @@ internal sealed partial class StripeWebhookReceiver(
 
         var (tenantId, environment) = await TenantOfAsync(stripeEvent, ct);
         var now = time.GetUtcNow();
-        var payload = System.Text.Encoding.UTF8.GetString(body);
         var inserted = await db.Database.SqlQuery<bool>($"""
             INSERT INTO stripe_events (event_id, type, stripe_created, received_at, payload, status, tenant_id, environment, attempts, next_attempt_at, deliveries)
             VALUES ({stripeEvent.Id}, {stripeEvent.Type}, {stripeEvent.CreatedAt()}, {now}, {payload}::jsonb, {StripeEventRecord.Pending}, {tenantId}, {environment}, 0, {now}, 1)

@@ -15,6 +15,6 @@ public sealed class StripeApiOptions
     /// <summary>Stripe.net's retries after the first attempt (default 3): on connection errors, 409, 429 and 5xx, honouring <c>Stripe-Should-Retry</c>, with the same idempotency key and its backoff of 0.5 s to 5 s.</summary>
     public int MaxNetworkRetries { get; set; } = 3;
 
-    /// <summary>Time limit of one attempt (default 30 s); a timed-out call surfaces as <c>api_connection_error</c>.</summary>
-    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>Time limit of one attempt, for the HttpClient handed to <see cref="StripeNetBilling"/>; a timed-out call surfaces as <c>api_connection_error</c>.</summary>
+    public static readonly TimeSpan AttemptTimeout = TimeSpan.FromSeconds(30);
 }

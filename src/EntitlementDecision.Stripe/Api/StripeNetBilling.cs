@@ -19,14 +19,13 @@ public sealed class StripeNetBilling : IStripeBilling
 
     private readonly StripeClient _client;
 
-    /// <param name="http">An HttpClient (from IHttpClientFactory); its timeout is set from <paramref name="options"/>.</param>
+    /// <param name="http">An HttpClient (from IHttpClientFactory), its timeout <see cref="StripeApiOptions.AttemptTimeout"/>; not changed here, so one client can serve several instances.</param>
     /// <param name="options">Key, base address, retries.</param>
     public StripeNetBilling(HttpClient http, StripeApiOptions options)
     {
         ArgumentNullException.ThrowIfNull(http);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(options.ApiKey);
-        http.Timeout = options.AttemptTimeout;
         var apiBase = options.BaseAddress.GetLeftPart(UriPartial.Authority);
         var transport = new SystemNetHttpClient(http, options.MaxNetworkRetries, enableTelemetry: false);
         _client = new StripeClient(options.ApiKey, httpClient: transport, apiBase: apiBase);
@@ -143,8 +142,8 @@ public sealed class StripeNetBilling : IStripeBilling
             throw new ArgumentException("A price change needs the subscription item id (items[0][id]).", nameof(request));
         }
 
-        // Only what the request sets: Stripe.net sends a property assigned null as "" (which unsets it in Stripe),
-        // and "metadata=" would erase the subscription's tenant_id.
+        // Only what the request sets: assigned null, Metadata went out as "metadata=" (seen against the fake), which in
+        // Stripe erases every key, tenant_id included.
         var options = new SubscriptionUpdateOptions();
         if (request.ItemId is not null || request.PriceId is not null)
         {

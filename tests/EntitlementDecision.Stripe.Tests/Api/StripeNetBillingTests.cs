@@ -29,7 +29,7 @@ public sealed class StripeNetBillingTests : IAsyncLifetime
         await _stripe.DisposeAsync();
     }
 
-    private StripeNetBilling Client(int maxAttempts = 4, string apiKey = ApiKey) => new(new HttpClient(), new StripeApiOptions
+    private StripeNetBilling Client(int maxAttempts = 4, string apiKey = ApiKey) => new(_http, new StripeApiOptions
     {
         ApiKey = apiKey,
         BaseAddress = _stripe.BaseUrl,
