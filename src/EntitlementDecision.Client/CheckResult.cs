@@ -27,7 +27,9 @@ public sealed record CheckResult(
 /// <param name="FeatureKey">the feature, 1..128 chars of [A-Za-z0-9._-]</param>
 /// <param name="RequestedQuantity">units of the feature's meter the action would use, >= 0 (0: is the feature granted)</param>
 /// <param name="Environment">null: the configured environment</param>
-public sealed record EntitlementCheck(string TenantId, string FeatureKey, long RequestedQuantity = 0, string? Environment = null);
+/// <param name="MinSnapshotVersion">read-your-writes: the lowest snapshot version to answer from, >= 0 (0: any); pass the snapshot_version
+/// a control-plane answer returned</param>
+public sealed record EntitlementCheck(string TenantId, string FeatureKey, long RequestedQuantity = 0, string? Environment = null, long MinSnapshotVersion = 0);
 
 /// <summary>
 /// The answer to RecordUsage. <see cref="Recorded"/> is false for a fallback (the sidecar did not count it: retry later with the

@@ -14,38 +14,37 @@ internal sealed class EntitlementClient(Proto.EntitlementDecisionServiceClient g
 {
     private readonly EntitlementClientOptions _options = options.Value;
 
-    public async Task<CheckResult> CheckAsync(string tenantId, string featureKey, long requestedQuantity = 0, string? environment = null, CancellationToken cancellationToken = default)
+    public Task<CheckResult> CheckAsync(string tenantId, string featureKey, long requestedQuantity = 0, string? environment = null, CancellationToken cancellationToken = default) =>
+        CheckAsync(new EntitlementCheck(tenantId, featureKey, requestedQuantity, environment), cancellationToken);
+
+    public async Task<CheckResult> CheckAsync(EntitlementCheck check, CancellationToken cancellationToken = default)
     {
-        var request = new CheckEntitlementRequest
-        {
-            TenantId = tenantId,
-            Environment = environment ?? _options.Environment,
-            FeatureKey = featureKey,
-            RequestedQuantity = requestedQuantity,
-        };
         try
         {
-            var response = await grpc.CheckEntitlementAsync(request, CallOptions(cancellationToken)).ConfigureAwait(false);
-            return new CheckResult(featureKey, response.Allowed, response.Reason, Fallback: false, response);
+            var response = await grpc.CheckEntitlementAsync(ToRequest(check), CallOptions(cancellationToken)).ConfigureAwait(false);
+            return new CheckResult(check.FeatureKey, response.Allowed, response.Reason, Fallback: false, response);
         }
         catch (RpcException e) when (IsUnanswered(e, cancellationToken))
         {
-            return Fallback(featureKey, e);
+            return Fallback(check.FeatureKey, e);
         }
     }
+
+    private CheckEntitlementRequest ToRequest(EntitlementCheck check) => new()
+    {
+        TenantId = check.TenantId,
+        Environment = check.Environment ?? _options.Environment,
+        FeatureKey = check.FeatureKey,
+        RequestedQuantity = check.RequestedQuantity,
+        MinSnapshotVersion = check.MinSnapshotVersion,
+    };
 
     public async Task<IReadOnlyList<CheckResult>> CheckManyAsync(IReadOnlyList<EntitlementCheck> checks, CancellationToken cancellationToken = default)
     {
         var request = new CheckEntitlementsRequest();
         foreach (var check in checks)
         {
-            request.Checks.Add(new CheckEntitlementRequest
-            {
-                TenantId = check.TenantId,
-                Environment = check.Environment ?? _options.Environment,
-                FeatureKey = check.FeatureKey,
-                RequestedQuantity = check.RequestedQuantity,
-            });
+            request.Checks.Add(ToRequest(check));
         }
 
         try
@@ -88,11 +87,13 @@ internal sealed class EntitlementClient(Proto.EntitlementDecisionServiceClient g
 
     /// <summary>
     /// True when the status says the sidecar did not decide: UNAVAILABLE, DEADLINE_EXCEEDED (of our deadline, not a caller's
-    /// cancellation), RESOURCE_EXHAUSTED, INTERNAL, UNKNOWN. INVALID_ARGUMENT and the like are the caller's bugs and propagate.
+    /// cancellation), RESOURCE_EXHAUSTED, INTERNAL, UNKNOWN, FAILED_PRECONDITION (min_snapshot_version not reached). INVALID_ARGUMENT and the like are the caller's bugs and propagate.
     /// </summary>
     internal static bool IsUnanswered(RpcException e, CancellationToken callerToken) => e.StatusCode switch
     {
         StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.ResourceExhausted or StatusCode.Internal or StatusCode.Unknown => true,
+        // min_snapshot_version not reached in time: no answer from that version, so the feature's fallback.
+        StatusCode.FailedPrecondition => true,
         StatusCode.Cancelled => !callerToken.IsCancellationRequested,
         _ => false,
     };

@@ -16,6 +16,12 @@ public interface IEntitlementClient
     /// </summary>
     Task<CheckResult> CheckAsync(string tenantId, string featureKey, long requestedQuantity = 0, string? environment = null, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// One check with every option, e.g. <see cref="EntitlementCheck.MinSnapshotVersion"/> to read a change the control plane just
+    /// answered (its snapshot_version). A version the sidecar cannot reach in time (FAILED_PRECONDITION) gets the feature's fallback.
+    /// </summary>
+    Task<CheckResult> CheckAsync(EntitlementCheck check, CancellationToken cancellationToken = default);
+
     /// <summary>1..100 checks in one call, answered in order. On a fallback each check gets its feature's fallback.</summary>
     Task<IReadOnlyList<CheckResult>> CheckManyAsync(IReadOnlyList<EntitlementCheck> checks, CancellationToken cancellationToken = default);
 

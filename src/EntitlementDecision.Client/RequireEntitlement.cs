@@ -20,7 +20,7 @@ public sealed class EntitlementProtectedMetadata
 
 /// <summary>
 /// <c>.RequireEntitlement("feature")</c> for minimal APIs: before the handler, the request's tenant
-/// (<see cref="EntitlementClientOptions.ResolveTenant"/>) is checked with <see cref="IEntitlementClient.CheckAsync"/>.
+/// (<see cref="EntitlementClientOptions.ResolveTenant"/>) is checked with <see cref="IEntitlementClient.CheckAsync(string, string, long, string?, CancellationToken)"/>.
 /// Answers: no tenant 401 ProblemDetails; denied 403 ProblemDetails with <c>feature</c>, <c>reason</c> (the DecisionReason name,
 /// e.g. DECISION_REASON_NOT_IN_PLAN or DECISION_REASON_LIMIT_EXCEEDED) and <c>fallback</c>. Every denial is 403, plan and limit
 /// alike: the body's reason tells them apart (402 is reserved by HTTP and clients treat it inconsistently).

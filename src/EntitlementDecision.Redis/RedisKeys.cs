@@ -22,6 +22,10 @@ internal static class RedisKeys
     /// <summary>Field of <see cref="UsageCoverage"/> holding the mode (the usage script reads the same literal).</summary>
     public const string CoverageModeField = "__mode";
 
+    /// <summary>Generation marker: JSON of the last heal, written by the control plane's healer after a complete heal. Missing means
+    /// Redis lost its data (or never held any): usage counters are not trusted until it is back.</summary>
+    public const string GenerationMarker = "ed:generation";
+
     /// <summary>Consumer group of the control plane's ledger writer on <see cref="UsageEvents"/>.</summary>
     public const string LedgerGroup = "ledger";
 

@@ -23,7 +23,7 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
     /// <summary>How long an event id is remembered: the idempotency horizon.</summary>
     public static readonly TimeSpan DedupeRetention = TimeSpan.FromDays(40);
 
-    // KEYS: [1] counter, [2] dedupe marker, [3] events stream, [4] overages stream, [5] coverage hash.
+    // KEYS: [1] counter, [2] dedupe marker, [3] events stream, [4] overages stream, [5] coverage hash, [6] generation marker.
     // ARGV: [1] quantity, [2] limit (-1 unlimited), [3] limit_mode (hard|soft|report_only), [4] counter ttl (s, > 0),
     //       [5] dedupe ttl (s), [6] tenant_id, [7] environment, [8] event_id, [9] feature, [10] unit, [11] service,
     //       [12] occurred_at_ms, [13] window, [14] request_id, [15] trace_id, [16] source_digest, [17] origin.
@@ -31,6 +31,9 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
     // All or nothing: every check that can fail (key types, counter value, overflow) runs before the first write; the first write is
     // also where Redis refuses a script when out of memory, and later writes in the same script are not refused.
     internal const string RecordScript = """
+        if redis.call('EXISTS', KEYS[6]) == 0 then
+          return redis.error_reply('ED_REBUILDING usage counters are being rebuilt after Redis lost its data; nothing was recorded')
+        end
         local function wrong_type(key, want)
           local t = redis.call('TYPE', key)['ok']
           if t ~= 'none' and t ~= want then
@@ -107,20 +110,29 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
     internal static long CounterTtlSeconds(QuotaWindow window, DateTimeOffset receivedAt) =>
         (long)Math.Ceiling(Math.Max((window.End + CounterRetention - receivedAt).TotalSeconds, MinCounterTtl.TotalSeconds));
 
+    /// <summary>The counter and the generation marker in one MGET: without the marker the counter may have restarted at zero.</summary>
     public async ValueTask<long> GetUsedAsync(string tenantId, string environment, string featureKey, QuotaWindow window, CancellationToken cancellationToken)
     {
-        RedisValue value;
+        RedisValue[] values;
         try
         {
-            value = await redis.GetDatabase().StringGetAsync(RedisKeys.UsageCounter(environment, tenantId, featureKey, window.Key)).ConfigureAwait(false);
+            values = await redis.GetDatabase().StringGetAsync(
+                [RedisKeys.UsageCounter(environment, tenantId, featureKey, window.Key), _keys.Generation]).ConfigureAwait(false);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
             throw new StoreUnavailableException("Redis did not answer the usage counter read", e, StoreKind.Usage);
         }
 
-        return value.IsNull ? 0 : (long)value;
+        if (values[1].IsNull)
+        {
+            throw new StoreUnavailableException(RebuildingMessage, null, StoreKind.UsageRebuilding);
+        }
+
+        return values[0].IsNull ? 0 : (long)values[0];
     }
+
+    private const string RebuildingMessage = "usage counters are being rebuilt after Redis lost its data (no generation marker)";
 
     public async ValueTask<UsageRecordOutcome> RecordAsync(UsageRecordCommand command, CancellationToken cancellationToken)
     {
@@ -137,6 +149,7 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
                     _keys.Events,
                     _keys.Overages,
                     _keys.Coverage,
+                    _keys.Generation,
                 ],
                 [
                     e.Quantity,
@@ -157,6 +170,10 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
                     e.SourceDigest,
                     command.Origin == UsageOrigin.Http ? "http" : "grpc",
                 ]).ConfigureAwait(false))!;
+        }
+        catch (RedisServerException ex) when (ex.Message.Contains("ED_REBUILDING", StringComparison.Ordinal))
+        {
+            throw new StoreUnavailableException(RebuildingMessage, ex, StoreKind.UsageRebuilding);
         }
         catch (RedisServerException ex) when (ex.Message.Contains("ED_USAGE", StringComparison.Ordinal))
         {

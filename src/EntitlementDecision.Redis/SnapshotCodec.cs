@@ -1,4 +1,5 @@
 using EntitlementDecision.Engine.Catalog;
+using EntitlementDecision.Engine.Decisions;
 using EntitlementDecision.Engine.Snapshots;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
@@ -52,6 +53,8 @@ public static class SnapshotCodec
                 Write = f.Write,
                 LimitMode = f.IsMetered ? (Proto.LimitMode)(int)f.LimitMode : Proto.LimitMode.Unspecified,
                 Unit = f.Unit ?? "",
+                Degradation = (Proto.Degradation)(int)f.Degradation,
+                MaxStalenessSeconds = f.MaxStalenessSeconds,
             });
         }
 
@@ -84,7 +87,9 @@ public static class SnapshotCodec
             (ResetPeriod)(int)f.ResetPeriod,
             f.Write,
             f.LimitMode == Proto.LimitMode.Unspecified ? LimitMode.Hard : (LimitMode)(int)f.LimitMode,
-            f.Unit.Length == 0 ? null : f.Unit)),
+            f.Unit.Length == 0 ? null : f.Unit,
+            f.Degradation == Proto.Degradation.FailOpen ? Degradation.FailOpen : Degradation.FailClosed,
+            f.HasMaxStalenessSeconds ? Math.Max(f.MaxStalenessSeconds, 0) : DegradationPolicy.DefaultMaxStalenessSeconds)),
         p.InactiveFeatureKeys,
         p.CurrentPeriodStart?.ToDateTimeOffset(),
         p.AccessDeadline?.ToDateTimeOffset(),

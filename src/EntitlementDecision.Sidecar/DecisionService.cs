@@ -5,16 +5,26 @@ using EntitlementDecision.Engine.Usage;
 using EntitlementDecision.Redis;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
+using FallbackCause = EntitlementDecision.Engine.Decisions.FallbackCause;
 using Proto = EntitlementDecision.Contracts.V1;
 
 namespace EntitlementDecision.Sidecar;
 
+/// <summary>Where the decision service reads snapshots from, with their freshness (<see cref="SnapshotCache"/> in the host).</summary>
+internal interface ISnapshotReader : ISnapshotSource
+{
+    /// <summary>See <see cref="SnapshotCache.ReadAsync"/>: minVersion > 0 waits for that version or throws <see cref="SnapshotVersionNotReachedException"/>.</summary>
+    ValueTask<HeldSnapshot> ReadAsync(string tenantId, string environment, long minVersion, CancellationToken cancellationToken);
+}
+
 /// <summary>
 /// entitlements.v1.EntitlementDecisionService on Grpc.AspNetCore: decisions from the in-process snapshot (<see cref="SnapshotCache"/>),
-/// metered usage from the Redis counters. Denials are answers; bad calls are INVALID_ARGUMENT naming the field; an unreachable
-/// store surfaces as <see cref="StoreUnavailableException"/>, which <see cref="StoreFailureInterceptor"/> answers UNAVAILABLE.
+/// metered usage from the Redis counters. Denials are answers; bad calls are INVALID_ARGUMENT naming the field. When the answer
+/// cannot be confirmed (snapshot unconfirmed, usage count unreadable) the feature's <see cref="DegradationPolicy"/> answers, flagged.
+/// An unreachable store for an uncached tenant, or for RecordUsage, surfaces as <see cref="StoreUnavailableException"/>, which
+/// <see cref="StoreFailureInterceptor"/> answers UNAVAILABLE (metered writes always fail closed).
 /// </summary>
-internal sealed class DecisionService(ISnapshotSource snapshots, IUsageCounter usage, SidecarOptions options, TimeProvider time)
+internal sealed class DecisionService(ISnapshotReader snapshots, IUsageCounter usage, SidecarOptions options, TimeProvider time)
     : Proto.EntitlementDecisionService.EntitlementDecisionServiceBase
 {
     private readonly UsageRecorder _recorder = new(usage, options.MaxClockSkew);
@@ -136,21 +146,46 @@ internal sealed class DecisionService(ISnapshotSource snapshots, IUsageCounter u
             throw CheckValidation.Invalid(prefix + "requested_quantity must be >= 0");
         }
 
+        if (request.MinSnapshotVersion < 0)
+        {
+            throw CheckValidation.Invalid(prefix + "min_snapshot_version must be >= 0");
+        }
+
         return environment;
     }
 
     private async ValueTask<CheckEntitlementResponse> CheckAsync(CheckEntitlementRequest request, string environment, CancellationToken cancellationToken)
     {
-        var snapshotTask = snapshots.GetAsync(request.TenantId, environment, cancellationToken);
-        var snapshot = snapshotTask.IsCompletedSuccessfully ? snapshotTask.Result : await snapshotTask.ConfigureAwait(false);
+        var read = snapshots.ReadAsync(request.TenantId, environment, request.MinSnapshotVersion, cancellationToken);
+        var held = read.IsCompletedSuccessfully ? read.Result : await read.ConfigureAwait(false);
+        var snapshot = held.Snapshot;
         var now = time.GetUtcNow();
-        long used = 0;
         if (snapshot is not null && Evaluator.NeedsUsage(snapshot, request.FeatureKey, now, out var grant))
         {
-            used = await usage.GetUsedAsync(request.TenantId, environment, request.FeatureKey, QuotaWindow.For(snapshot, grant, now), cancellationToken).ConfigureAwait(false);
+            long used;
+            try
+            {
+                used = await usage.GetUsedAsync(request.TenantId, environment, request.FeatureKey, QuotaWindow.For(snapshot, grant, now), cancellationToken).ConfigureAwait(false);
+            }
+            catch (StoreUnavailableException e) when (e.Store is StoreKind.Usage or StoreKind.UsageRebuilding)
+            {
+                var cause = e.Store == StoreKind.UsageRebuilding ? FallbackCause.CountersRebuilding : FallbackCause.UsageUnavailable;
+                return ToResponse(DegradationPolicy.WithoutUsage(
+                    Evaluator.Evaluate(snapshot, request.FeatureKey, request.RequestedQuantity, 0, now), grant, cause, held.UnconfirmedFor));
+            }
+
+            return ToResponse(Decide(held, request, used, now));
         }
 
-        return ToResponse(Evaluator.Evaluate(snapshot, request.FeatureKey, request.RequestedQuantity, used, now));
+        return ToResponse(Decide(held, request, 0, now));
+    }
+
+    private static Decision Decide(in HeldSnapshot held, CheckEntitlementRequest request, long used, DateTimeOffset now)
+    {
+        var decision = Evaluator.Evaluate(held.Snapshot, request.FeatureKey, request.RequestedQuantity, used, now);
+        return held is { Snapshot: { } snapshot, UnconfirmedFor: { } age }
+            ? DegradationPolicy.Unconfirmed(decision, snapshot, request.FeatureKey, age)
+            : decision;
     }
 
     internal static CheckEntitlementResponse ToResponse(in Decision decision)
@@ -163,6 +198,13 @@ internal sealed class DecisionService(ISnapshotSource snapshots, IUsageCounter u
             PlanId = decision.PlanId,
             Metered = decision.Metered,
         };
+        if (decision.Fallback != FallbackCause.None)
+        {
+            response.Fallback = true;
+            response.FallbackCause = (Proto.FallbackCause)(int)decision.Fallback;
+            response.SnapshotAgeMs = decision.SnapshotAgeMs;
+        }
+
         if (decision.Access.Mode != 0)
         {
             response.AccessMode = (Proto.AccessMode)(int)decision.Access.Mode;

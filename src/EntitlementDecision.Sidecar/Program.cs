@@ -38,7 +38,7 @@ builder.Services.AddSingleton<IConnectionMultiplexer>(redis);
 builder.Services.AddSingleton<RedisSnapshotStore>();
 builder.Services.AddSingleton<RedisInvalidationSubscriber>();
 builder.Services.AddSingleton(sp => new SnapshotCache(sp.GetRequiredService<RedisSnapshotStore>(), options, sp.GetRequiredService<TimeProvider>()));
-builder.Services.AddSingleton<ISnapshotSource>(sp => sp.GetRequiredService<SnapshotCache>());
+builder.Services.AddSingleton<ISnapshotReader>(sp => sp.GetRequiredService<SnapshotCache>());
 builder.Services.AddSingleton<IUsageCounter, RedisUsageCounter>();
 builder.Services.AddSingleton<DecisionService>();
 builder.Services.AddSidecarGrpc(options.ResponseCompression);
@@ -46,7 +46,11 @@ builder.Services.AddSidecarGrpc(options.ResponseCompression);
 var app = builder.Build();
 var cache = app.Services.GetRequiredService<SnapshotCache>();
 var health = app.Services.GetRequiredService<InvalidationHealth>();
-await app.Services.GetRequiredService<RedisInvalidationSubscriber>().SubscribeAsync(s => cache.Apply(s), cache.MarkAllStale, health.SetLive);
+await app.Services.GetRequiredService<RedisInvalidationSubscriber>().SubscribeAsync(s => cache.Apply(s), cache.MarkAllStale, live =>
+{
+    cache.SetLive(live);
+    health.SetLive(live);
+});
 
 app.MapSidecarGrpc<DecisionService>();
 

@@ -5,6 +5,7 @@ namespace EntitlementDecision.Sidecar;
 /// ED_SIDECAR_URL (default http://127.0.0.1:50051; h2c, gRPC only), ED_REDIS (required, StackExchange.Redis configuration such as "127.0.0.1:6379"),
 /// ED_SIDECAR_NEGATIVE_CACHE_MS (default 2000: how long an unknown tenant is remembered as unknown),
 /// ED_SIDECAR_MAX_CLOCK_SKEW_S (default 300: how far in the future a usage timestamp may be),
+/// ED_SIDECAR_MAX_VERSION_WAIT_MS (default 2000: how long a check with min_snapshot_version waits for that version),
 /// ED_SIDECAR_RESPONSE_COMPRESSION ("" default: responses uncompressed; "gzip": gzip every response the client accepts gzip for).
 /// </summary>
 public sealed class SidecarOptions
@@ -16,6 +17,9 @@ public sealed class SidecarOptions
     public TimeSpan NegativeCacheTtl { get; set; } = TimeSpan.FromSeconds(2);
 
     public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Longest wait of a check for its min_snapshot_version (also bounded by the call's deadline).</summary>
+    public TimeSpan MaxVersionWait { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>"gzip" or null: the grpc-encoding of responses.</summary>
     public string? ResponseCompression { get; set; }
@@ -38,6 +42,11 @@ public sealed class SidecarOptions
         if (getVariable("ED_SIDECAR_MAX_CLOCK_SKEW_S") is { Length: > 0 } skew)
         {
             options.MaxClockSkew = TimeSpan.FromSeconds(ParseNonNegative("ED_SIDECAR_MAX_CLOCK_SKEW_S", skew));
+        }
+
+        if (getVariable("ED_SIDECAR_MAX_VERSION_WAIT_MS") is { Length: > 0 } wait)
+        {
+            options.MaxVersionWait = TimeSpan.FromMilliseconds(ParseNonNegative("ED_SIDECAR_MAX_VERSION_WAIT_MS", wait));
         }
 
         if (getVariable("ED_SIDECAR_RESPONSE_COMPRESSION") is { Length: > 0 } compression)

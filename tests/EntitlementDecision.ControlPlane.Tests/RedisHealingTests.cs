@@ -9,6 +9,8 @@ namespace EntitlementDecision.ControlPlane.Tests;
 public sealed class RedisHealingFixture() : MeteringFixture(15)
 {
     protected override void Configure(Dictionary<string, string?> settings) => settings["ED_REDIS_HEAL"] = "on";
+
+    protected override bool HealsRedis => true;
 }
 
 /// <summary>Redis flushed under a running control plane: the healer refills it from PostgreSQL with no webhook and no operator.</summary>

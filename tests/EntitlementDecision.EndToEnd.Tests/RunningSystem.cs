@@ -40,10 +40,12 @@ public sealed class RunningSystem : IDisposable
 
     public static string NewTenantId() => "e2e-" + Guid.NewGuid().ToString("n")[..16];
 
-    public async Task CreateTenantAsync(string tenantId)
+    /// <summary>Creates the tenant; returns its production snapshot version (for min_snapshot_version).</summary>
+    public async Task<long> CreateTenantAsync(string tenantId)
     {
         using var response = await ControlPlane.PostAsJsonAsync("/tenants", new { tenant_id = tenantId, name = "E2E " + tenantId, environment = "production" });
         Assert.True(response.IsSuccessStatusCode, $"POST /tenants -> {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        return (await response.Content.ReadFromJsonAsync<JsonObject>())!["snapshot_versions"]!["production"]!.GetValue<long>();
     }
 
     /// <summary>CheckEntitlement through the client SDK; a fallback (the sidecar did not answer) fails the test.</summary>

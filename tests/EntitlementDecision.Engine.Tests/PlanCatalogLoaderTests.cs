@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using EntitlementDecision.Engine.Catalog;
+using EntitlementDecision.Engine.Resolution;
 
 namespace EntitlementDecision.Engine.Tests;
 
@@ -33,6 +34,22 @@ public sealed class PlanCatalogLoaderTests
         Assert.Equal([new CatalogPrice("price_1PgafmB7WZ01zgkW6dKueIc5", 2000, "usd", "month")], pro.Prices);
         Assert.True(catalog.Features["projects"].IsWrite);
         Assert.False(catalog.Features["advanced_reports"].IsWrite);
+    }
+
+    [Fact]
+    public void DegradationPolicy_ParsedWithDefaults_AndCarriedIntoTheResolvedGrant()
+    {
+        var catalog = PlanCatalogLoader.Load(Encoding.UTF8.GetBytes(Build(
+            features: """
+                "flag": { "kind": "boolean", "degradation": "fail_open", "max_staleness_seconds": 60 },
+                "calls": { "kind": "metered", "unit": "call", "reset_period": "month" }
+                """,
+            plans: """{ "id": "free", "features": { "flag": {}, "calls": { "limit": 10 } } }""")));
+
+        Assert.Equal((Degradation.FailOpen, 60L), (catalog.Features["flag"].Degradation, catalog.Features["flag"].MaxStalenessSeconds));
+        Assert.Equal((Degradation.FailClosed, 900L), (catalog.Features["calls"].Degradation, catalog.Features["calls"].MaxStalenessSeconds));
+        var snapshot = EntitlementResolver.Resolve(catalog, new EntitlementState("t1", "production", null, null, null, false, null, false), 1, DateTimeOffset.UnixEpoch);
+        Assert.Equal((Degradation.FailOpen, 60L), (snapshot.Features["flag"].Degradation, snapshot.Features["flag"].MaxStalenessSeconds));
     }
 
     [Fact]
@@ -136,6 +153,8 @@ public sealed class PlanCatalogLoaderTests
         { "negative amount", Build(plans: """{ "id": "free", "prices": [{ "id": "p", "unit_amount": -5, "currency": "usd", "interval": "month" }] }"""), "plans.free.prices[0].unit_amount" },
         { "upper-case currency", Build(plans: """{ "id": "free", "prices": [{ "id": "p", "unit_amount": 5, "currency": "USD", "interval": "month" }] }"""), "plans.free.prices[0].currency 'USD'" },
         { "bad interval", Build(plans: """{ "id": "free", "prices": [{ "id": "p", "unit_amount": 5, "currency": "usd", "interval": "fortnight" }] }"""), "plans.free.prices[0].interval 'fortnight'" },
+        { "bad degradation", Build(features: """ "flag": { "kind": "boolean", "degradation": "fail_sometimes" } """, plans: """{ "id": "free" }"""), "features.flag.degradation 'fail_sometimes'" },
+        { "negative staleness", Build(features: """ "flag": { "kind": "boolean", "max_staleness_seconds": -1 } """, plans: """{ "id": "free" }"""), "features.flag.max_staleness_seconds must be a whole number >= 0" },
         { "bad access", Build(features: """ "flag": { "kind": "boolean", "access": "admin" } """, plans: """{ "id": "free" }"""), "features.flag.access 'admin'" },
         { "bad limit mode", Build(plans: """{ "id": "free", "features": { "calls": { "limit": 1, "limit_mode": "lenient" } } }"""), "plans.free.features.calls.limit_mode 'lenient'" },
         { "limit mode on a boolean", Build(plans: """{ "id": "free", "features": { "flag": { "limit_mode": "soft" } } }"""), "plans.free.features.flag.limit_mode is only for metered" },

@@ -42,6 +42,26 @@ public sealed class RedisUsageCounterTests
     private Task<List<(string Id, Dictionary<string, string> Fields)>> Overages() => UsageStreamReader.ReadAsync(_keys.Overages);
 
     [Fact]
+    public async Task NoGenerationMarker_CountersBeingRebuilt_NothingRecordedAndReadsSaySo()
+    {
+        var keys = UsageStreamReader.NewKeys(healed: false);
+        var counter = new RedisUsageCounter(TestRedis.Connection, keys);
+        var tenant = TestRedis.NewTenant();
+
+        var record = await Assert.ThrowsAsync<StoreUnavailableException>(async () =>
+            await counter.RecordAsync(Command(tenant, 1, 10, "e1"), TestContext.Current.CancellationToken));
+        var read = await Assert.ThrowsAsync<StoreUnavailableException>(async () =>
+            await counter.GetUsedAsync(tenant, "production", "api_calls", Month, TestContext.Current.CancellationToken));
+
+        Assert.Equal(StoreKind.UsageRebuilding, record.Store);
+        Assert.Equal(StoreKind.UsageRebuilding, read.Store);
+        Assert.Empty(await UsageStreamReader.ReadAsync(keys.Events));
+        Assert.Equal(0, await Used(tenant)); // the counter was not touched
+        await TestRedis.Connection.GetDatabase().StringSetAsync(keys.Generation, "{}");
+        Assert.Equal(UsageOutcome.Accepted, (await counter.RecordAsync(Command(tenant, 1, 10, "e1"), TestContext.Current.CancellationToken)).Outcome);
+    }
+
+    [Fact]
     public async Task NothingRecorded_UsedIsZero()
     {
         Assert.Equal(0, await Used(TestRedis.NewTenant()));

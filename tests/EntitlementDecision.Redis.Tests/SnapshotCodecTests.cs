@@ -25,6 +25,8 @@ public sealed class SnapshotCodecTests
             new FeatureGrant("exports", FeatureKind.Metered, 500, ResetPeriod.Day, false, LimitMode.Soft, "export"),
             new FeatureGrant("seats", FeatureKind.Metered, 5, ResetPeriod.BillingPeriod, true, LimitMode.ReportOnly, "seat"),
             new FeatureGrant("project_edits", FeatureKind.Boolean, -1, ResetPeriod.None, Write: true),
+            new FeatureGrant("dashboards", FeatureKind.Boolean, -1, ResetPeriod.None, Degradation: Degradation.FailOpen, MaxStalenessSeconds: 0),
+            new FeatureGrant("searches", FeatureKind.Metered, 9, ResetPeriod.Month, Degradation: Degradation.FailOpen, MaxStalenessSeconds: 30),
         ],
         inactiveFeatureKeys: ["sso", "advanced_reports"],
         currentPeriodStart: periodEnd?.AddMonths(-1),
@@ -51,6 +53,17 @@ public sealed class SnapshotCodecTests
         Assert.Equal(expected.AccessDeadline, actual.AccessDeadline);
         Assert.Equal(expected.GraceEndsAt, actual.GraceEndsAt);
         Assert.Equal(expected.SuspendAt, actual.SuspendAt);
+    }
+
+    [Fact]
+    public void GrantWithoutMaxStaleness_DecodesToTheDefault_FailClosed()
+    {
+        var proto = new EntitlementDecision.Contracts.V1.TenantSnapshot { TenantId = "t", Environment = "production", Version = 1, PlanId = "free" };
+        proto.Features.Add(new EntitlementDecision.Contracts.V1.FeatureGrant { FeatureKey = "projects", Kind = EntitlementDecision.Contracts.V1.FeatureKind.Boolean, Limit = -1 });
+
+        var grant = SnapshotCodec.FromProto(proto).Features["projects"];
+
+        Assert.Equal((Degradation.FailClosed, 900L), (grant.Degradation, grant.MaxStalenessSeconds));
     }
 
     [Fact]

@@ -73,7 +73,7 @@ public sealed class UsageRecorderTests
             var entries = await UsageStreamReader.ReadAsync(_keys.Events);
             Assert.Equal(50, entries.Count(e => e.Fields["outcome"] == "accepted"));
             Assert.Equal(150, entries.Count(e => e.Fields["outcome"] == "limit_exceeded"));
-            Assert.Equal(50, await new RedisUsageCounter(TestRedis.Connection).GetUsedAsync(tenant, "production", "api_calls", results[0].Window!.Value, TestContext.Current.CancellationToken));
+            Assert.Equal(50, await new RedisUsageCounter(TestRedis.Connection, _keys).GetUsedAsync(tenant, "production", "api_calls", results[0].Window!.Value, TestContext.Current.CancellationToken));
         }
         finally
         {

@@ -5,11 +5,18 @@ namespace EntitlementDecision.Redis.Tests;
 /// <summary>Reads a test's own usage streams (XRANGE).</summary>
 internal static class UsageStreamReader
 {
-    /// <summary>Fresh stream and coverage keys for one test, so tests can run side by side on one Redis.</summary>
-    public static UsageStreamKeys NewKeys()
+    /// <summary>Fresh stream, coverage and generation-marker keys for one test, so tests can run side by side on one Redis.
+    /// The marker is written (as the control plane's healer does) unless <paramref name="healed"/> is false.</summary>
+    public static UsageStreamKeys NewKeys(bool healed = true)
     {
         var id = Guid.NewGuid().ToString("N");
-        return new UsageStreamKeys($"test:{id}:usage-events", $"test:{id}:usage-overages", $"test:{id}:coverage");
+        var keys = new UsageStreamKeys($"test:{id}:usage-events", $"test:{id}:usage-overages", $"test:{id}:coverage", $"test:{id}:generation");
+        if (healed)
+        {
+            TestRedis.Connection.GetDatabase().StringSet(keys.Generation, "{}", TimeSpan.FromHours(1));
+        }
+
+        return keys;
     }
 
     /// <summary>Every entry of <paramref name="key"/>, oldest first, as (id, field → value).</summary>

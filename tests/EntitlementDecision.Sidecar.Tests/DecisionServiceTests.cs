@@ -256,14 +256,6 @@ public sealed class DecisionServiceTests
         Assert.Equal(7, response.SnapshotVersion);
     }
 
-    [Fact]
-    public async Task UsageStoreUnavailableOnMeteredCheck_Unavailable()
-    {
-        _usage.Unreachable = true;
-
-        await Rejects(async () => await _service.CheckEntitlementAsync(Check("api_calls", 1), TestData.Context()), StatusCode.Unavailable, "usage store");
-        Assert.True((await _service.CheckEntitlementAsync(Check("projects"), TestData.Context())).Allowed); // boolean checks need no counter
-    }
 
     [Fact]
     public async Task RecordUsageOnBooleanFeature_InvalidArgument()

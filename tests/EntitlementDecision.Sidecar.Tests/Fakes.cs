@@ -69,6 +69,9 @@ internal sealed class DictionarySource : ISnapshotSource
 
     public void Put(Snapshot snapshot) => _snapshots[(snapshot.Environment, snapshot.TenantId)] = snapshot;
 
+    /// <summary>Forgets the tenant's production snapshot, as a Redis that lost its data would.</summary>
+    public void Remove(string tenantId) => _snapshots.TryRemove(("production", tenantId), out _);
+
     public ValueTask<Snapshot?> GetAsync(string tenantId, string environment, CancellationToken cancellationToken)
     {
         Requests.Enqueue((tenantId, environment));
@@ -92,6 +95,9 @@ internal sealed class FakeUsageCounter : IUsageCounter
 
     public bool Unreachable { get; set; }
 
+    /// <summary>Answers as the real counter does while the generation marker is missing (Redis lost its data, counters being rebuilt).</summary>
+    public bool Rebuilding { get; set; }
+
     /// <summary>Declared "service|feature" pairs; null: coverage not configured (every pair undeclared, mode warn).</summary>
     public HashSet<string>? Declared { get; set; }
 
@@ -108,11 +114,7 @@ internal sealed class FakeUsageCounter : IUsageCounter
 
     public ValueTask<long> GetUsedAsync(string tenantId, string environment, string featureKey, QuotaWindow window, CancellationToken cancellationToken)
     {
-        if (Unreachable)
-        {
-            throw new StoreUnavailableException("fake counter is down", null, StoreKind.Usage);
-        }
-
+        ThrowWhenDown();
         long used;
         lock (_used)
         {
@@ -123,6 +125,14 @@ internal sealed class FakeUsageCounter : IUsageCounter
         return ReadGate is { } gate ? AfterGateAsync(gate.Task, used) : new(used);
     }
 
+    private void ThrowWhenDown()
+    {
+        if (Unreachable || Rebuilding)
+        {
+            throw new StoreUnavailableException("fake counter is down", null, Rebuilding ? StoreKind.UsageRebuilding : StoreKind.Usage);
+        }
+    }
+
     private static async ValueTask<long> AfterGateAsync(Task gate, long used)
     {
         await gate.ConfigureAwait(false);
@@ -131,11 +141,7 @@ internal sealed class FakeUsageCounter : IUsageCounter
 
     public ValueTask<UsageRecordOutcome> RecordAsync(UsageRecordCommand command, CancellationToken cancellationToken)
     {
-        if (Unreachable)
-        {
-            throw new StoreUnavailableException("fake counter is down", null, StoreKind.Usage);
-        }
-
+        ThrowWhenDown();
         var e = command.Event;
         lock (_used)
         {
@@ -190,6 +196,8 @@ internal static class TestData
             new FeatureGrant("exports", FeatureKind.Metered, 3, ResetPeriod.Day),
             new FeatureGrant("events", FeatureKind.Metered, -1, ResetPeriod.Month),
             new FeatureGrant("project_edits", FeatureKind.Boolean, -1, ResetPeriod.None, Write: true),
+            new FeatureGrant("dashboards", FeatureKind.Boolean, -1, ResetPeriod.None, Degradation: Degradation.FailOpen, MaxStalenessSeconds: 60),
+            new FeatureGrant("searches", FeatureKind.Metered, 5, ResetPeriod.Month, Degradation: Degradation.FailOpen),
         ],
         inactiveFeatureKeys: ["sso"],
         graceEndsAt: graceEndsAt,
@@ -205,7 +213,7 @@ internal static class TestData
 /// </summary>
 internal sealed class ServiceUnderTest(ISnapshotSource snapshots, IUsageCounter usage, SidecarOptions options, TimeProvider time)
 {
-    private readonly DecisionService _service = new(snapshots, usage, options, time);
+    private readonly DecisionService _service = new(snapshots as ISnapshotReader ?? new UncachedReader(snapshots), usage, options, time);
     private readonly StoreFailureInterceptor _interceptor = new();
 
     public ValueTask<Proto.CheckEntitlementResponse> CheckEntitlementAsync(Proto.CheckEntitlementRequest request, ServerCallContext context) =>
@@ -216,4 +224,20 @@ internal sealed class ServiceUnderTest(ISnapshotSource snapshots, IUsageCounter 
 
     public ValueTask<Proto.RecordUsageResponse> RecordUsageAsync(Proto.RecordUsageRequest request, ServerCallContext context) =>
         new(_interceptor.UnaryServerHandler(request, context, _service.RecordUsage));
+}
+
+/// <summary>Reads straight from a source, every snapshot known current: the decision service without a cache in front.
+/// A version below the asked minimum is not reached (no invalidations arrive here to wait for).</summary>
+internal sealed class UncachedReader(ISnapshotSource source) : ISnapshotReader
+{
+    public ValueTask<Snapshot?> GetAsync(string tenantId, string environment, CancellationToken cancellationToken) =>
+        source.GetAsync(tenantId, environment, cancellationToken);
+
+    public async ValueTask<HeldSnapshot> ReadAsync(string tenantId, string environment, long minVersion, CancellationToken cancellationToken)
+    {
+        var snapshot = await source.GetAsync(tenantId, environment, cancellationToken);
+        return (snapshot?.Version ?? 0) >= minVersion
+            ? new HeldSnapshot(snapshot, null)
+            : throw new SnapshotVersionNotReachedException(minVersion, snapshot?.Version ?? 0, false, TimeSpan.Zero);
+    }
 }

@@ -14,7 +14,8 @@ namespace EntitlementDecision.ControlPlane.Entitlements;
 /// <c>{ tenant_id, environment, plan_id (effective), plan_source ("baseline"|"subscription"|"comped"|"override"),
 /// subscription_plan_id, stripe_status (Stripe's string or null), subscription_state ("none"|"active"|"trialing"|"past_due"|"inactive"),
 /// stripe_customer_id, stripe_subscription_id, current_period_end (ISO 8601 or null), cancel_at_period_end, comped, override_plan_id,
-/// suspended, version (snapshot version), catalog_version, features: [FeatureDto], inactive_features: [key],
+/// suspended, version and snapshot_version (the same number: the snapshot version this answer resolves; pass it as the sidecar's
+/// CheckEntitlementRequest.min_snapshot_version to see this state on the very next check), catalog_version, features: [FeatureDto], inactive_features: [key],
 /// current_period_start, access_mode ("full"|"grace"|"read_only"|"suspended", at the time of the request), access_deadline (when the
 /// mode changes next, or null), dunning_started_at, grace_ends_at, suspend_at (the dunning schedule, null outside dunning), pending_change ({ plan_id, effective_at } or null) }</c>.
 /// </summary>
@@ -46,6 +47,9 @@ internal sealed record EntitlementDto(
 {
     /// <summary>A downgrade scheduled for the end of the period, <c>{ plan_id, effective_at }</c>, or null (<see cref="PendingChangeDto"/>).</summary>
     public PendingChangeDto? PendingChange { get; init; }
+
+    /// <summary>Read-your-writes token for the sidecar (min_snapshot_version): <see cref="Version"/> under the name the sidecar uses.</summary>
+    public long SnapshotVersion => Version;
 
     public static EntitlementDto From(PlanCatalog catalog, Entitlement e, bool suspended, DateTimeOffset now, Engine.Resolution.DunningPolicy? policy = null)
     {

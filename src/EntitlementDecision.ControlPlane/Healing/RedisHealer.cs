@@ -25,8 +25,9 @@ internal sealed partial class RedisHealer(
     TimeProvider time,
     ILogger<RedisHealer> logger) : BackgroundLoop(logger)
 {
-    /// <summary>The generation marker: JSON <c>{ healed_at, snapshots, counters, dedupe_markers, duration_ms }</c> of the last heal.</summary>
-    public const string MarkerKey = "ed:generation";
+    /// <summary>The generation marker: JSON <c>{ healed_at, snapshots, counters, dedupe_markers, duration_ms }</c> of the last heal.
+    /// While it is missing the usage script refuses events and counter reads say "rebuilding" (see <see cref="UsageStreamKeys.Generation"/>).</summary>
+    public static readonly string MarkerKey = UsageStreamKeys.Default.Generation;
 
     public static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(2);
 

@@ -40,6 +40,20 @@ internal sealed partial class LedgerConsumer(
             _groupReady = true;
         }
 
+        try
+        {
+            return await DrainAllAsync(stream, ct);
+        }
+        catch (StackExchange.Redis.RedisServerException e) when (e.Message.StartsWith("NOGROUP", StringComparison.Ordinal))
+        {
+            // Redis lost its data (the healer refills it): create the group again on the next pass instead of failing until restart.
+            _groupReady = false;
+            throw;
+        }
+    }
+
+    private async Task<int> DrainAllAsync(UsageStreamConsumer stream, CancellationToken ct)
+    {
         var total = 0;
         total += await DrainAsync(stream, () => stream.ReadAsync(options.ConsumerName, options.BatchSize, pendingOfThisConsumer: true), ct);
         total += await DrainAsync(stream, () => stream.ClaimStaleAsync(options.ConsumerName, options.ClaimIdle, options.BatchSize), ct);

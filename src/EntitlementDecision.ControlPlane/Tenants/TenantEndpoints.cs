@@ -15,8 +15,13 @@ namespace EntitlementDecision.ControlPlane.Tenants;
 /// <summary><c>POST /tenants</c> body: <c>{ "tenant_id": slug, "name": string, "environment": string (default "production") }</c>.</summary>
 internal sealed record CreateTenantRequest(string? TenantId, string? Name, string? Environment);
 
-/// <summary>A tenant: <c>{ tenant_id, name, status ("active"|"suspended"), created_at, environments: [string] }</c>.</summary>
-internal sealed record TenantDto(string TenantId, string Name, string Status, DateTimeOffset CreatedAt, IReadOnlyList<string> Environments);
+/// <summary>
+/// A tenant: <c>{ tenant_id, name, status ("active"|"suspended"), created_at, environments: [string], snapshot_versions: { environment:
+/// version } }</c>. snapshot_versions: each environment's current snapshot version (after a suspend or resume, the version that carries
+/// it), for the sidecar's min_snapshot_version.
+/// </summary>
+internal sealed record TenantDto(
+    string TenantId, string Name, string Status, DateTimeOffset CreatedAt, IReadOnlyList<string> Environments, IReadOnlyDictionary<string, long> SnapshotVersions);
 
 /// <summary><c>PUT .../override</c> body: <c>{ "plan_id": "business" }</c> or <c>{ "plan_id": null }</c> to clear the override.</summary>
 internal sealed record OverrideRequest(string? PlanId);
@@ -84,7 +89,7 @@ internal static class TenantEndpoints
         }
 
         signal.Notify();
-        return TypedResults.Created($"/tenants/{tenant.TenantId}", new TenantDto(tenant.TenantId, tenant.Name, tenant.Status, tenant.CreatedAt, [environment]));
+        return TypedResults.Created($"/tenants/{tenant.TenantId}", ToDto(tenant, [(environment, entitlement.Version)]));
     }
 
     /// <summary>Operators: every tenant; tenant roles: only their own.</summary>
@@ -100,8 +105,8 @@ internal static class TenantEndpoints
         var tenants = await query.OrderBy(t => t.TenantId).ToListAsync(ct);
         var ids = tenants.Select(t => t.TenantId).ToList();
         var envs = await db.Entitlements.AsNoTracking().Where(e => ids.Contains(e.TenantId))
-            .Select(e => new { e.TenantId, e.Environment }).ToListAsync(ct);
-        var byTenant = envs.ToLookup(e => e.TenantId, e => e.Environment);
+            .Select(e => new { e.TenantId, e.Environment, e.Version }).ToListAsync(ct);
+        var byTenant = envs.ToLookup(e => e.TenantId, e => (e.Environment, e.Version));
         return TypedResults.Ok(tenants.Select(t => ToDto(t, byTenant[t.TenantId])).ToList());
     }
 
@@ -119,8 +124,8 @@ internal static class TenantEndpoints
             return TenantNotFound(tenantId);
         }
 
-        var envs = await db.Entitlements.AsNoTracking().Where(e => e.TenantId == tenantId).Select(e => e.Environment).ToListAsync(ct);
-        return TypedResults.Ok(ToDto(tenant, envs));
+        var envs = await db.Entitlements.AsNoTracking().Where(e => e.TenantId == tenantId).Select(e => new { e.Environment, e.Version }).ToListAsync(ct);
+        return TypedResults.Ok(ToDto(tenant, envs.Select(e => (e.Environment, e.Version))));
     }
 
     public static Task<Results<Ok<TenantDto>, ProblemHttpResult>> Suspend(string tenantId, ClaimsPrincipal user, EntitlementsDbContext db, OutboxSignal signal, TimeProvider time, CancellationToken ct) =>
@@ -157,7 +162,7 @@ internal static class TenantEndpoints
             signal.Notify();
         }
 
-        return TypedResults.Ok(ToDto(tenant, entitlements.Select(e => e.Environment)));
+        return TypedResults.Ok(ToDto(tenant, entitlements.Select(e => (e.Environment, e.Version))));
     }
 
     /// <summary>The resolved entitlements of any tenant (operators). 404 when the tenant or environment is unknown.</summary>
@@ -255,8 +260,11 @@ internal static class TenantEndpoints
         return TypedResults.Ok(EntitlementDto.From(catalog, row, tenant.Status == Tenant.Suspended, now, dunning));
     }
 
-    private static TenantDto ToDto(Tenant t, IEnumerable<string> environments) =>
-        new(t.TenantId, t.Name, t.Status, t.CreatedAt, environments.Order(StringComparer.Ordinal).ToList());
+    private static TenantDto ToDto(Tenant t, IEnumerable<(string Environment, long Version)> environments)
+    {
+        var versions = environments.ToDictionary(e => e.Environment, e => e.Version, StringComparer.Ordinal);
+        return new(t.TenantId, t.Name, t.Status, t.CreatedAt, versions.Keys.Order(StringComparer.Ordinal).ToList(), versions);
+    }
 
     internal static ProblemHttpResult Forbidden() =>
         TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden", detail: "The token does not grant access to this tenant.");

@@ -34,10 +34,34 @@ public enum LimitMode
 }
 
 /// <summary>
+/// How a feature answers when the sidecar cannot confirm its answer (catalog <c>"degradation"</c>): see
+/// <see cref="Decisions.DegradationPolicy"/>. Values match entitlements.v1.Degradation.
+/// </summary>
+public enum Degradation
+{
+    /// <summary>Beyond max_staleness, or without a usage count, the feature is denied (FallbackDenied).</summary>
+    FailClosed = 1,
+
+    /// <summary>The last known answer keeps answering however old; a metered check without a usage count is allowed when the
+    /// requested units alone fit the limit.</summary>
+    FailOpen = 2,
+}
+
+/// <summary>
 /// A feature the catalog knows: its key, kind and, for metered features, unit and reset period.
 /// <paramref name="IsWrite"/>: catalog <c>"access": "write"</c>; write features are denied while a tenant is read-only under dunning.
+/// <paramref name="Degradation"/> and <paramref name="MaxStalenessSeconds"/> (catalog <c>"degradation"</c>, <c>"max_staleness_seconds"</c>,
+/// >= 0): how the sidecar answers for the feature when it cannot confirm its snapshot or usage count.
 /// </summary>
-public sealed record FeatureDefinition(string Key, FeatureKind Kind, string? Unit, ResetPeriod ResetPeriod, string Description, bool IsWrite = false);
+public sealed record FeatureDefinition(
+    string Key,
+    FeatureKind Kind,
+    string? Unit,
+    ResetPeriod ResetPeriod,
+    string Description,
+    bool IsWrite = false,
+    Degradation Degradation = Degradation.FailClosed,
+    long MaxStalenessSeconds = Decisions.DegradationPolicy.DefaultMaxStalenessSeconds);
 
 /// <summary>
 /// A feature a plan grants. <paramref name="Limit"/>: units per window for metered features, -1 = unlimited; -1 for boolean features.

@@ -7,7 +7,8 @@ namespace EntitlementDecision.Engine.Catalog;
 /// <summary>
 /// Reads the catalog JSON (<c>catalog/plans.json</c>):
 /// <c>{ "version", "baseline_plan_id", "features": { key: { "kind": "boolean"|"metered", "unit", "reset_period": "day"|"month"|"billing_period",
-/// "access": "read"|"write" (default read), "description" } },
+/// "access": "read"|"write" (default read), "degradation": "fail_closed"|"fail_open" (default fail_closed),
+/// "max_staleness_seconds": n >= 0 (default 900), "description" } },
 /// "plans": [ { "id", "name", "active", "purchasable", "trial_days",
 /// "prices": [ { "id": "price_...", "unit_amount": 2000, "currency": "usd", "interval": "month" } ],
 /// "features": { key: { "limit": n|null, "limit_mode": "hard"|"soft"|"report_only" (default hard) } } } ] }</c>.
@@ -72,7 +73,20 @@ public static class PlanCatalogLoader
                     "write" => true,
                     var other => throw new CatalogException($"{where}.access '{other}' is not 'read' or 'write'"),
                 };
-                features.Add(new FeatureDefinition(f.Name, kind, unit, reset, description, isWrite));
+                var degradation = OptionalString(f.Value, "degradation", where) switch
+                {
+                    null or "fail_closed" => Degradation.FailClosed,
+                    "fail_open" => Degradation.FailOpen,
+                    var other => throw new CatalogException($"{where}.degradation '{other}' is not 'fail_closed' or 'fail_open'"),
+                };
+                var maxStaleness = Decisions.DegradationPolicy.DefaultMaxStalenessSeconds;
+                if (f.Value.TryGetProperty("max_staleness_seconds", out var ms)
+                    && (ms.ValueKind != JsonValueKind.Number || !ms.TryGetInt64(out maxStaleness) || maxStaleness < 0))
+                {
+                    throw new CatalogException($"{where}.max_staleness_seconds must be a whole number >= 0");
+                }
+
+                features.Add(new FeatureDefinition(f.Name, kind, unit, reset, description, isWrite, degradation, maxStaleness));
             }
 
             var featureByKey = features.ToDictionary(f => f.Key, StringComparer.Ordinal);

@@ -21,6 +21,25 @@ public enum DecisionReason
 
     /// <summary>RecordUsage only: the (service, feature) pair is not declared and coverage is set to reject undeclared usage.</summary>
     UndeclaredUsage = 9,
+
+    /// <summary>Denied by the feature's degradation policy (fail_closed): the answer could not be confirmed (see <see cref="FallbackCause"/>).</summary>
+    FallbackDenied = 10,
+}
+
+/// <summary>Why a decision came from the degradation policy rather than a confirmed snapshot and count. Values match entitlements.v1.FallbackCause.</summary>
+public enum FallbackCause
+{
+    /// <summary>Not a fallback.</summary>
+    None = 0,
+
+    /// <summary>The invalidation subscription is down (or was, and Redis has not confirmed the snapshot since): it may be stale.</summary>
+    SnapshotUnconfirmed = 1,
+
+    /// <summary>Metered: the usage store did not answer; used is unknown.</summary>
+    UsageUnavailable = 2,
+
+    /// <summary>Metered: Redis lost its data and the usage counters are being rebuilt from the ledger; used is unknown.</summary>
+    CountersRebuilding = 3,
 }
 
 /// <summary>
@@ -29,7 +48,8 @@ public enum DecisionReason
 /// (-1 = unlimited) for the window ending at <see cref="ResetsAt"/>. <see cref="Access"/>: the tenant's access mode at the check
 /// (default for an unknown tenant). Metered only: <see cref="LimitMode"/> of the grant; <see cref="OverLimit"/> true when used plus
 /// the requested units would be above the limit (a hard limit then denies; soft and report-only allow); <see cref="Overage"/> how
-/// many of the requested units would lie beyond the limit.
+/// many of the requested units would lie beyond the limit. <see cref="Fallback"/>: why the degradation policy answered (None for a
+/// confirmed answer); <see cref="SnapshotAgeMs"/>: ms since the snapshot was last known current (0 while it is).
 /// </summary>
 public readonly record struct Decision(
     bool Allowed,
@@ -44,4 +64,6 @@ public readonly record struct Decision(
     Access Access = default,
     LimitMode LimitMode = LimitMode.Hard,
     bool OverLimit = false,
-    long Overage = 0);
+    long Overage = 0,
+    FallbackCause Fallback = FallbackCause.None,
+    long SnapshotAgeMs = 0);

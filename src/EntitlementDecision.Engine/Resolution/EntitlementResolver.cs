@@ -104,7 +104,8 @@ public static class EntitlementResolver
         }
 
         var grants = plan.Features.Values.Select(f => new FeatureGrant(
-            f.Feature.Key, f.Feature.Kind, f.Limit, f.Feature.ResetPeriod, f.Feature.IsWrite, f.LimitMode, f.Feature.Unit));
+            f.Feature.Key, f.Feature.Kind, f.Limit, f.Feature.ResetPeriod, f.Feature.IsWrite, f.LimitMode, f.Feature.Unit,
+            f.Feature.Degradation, f.Feature.MaxStalenessSeconds));
         var inactive = source == PlanSource.Baseline && subscriptionPlan is not null && subscriptionState is not SubscriptionState.None && !GrantsPlan(subscriptionState)
             ? subscriptionPlan.Features.Keys.Where(k => !plan.Features.ContainsKey(k))
             : [];

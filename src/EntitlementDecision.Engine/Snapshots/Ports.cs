@@ -19,6 +19,9 @@ public enum StoreKind
 
     /// <summary>Usage counters and the usage event stream.</summary>
     Usage = 1,
+
+    /// <summary>The usage store answers but lost its data: the counters are being rebuilt from the ledger and are not trusted yet.</summary>
+    UsageRebuilding = 2,
 }
 
 /// <summary>A backing store (snapshots or usage counters, <see cref="Store"/>) could not be reached; the caller applies its fallback policy.</summary>
@@ -66,7 +69,8 @@ public sealed record UsageRecordCommand(UsageEvent Event, UsageOrigin Origin, Qu
 /// <summary>Per-window usage counters with idempotent recording (dedupe by event id).</summary>
 public interface IUsageCounter
 {
-    /// <summary>Units counted for the feature in <paramref name="window"/>; 0 when none. Throws <see cref="StoreUnavailableException"/>.</summary>
+    /// <summary>Units counted for the feature in <paramref name="window"/>; 0 when none. Throws <see cref="StoreUnavailableException"/>
+    /// (store <see cref="StoreKind.UsageRebuilding"/> while the counters are being rebuilt after a data loss).</summary>
     ValueTask<long> GetUsedAsync(string tenantId, string environment, string featureKey, QuotaWindow window, CancellationToken cancellationToken);
 
     /// <summary>
@@ -76,7 +80,7 @@ public interface IUsageCounter
     /// otherwise the units are counted (soft and report-only limits never deny; a soft limit reports the overage) and the event id kept.
     /// Every outcome is appended to the usage event stream in the same step. Throws <see cref="StoreUnavailableException"/> when the
     /// store cannot be reached or refuses the script (then nothing was counted, or the caller cannot know: retrying with the same
-    /// event id is safe).
+    /// event id is safe), and with <see cref="StoreKind.UsageRebuilding"/> while the counters are being rebuilt (nothing counted).
     /// </summary>
     ValueTask<UsageRecordOutcome> RecordAsync(UsageRecordCommand command, CancellationToken cancellationToken);
 }

@@ -58,6 +58,7 @@ public enum PlanSource
 /// <summary>
 /// One feature of the tenant's effective plan. <paramref name="Limit"/>: units per window, -1 = unlimited.
 /// <paramref name="Write"/>: denied while the tenant is read-only. <paramref name="LimitMode"/> and <paramref name="Unit"/>: metered features only.
+/// <paramref name="Degradation"/> and <paramref name="MaxStalenessSeconds"/>: the catalog's degradation policy for the feature.
 /// </summary>
 public sealed record FeatureGrant(
     string FeatureKey,
@@ -66,7 +67,9 @@ public sealed record FeatureGrant(
     ResetPeriod ResetPeriod,
     bool Write = false,
     LimitMode LimitMode = LimitMode.Hard,
-    string? Unit = null)
+    string? Unit = null,
+    Degradation Degradation = Degradation.FailClosed,
+    long MaxStalenessSeconds = Decisions.DegradationPolicy.DefaultMaxStalenessSeconds)
 {
     public bool IsMetered => Kind == FeatureKind.Metered;
 }

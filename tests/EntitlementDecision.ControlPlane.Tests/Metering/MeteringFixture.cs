@@ -1,3 +1,4 @@
+using EntitlementDecision.ControlPlane.Healing;
 using System.Globalization;
 using EntitlementDecision.ControlPlane.Metering;
 using EntitlementDecision.Redis;
@@ -28,6 +29,9 @@ public abstract class MeteringFixture(int redisDatabase) : IAsyncLifetime
     {
     }
 
+    /// <summary>True when the host runs the healer (it then writes the generation marker itself).</summary>
+    protected virtual bool HealsRedis => false;
+
     public async ValueTask InitializeAsync()
     {
         _database = await TestServices.CreateDatabaseAsync();
@@ -42,6 +46,12 @@ public abstract class MeteringFixture(int redisDatabase) : IAsyncLifetime
         config.AllowAdmin = true;
         Redis = await ConnectionMultiplexer.ConnectAsync(config);
         await RedisDb.ExecuteAsync("FLUSHDB");
+        if (!HealsRedis)
+        {
+            // What the healer writes after a complete heal; without it usage is refused as "counters being rebuilt".
+            await RedisDb.StringSetAsync(RedisHealer.MarkerKey, "{}");
+        }
+
         _ = Host.Client; // starts the host: migrations applied
         await Host.SendAsync(HttpMethod.Get, "/healthz", null);
     }
