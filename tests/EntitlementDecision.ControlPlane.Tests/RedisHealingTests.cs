@@ -53,6 +53,32 @@ public sealed class RedisHealingTests(RedisHealingFixture fx) : IClassFixture<Re
         var output = new StringWriter();
         Assert.Equal(0, await fx.MeteringAsync(db => ControlPlane.Metering.MeteringCommands.CheckAsync(db, admin, tenant, now, output, Ct)));
         Assert.All(await admin.HasEventMarkersAsync([("production", tenant, "e0"), ("production", tenant, "e4")]), Assert.True);
+
+        // The ops event: operators see each heal, with its counts, in the platform audit trail.
+        var (audit, page) = await fx.Host.SendAsync(HttpMethod.Get, "/tenants/_system/audit?action=redis.healed&limit=1", fx.Host.OperatorToken());
+        Assert.Equal(HttpStatusCode.OK, audit.StatusCode);
+        var entry = page!["entries"]![0]!;
+        Assert.Equal("system:redis-healer", (string)entry["actor"]!);
+        Assert.True((int)entry["after"]!["snapshots"]! >= 1);
+    }
+
+    [Fact]
+    public async Task UntilTheMarkerIsBack_UsageIsRefused_AndNothingCounted()
+    {
+        var tenant = await fx.Host.CreateTenantAsync();
+        var store = new RedisSnapshotStore(fx.Redis);
+        await WaitAsync(async () => await fx.RedisDb.KeyExistsAsync(RedisHealer.MarkerKey) && await store.GetAsync(tenant, "production", Ct) is not null);
+        var recorder = new UsageRecorder(fx.Redis);
+        var snapshot = await store.GetAsync(tenant, "production", Ct);
+        Assert.Null(recorder.Validate(new Engine.Usage.UsageEvent(tenant, "production", "api_calls", 1, "gate-1", Service: "api-gateway"), DateTimeOffset.UtcNow, out var usage));
+        await fx.RedisDb.KeyDeleteAsync(RedisHealer.MarkerKey); // as right after a flush, before the healer's next pass
+
+        var refused = await Assert.ThrowsAsync<Engine.Snapshots.StoreUnavailableException>(async () =>
+            await recorder.RecordAsync(snapshot, usage, Engine.Usage.UsageOrigin.Grpc, DateTimeOffset.UtcNow, Ct));
+
+        Assert.Equal(Engine.Snapshots.StoreKind.UsageRebuilding, refused.Store);
+        await WaitAsync(async () => await fx.RedisDb.KeyExistsAsync(RedisHealer.MarkerKey));
+        Assert.True((await recorder.RecordAsync(snapshot, usage, Engine.Usage.UsageOrigin.Grpc, DateTimeOffset.UtcNow, Ct)).Accepted);
     }
 
     // A generous functional deadline (the healer checks every 2 s); how fast healing is belongs to loadtests/.

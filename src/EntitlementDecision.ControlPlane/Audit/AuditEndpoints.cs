@@ -29,7 +29,8 @@ internal static class AuditEndpoints
     /// Entries of <paramref name="tenantId"/>, newest first. Who: an operator for any tenant; the owner or an admin of that tenant
     /// (members and other tenants: 403). Filters: <c>from</c>/<c>to</c> (ISO 8601, inclusive/exclusive), <c>action</c> (exact,
     /// e.g. <c>customer.subscription.updated</c>, <c>dunning.reminder</c>), <c>environment</c>; paging: <c>limit</c> 1-500
-    /// (default 100) and <c>before_id</c>. 400 ProblemDetails for a bad filter; 404 for an unknown tenant.
+    /// (default 100) and <c>before_id</c>. 400 ProblemDetails for a bad filter; 404 for an unknown tenant. Tenant
+    /// <see cref="AuditLog.SystemTenant"/> (operators only): platform events such as <c>redis.healed</c>.
     /// </summary>
     public static async Task<Results<Ok<AuditPage>, ProblemHttpResult>> List(
         string tenantId, DateTimeOffset? from, DateTimeOffset? to, string? action, string? environment, int? limit,
@@ -52,7 +53,7 @@ internal static class AuditEndpoints
             return TypedResults.Problem(statusCode: 400, title: "Bad range", detail: "from must not be after to.");
         }
 
-        if (!await db.Tenants.AnyAsync(t => t.TenantId == tenantId, ct))
+        if (tenantId != AuditLog.SystemTenant && !await db.Tenants.AnyAsync(t => t.TenantId == tenantId, ct))
         {
             return TypedResults.Problem(statusCode: 404, title: "Tenant not found", detail: $"No tenant '{tenantId}'.");
         }

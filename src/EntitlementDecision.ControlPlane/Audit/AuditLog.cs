@@ -6,6 +6,10 @@ namespace EntitlementDecision.ControlPlane.Audit;
 /// <summary>Writes <c>audit_entries</c> rows (in the caller's transaction; not saved). Before/after are JSON snapshots of the changed row.</summary>
 internal static class AuditLog
 {
+    /// <summary>The tenant id of platform events that belong to no tenant (e.g. a Redis heal); never a valid tenant id (underscore),
+    /// listed to operators at <c>GET /tenants/_system/audit</c>.</summary>
+    public const string SystemTenant = "_system";
+
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     /// <summary>Adds an entry. <paramref name="before"/>/<paramref name="after"/> are serialized as snake_case JSON (null stays SQL NULL).</summary>

@@ -13,8 +13,9 @@ namespace EntitlementDecision.ControlPlane.Healing;
 /// (<see cref="MarkerKey"/>) that only this healer writes, after a complete heal; every <see cref="CheckInterval"/> (and at
 /// start) a missing marker means a flush, a restart without persistence or a failover to an empty replica. The heal:
 /// every tenant's snapshot republished (versions stay monotonic: Redis keeps the higher), usage counters and dedupe
-/// markers rebuilt from the ledger, coverage declarations rewritten; then the marker, with counts and duration, and a
-/// warning in the log. A failed heal leaves the marker unset, so the next pass tries again.
+/// markers rebuilt from the ledger, coverage declarations rewritten; then the marker, with counts and duration, a warning in the
+/// log and an audit entry <c>redis.healed</c> (tenant <c>_system</c>). A failed heal leaves the marker unset, so the next pass
+/// tries again; until the marker is back, usage is refused and metered checks answer by their degradation policy.
 /// </summary>
 internal sealed partial class RedisHealer(
     Microsoft.Extensions.Options.IOptions<Configuration.ControlPlaneOptions> options,
@@ -63,6 +64,15 @@ internal sealed partial class RedisHealer(
         var report = new HealReport(time.GetUtcNow(), snapshots, counters, markers, (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         await connection.GetDatabase().StringSetAsync(MarkerKey, JsonSerializer.Serialize(report, JsonOptions));
         LogHealed(logger, report.Snapshots, report.Counters, report.DedupeMarkers, report.DurationMs);
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            // The ops event, after the marker: usage flows again even if PostgreSQL refuses this row (the log line stands).
+            var db = scope.ServiceProvider.GetRequiredService<Data.EntitlementsDbContext>();
+            Audit.AuditLog.Add(db, Audit.AuditLog.SystemTenant, null, report.HealedAt, "system:redis-healer", "redis.healed", null, report,
+                "redis: generation marker missing (data lost, or first start)");
+            await db.SaveChangesAsync(ct);
+        }
+
         return report;
     }
 
