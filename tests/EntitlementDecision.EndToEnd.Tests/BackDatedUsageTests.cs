@@ -26,7 +26,7 @@ public sealed class BackDatedUsageTests(RunningSystem system) : IClassFixture<Ru
     {
         var tenant = RunningSystem.NewTenantId();
         await system.CreateTenantAsync(tenant);
-        var (known, after) = await system.WaitForAnswerAsync(tenant, "exports", a => a.Reason != DecisionReason.UnknownTenant, TimeSpan.FromSeconds(3));
+        var (known, after) = await system.WaitForAnswerAsync(tenant, "exports", a => a.Reason != DecisionReason.UnknownTenant, RunningSystem.FunctionalDeadline);
         Assert.True(after is not null, $"the sidecar never learned of the new tenant: {known}");
         var now = DateTimeOffset.UtcNow;
 

@@ -28,9 +28,9 @@ public sealed class RequireEntitlementSampleTests(RunningSystem system) : IClass
             Assert.True(put.IsSuccessStatusCode, await put.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
         }
 
-        var (proAnswer, proAfter) = await system.WaitForAnswerAsync(pro, "advanced_reports", a => a.Allowed, TimeSpan.FromSeconds(5));
+        var (proAnswer, proAfter) = await system.WaitForAnswerAsync(pro, "advanced_reports", a => a.Allowed, RunningSystem.FunctionalDeadline);
         Assert.True(proAfter is not null, $"the override never reached the sidecar: {proAnswer}");
-        var (freeAnswer, freeAfter) = await system.WaitForAnswerAsync(free, "projects", a => a.Reason != DecisionReason.UnknownTenant, TimeSpan.FromSeconds(5));
+        var (freeAnswer, freeAfter) = await system.WaitForAnswerAsync(free, "projects", a => a.Reason != DecisionReason.UnknownTenant, RunningSystem.FunctionalDeadline);
         Assert.True(freeAfter is not null, $"the sidecar never learned of the free tenant: {freeAnswer}");
 
         await using var sample = Sample();

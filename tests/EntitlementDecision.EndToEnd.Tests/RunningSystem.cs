@@ -18,6 +18,9 @@ public sealed class RunningSystem : IDisposable
 {
     public const string ProPrice = "price_1PgafmB7WZ01zgkW6dKueIc5";
 
+    /// <summary>How long an end-to-end effect may take before a test fails: generous, since speed is measured by loadtests/.</summary>
+    public static readonly TimeSpan FunctionalDeadline = TimeSpan.FromSeconds(10);
+
     public RunningSystem()
     {
         ControlPlane = new HttpClient { BaseAddress = new Uri(Required("ED_E2E_CONTROLPLANE_URL")), Timeout = TimeSpan.FromSeconds(10) };

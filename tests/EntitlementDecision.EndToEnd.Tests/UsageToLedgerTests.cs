@@ -16,10 +16,12 @@ public sealed class UsageToLedgerTests(RunningSystem system) : IClassFixture<Run
     {
         var tenant = RunningSystem.NewTenantId();
         await system.CreateTenantAsync(tenant);
-        var (known, after) = await system.WaitForAnswerAsync(tenant, "api_calls", a => a.Reason != DecisionReason.UnknownTenant, TimeSpan.FromSeconds(3));
+        var (known, after) = await system.WaitForAnswerAsync(tenant, "api_calls", a => a.Reason != DecisionReason.UnknownTenant, RunningSystem.FunctionalDeadline);
         Assert.True(after is not null, $"the sidecar never learned of the new tenant: {known}");
+        var now = DateTimeOffset.UtcNow; // read once: the event's timestamp and the day the report is asked for agree across midnight
         var request = new RecordUsageRequest
         {
+            Timestamp = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(now),
             TenantId = tenant,
             Environment = "production",
             FeatureKey = "api_calls",
@@ -36,7 +38,7 @@ public sealed class UsageToLedgerTests(RunningSystem system) : IClassFixture<Run
         Assert.Equal((true, true, 3L), (second.Accepted, second.Duplicate, second.Used));
         Assert.Equal(3, (await system.CheckAsync(tenant, "api_calls")).Used);
 
-        var today = DateTimeOffset.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        var today = now.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
         var clock = Stopwatch.StartNew();
         JsonObject? report;
         while (true)

@@ -20,16 +20,16 @@ public sealed class WebhookToSidecarTests(RunningSystem system) : IClassFixture<
     }
 
     [Fact]
-    public async Task SubscriptionCreated_SidecarGrantsThePaidFeatureWithinOneSecond()
+    public async Task SubscriptionCreated_SidecarGrantsThePaidFeature()
     {
         var tenant = await NewTenantOnFreePlanAsync();
         var body = RunningSystem.SubscriptionEvent("customer.subscription.created", tenant, "sub_" + tenant, "active", DateTimeOffset.UtcNow).ToUtf8Bytes();
 
         using var response = await system.PostSignedWebhookAsync(body);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var (answer, after) = await system.WaitForAnswerAsync(tenant, PaidFeature, a => a.Allowed, TimeSpan.FromSeconds(1));
+        var (answer, after) = await system.WaitForAnswerAsync(tenant, PaidFeature, a => a.Allowed, RunningSystem.FunctionalDeadline);
 
-        Assert.True(after is not null, $"the sidecar still answered {answer} 1 s after the webhook was accepted");
+        Assert.True(after is not null, $"the sidecar still answered {answer} {RunningSystem.FunctionalDeadline.TotalSeconds} s after the webhook was accepted");
         Assert.Equal("pro", answer.PlanId);
         Assert.Equal(DecisionReason.Granted, answer.Reason);
     }
@@ -54,7 +54,7 @@ public sealed class WebhookToSidecarTests(RunningSystem system) : IClassFixture<
         // and they move the snapshot exactly one version.
         using var genuine = await system.PostSignedWebhookAsync(body);
         Assert.Equal(HttpStatusCode.OK, genuine.StatusCode);
-        var (answer, after) = await system.WaitForAnswerAsync(tenant, PaidFeature, a => a.Allowed, TimeSpan.FromSeconds(1));
+        var (answer, after) = await system.WaitForAnswerAsync(tenant, PaidFeature, a => a.Allowed, RunningSystem.FunctionalDeadline);
         Assert.NotNull(after);
         Assert.Equal(before.SnapshotVersion + 1, answer.SnapshotVersion);
     }
@@ -74,7 +74,7 @@ public sealed class WebhookToSidecarTests(RunningSystem system) : IClassFixture<
         await system.WaitProcessedAsync(body);
         var entitlement = await system.GetEntitlementAsync(tenant);
         Assert.Equal(before.SnapshotVersion + 1, entitlement["version"]!.GetValue<long>());
-        var (answer, after) = await system.WaitForAnswerAsync(tenant, PaidFeature, a => a.SnapshotVersion == before.SnapshotVersion + 1, TimeSpan.FromSeconds(1));
+        var (answer, after) = await system.WaitForAnswerAsync(tenant, PaidFeature, a => a.SnapshotVersion == before.SnapshotVersion + 1, RunningSystem.FunctionalDeadline);
         Assert.NotNull(after);
         Assert.True(answer.Allowed);
     }
@@ -110,7 +110,7 @@ public sealed class WebhookToSidecarTests(RunningSystem system) : IClassFixture<
 
         var final = await system.GetEntitlementAsync(tenant);
         Assert.Equal(canceled["version"]!.GetValue<long>(), final["version"]!.GetValue<long>());
-        var (answer, after) = await system.WaitForAnswerAsync(tenant, PaidFeature, a => a.SnapshotVersion == final["version"]!.GetValue<long>(), TimeSpan.FromSeconds(1));
+        var (answer, after) = await system.WaitForAnswerAsync(tenant, PaidFeature, a => a.SnapshotVersion == final["version"]!.GetValue<long>(), RunningSystem.FunctionalDeadline);
         Assert.NotNull(after);
         Assert.False(answer.Allowed);
         Assert.Equal(DecisionReason.SubscriptionInactive, answer.Reason);
@@ -127,7 +127,7 @@ public sealed class WebhookToSidecarTests(RunningSystem system) : IClassFixture<
         using var response = await system.PostSignedWebhookAsync(body, secretIndex: 1);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var (answer, after) = await system.WaitForAnswerAsync(tenant, PaidFeature, a => a.Allowed, TimeSpan.FromSeconds(1));
+        var (answer, after) = await system.WaitForAnswerAsync(tenant, PaidFeature, a => a.Allowed, RunningSystem.FunctionalDeadline);
         Assert.NotNull(after);
         Assert.Equal("pro", answer.PlanId);
     }
@@ -136,7 +136,7 @@ public sealed class WebhookToSidecarTests(RunningSystem system) : IClassFixture<
     {
         var tenant = RunningSystem.NewTenantId();
         await system.CreateTenantAsync(tenant);
-        var (answer, after) = await system.WaitForAnswerAsync(tenant, PaidFeature, a => a.Reason != DecisionReason.UnknownTenant, TimeSpan.FromSeconds(3));
+        var (answer, after) = await system.WaitForAnswerAsync(tenant, PaidFeature, a => a.Reason != DecisionReason.UnknownTenant, RunningSystem.FunctionalDeadline);
         Assert.True(after is not null, "the sidecar never learned of the new tenant");
         Assert.Equal(DecisionReason.NotInPlan, answer.Reason);
         Assert.Equal("free", answer.PlanId);
