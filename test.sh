@@ -60,7 +60,8 @@ if tests/buf/node_modules/.bin/buf lint; then count 1 0; else count 0 1; fi
 hosts_build
 hosts_start "$run_dir/logs"
 ED_E2E_OPERATOR_TOKEN=$(dotnet "$ED_BIN_CONTROLPLANE" mint-token --tenant platform --role operator --subject test)
-export ED_E2E_OPERATOR_TOKEN ED_E2E_CONTROLPLANE_URL=$ED_CONTROLPLANE_URL ED_E2E_SIDECAR_URL=$ED_SIDECAR_URL
+ED_E2E_SECOND_OPERATOR_TOKEN=$(dotnet "$ED_BIN_CONTROLPLANE" mint-token --tenant platform --role operator --subject second-operator)
+export ED_E2E_OPERATOR_TOKEN ED_E2E_SECOND_OPERATOR_TOKEN ED_E2E_CONTROLPLANE_URL=$ED_CONTROLPLANE_URL ED_E2E_SIDECAR_URL=$ED_SIDECAR_URL
 
 echo "== dotnet test" >&2
 set +e

@@ -112,6 +112,8 @@ public sealed class ControlPlaneFactory(IReadOnlyDictionary<string, string?> set
         ["ED_USAGE_LEDGER_CONSUMER"] = "off",
         // Healing rewrites counters of the shared Redis from this host's ledger; RedisHealingTests turns it on, on its own database.
         ["ED_REDIS_HEAL"] = "off",
+        // Override and comp tests exercise the change itself; approval-first (the default) is tested by LifecycleTests.
+        ["ED_APPROVAL_REQUIRED"] = "none",
     };
 }
 

@@ -247,8 +247,9 @@ public sealed class SelfServiceBillingTests(SelfServiceWorld world) : SelfServic
         var (suspend, _) = await Fx.SendAsync(HttpMethod.Post, $"/tenants/{tenant}/suspend", Fx.OperatorToken());
         Assert.Equal(HttpStatusCode.OK, suspend.StatusCode);
         World.Stripe.State.ClearRequests();
+        // A suspended tenant's own tokens are refused before any billing logic runs (TenantStatusGate).
         var (suspended, suspendedJson) = await SendAsync(HttpMethod.Post, "/billing/checkout", Owner(tenant), new { plan_id = "pro" });
-        Assert.Equal(HttpStatusCode.Conflict, suspended.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, suspended.StatusCode);
         Assert.Contains("suspended", (string)suspendedJson!["detail"]!);
         Assert.Empty(World.Stripe.State.Requests);
     }

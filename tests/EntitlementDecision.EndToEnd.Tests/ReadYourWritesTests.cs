@@ -21,8 +21,7 @@ public sealed class ReadYourWritesTests(RunningSystem system) : IClassFixture<Ru
         var before = await system.Sidecar.CheckAsync(new EntitlementCheck(tenant, "sso", MinSnapshotVersion: created), Ct);
         Assert.Equal(DecisionReason.NotInPlan, before.Reason); // the new tenant at once, now cached on the free plan
 
-        using var put = await system.ControlPlane.PutAsJsonAsync($"/tenants/{tenant}/entitlements/production/override", new { plan_id = "business" }, Ct);
-        var body = (await put.Content.ReadFromJsonAsync<JsonObject>(Ct))!;
+        var body = await system.OverrideWithApprovalAsync(tenant, "business"); // the approved action's answer
         var version = body["snapshot_version"]!.GetValue<long>();
         Assert.Equal(body["version"]!.GetValue<long>(), version);
 

@@ -23,10 +23,7 @@ public sealed class RequireEntitlementSampleTests(RunningSystem system) : IClass
         var free = RunningSystem.NewTenantId();
         await system.CreateTenantAsync(pro);
         await system.CreateTenantAsync(free);
-        using (var put = await system.ControlPlane.PutAsJsonAsync($"/tenants/{pro}/entitlements/production/override", new { plan_id = "pro" }, TestContext.Current.CancellationToken))
-        {
-            Assert.True(put.IsSuccessStatusCode, await put.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
-        }
+        await system.OverrideWithApprovalAsync(pro, "pro");
 
         var (proAnswer, proAfter) = await system.WaitForAnswerAsync(pro, "advanced_reports", a => a.Allowed, RunningSystem.FunctionalDeadline);
         Assert.True(proAfter is not null, $"the override never reached the sidecar: {proAnswer}");

@@ -25,12 +25,17 @@ public sealed class RunningSystem : IDisposable
     {
         ControlPlane = new HttpClient { BaseAddress = new Uri(Required("ED_E2E_CONTROLPLANE_URL")), Timeout = TimeSpan.FromSeconds(10) };
         ControlPlane.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Required("ED_E2E_OPERATOR_TOKEN"));
+        SecondOperator = new HttpClient { BaseAddress = ControlPlane.BaseAddress, Timeout = TimeSpan.FromSeconds(10) };
+        SecondOperator.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Required("ED_E2E_SECOND_OPERATOR_TOKEN"));
         SidecarUrl = new Uri(Required("ED_E2E_SIDECAR_URL"));
         (Sidecar, _channel) = EntitlementClientFactory.Create(new EntitlementClientOptions { Address = SidecarUrl, Deadline = TimeSpan.FromSeconds(2) });
         WebhookSecrets = Required("STRIPE_WEBHOOK_SECRET").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
     }
 
     public HttpClient ControlPlane { get; }
+
+    /// <summary>Another operator (ED_E2E_SECOND_OPERATOR_TOKEN): approves what <see cref="ControlPlane"/>'s operator requests.</summary>
+    public HttpClient SecondOperator { get; }
 
     private readonly GrpcChannel _channel;
 
@@ -136,6 +141,22 @@ public sealed class RunningSystem : IDisposable
             .WithCanceledAt(status == "canceled" ? created : null)
             .WithMetadata("tenant_id", tenantId).WithMetadata("environment", "production");
 
+    /// <summary>
+    /// Sets the operator override the way the running control plane's default policy demands: the request answers 202 with an
+    /// approval, the second operator approves it. Returns the executed action's answer (the entitlement, with snapshot_version).
+    /// </summary>
+    public async Task<JsonObject> OverrideWithApprovalAsync(string tenantId, string planId)
+    {
+        using var put = await ControlPlane.PutAsJsonAsync($"/tenants/{tenantId}/entitlements/production/override", new { plan_id = planId });
+        var requested = (await put.Content.ReadFromJsonAsync<JsonObject>())!;
+        Assert.True(put.StatusCode == System.Net.HttpStatusCode.Accepted, $"override -> {(int)put.StatusCode} {requested}");
+        var id = (string)requested["approval"]!["id"]!;
+        using var approve = await SecondOperator.PostAsync($"/approvals/{id}/approve", null);
+        var decided = (await approve.Content.ReadFromJsonAsync<JsonObject>())!;
+        Assert.True(approve.IsSuccessStatusCode, $"approve -> {(int)approve.StatusCode} {decided}");
+        return decided["result"]!.AsObject();
+    }
+
     public async Task<JsonObject> GetEntitlementAsync(string tenantId)
     {
         var json = await ControlPlane.GetFromJsonAsync<JsonObject>($"/tenants/{tenantId}/entitlements?environment=production");
@@ -145,6 +166,7 @@ public sealed class RunningSystem : IDisposable
     public void Dispose()
     {
         ControlPlane.Dispose();
+        SecondOperator.Dispose();
         _channel.Dispose();
     }
 

@@ -6,7 +6,7 @@ namespace EntitlementDecision.Migrations.Design;
 
 /// <summary>Builds the context for `dotnet ef` without a database: migrations are scaffolded from the model alone.
 /// ED_POSTGRES is used when set (e.g. for `dotnet ef database update`), else a placeholder.</summary>
-public sealed class DesignTimeFactory : IDesignTimeDbContextFactory<EntitlementsDbContext>
+internal sealed class DesignTimeFactory : IDesignTimeDbContextFactory<EntitlementsDbContext>
 {
     public EntitlementsDbContext CreateDbContext(string[] args) =>
         new(new DbContextOptionsBuilder<EntitlementsDbContext>()
@@ -25,7 +25,7 @@ internal static class Program
 
 /// <summary>The same for the metering context (migrations in Metering/Migrations, history table __ef_metering_migrations):
 /// <c>dotnet ef migrations add &lt;Name&gt; -c MeteringDbContext -p src/EntitlementDecision.ControlPlane -s tools/EntitlementDecision.Migrations.Design -o Metering/Migrations</c>.</summary>
-public sealed class MeteringDesignTimeFactory : IDesignTimeDbContextFactory<EntitlementDecision.ControlPlane.Metering.MeteringDbContext>
+internal sealed class MeteringDesignTimeFactory : IDesignTimeDbContextFactory<EntitlementDecision.ControlPlane.Metering.MeteringDbContext>
 {
     public EntitlementDecision.ControlPlane.Metering.MeteringDbContext CreateDbContext(string[] args) =>
         EntitlementDecision.ControlPlane.Metering.MeteringDbContext.Create(Environment.GetEnvironmentVariable("ED_POSTGRES") ?? "Host=localhost;Database=design_time");

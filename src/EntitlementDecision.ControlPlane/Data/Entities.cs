@@ -1,19 +1,80 @@
 namespace EntitlementDecision.ControlPlane.Data;
 
-/// <summary>Table <c>tenants</c>: one customer organisation. <see cref="TenantId"/> is a slug <c>^[a-z0-9][a-z0-9-]{1,62}$</c>.</summary>
+/// <summary>
+/// Table <c>tenants</c>: one customer organisation. <see cref="TenantId"/> is a slug <c>^[a-z0-9][a-z0-9-]{1,62}$</c>.
+/// Lifecycle: <see cref="Provisioning"/> (inside the creating transaction) -> <see cref="Active"/> &lt;-> <see cref="Suspended"/>
+/// -> <see cref="Deleting"/> (tombstoned: denied everywhere, data kept until <see cref="PurgeAfter"/>) -> <see cref="Deleted"/> (purged).
+/// </summary>
 internal sealed class Tenant
 {
+    public const string Provisioning = "provisioning";
     public const string Active = "active";
     public const string Suspended = "suspended";
+    public const string Deleting = "deleting";
+    public const string Deleted = "deleted";
 
     public required string TenantId { get; set; }
 
     public required string Name { get; set; }
 
-    /// <summary><see cref="Active"/> or <see cref="Suspended"/>.</summary>
+    /// <summary>One of the lifecycle states above.</summary>
     public required string Status { get; set; }
 
     public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>When the deletion was approved (the tenant became <see cref="Deleting"/>); null otherwise.</summary>
+    public DateTimeOffset? DeletionRequestedAt { get; set; }
+
+    /// <summary>When the purge job removes the tenant's personal data (deletion + retention period); null unless deleting.</summary>
+    public DateTimeOffset? PurgeAfter { get; set; }
+
+    public DateTimeOffset? PurgedAt { get; set; }
+
+    /// <summary>True when <paramref name="status"/> blocks the tenant everywhere (sidecar, its own tokens, usage).</summary>
+    public static bool Blocks(string status) => status is Suspended or Deleting or Deleted;
+}
+
+/// <summary>
+/// Table <c>approvals</c>: an action that needs a second operator (policy <c>ED_APPROVAL_REQUIRED</c>). <see cref="Payload"/> is the
+/// action's validated request (jsonb); an operator other than <see cref="RequestedBy"/> approves (executes it once, result kept) or
+/// rejects it; past <see cref="ExpiresAt"/> it can only expire.
+/// </summary>
+internal sealed class Approval
+{
+    public const string Pending = "pending";
+    public const string Executed = "executed";
+    public const string Rejected = "rejected";
+    public const string Expired = "expired";
+
+    /// <summary>"apr_" + 24 lower-case hex chars.</summary>
+    public required string Id { get; set; }
+
+    /// <summary>e.g. tenant.delete, tenant.purge, entitlement.override, entitlement.comp.</summary>
+    public required string Action { get; set; }
+
+    public required string TenantId { get; set; }
+
+    public string? Environment { get; set; }
+
+    public required string Payload { get; set; }
+
+    /// <summary>The requester's audit actor, e.g. "operator:alice".</summary>
+    public required string RequestedBy { get; set; }
+
+    public DateTimeOffset RequestedAt { get; set; }
+
+    public DateTimeOffset ExpiresAt { get; set; }
+
+    public string Status { get; set; } = Pending;
+
+    public string? DecidedBy { get; set; }
+
+    public DateTimeOffset? DecidedAt { get; set; }
+
+    /// <summary>The executed action's HTTP status and body (jsonb), replayed to a repeated approve.</summary>
+    public int? ResultStatus { get; set; }
+
+    public string? Result { get; set; }
 }
 
 /// <summary>

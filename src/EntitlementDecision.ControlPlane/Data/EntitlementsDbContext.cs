@@ -19,6 +19,8 @@ internal sealed class EntitlementsDbContext(DbContextOptions<EntitlementsDbConte
 
     public DbSet<AuditEntry> AuditEntries => Set<AuditEntry>();
 
+    public DbSet<Approval> Approvals => Set<Approval>();
+
     public DbSet<ReconciliationRun> ReconciliationRuns => Set<ReconciliationRun>();
 
     public DbSet<ReconciliationMismatch> ReconciliationMismatches => Set<ReconciliationMismatch>();
@@ -32,6 +34,20 @@ internal sealed class EntitlementsDbContext(DbContextOptions<EntitlementsDbConte
             e.Property(t => t.TenantId).HasMaxLength(63);
             e.Property(t => t.Name).HasMaxLength(200);
             e.Property(t => t.Status).HasMaxLength(16);
+            e.HasIndex(t => new { t.Status, t.PurgeAfter });
+        });
+
+        modelBuilder.Entity<Approval>(e =>
+        {
+            e.ToTable("approvals");
+            e.HasKey(a => a.Id);
+            e.Property(a => a.Id).HasMaxLength(32);
+            e.Property(a => a.Action).HasMaxLength(64);
+            e.Property(a => a.Status).HasMaxLength(16);
+            e.Property(a => a.Payload).HasColumnType("jsonb");
+            e.Property(a => a.Result).HasColumnType("jsonb");
+            e.HasIndex(a => new { a.Status, a.RequestedAt });
+            e.HasIndex(a => a.TenantId);
         });
 
         modelBuilder.Entity<Entitlement>(e =>

@@ -22,6 +22,24 @@ internal static class RowLocks
         return rows.Count == 0 ? null : rows[0];
     }
 
+    /// <summary>
+    /// A transaction of its own, or none when the caller already holds one (an approval executes its action inside the transaction
+    /// that records the approval, so the action and "executed" commit together or not at all).
+    /// </summary>
+    public static async Task<JoinedTransaction> BeginOrJoinTransactionAsync(this EntitlementsDbContext db, CancellationToken cancellationToken) =>
+        new(db.Database.CurrentTransaction is null ? await db.Database.BeginTransactionAsync(cancellationToken) : null);
+
     /// <summary>True when <paramref name="e"/> is a unique-constraint violation (SQLSTATE 23505).</summary>
     public static bool IsUniqueViolation(this DbUpdateException e) => e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation };
+}
+
+/// <summary>See <see cref="RowLocks.BeginOrJoinTransactionAsync"/>: commits and disposes only a transaction it began.</summary>
+internal sealed class JoinedTransaction(Microsoft.EntityFrameworkCore.Storage.IDbContextTransaction? owned) : IAsyncDisposable
+{
+    /// <summary>True when this began the transaction (its commit is the real one).</summary>
+    public bool Owns => owned is not null;
+
+    public Task CommitAsync(CancellationToken cancellationToken) => owned?.CommitAsync(cancellationToken) ?? Task.CompletedTask;
+
+    public ValueTask DisposeAsync() => owned?.DisposeAsync() ?? ValueTask.CompletedTask;
 }

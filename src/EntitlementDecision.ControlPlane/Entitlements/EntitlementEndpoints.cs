@@ -28,6 +28,6 @@ internal static class EntitlementEndpoints
             return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Entitlement not found", detail: $"No entitlement for your tenant in environment '{environment}'.");
         }
 
-        return TypedResults.Ok(EntitlementDto.From(catalog, row, tenant.Status == Tenant.Suspended, time.GetUtcNow(), dunning));
+        return TypedResults.Ok(EntitlementDto.From(catalog, row, Tenant.Blocks(tenant.Status), time.GetUtcNow(), dunning));
     }
 }

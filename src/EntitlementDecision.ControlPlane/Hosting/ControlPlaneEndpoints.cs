@@ -1,3 +1,4 @@
+using EntitlementDecision.ControlPlane.Approvals;
 using EntitlementDecision.ControlPlane.Audit;
 using EntitlementDecision.ControlPlane.Catalog;
 using EntitlementDecision.ControlPlane.Entitlements;
@@ -21,6 +22,7 @@ internal static class ControlPlaneEndpoints
         app.MapSelfServiceBillingEndpoints();
         app.MapReconciliationEndpoints();
         app.MapAuditEndpoints();
+        app.MapApprovals();
         app.MapUsageEndpoints();
         app.MapUsageIngestion();
         app.MapGet("/healthz", Health.CheckAsync).AllowAnonymous();

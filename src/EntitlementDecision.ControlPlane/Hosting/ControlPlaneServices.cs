@@ -50,11 +50,25 @@ internal static class ControlPlaneServices
         services.AddMetering();
         services.AddSingleton<Healing.RedisHealer>();
         services.AddHostedService(sp => sp.GetRequiredService<Healing.RedisHealer>());
+        services.AddGovernance();
 
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
         services.AddBearerAuthentication();
         return services;
+    }
+
+    /// <summary>Approvals and the tenant lifecycle: the policy, the approvable actions, the purge job.</summary>
+    private static void AddGovernance(this IServiceCollection services)
+    {
+        services.AddSingleton(sp => GovernanceOptions.From(sp.GetRequiredService<IConfiguration>()));
+        services.AddScoped<Approvals.ApprovalService>();
+        services.AddSingleton<Approvals.IApprovableAction, Tenants.OverrideAction>();
+        services.AddSingleton<Approvals.IApprovableAction, Tenants.CompAction>();
+        services.AddSingleton<Approvals.IApprovableAction, Tenants.TenantDeleteAction>();
+        services.AddSingleton<Approvals.IApprovableAction, Tenants.TenantPurgeAction>();
+        services.AddSingleton<Tenants.PurgeJob>();
+        services.AddHostedService(sp => sp.GetRequiredService<Tenants.PurgeJob>());
     }
 
     private static void TryAddSingletonTimeProvider(this IServiceCollection services)

@@ -59,7 +59,7 @@ internal static class Statements
             return null;
         }
 
-        var snapshot = EntitlementChanges.Resolve(catalog, row, tenant.Status == Tenant.Suspended, now);
+        var snapshot = EntitlementChanges.Resolve(catalog, row, Tenant.Blocks(tenant.Status), now);
         var statement = await BuildAsync(db, catalog, tenantId, environment, month, now, ct);
         var perDay = await PerDayAsync(db, tenantId, environment, month, ct);
         var overages = new List<OverageLine>();

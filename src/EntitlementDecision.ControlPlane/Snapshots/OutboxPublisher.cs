@@ -71,7 +71,7 @@ internal sealed partial class OutboxPublisher(
             var now = time.GetUtcNow();
             foreach (var item in page)
             {
-                await store.PublishAsync(EntitlementChanges.Resolve(catalog, item.Entitlement, item.Status == Tenant.Suspended, now, dunning)).WaitAsync(RedisCallTimeout, time, ct);
+                await store.PublishAsync(EntitlementChanges.Resolve(catalog, item.Entitlement, Tenant.Blocks(item.Status), now, dunning)).WaitAsync(RedisCallTimeout, time, ct);
                 count++;
             }
 
@@ -111,7 +111,7 @@ internal sealed partial class OutboxPublisher(
             // A key without a row (removed) has nothing to publish; its outbox row is done.
             var publishes = current
                 .Where(x => keys.Contains((x.Entitlement.TenantId, x.Entitlement.Environment)))
-                .Select(x => store.PublishAsync(EntitlementChanges.Resolve(catalog, x.Entitlement, x.Status == Tenant.Suspended, now, dunning)))
+                .Select(x => store.PublishAsync(EntitlementChanges.Resolve(catalog, x.Entitlement, Tenant.Blocks(x.Status), now, dunning)))
                 .ToList();
             await Task.WhenAll(publishes).WaitAsync(RedisCallTimeout, time, ct); // false = Redis already has this version or newer: also done
         }

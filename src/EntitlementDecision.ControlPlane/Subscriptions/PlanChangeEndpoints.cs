@@ -321,6 +321,6 @@ internal static class PlanChangeEndpoints
     {
         var current = await db.Entitlements.AsNoTracking().SingleAsync(e => e.TenantId == row.TenantId && e.Environment == row.Environment, ct);
         var tenant = await db.Tenants.AsNoTracking().SingleAsync(t => t.TenantId == row.TenantId, ct);
-        return EntitlementDto.From(catalog, current, tenant.Status == Tenant.Suspended, time.GetUtcNow(), policy);
+        return EntitlementDto.From(catalog, current, Tenant.Blocks(tenant.Status), time.GetUtcNow(), policy);
     }
 }

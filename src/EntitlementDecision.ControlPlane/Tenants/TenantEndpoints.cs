@@ -1,4 +1,6 @@
+using EntitlementDecision.ControlPlane.Approvals;
 using EntitlementDecision.ControlPlane.Audit;
+using EntitlementDecision.ControlPlane.Configuration;
 using EntitlementDecision.ControlPlane.Auth;
 using EntitlementDecision.ControlPlane.Data;
 using EntitlementDecision.ControlPlane.Snapshots;
@@ -43,6 +45,9 @@ internal static class TenantEndpoints
         group.MapGet("/{tenantId}/entitlements", GetEntitlements).RequireAuthorization(Policies.Operator);
         group.MapPut("/{tenantId}/entitlements/{environment}/override", PutOverride).RequireAuthorization(Policies.Operator);
         group.MapPut("/{tenantId}/entitlements/{environment}/comp", PutComp).RequireAuthorization(Policies.Operator);
+        group.MapDelete("/{tenantId}", TenantLifecycle.Delete).RequireAuthorization(Policies.Operator);
+        group.MapPost("/{tenantId}/purge", TenantLifecycle.PurgeNow).RequireAuthorization(Policies.Operator);
+        group.MapGet("/{tenantId}/dossier", TenantDossier.Get).RequireAuthorization(Policies.Operator);
     }
 
     /// <summary>201 with the tenant; 400 ValidationProblem; 409 when the tenant exists.</summary>
@@ -71,14 +76,16 @@ internal static class TenantEndpoints
             return TypedResults.ValidationProblem(errors);
         }
 
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var now = time.GetUtcNow();
+        // Provisioning: tenant, baseline entitlement, outbox row and audit in one transaction; it commits as active.
         var tenant = new Tenant { TenantId = request!.TenantId!, Name = request.Name!.Trim(), Status = Tenant.Active, CreatedAt = now };
         var entitlement = new Entitlement { TenantId = tenant.TenantId, Environment = environment, Version = 1, UpdatedAt = now };
         db.Tenants.Add(tenant);
         db.Entitlements.Add(entitlement);
         EntitlementChanges.Enqueue(db, entitlement, now);
-        AuditLog.Add(db, tenant.TenantId, environment, now, user.Actor(), "tenant.created", null,
-            new { Tenant = AuditLog.View(tenant), Entitlement = AuditLog.View(entitlement) }, "operator");
+        AuditLog.Add(db, tenant.TenantId, environment, now, user.Actor(), "tenant.created", new { Status = Tenant.Provisioning },
+            new { Tenant = AuditLog.View(tenant), Entitlement = AuditLog.View(entitlement), ProvisioningMs = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds }, "operator");
         try
         {
             await db.SaveChangesAsync(ct); // one implicit transaction: tenant, entitlement, outbox, audit
@@ -177,13 +184,14 @@ internal static class TenantEndpoints
             return EntitlementNotFound(tenantId, environment);
         }
 
-        return TypedResults.Ok(EntitlementDto.From(catalog, row, tenant.Status == Tenant.Suspended, time.GetUtcNow(), dunning));
+        return TypedResults.Ok(EntitlementDto.From(catalog, row, Tenant.Blocks(tenant.Status), time.GetUtcNow(), dunning));
     }
 
-    /// <summary>Sets (plan id) or clears (null) the operator override. 400 when the plan is not in the catalog; 404 when the row is absent.</summary>
-    public static async Task<Results<Ok<EntitlementDto>, ValidationProblem, ProblemHttpResult>> PutOverride(
-        string tenantId, string environment, OverrideRequest? request, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog,
-        OutboxSignal signal, DunningPolicy dunning, TimeProvider time, CancellationToken ct)
+    /// <summary>Sets (plan id) or clears (null) the operator override. 400 when the plan is not in the catalog; 404 when the row is absent;
+    /// 202 with a pending approval when the policy needs a second operator (default), else 200 with the entitlement.</summary>
+    public static async Task<IResult> PutOverride(
+        string tenantId, string environment, OverrideRequest? request, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog,
+        ApprovalService approvals, OutboxSignal signal, CancellationToken ct)
     {
         if (request is null)
         {
@@ -195,13 +203,20 @@ internal static class TenantEndpoints
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["plan_id"] = [$"plan '{request.PlanId}' is not in the catalog."] });
         }
 
-        return await ChangeEntitlement(tenantId, environment, user, db, catalog, signal, dunning, time, "entitlement.override_set", e => e.OverridePlanId = request.PlanId, ct);
+        if (await db.Entitlements.AsNoTracking().AnyAsync(e => e.TenantId == tenantId && e.Environment == environment, ct) is false)
+        {
+            return EntitlementNotFound(tenantId, environment);
+        }
+
+        var result = await approvals.RunAsync(db, ApprovalActions.Override, tenantId, environment, request, user, $"request:{http.TraceIdentifier}", ct);
+        signal.Notify();
+        return result;
     }
 
     /// <summary>Comps a plan (<c>comped: true</c> with a catalog plan id) or ends the comp. 400 for a missing/unknown plan; 404 when the row is absent.</summary>
-    public static async Task<Results<Ok<EntitlementDto>, ValidationProblem, ProblemHttpResult>> PutComp(
-        string tenantId, string environment, CompRequest? request, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog,
-        OutboxSignal signal, DunningPolicy dunning, TimeProvider time, CancellationToken ct)
+    public static async Task<IResult> PutComp(
+        string tenantId, string environment, CompRequest? request, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog,
+        ApprovalService approvals, OutboxSignal signal, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>();
         if (request?.Comped is null)
@@ -223,26 +238,34 @@ internal static class TenantEndpoints
             return TypedResults.ValidationProblem(errors);
         }
 
-        return await ChangeEntitlement(tenantId, environment, user, db, catalog, signal, dunning, time, "entitlement.comp_set", e =>
-        {
-            e.Comped = request!.Comped!.Value;
-            if (request.PlanId is not null)
-            {
-                e.PlanId = request.PlanId;
-            }
-        }, ct);
-    }
-
-    private static async Task<Results<Ok<EntitlementDto>, ValidationProblem, ProblemHttpResult>> ChangeEntitlement(
-        string tenantId, string environment, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, OutboxSignal signal,
-        DunningPolicy dunning, TimeProvider time, string action, Action<Entitlement> change, CancellationToken ct)
-    {
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
-        var row = await db.LockEntitlementAsync(tenantId, environment, ct);
-        var tenant = row is null ? null : await db.Tenants.FirstOrDefaultAsync(t => t.TenantId == tenantId, ct);
-        if (row is null || tenant is null)
+        if (await db.Entitlements.AsNoTracking().AnyAsync(e => e.TenantId == tenantId && e.Environment == environment, ct) is false)
         {
             return EntitlementNotFound(tenantId, environment);
+        }
+
+        var result = await approvals.RunAsync(db, ApprovalActions.Comp, tenantId, environment, request!, user, $"request:{http.TraceIdentifier}", ct);
+        signal.Notify();
+        return result;
+    }
+
+    /// <summary>
+    /// Applies an operator change to (tenant, environment) under the row lock (joining the approval's transaction when there is one):
+    /// bumps the snapshot version and audits <paramref name="action"/> when anything observable changed. 404 when the row is absent.
+    /// </summary>
+    internal static async Task<ActionOutcome> ChangeEntitlementAsync(
+        EntitlementsDbContext db, ActionRequest request, PlanCatalog catalog, DunningPolicy dunning, TimeProvider time, string action,
+        Action<Entitlement> change, CancellationToken ct)
+    {
+        var environment = request.Environment ?? Identifiers.DefaultEnvironment;
+        await using var tx = await db.BeginOrJoinTransactionAsync(ct);
+        var row = await db.LockEntitlementAsync(request.TenantId, environment, ct);
+        var tenant = row is null ? null : await db.Tenants.FirstOrDefaultAsync(t => t.TenantId == request.TenantId, ct);
+        if (row is null || tenant is null)
+        {
+            return new ActionOutcome(StatusCodes.Status404NotFound, new Microsoft.AspNetCore.Mvc.ProblemDetails
+            {
+                Status = 404, Title = "Entitlement not found", Detail = $"No entitlement for tenant '{request.TenantId}' in environment '{environment}'.",
+            });
         }
 
         var now = time.GetUtcNow();
@@ -251,16 +274,15 @@ internal static class TenantEndpoints
         if (!AuditLog.View(row).SameStateAs(before))
         {
             EntitlementChanges.Bump(db, row, now);
-            AuditLog.Add(db, tenantId, environment, now, user.Actor(), action, before, AuditLog.View(row), "operator");
+            AuditLog.Add(db, request.TenantId, environment, now, request.Actor, action, before, AuditLog.View(row), request.Cause);
             await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);
-            signal.Notify();
         }
 
-        return TypedResults.Ok(EntitlementDto.From(catalog, row, tenant.Status == Tenant.Suspended, now, dunning));
+        return ActionOutcome.Ok(EntitlementDto.From(catalog, row, Tenant.Blocks(tenant.Status), now, dunning));
     }
 
-    private static TenantDto ToDto(Tenant t, IEnumerable<(string Environment, long Version)> environments)
+    internal static TenantDto ToDto(Tenant t, IEnumerable<(string Environment, long Version)> environments)
     {
         var versions = environments.ToDictionary(e => e.Environment, e => e.Version, StringComparer.Ordinal);
         return new(t.TenantId, t.Name, t.Status, t.CreatedAt, versions.Keys.Order(StringComparer.Ordinal).ToList(), versions);
@@ -274,4 +296,36 @@ internal static class TenantEndpoints
 
     private static ProblemHttpResult EntitlementNotFound(string tenantId, string environment) =>
         TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Entitlement not found", detail: $"No entitlement for tenant '{tenantId}' in environment '{environment}'.");
+}
+
+/// <summary><c>entitlement.override</c> as an approvable action (payload: <see cref="OverrideRequest"/>, validated by the endpoint).</summary>
+internal sealed class OverrideAction(PlanCatalog catalog, DunningPolicy dunning, TimeProvider time) : IApprovableAction
+{
+    public string Name => ApprovalActions.Override;
+
+    public Task<ActionOutcome> ExecuteAsync(EntitlementsDbContext db, ActionRequest request, CancellationToken ct)
+    {
+        var planId = request.Payload.TryGetProperty("plan_id", out var p) && p.ValueKind == System.Text.Json.JsonValueKind.String ? p.GetString() : null;
+        return TenantEndpoints.ChangeEntitlementAsync(db, request, catalog, dunning, time, "entitlement.override_set", e => e.OverridePlanId = planId, ct);
+    }
+}
+
+/// <summary><c>entitlement.comp</c> as an approvable action (payload: <see cref="CompRequest"/>, validated by the endpoint).</summary>
+internal sealed class CompAction(PlanCatalog catalog, DunningPolicy dunning, TimeProvider time) : IApprovableAction
+{
+    public string Name => ApprovalActions.Comp;
+
+    public Task<ActionOutcome> ExecuteAsync(EntitlementsDbContext db, ActionRequest request, CancellationToken ct)
+    {
+        var comped = request.Payload.GetProperty("comped").GetBoolean();
+        var planId = request.Payload.TryGetProperty("plan_id", out var p) && p.ValueKind == System.Text.Json.JsonValueKind.String ? p.GetString() : null;
+        return TenantEndpoints.ChangeEntitlementAsync(db, request, catalog, dunning, time, "entitlement.comp_set", e =>
+        {
+            e.Comped = comped;
+            if (planId is not null)
+            {
+                e.PlanId = planId;
+            }
+        }, ct);
+    }
 }
