@@ -114,6 +114,8 @@ public sealed class ControlPlaneFactory(IReadOnlyDictionary<string, string?> set
         ["ED_REDIS_HEAL"] = "off",
         // Override and comp tests exercise the change itself; approval-first (the default) is tested by LifecycleTests.
         ["ED_APPROVAL_REQUIRED"] = "none",
+        // Reconciliation tests check the repair itself; report-only with approvals (the default) is tested by ApprovalFlowTests.
+        ["ED_RECONCILE_AUTO_REPAIR"] = "true",
     };
 }
 

@@ -83,6 +83,18 @@ internal sealed class ApprovalService(GovernanceOptions policy, IEnumerable<IApp
             return (await _actions[action].ExecuteAsync(db, new ActionRequest(tenantId, environment, element, user.Actor(), cause), ct)).ToResult();
         }
 
+        var approval = File(db, action, tenantId, environment, element, user.Actor(), cause);
+        await db.SaveChangesAsync(ct);
+        var dto = ApprovalDto.From(approval);
+        return TypedResults.Json(
+            new ApprovalRequestedDto(dto, $"{action} needs a second operator: POST /approvals/{approval.Id}/approve (not by {approval.RequestedBy}) before {approval.ExpiresAt:O}."),
+            Json, statusCode: StatusCodes.Status202Accepted);
+    }
+
+    /// <summary>Adds a pending approval of <paramref name="action"/> and its audit entry (not saved), e.g. a repair the reconciler files
+    /// (requester <c>system:reconciliation</c>: then any operator may approve).</summary>
+    public Approval File(EntitlementsDbContext db, string action, string tenantId, string? environment, JsonElement payload, string requestedBy, string cause)
+    {
         var now = time.GetUtcNow();
         var approval = new Approval
         {
@@ -90,18 +102,14 @@ internal sealed class ApprovalService(GovernanceOptions policy, IEnumerable<IApp
             Action = action,
             TenantId = tenantId,
             Environment = environment,
-            Payload = element.GetRawText(),
-            RequestedBy = user.Actor(),
+            Payload = payload.GetRawText(),
+            RequestedBy = requestedBy,
             RequestedAt = now,
             ExpiresAt = now + policy.ApprovalTtl,
         };
         db.Approvals.Add(approval);
-        AuditLog.Add(db, tenantId, environment, now, user.Actor(), "approval.requested", null, new { approval.Id, approval.Action, Payload = element }, cause);
-        await db.SaveChangesAsync(ct);
-        var dto = ApprovalDto.From(approval);
-        return TypedResults.Json(
-            new ApprovalRequestedDto(dto, $"{action} needs a second operator: POST /approvals/{approval.Id}/approve (not by {approval.RequestedBy}) before {approval.ExpiresAt:O}."),
-            Json, statusCode: StatusCodes.Status202Accepted);
+        AuditLog.Add(db, tenantId, environment, now, requestedBy, "approval.requested", null, new { approval.Id, approval.Action, Payload = payload }, cause);
+        return approval;
     }
 
     /// <summary>

@@ -11,6 +11,8 @@ namespace EntitlementDecision.ControlPlane.Configuration;
 /// <see cref="ApprovalActions.All"/>); <c>none</c> turns approvals off.</item>
 /// <item><c>ED_APPROVAL_TTL_HOURS</c> (default 72, a decimal > 0): how long a request waits for its approval before it expires.</item>
 /// <item><c>ED_RETENTION_DAYS</c> (default 30, a decimal >= 0): how long a deleted tenant's data is kept before the purge.</item>
+/// <item><c>ED_RECONCILE_AUTO_REPAIR</c> (<c>false</c> default | <c>true</c>): false: reconciliation records drift and files a
+/// <c>reconciliation.repair</c> approval per drifted row; true: it repairs at once.</item>
 /// </list>
 /// Invalid values fail start-up naming the variable.
 /// </summary>
@@ -19,6 +21,7 @@ internal sealed class GovernanceOptions
     public const string ApprovalRequiredVariable = "ED_APPROVAL_REQUIRED";
     public const string ApprovalTtlVariable = "ED_APPROVAL_TTL_HOURS";
     public const string RetentionVariable = "ED_RETENTION_DAYS";
+    public const string AutoRepairVariable = "ED_RECONCILE_AUTO_REPAIR";
 
     public IReadOnlySet<string> ApprovalRequired { get; init; } = ApprovalActions.All;
 
@@ -26,12 +29,15 @@ internal sealed class GovernanceOptions
 
     public TimeSpan Retention { get; init; } = TimeSpan.FromDays(30);
 
+    /// <summary>True: reconciliation repairs drift at once; false (default): it reports drift and files approvals for the repairs.</summary>
+    public bool ReconcileAutoRepair { get; init; }
+
     /// <summary>True when <paramref name="action"/> needs a second operator.</summary>
     public bool RequiresApproval(string action) => ApprovalRequired.Contains(action);
 
     /// <summary>SHA-256 (hex) of the policy as its canonical text, so a dossier proves which policy was in force.</summary>
     public string PolicyHash() => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(
-        $"approval_required={string.Join(',', ApprovalRequired.Order(StringComparer.Ordinal))};approval_ttl_s={ApprovalTtl.TotalSeconds.ToString(CultureInfo.InvariantCulture)};retention_s={Retention.TotalSeconds.ToString(CultureInfo.InvariantCulture)}")));
+        $"approval_required={string.Join(',', ApprovalRequired.Order(StringComparer.Ordinal))};approval_ttl_s={ApprovalTtl.TotalSeconds.ToString(CultureInfo.InvariantCulture)};retention_s={Retention.TotalSeconds.ToString(CultureInfo.InvariantCulture)};reconcile_auto_repair={ReconcileAutoRepair}")));
 
     /// <summary>Reads the options; throws <see cref="InvalidOperationException"/> naming the variable that is invalid.</summary>
     public static GovernanceOptions From(IConfiguration configuration)
@@ -53,6 +59,12 @@ internal sealed class GovernanceOptions
             ApprovalRequired = required,
             ApprovalTtl = TimeSpan.FromHours(Read(configuration, ApprovalTtlVariable, 72, positive: true)),
             Retention = TimeSpan.FromDays(Read(configuration, RetentionVariable, 30, positive: false)),
+            ReconcileAutoRepair = configuration[AutoRepairVariable] switch
+            {
+                null or "" or "false" => false,
+                "true" => true,
+                var other => throw new InvalidOperationException($"{AutoRepairVariable} must be 'true' or 'false', got '{other}'"),
+            },
         };
     }
 
@@ -84,5 +96,14 @@ internal static class ApprovalActions
     /// <summary><c>PUT /tenants/{id}/entitlements/{env}/comp</c>.</summary>
     public const string Comp = "entitlement.comp";
 
-    public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal) { TenantDelete, TenantPurge, Override, Comp };
+    /// <summary>A repair of drift found by reconciliation: Stripe's current subscription applied to the row (filed by the reconciler).</summary>
+    public const string ReconciliationRepair = "reconciliation.repair";
+
+    /// <summary><c>POST /billing/webhooks/events/{id}/retry</c>: a failed Stripe event back to pending.</summary>
+    public const string WebhookRetry = "webhook.retry";
+
+    public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal)
+    {
+        TenantDelete, TenantPurge, Override, Comp, ReconciliationRepair, WebhookRetry,
+    };
 }

@@ -67,6 +67,8 @@ internal static class ControlPlaneServices
         services.AddSingleton<Approvals.IApprovableAction, Tenants.CompAction>();
         services.AddSingleton<Approvals.IApprovableAction, Tenants.TenantDeleteAction>();
         services.AddSingleton<Approvals.IApprovableAction, Tenants.TenantPurgeAction>();
+        services.AddSingleton<Approvals.IApprovableAction, Webhooks.WebhookRetryAction>();
+        services.AddScoped<Approvals.IApprovableAction, Reconciliation.ReconciliationRepairAction>();
         services.AddSingleton<Tenants.PurgeJob>();
         services.AddHostedService(sp => sp.GetRequiredService<Tenants.PurgeJob>());
     }

@@ -22,7 +22,9 @@ namespace EntitlementDecision.ControlPlane.Reconciliation;
 /// current_period_start, current_period_end, cancel_at_period_end. Each difference is a <see cref="ReconciliationMismatch"/> of the
 /// run. Repair (Stripe is the source of truth for subscription state): Stripe's object is applied like a webhook
 /// (<see cref="SubscriptionSync.Apply"/>: version bump, outbox, audit with actor <c>reconciliation</c> and cause
-/// <c>reconciliation:&lt;run id&gt;</c>). Reported only (not repaired): a stored subscription Stripe does not know with no live
+/// <c>reconciliation:&lt;run id&gt;</c>) when <c>ED_RECONCILE_AUTO_REPAIR=true</c>; by default the drift is reported and a
+/// <c>reconciliation.repair</c> approval is filed for the row (one pending per row), which an operator approves to apply
+/// Stripe's then-current object. Reported only (not repaired): a stored subscription Stripe does not know with no live
 /// replacement (<c>missing_in_stripe</c>), a price the catalog does not have (<c>unknown_price</c>), Stripe API errors (<c>error</c>).
 /// </summary>
 internal sealed partial class Reconciler(
@@ -31,6 +33,7 @@ internal sealed partial class Reconciler(
     IStripeBilling stripe,
     PlanCatalog catalog,
     OutboxSignal outbox,
+    GovernanceOptions governance,
     TimeProvider time,
     ILogger<Reconciler> logger)
 {
@@ -178,6 +181,23 @@ internal sealed partial class Reconciler(
         Compare("cancel_at_period_end", row.CancelAtPeriodEnd ? "true" : "false", update.CancelAtPeriodEnd ? "true" : "false");
 
         var repaired = false;
+        if (mismatches.Count > 0 && !unknownPrice && !governance.ReconcileAutoRepair)
+        {
+            // Report-only (default): the repair waits for an operator; a row with a pending repair gets no second one.
+            var pending = await rowDb.Approvals.AnyAsync(a => a.Status == Approval.Pending && a.Action == ApprovalActions.ReconciliationRepair
+                && a.TenantId == row.TenantId && a.Environment == row.Environment, ct);
+            if (!pending)
+            {
+                scope.ServiceProvider.GetRequiredService<Approvals.ApprovalService>().File(rowDb, ApprovalActions.ReconciliationRepair, row.TenantId, row.Environment,
+                    JsonSerializer.SerializeToElement(new Dictionary<string, object> { ["run_id"] = runId, ["subscription_id"] = candidate.Id }),
+                    "system:reconciliation", $"reconciliation:{runId}");
+            }
+
+            rowDb.ReconciliationMismatches.AddRange(mismatches);
+            await rowDb.SaveChangesAsync(ct);
+            return (mismatches, false);
+        }
+
         if (mismatches.Count > 0 && !unknownPrice)
         {
             await using var tx = await rowDb.Database.BeginTransactionAsync(ct);

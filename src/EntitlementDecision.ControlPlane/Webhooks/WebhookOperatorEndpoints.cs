@@ -120,11 +120,14 @@ internal static class WebhookOperatorEndpoints
     /// Puts a <c>failed</c> event back to <c>pending</c> with its attempts reset (it is processed at once, re-reading Stripe);
     /// 200 with the event; 404 unknown; 409 when the event is not failed. Audited (action <c>webhook.retry</c>) when its tenant is known.
     /// </summary>
-    public static async Task<Results<Ok<StripeEventDto>, ProblemHttpResult>> Retry(
-        string eventId, ClaimsPrincipal user, EntitlementsDbContext db, StripeEventSignal signal, TimeProvider time, CancellationToken ct)
+    /// <summary>
+    /// Puts a failed event back to pending (attempts reset), approval-first by default (<c>webhook.retry</c>): 202 with the approval,
+    /// the event once approved. 404 unknown, 409 unless failed (checked again when the approval executes).
+    /// </summary>
+    public static async Task<IResult> Retry(
+        string eventId, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, Approvals.ApprovalService approvals, StripeEventSignal signal, CancellationToken ct)
     {
-        var now = time.GetUtcNow();
-        var row = (await db.StripeEvents.FromSql($"SELECT * FROM stripe_events WHERE event_id = {eventId} FOR UPDATE").ToListAsync(ct)).FirstOrDefault();
+        var row = await db.StripeEvents.AsNoTracking().FirstOrDefaultAsync(e => e.EventId == eventId, ct);
         if (row is null)
         {
             return NotFound(eventId);
@@ -132,22 +135,46 @@ internal static class WebhookOperatorEndpoints
 
         if (row.Status != StripeEventRecord.Failed)
         {
-            return TypedResults.Problem(statusCode: 409, title: "Event not failed", detail: $"Event {eventId} is {row.Status}; only failed events can be retried.");
+            return NotFailed(row);
         }
 
+        var result = await approvals.RunAsync(db, Configuration.ApprovalActions.WebhookRetry, row.TenantId ?? AuditLog.SystemTenant, row.Environment,
+            new Dictionary<string, string> { ["event_id"] = eventId }, user, $"request:{http.TraceIdentifier}", ct);
+        signal.Notify();
+        return result;
+    }
+
+    /// <summary>The retry itself, under the event's row lock (joining an approval's transaction): pending again, attempts reset, audited.</summary>
+    internal static async Task<Approvals.ActionOutcome> RetryAsync(EntitlementsDbContext db, Approvals.ActionRequest request, TimeProvider time, CancellationToken ct)
+    {
+        var eventId = request.Payload.GetProperty("event_id").GetString()!;
+        await using var tx = await db.BeginOrJoinTransactionAsync(ct);
+        var row = (await db.StripeEvents.FromSql($"SELECT * FROM stripe_events WHERE event_id = {eventId} FOR UPDATE").ToListAsync(ct)).FirstOrDefault();
+        if (row is null)
+        {
+            return Approvals.ActionOutcome.Problem(404, "Event not found", $"No stored Stripe event '{eventId}'.");
+        }
+
+        if (row.Status != StripeEventRecord.Failed)
+        {
+            return Approvals.ActionOutcome.Problem(409, "Event not failed", $"Event {eventId} is {row.Status}; only failed events can be retried.");
+        }
+
+        var now = time.GetUtcNow();
         var before = new { row.Status, row.Attempts, row.LastError };
         row.Status = StripeEventRecord.Pending;
         row.Attempts = 0;
         row.NextAttemptAt = now;
-        if (row.TenantId is not null)
-        {
-            AuditLog.Add(db, row.TenantId, row.Environment, now, user.Actor(), "webhook.retry", before, new { row.Status, row.Attempts }, eventId);
-        }
-
+        // Cause: the event id, as for every webhook change; an approved retry names its approval (the event id is in after).
+        var cause = request.Cause.StartsWith("approval:", StringComparison.Ordinal) ? request.Cause : eventId;
+        AuditLog.Add(db, row.TenantId ?? AuditLog.SystemTenant, row.Environment, now, request.Actor, "webhook.retry", before, new { row.EventId, row.Status, row.Attempts }, cause);
         await db.SaveChangesAsync(ct);
-        signal.Notify();
-        return TypedResults.Ok(StripeEventDto.From(row));
+        await tx.CommitAsync(ct);
+        return Approvals.ActionOutcome.Ok(StripeEventDto.From(row));
     }
+
+    private static ProblemHttpResult NotFailed(StripeEventRecord row) =>
+        TypedResults.Problem(statusCode: 409, title: "Event not failed", detail: $"Event {row.EventId} is {row.Status}; only failed events can be retried.");
 
     private static ProblemHttpResult NotFound(string eventId) =>
         TypedResults.Problem(statusCode: 404, title: "Event not found", detail: $"No stored Stripe event '{eventId}'.");
@@ -175,4 +202,13 @@ internal static class WebhookOperatorEndpoints
 
         return false;
     }
+}
+
+/// <summary><c>webhook.retry</c> as an approvable action (payload <c>{ event_id }</c>).</summary>
+internal sealed class WebhookRetryAction(TimeProvider time) : Approvals.IApprovableAction
+{
+    public string Name => Configuration.ApprovalActions.WebhookRetry;
+
+    public Task<Approvals.ActionOutcome> ExecuteAsync(EntitlementsDbContext db, Approvals.ActionRequest request, CancellationToken ct) =>
+        WebhookOperatorEndpoints.RetryAsync(db, request, time, ct);
 }

@@ -1,0 +1,79 @@
+using System.Net;
+using EntitlementDecision.ControlPlane.Auth;
+using EntitlementDecision.Stripe.Api;
+using Microsoft.EntityFrameworkCore;
+
+namespace EntitlementDecision.ControlPlane.Tests;
+
+/// <summary>The default governance: every listed action approval-first and reconciliation report-only, on the fake Stripe API.</summary>
+public sealed class GovernedWorld : StripeWorld
+{
+    public GovernedWorld()
+    {
+        Overrides["ED_APPROVAL_REQUIRED"] = null;
+        Overrides["ED_RECONCILE_AUTO_REPAIR"] = null;
+    }
+}
+
+/// <summary>Reconciliation that reports drift and files repairs as approvals; an approved repair applies Stripe's state once.</summary>
+public sealed class ApprovalFlowTests(GovernedWorld world) : IClassFixture<GovernedWorld>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private ControlPlaneFixture Fx => world.Host;
+
+    [Fact]
+    public async Task ReportOnlyReconciliation_FilesOneRepairApproval_ApprovedRepairAppliesStripesState()
+    {
+        var tenant = await Fx.CreateTenantAsync();
+        var (sub, events) = await world.SubscribeAsync(tenant);
+        await world.DeliverAsync(events);
+        await world.Stripe.State.DeleteSubscriptionAsync(sub, Ct); // Stripe canceled it; the webhook never arrived
+        var before = await world.RowAsync(tenant);
+
+        var (ran, report) = await Fx.SendAsync(HttpMethod.Post, $"/tenants/{tenant}/reconcile", Fx.OperatorToken());
+        Assert.Equal(HttpStatusCode.OK, ran.StatusCode);
+        Assert.Contains(report!["mismatches"]!.AsArray(), m => (string)m!["field"]! == "status" && (string)m["action"]! == "reported");
+        Assert.Equal(0, (int)report["run"]!["repaired"]!);
+        Assert.Equal((before.StripeStatus, before.Version), ((await world.RowAsync(tenant)).StripeStatus, (await world.RowAsync(tenant)).Version)); // nothing applied
+
+        await Fx.SendAsync(HttpMethod.Post, $"/tenants/{tenant}/reconcile", Fx.OperatorToken()); // the same drift again: no second approval
+        var (_, pending) = await Fx.SendAsync(HttpMethod.Get, $"/approvals?tenant_id={tenant}", Fx.OperatorToken());
+        var approval = Assert.Single(pending!.AsArray());
+        Assert.Equal(("reconciliation.repair", "system:reconciliation", sub), ((string)approval!["action"]!, (string)approval["requested_by"]!, (string)approval["payload"]!["subscription_id"]!));
+
+        var (approved, decided) = await Fx.SendAsync(HttpMethod.Post, $"/approvals/{(string)approval["id"]!}/approve", Fx.OperatorToken());
+        Assert.Equal(HttpStatusCode.OK, approved.StatusCode);
+        Assert.Equal(200, (int)decided!["approval"]!["result_status"]!);
+        var after = await world.RowAsync(tenant);
+        Assert.Equal(("canceled", before.Version + 1), (after.StripeStatus, after.Version));
+        var repair = Assert.Single(await world.AuditAsync(tenant), e => e.Action == "reconciliation.repair");
+        Assert.Equal("system:reconciliation", repair.Actor);
+        Assert.StartsWith($"approval:{(string)approval["id"]!} approved by operator:", repair.Cause, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task WebhookRetry_NeedsASecondOperator_ThenPutsTheFailedEventBack()
+    {
+        var tenant = await Fx.CreateTenantAsync();
+        var eventId = "evt_failed_" + Guid.NewGuid().ToString("N");
+        var body = ControlPlaneFixture.SubscriptionEvent(Stripe.StripeSubscriptionEvents.SubscriptionUpdated, tenant, "active", DateTimeOffset.UtcNow.AddMinutes(-1), "sub_missing_in_fake")
+            .WithEventId(eventId).ToUtf8Bytes();
+        await Fx.PostWebhookAsync(body);
+        // Re-reading a subscription the fake does not hold ends the event failed (Stripe answers 404).
+        var failed = await Fx.WaitProcessedAsync(eventId);
+        Assert.Equal("failed", failed.Status);
+
+        var alice = Fx.Token(Roles.Operator, "platform", "alice");
+        var (asked, askedJson) = await Fx.SendAsync(HttpMethod.Post, $"/billing/webhooks/events/{eventId}/retry", alice);
+        Assert.Equal(HttpStatusCode.Accepted, asked.StatusCode);
+        Assert.Equal("failed", (await Fx.DbAsync(db => db.StripeEvents.AsNoTracking().SingleAsync(e => e.EventId == eventId))).Status);
+        var id = (string)askedJson!["approval"]!["id"]!;
+        Assert.Equal(HttpStatusCode.Forbidden, (await Fx.SendAsync(HttpMethod.Post, $"/approvals/{id}/approve", alice)).Response.StatusCode);
+
+        var (approved, decided) = await Fx.SendAsync(HttpMethod.Post, $"/approvals/{id}/approve", Fx.Token(Roles.Operator, "platform", "bob"));
+        Assert.Equal(HttpStatusCode.OK, approved.StatusCode);
+        Assert.Equal((eventId, 0), ((string)decided!["result"]!["event_id"]!, (int)decided["result"]!["attempts"]!));
+        Assert.Single(await world.AuditAsync(tenant), e => e.Action == "webhook.retry");
+    }
+}
