@@ -148,6 +148,53 @@ public sealed class LifecycleTests(LifecycleFixture fx) : IClassFixture<Lifecycl
     }
 
     [Fact]
+    public async Task DisclosurePack_HoldsTheEvidence_AndItsManifestHashesMatchItsFiles()
+    {
+        var now = DateTimeOffset.UtcNow; // read once: the usage day and the pack's range agree across midnight
+        var tenant = await fx.Host.CreateTenantAsync();
+        await WaitAsync(async () => await new RedisSnapshotStore(fx.Redis).GetAsync(tenant, "production", Ct) is not null);
+        var (usage, _) = await fx.Host.SendAsync(HttpMethod.Post, "/usage/events", fx.Host.Token(Roles.Owner, tenant, "owner-1"), new[]
+        {
+            new Dictionary<string, object> { ["tenant_id"] = tenant, ["feature"] = "api_calls", ["quantity"] = 5, ["event_id"] = "dp-1", ["service"] = "api-gateway", ["timestamp"] = now.ToString("O") },
+        });
+        Assert.Equal(HttpStatusCode.OK, usage.StatusCode);
+        await fx.PumpAsync();
+        await fx.Host.SendAsync(HttpMethod.Post, $"/tenants/{tenant}/suspend", OperatorA);
+        var day = now.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+
+        var response = await fx.Host.Client.SendAsync(fx.Host.Request(HttpMethod.Get, $"/tenants/{tenant}/disclosure-pack?from={day}&to={day}", OperatorA), Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/zip", response.Content.Headers.ContentType?.MediaType);
+        using var zip = new System.IO.Compression.ZipArchive(await response.Content.ReadAsStreamAsync(Ct));
+        var files = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        foreach (var entry in zip.Entries)
+        {
+            using var stream = entry.Open();
+            using var copy = new MemoryStream();
+            await stream.CopyToAsync(copy, Ct);
+            files[entry.FullName] = copy.ToArray();
+        }
+
+        var manifest = JsonNode.Parse(files["manifest.json"])!;
+        var listed = manifest["files"]!.AsArray().ToDictionary(f => (string)f!["path"]!, f => ((string)f!["sha256"]!, (long)f["bytes"]!));
+        Assert.Equal(files.Keys.Where(k => k != "manifest.json").Order(StringComparer.Ordinal), listed.Keys.Order(StringComparer.Ordinal));
+        foreach (var (path, bytes) in files.Where(f => f.Key != "manifest.json"))
+        {
+            Assert.Equal((Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)), (long)bytes.Length), listed[path]);
+        }
+
+        Assert.Contains("dossier.json", listed.Keys);
+        Assert.Contains(JsonNode.Parse(files["audit.json"])!.AsArray(), e => (string)e!["action"]! == "tenant.suspended");
+        Assert.Contains(JsonNode.Parse(files["lifecycle.json"])!["transitions"]!.AsArray(), e => (string)e!["action"]! == "tenant.created");
+        var statement = JsonNode.Parse(files[$"statements/production/{now:yyyy-MM}.json"])!;
+        Assert.Equal(5, (long)statement["statement"]!["lines"]!.AsArray().Single(l => (string)l!["feature"]! == "api_calls")!["quantity"]!);
+        Assert.Contains("integrity/production.json", listed.Keys);
+        Assert.Contains("reconciliation.json", listed.Keys);
+        Assert.Equal(HttpStatusCode.BadRequest, (await fx.Host.SendAsync(HttpMethod.Get, $"/tenants/{tenant}/disclosure-pack?from=2026-13-01", OperatorA)).Response.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await fx.Host.SendAsync(HttpMethod.Get, $"/tenants/{tenant}/disclosure-pack", fx.Host.Token(Roles.Owner, tenant))).Response.StatusCode);
+    }
+
+    [Fact]
     public async Task Rejected_NothingApplied_ThenApproveIsConflict()
     {
         var tenant = await fx.Host.CreateTenantAsync();

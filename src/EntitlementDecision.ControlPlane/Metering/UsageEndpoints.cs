@@ -169,7 +169,7 @@ internal static class UsageEndpoints
     internal static IEnumerable<object[]> StatementRows(UsageStatement s) =>
         s.Lines.Select(l => new object[] { s.TenantId, s.Environment, s.Month, l.Feature, l.Unit, l.Quantity, l.Events, l.LateEvents, l.TooLateEvents, l.SoftOverageRecorded });
 
-    private static Task<List<DailyIntegrityDto>> IntegrityAsync(MeteringDbContext db, string tenantId, string env, (DateOnly From, DateOnly To) range, CancellationToken ct) =>
+    internal static Task<List<DailyIntegrityDto>> IntegrityAsync(MeteringDbContext db, string tenantId, string env, (DateOnly From, DateOnly To) range, CancellationToken ct) =>
         db.DailyIntegrity.AsNoTracking()
             .Where(d => d.TenantId == tenantId && d.Environment == env && d.Day >= range.From && d.Day <= range.To)
             .OrderBy(d => d.Day)

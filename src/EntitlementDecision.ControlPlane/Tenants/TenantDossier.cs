@@ -30,12 +30,19 @@ internal sealed record DossierTenantDto(
 internal static class TenantDossier
 {
     public static async Task<Results<Ok<DossierDto>, ProblemHttpResult>> Get(
+        string tenantId, EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, GovernanceOptions governance, TimeProvider time, CancellationToken ct) =>
+        await BuildAsync(tenantId, db, catalog, dunning, governance, time, ct) is { } dossier
+            ? TypedResults.Ok(dossier)
+            : TypedResults.Problem(statusCode: 404, title: "Tenant not found", detail: $"No tenant '{tenantId}'.");
+
+    /// <summary>The dossier of <paramref name="tenantId"/>, or null for an unknown tenant.</summary>
+    internal static async Task<DossierDto?> BuildAsync(
         string tenantId, EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, GovernanceOptions governance, TimeProvider time, CancellationToken ct)
     {
         var tenant = await db.Tenants.AsNoTracking().FirstOrDefaultAsync(t => t.TenantId == tenantId, ct);
         if (tenant is null)
         {
-            return TypedResults.Problem(statusCode: 404, title: "Tenant not found", detail: $"No tenant '{tenantId}'.");
+            return null;
         }
 
         var now = time.GetUtcNow();
@@ -46,7 +53,7 @@ internal static class TenantDossier
         var approvals = await db.Approvals.AsNoTracking().Where(a => a.TenantId == tenantId).OrderBy(a => a.RequestedAt).ToListAsync(ct);
         var created = history.FirstOrDefault(a => a.Action == "tenant.created")?.After;
         double? provisioningMs = created is not null && JsonDocument.Parse(created).RootElement.TryGetProperty("provisioning_ms", out var ms) ? ms.GetDouble() : null;
-        return TypedResults.Ok(new DossierDto(
+        return new DossierDto(
             new DossierTenantDto(tenant.TenantId, tenant.Name, tenant.Status, tenant.CreatedAt, tenant.DeletionRequestedAt, tenant.PurgeAfter, tenant.PurgedAt),
             rows.Select(e => EntitlementDto.From(catalog, e, Tenant.Blocks(tenant.Status), now, dunning)).ToList(),
             [
@@ -56,7 +63,7 @@ internal static class TenantDossier
             ],
             provisioningMs,
             history.Select(AuditEntryDto.From).ToList(),
-            approvals.Select(ApprovalDto.From).ToList()));
+            approvals.Select(ApprovalDto.From).ToList());
     }
 
     private static string Hash(string text) =>

@@ -48,6 +48,7 @@ internal static class TenantEndpoints
         group.MapDelete("/{tenantId}", TenantLifecycle.Delete).RequireAuthorization(Policies.Operator);
         group.MapPost("/{tenantId}/purge", TenantLifecycle.PurgeNow).RequireAuthorization(Policies.Operator);
         group.MapGet("/{tenantId}/dossier", TenantDossier.Get).RequireAuthorization(Policies.Operator);
+        group.MapGet("/{tenantId}/disclosure-pack", DisclosurePack.Get).RequireAuthorization(Policies.Operator);
     }
 
     /// <summary>201 with the tenant; 400 ValidationProblem; 409 when the tenant exists.</summary>
