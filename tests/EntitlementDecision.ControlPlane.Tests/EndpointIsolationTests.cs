@@ -19,7 +19,7 @@ public sealed class EndpointIsolationTests(ControlPlaneFixture fx) : IClassFixtu
 {
     /// <summary>The only endpoints without a bearer token: health, the public catalog, and Stripe's webhook (signature-checked).</summary>
     // The OpenAPI document is public too; so are Scalar's static pages, mapped in Development only (the test host's environment).
-    private static readonly string[] Anonymous = ["GET /catalog/plans", "GET /healthz", "GET /openapi/{documentName}.json", "POST /billing/webhook"];
+    private static readonly string[] Anonymous = ["GET /billing/checkout/canceled", "GET /billing/checkout/success", "GET /billing/portal/returned", "GET /catalog/plans", "GET /healthz", "GET /openapi/{documentName}.json", "POST /billing/webhook"];
 
     private sealed record Route(string Method, string Pattern, bool AllowsAnonymous)
     {

@@ -221,6 +221,33 @@ public sealed class SelfServiceBillingTests(SelfServiceWorld world) : SelfServic
     }
 
     [Fact]
+    public async Task SuccessPage_PendingUntilTheSessionsWebhookIsApplied_ThenThePlan_CancelAndPortalPagesExist()
+    {
+        var tenant = await Fx.CreateTenantAsync();
+        var session = await CheckoutAsync(tenant, "pro");
+        async Task<(HttpStatusCode, string)> Page(string path)
+        {
+            var response = await Fx.Client.GetAsync(path, Ct);
+            return (response.StatusCode, await response.Content.ReadAsStringAsync(Ct));
+        }
+
+        var (status, pending) = await Page($"/billing/checkout/success?session_id={session}");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Contains("pending sync", pending, StringComparison.Ordinal);
+        Assert.Contains("http-equiv=\"refresh\"", pending, StringComparison.Ordinal);
+
+        var completed = await World.Stripe.State.CompleteCheckoutSessionAsync(session, Ct);
+        await World.DeliverAsync(completed);
+        var (_, active) = await Page($"/billing/checkout/success?session_id={session}");
+        Assert.Contains("<strong>Plan:</strong> pro", active, StringComparison.Ordinal);
+        Assert.DoesNotContain("refresh", active, StringComparison.Ordinal);
+
+        Assert.Equal(HttpStatusCode.BadRequest, (await Page("/billing/checkout/success")).Item1);
+        Assert.Equal(HttpStatusCode.OK, (await Page("/billing/checkout/canceled")).Item1);
+        Assert.Equal(HttpStatusCode.OK, (await Page("/billing/portal/returned")).Item1);
+    }
+
+    [Fact]
     public async Task Checkout_RefusesBadPlansSubscribedAndSuspendedTenants()
     {
         var tenant = await Fx.CreateTenantAsync();

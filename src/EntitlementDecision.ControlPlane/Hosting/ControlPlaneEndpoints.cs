@@ -20,6 +20,7 @@ internal static class ControlPlaneEndpoints
         app.MapEntitlementEndpoints();
         app.MapWebhookEndpoints();
         app.MapSelfServiceBillingEndpoints();
+        app.MapCheckoutPages();
         app.MapReconciliationEndpoints();
         app.MapAuditEndpoints();
         app.MapApprovals();
