@@ -230,6 +230,36 @@ public sealed class BillingLifecycleTests(StripeWorld world) : IClassFixture<Str
     }
 
     [Fact]
+    public async Task Invoices_KeptFromInvoiceWebhooks_NewestStateWins_OwnerAndOperatorsSeeThem()
+    {
+        var tenant = await Fx.CreateTenantAsync();
+        var (sub, events) = await world.SubscribeAsync(tenant);
+        await world.DeliverAsync(events);
+        var failed = await world.Stripe.State.FailPaymentAsync(sub, Ct);
+        await world.DeliverAsync(failed);
+        var (_, open) = await Fx.SendAsync(HttpMethod.Get, "/billing/invoices", Fx.Token(Roles.Owner, tenant));
+        var invoice = open!.AsArray().Single(i => (string)i!["status"]! == "open")!; // the renewal invoice whose payment failed
+        var id = (string)invoice["invoice_id"]!;
+        Assert.Equal("open", (string)invoice["status"]!);
+        Assert.True((long)invoice["amount_due"]! > 0);
+        Assert.Equal(0, (long)invoice["amount_paid"]!);
+        Assert.StartsWith("https://invoice.stripe.com/i/", (string)invoice["hosted_invoice_url"]!, StringComparison.Ordinal);
+
+        await world.DeliverAsync(await world.Stripe.State.PayAsync(sub, Ct));
+        var (_, paid) = await Fx.SendAsync(HttpMethod.Get, $"/tenants/{tenant}/invoices", Fx.OperatorToken());
+        var after = paid!.AsArray().Single(i => (string)i!["invoice_id"]! == id)!;
+        Assert.Equal(("paid", (long)invoice["amount_due"]!), ((string)after["status"]!, (long)after["amount_paid"]!));
+        Assert.False(string.IsNullOrEmpty((string?)after["number"]));
+
+        // Stripe redelivers the older payment_failed event: the paid state stays.
+        var failedEvent = failed.EventIds.Single(e => (string?)world.Stripe.State.Find(e)!["type"] == StripeInvoiceEvents.PaymentFailed);
+        await Fx.PostWebhookAsync(world.EventBody(failedEvent));
+        var (_, again) = await Fx.SendAsync(HttpMethod.Get, $"/tenants/{tenant}/invoices", Fx.OperatorToken());
+        Assert.Equal("paid", (string)again!.AsArray().Single(i => (string)i!["invoice_id"]! == id)!["status"]!);
+        Assert.Equal(HttpStatusCode.Forbidden, (await Fx.SendAsync(HttpMethod.Get, "/billing/invoices", Fx.Token(Roles.Member, tenant))).Response.StatusCode);
+    }
+
+    [Fact]
     public async Task Reconciliation_FindsRepairsAndReportsPlantedDrift()
     {
         // Tenant A: Stripe canceled the subscription, the webhook never arrived. Tenant B: the price changed in Stripe only.

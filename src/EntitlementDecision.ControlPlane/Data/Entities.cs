@@ -285,3 +285,52 @@ internal sealed class AuditEntry
 
     public required string Cause { get; set; }
 }
+
+/// <summary>
+/// Table <c>invoices</c>: Stripe invoices of a tenant as the <c>invoice.*</c> webhooks last showed them (Stripe's Invoice object):
+/// amounts in the currency's minor unit, Stripe's hosted page and PDF links. <see cref="LastEventCreated"/> keeps the newest event
+/// applied, so an older event never overwrites a newer state.
+/// </summary>
+internal sealed class InvoiceRecord
+{
+    /// <summary><c>in_...</c>.</summary>
+    public required string InvoiceId { get; set; }
+
+    public required string TenantId { get; set; }
+
+    public required string Environment { get; set; }
+
+    public string? SubscriptionId { get; set; }
+
+    /// <summary>Stripe's invoice number (e.g. "ABC123-0001"), set once finalized.</summary>
+    public string? Number { get; set; }
+
+    /// <summary>draft, open, paid, uncollectible or void.</summary>
+    public required string Status { get; set; }
+
+    public required string Currency { get; set; }
+
+    public long Total { get; set; }
+
+    public long AmountDue { get; set; }
+
+    public long AmountPaid { get; set; }
+
+    public long AmountRemaining { get; set; }
+
+    public DateTimeOffset? PeriodStart { get; set; }
+
+    public DateTimeOffset? PeriodEnd { get; set; }
+
+    public DateTimeOffset? DueDate { get; set; }
+
+    public string? HostedInvoiceUrl { get; set; }
+
+    public string? InvoicePdf { get; set; }
+
+    public DateTimeOffset StripeCreated { get; set; }
+
+    public DateTimeOffset LastEventCreated { get; set; }
+
+    public DateTimeOffset UpdatedAt { get; set; }
+}

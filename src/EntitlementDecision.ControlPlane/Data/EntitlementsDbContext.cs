@@ -21,6 +21,8 @@ internal sealed class EntitlementsDbContext(DbContextOptions<EntitlementsDbConte
 
     public DbSet<Approval> Approvals => Set<Approval>();
 
+    public DbSet<InvoiceRecord> Invoices => Set<InvoiceRecord>();
+
     public DbSet<ReconciliationRun> ReconciliationRuns => Set<ReconciliationRun>();
 
     public DbSet<ReconciliationMismatch> ReconciliationMismatches => Set<ReconciliationMismatch>();
@@ -35,6 +37,16 @@ internal sealed class EntitlementsDbContext(DbContextOptions<EntitlementsDbConte
             e.Property(t => t.Name).HasMaxLength(200);
             e.Property(t => t.Status).HasMaxLength(16);
             e.HasIndex(t => new { t.Status, t.PurgeAfter });
+        });
+
+        modelBuilder.Entity<InvoiceRecord>(e =>
+        {
+            e.ToTable("invoices");
+            e.HasKey(x => x.InvoiceId);
+            e.Property(x => x.InvoiceId).HasMaxLength(255);
+            e.Property(x => x.Status).HasMaxLength(32);
+            e.Property(x => x.Currency).HasMaxLength(8);
+            e.HasIndex(x => new { x.TenantId, x.Environment, x.StripeCreated });
         });
 
         modelBuilder.Entity<Approval>(e =>

@@ -1,3 +1,4 @@
+using EntitlementDecision.ControlPlane.Invoices;
 using EntitlementDecision.ControlPlane.Approvals;
 using EntitlementDecision.ControlPlane.Audit;
 using EntitlementDecision.ControlPlane.Catalog;
@@ -21,6 +22,7 @@ internal static class ControlPlaneEndpoints
         app.MapWebhookEndpoints();
         app.MapSelfServiceBillingEndpoints();
         app.MapCheckoutPages();
+        app.MapInvoices();
         app.MapReconciliationEndpoints();
         app.MapAuditEndpoints();
         app.MapApprovals();

@@ -176,6 +176,9 @@ internal static class TenantLifecycle
                            WHEN after->'tenant' ? 'name' THEN jsonb_set(after, '{tenant,name}', '"(purged)"') ELSE after END
             WHERE tenant_id = {{tenant.TenantId}}
             """, ct);
+        // Hosted invoice pages and PDFs show the customer's name and address: the links go, the amounts stay (billing record).
+        await db.Invoices.Where(i => i.TenantId == tenant.TenantId)
+            .ExecuteUpdateAsync(u => u.SetProperty(i => i.HostedInvoiceUrl, (string?)null).SetProperty(i => i.InvoicePdf, (string?)null), ct);
         var now = time.GetUtcNow();
         var before = new { tenant.TenantId, tenant.Status };
         var dropped = 0;

@@ -75,6 +75,13 @@ internal sealed partial class StripeEventApplier(
             case StripeInvoiceEvents.PaymentFailed or StripeInvoiceEvents.Paid:
             {
                 var (invoice, error) = StripeInvoiceEvents.ReadInvoice(e);
+                if (invoice is not null && record.TenantId is { } invoiceTenant && e.Data.Object is global::Stripe.Invoice stripeInvoice)
+                {
+                    // The invoice itself, for GET /billing/invoices, whatever the event does to dunning (saved with the event's outcome).
+                    await Invoices.InvoiceStore.TrackAsync(db, stripeInvoice, invoiceTenant, record.Environment ?? Engine.Identifiers.DefaultEnvironment,
+                        invoice.SubscriptionId, invoice.EventCreated, time.GetUtcNow(), ct);
+                }
+
                 return invoice is null ? new ApplyResult($"rejected: {error}", false) : await ApplyInvoiceAsync(invoice, record, ct);
             }
 

@@ -240,6 +240,100 @@ namespace EntitlementDecision.ControlPlane.Data.Migrations
                     b.ToTable("entitlements", (string)null);
                 });
 
+            modelBuilder.Entity("EntitlementDecision.ControlPlane.Data.InvoiceRecord", b =>
+                {
+                    b.Property<string>("InvoiceId")
+                        .HasMaxLength(255)
+                        .HasColumnType("character varying(255)")
+                        .HasColumnName("invoice_id");
+
+                    b.Property<long>("AmountDue")
+                        .HasColumnType("bigint")
+                        .HasColumnName("amount_due");
+
+                    b.Property<long>("AmountPaid")
+                        .HasColumnType("bigint")
+                        .HasColumnName("amount_paid");
+
+                    b.Property<long>("AmountRemaining")
+                        .HasColumnType("bigint")
+                        .HasColumnName("amount_remaining");
+
+                    b.Property<string>("Currency")
+                        .IsRequired()
+                        .HasMaxLength(8)
+                        .HasColumnType("character varying(8)")
+                        .HasColumnName("currency");
+
+                    b.Property<DateTimeOffset?>("DueDate")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("due_date");
+
+                    b.Property<string>("Environment")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("environment");
+
+                    b.Property<string>("HostedInvoiceUrl")
+                        .HasColumnType("text")
+                        .HasColumnName("hosted_invoice_url");
+
+                    b.Property<string>("InvoicePdf")
+                        .HasColumnType("text")
+                        .HasColumnName("invoice_pdf");
+
+                    b.Property<DateTimeOffset>("LastEventCreated")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("last_event_created");
+
+                    b.Property<string>("Number")
+                        .HasColumnType("text")
+                        .HasColumnName("number");
+
+                    b.Property<DateTimeOffset?>("PeriodEnd")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("period_end");
+
+                    b.Property<DateTimeOffset?>("PeriodStart")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("period_start");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("status");
+
+                    b.Property<DateTimeOffset>("StripeCreated")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("stripe_created");
+
+                    b.Property<string>("SubscriptionId")
+                        .HasColumnType("text")
+                        .HasColumnName("subscription_id");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<long>("Total")
+                        .HasColumnType("bigint")
+                        .HasColumnName("total");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at");
+
+                    b.HasKey("InvoiceId")
+                        .HasName("pk_invoices");
+
+                    b.HasIndex("TenantId", "Environment", "StripeCreated")
+                        .HasDatabaseName("ix_invoices_tenant_id_environment_stripe_created");
+
+                    b.ToTable("invoices", (string)null);
+                });
+
             modelBuilder.Entity("EntitlementDecision.ControlPlane.Data.OutboxMessage", b =>
                 {
                     b.Property<long>("Id")
