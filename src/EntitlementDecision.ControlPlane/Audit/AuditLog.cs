@@ -12,8 +12,11 @@ internal static class AuditLog
 
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
-    /// <summary>Adds an entry. <paramref name="before"/>/<paramref name="after"/> are serialized as snake_case JSON (null stays SQL NULL).</summary>
-    public static void Add(EntitlementsDbContext db, string tenantId, string? environment, DateTimeOffset at, string actor, string action, object? before, object? after, string cause) =>
+    /// <summary>Adds an entry. <paramref name="before"/>/<paramref name="after"/> are serialized as snake_case JSON (null stays SQL NULL).
+    /// A change that notifies the tenant also adds its notice here (<see cref="NoticeRules"/>), in the same transaction.</summary>
+    public static void Add(EntitlementsDbContext db, string tenantId, string? environment, DateTimeOffset at, string actor, string action, object? before, object? after, string cause)
+    {
+        NoticeRules.OnAudit(db, tenantId, environment, at, action, before, after, cause);
         db.AuditEntries.Add(new AuditEntry
         {
             TenantId = tenantId,
@@ -25,6 +28,7 @@ internal static class AuditLog
             After = after is null ? null : JsonSerializer.Serialize(after, after.GetType(), Json),
             Cause = cause,
         });
+    }
 
     /// <summary>The audited view of an entitlement row (every field that affects resolution, plus the version).</summary>
     public static EntitlementAuditView View(Entitlement e) => new(

@@ -334,3 +334,85 @@ internal sealed class InvoiceRecord
 
     public DateTimeOffset UpdatedAt { get; set; }
 }
+
+/// <summary>Table <c>notice_endpoints</c>: where a tenant receives its notices (signed webhooks) and the secret they are signed with.</summary>
+internal sealed class NoticeEndpoint
+{
+    public required string TenantId { get; set; }
+
+    /// <summary>Absolute https URL (http only on loopback).</summary>
+    public required string Url { get; set; }
+
+    /// <summary>The signing secret ("nsec_" + 32 hex chars), shown to the owner once, never logged.</summary>
+    public required string Secret { get; set; }
+
+    public DateTimeOffset UpdatedAt { get; set; }
+}
+
+/// <summary>
+/// Table <c>notices</c>: a notice to a tenant (trial ending, payment failed, suspended, ...), rendered from a versioned template
+/// when the change that causes it is written (same transaction), then delivered by the notice dispatcher with retries.
+/// </summary>
+internal sealed class Notice
+{
+    public const string Pending = "pending";
+    public const string Delivered = "delivered";
+    public const string Failed = "failed";
+
+    /// <summary>Stored but not sent: the tenant has no notice endpoint (it can still read it at GET /billing/notices).</summary>
+    public const string NoEndpoint = "no_endpoint";
+
+    public long Id { get; set; }
+
+    public required string TenantId { get; set; }
+
+    public string? Environment { get; set; }
+
+    /// <summary>trial_ending, payment_failed, suspended, reactivated, canceled, plan_changed.</summary>
+    public required string Kind { get; set; }
+
+    public required string TemplateVersion { get; set; }
+
+    public required string Subject { get; set; }
+
+    public required string Body { get; set; }
+
+    /// <summary>The facts the template was rendered from (jsonb).</summary>
+    public required string Data { get; set; }
+
+    /// <summary>The audit cause of the change that raised it.</summary>
+    public required string Cause { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public string Status { get; set; } = Pending;
+
+    public int Attempts { get; set; }
+
+    public DateTimeOffset NextAttemptAt { get; set; }
+
+    public DateTimeOffset? DeliveredAt { get; set; }
+
+    public string? LastError { get; set; }
+}
+
+/// <summary>Table <c>notice_deliveries</c>: one delivery attempt of a notice (the delivery log).</summary>
+internal sealed class NoticeDelivery
+{
+    public long Id { get; set; }
+
+    public long NoticeId { get; set; }
+
+    public int Attempt { get; set; }
+
+    public DateTimeOffset At { get; set; }
+
+    public required string Url { get; set; }
+
+    /// <summary>The endpoint's HTTP status, or null when it did not answer.</summary>
+    public int? StatusCode { get; set; }
+
+    public string? Error { get; set; }
+
+    public long DurationMs { get; set; }
+}

@@ -23,6 +23,12 @@ internal sealed class EntitlementsDbContext(DbContextOptions<EntitlementsDbConte
 
     public DbSet<InvoiceRecord> Invoices => Set<InvoiceRecord>();
 
+    public DbSet<NoticeEndpoint> NoticeEndpoints => Set<NoticeEndpoint>();
+
+    public DbSet<Notice> Notices => Set<Notice>();
+
+    public DbSet<NoticeDelivery> NoticeDeliveries => Set<NoticeDelivery>();
+
     public DbSet<ReconciliationRun> ReconciliationRuns => Set<ReconciliationRun>();
 
     public DbSet<ReconciliationMismatch> ReconciliationMismatches => Set<ReconciliationMismatch>();
@@ -37,6 +43,33 @@ internal sealed class EntitlementsDbContext(DbContextOptions<EntitlementsDbConte
             e.Property(t => t.Name).HasMaxLength(200);
             e.Property(t => t.Status).HasMaxLength(16);
             e.HasIndex(t => new { t.Status, t.PurgeAfter });
+        });
+
+        modelBuilder.Entity<NoticeEndpoint>(e =>
+        {
+            e.ToTable("notice_endpoints");
+            e.HasKey(x => x.TenantId);
+            e.Property(x => x.Url).HasMaxLength(2048);
+        });
+
+        modelBuilder.Entity<Notice>(e =>
+        {
+            e.ToTable("notices");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Id).UseIdentityByDefaultColumn();
+            e.Property(x => x.Kind).HasMaxLength(32);
+            e.Property(x => x.Status).HasMaxLength(16);
+            e.Property(x => x.Data).HasColumnType("jsonb");
+            e.HasIndex(x => new { x.Status, x.NextAttemptAt });
+            e.HasIndex(x => new { x.TenantId, x.CreatedAt });
+        });
+
+        modelBuilder.Entity<NoticeDelivery>(e =>
+        {
+            e.ToTable("notice_deliveries");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Id).UseIdentityByDefaultColumn();
+            e.HasIndex(x => x.NoticeId);
         });
 
         modelBuilder.Entity<InvoiceRecord>(e =>

@@ -1,3 +1,4 @@
+using EntitlementDecision.ControlPlane.Notices;
 using EntitlementDecision.ControlPlane.Invoices;
 using EntitlementDecision.ControlPlane.Approvals;
 using EntitlementDecision.ControlPlane.Audit;
@@ -23,6 +24,7 @@ internal static class ControlPlaneEndpoints
         app.MapSelfServiceBillingEndpoints();
         app.MapCheckoutPages();
         app.MapInvoices();
+        app.MapNotices();
         app.MapReconciliationEndpoints();
         app.MapAuditEndpoints();
         app.MapApprovals();

@@ -69,6 +69,9 @@ internal static class ControlPlaneServices
         services.AddSingleton<Approvals.IApprovableAction, Tenants.TenantPurgeAction>();
         services.AddSingleton<Approvals.IApprovableAction, Webhooks.WebhookRetryAction>();
         services.AddScoped<Approvals.IApprovableAction, Reconciliation.ReconciliationRepairAction>();
+        services.AddHttpClient(Notices.NoticeDispatcher.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10));
+        services.AddSingleton<Notices.NoticeDispatcher>();
+        services.AddHostedService(sp => sp.GetRequiredService<Notices.NoticeDispatcher>());
         services.AddSingleton<Tenants.PurgeJob>();
         services.AddHostedService(sp => sp.GetRequiredService<Tenants.PurgeJob>());
     }

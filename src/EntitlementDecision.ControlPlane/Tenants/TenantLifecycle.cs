@@ -179,6 +179,7 @@ internal static class TenantLifecycle
         // Hosted invoice pages and PDFs show the customer's name and address: the links go, the amounts stay (billing record).
         await db.Invoices.Where(i => i.TenantId == tenant.TenantId)
             .ExecuteUpdateAsync(u => u.SetProperty(i => i.HostedInvoiceUrl, (string?)null).SetProperty(i => i.InvoicePdf, (string?)null), ct);
+        await db.NoticeEndpoints.Where(e => e.TenantId == tenant.TenantId).ExecuteDeleteAsync(ct);
         var now = time.GetUtcNow();
         var before = new { tenant.TenantId, tenant.Status };
         var dropped = 0;
