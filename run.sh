@@ -57,7 +57,8 @@ if [ "$demo" = 1 ]; then
   ED_DEMO_TENANT=${ED_DEMO_TENANT:-demo-$(date -u +%Y%m%d%H%M%S)}
   ED_DEMO_OPERATOR_TOKEN=$(dotnet "$ED_BIN_CONTROLPLANE" mint-token --tenant platform --role operator --subject demo)
   ED_DEMO_OWNER_TOKEN=$(dotnet "$ED_BIN_CONTROLPLANE" mint-token --tenant "$ED_DEMO_TENANT" --role owner --subject demo-owner)
-  export ED_DEMO_TENANT ED_DEMO_OPERATOR_TOKEN ED_DEMO_OWNER_TOKEN
+  ED_DEMO_SECOND_OPERATOR_TOKEN=$(dotnet "$ED_BIN_CONTROLPLANE" mint-token --tenant platform --role operator --subject demo-approver)
+  export ED_DEMO_TENANT ED_DEMO_OPERATOR_TOKEN ED_DEMO_OWNER_TOKEN ED_DEMO_SECOND_OPERATOR_TOKEN
   if [ -z "${ED_FAKE_STRIPE_URL:-}" ]; then echo "the demo needs the fake Stripe API (leave STRIPE_API_BASE unset)" >&2; exit 2; fi
   dotnet "$ED_BIN_DEMO"
   exit $?

@@ -20,10 +20,12 @@ var webhookSecret = Required("STRIPE_WEBHOOK_SECRET").Split(',')[0].Trim();
 var tenant = Required("ED_DEMO_TENANT");
 var operatorToken = Required("ED_DEMO_OPERATOR_TOKEN");
 var ownerToken = Required("ED_DEMO_OWNER_TOKEN");
+var secondOperatorToken = Required("ED_DEMO_SECOND_OPERATOR_TOKEN");
 const string Env = "production";
 
 using var asOperator = Client(controlPlane, operatorToken);
 using var asOwner = Client(controlPlane, ownerToken);
+using var asSecondOperator = Client(controlPlane, secondOperatorToken);
 using var stripe = new HttpClient { BaseAddress = fakeStripe, Timeout = TimeSpan.FromSeconds(10) };
 // The client SDK a product service uses; a fallback (the sidecar did not answer) counts as a failure of the demo.
 var (entitlements, channel) = EntitlementClientFactory.Create(new EntitlementClientOptions { Address = sidecar, Environment = Env, Deadline = TimeSpan.FromSeconds(2) });
@@ -107,11 +109,38 @@ Expect(redelivery.Contains("\"duplicate\":true", StringComparison.Ordinal), "red
 var final = await Check("advanced_reports");
 Expect(final.SnapshotVersion == canceled.SnapshotVersion, "redelivery changed nothing (same snapshot version)");
 
+// The tenant's lifecycle: suspend, reactivate, delete with a second operator's approval. Each answer's snapshot_version is
+// passed as min_snapshot_version, so the sidecar's very next answer shows the change (read-your-writes).
+var suspendedAt = await Json(await asOperator.PostAsync($"/tenants/{tenant}/suspend", null), "POST /tenants/{id}/suspend (operator)");
+var suspended = await CheckAt("projects", Version(suspendedAt));
+Show("suspended by an operator", "projects", suspended);
+Expect(!suspended.Allowed && suspended.Reason == DecisionReason.TenantSuspended, "suspended: denied");
+var ownRead = await asOwner.GetAsync("/billing/entitlements");
+Console.WriteLine($"   the owner's own token at GET /billing/entitlements -> HTTP {(int)ownRead.StatusCode}");
+Expect(ownRead.StatusCode == System.Net.HttpStatusCode.Forbidden, "suspended: the tenant's tokens are refused");
+var resumedAt = await Json(await asOperator.PostAsync($"/tenants/{tenant}/resume", null), "POST /tenants/{id}/resume (operator)");
+var resumed = await CheckAt("projects", Version(resumedAt));
+Show("reactivated", "projects", resumed);
+Expect(resumed.Allowed, "reactivated: the prior state again");
+
+var requested = await Json(await asOperator.DeleteAsync($"/tenants/{tenant}"), "DELETE /tenants/{id} (operator demo)");
+var approvalId = (string?)requested?["approval"]?["id"] ?? "";
+Console.WriteLine($"   approval {approvalId}: {(string?)requested?["approval"]?["action"]}, requested by {(string?)requested?["approval"]?["requested_by"]}, expires {(string?)requested?["approval"]?["expires_at"]}");
+var selfApproval = await asOperator.PostAsync($"/approvals/{approvalId}/approve", null);
+Console.WriteLine($"   the requester approves it himself -> HTTP {(int)selfApproval.StatusCode}");
+Expect(selfApproval.StatusCode == System.Net.HttpStatusCode.Forbidden, "the requester cannot approve");
+var approved = await Json(await asSecondOperator.PostAsync($"/approvals/{approvalId}/approve", null), "POST /approvals/{id}/approve (a second operator)");
+var deletion = approved?["result"];
+Console.WriteLine($"   tenant {(string?)deletion?["tenant"]?["status"]}; purge of its personal data at {(string?)deletion?["purge_after"]}");
+var tombstoned = await CheckAt("projects", (long?)deletion?["tenant"]?["snapshot_versions"]?[Env] ?? 0);
+Show("deleting (tombstoned)", "projects", tombstoned);
+Expect(!tombstoned.Allowed && tombstoned.Reason == DecisionReason.TenantSuspended, "deleting: denied everywhere");
+
 var audit = await Json(await asOperator.GetAsync($"/tenants/{tenant}/audit"), null);
 var entries = audit?["items"]?.AsArray() ?? audit?["entries"]?.AsArray() ?? (audit as JsonArray);
 Console.WriteLine();
 Console.WriteLine($"audit: {entries?.Count ?? 0} entries for {tenant} (GET /tenants/{tenant}/audit), e.g.:");
-foreach (var e in entries?.Take(12) ?? [])
+foreach (var e in entries?.Take(16) ?? [])
 {
     Console.WriteLine($"   {(string?)e?["at"]}  {(string?)e?["actor"],-24} {(string?)e?["action"],-40} cause {(string?)e?["cause"]}");
 }
@@ -156,6 +185,15 @@ async Task<CheckEntitlementResponse> Check(string feature)
     var result = await entitlements.CheckAsync(tenant, feature);
     return result.Response ?? throw new InvalidOperationException($"the sidecar did not answer: {result.FallbackCause}");
 }
+
+// One check that may not answer from a snapshot older than the version a control-plane answer returned.
+async Task<CheckEntitlementResponse> CheckAt(string feature, long minVersion)
+{
+    var result = await entitlements.CheckAsync(new EntitlementCheck(tenant, feature, MinSnapshotVersion: minVersion));
+    return result.Response ?? throw new InvalidOperationException($"the sidecar did not answer: {result.FallbackCause}");
+}
+
+static long Version(JsonNode? tenantAnswer) => (long?)tenantAnswer?["snapshot_versions"]?[Env] ?? 0;
 
 // Polls the sidecar every 10 ms until the answer satisfies the condition (at most 10 s unless told); returns the last answer.
 async Task<CheckEntitlementResponse> WaitFor(string feature, Func<CheckEntitlementResponse, bool> condition, TimeSpan? atMost = null)
