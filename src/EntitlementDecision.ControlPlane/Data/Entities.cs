@@ -30,6 +30,10 @@ internal sealed class Tenant
 
     public DateTimeOffset? PurgedAt { get; set; }
 
+    /// <summary>The billing owner's token subject once ownership was transferred (null: any owner-role token of the tenant is owner).
+    /// Set: only this subject acts as owner; another owner-role token acts as admin (see <c>TenantStatusGate</c>).</summary>
+    public string? OwnerSubject { get; set; }
+
     /// <summary>True when <paramref name="status"/> blocks the tenant everywhere (sidecar, its own tokens, usage).</summary>
     public static bool Blocks(string status) => status is Suspended or Deleting or Deleted;
 }
@@ -415,4 +419,32 @@ internal sealed class NoticeDelivery
     public string? Error { get; set; }
 
     public long DurationMs { get; set; }
+}
+
+/// <summary>
+/// Table <c>owner_transfers</c>: the billing owner handing ownership to an admin of the same tenant. Requested by the owner,
+/// accepted by the admin (the confirmations of both); expires unaccepted after a day.
+/// </summary>
+internal sealed class OwnerTransfer
+{
+    public const string Pending = "pending";
+    public const string Accepted = "accepted";
+    public const string Canceled = "canceled";
+
+    /// <summary>"otr_" + 24 hex chars.</summary>
+    public required string Id { get; set; }
+
+    public required string TenantId { get; set; }
+
+    public required string FromSubject { get; set; }
+
+    public required string ToSubject { get; set; }
+
+    public DateTimeOffset RequestedAt { get; set; }
+
+    public DateTimeOffset ExpiresAt { get; set; }
+
+    public string Status { get; set; } = Pending;
+
+    public DateTimeOffset? DecidedAt { get; set; }
 }

@@ -25,6 +25,8 @@ internal sealed class EntitlementsDbContext(DbContextOptions<EntitlementsDbConte
 
     public DbSet<NoticeEndpoint> NoticeEndpoints => Set<NoticeEndpoint>();
 
+    public DbSet<OwnerTransfer> OwnerTransfers => Set<OwnerTransfer>();
+
     public DbSet<Notice> Notices => Set<Notice>();
 
     public DbSet<NoticeDelivery> NoticeDeliveries => Set<NoticeDelivery>();
@@ -43,6 +45,15 @@ internal sealed class EntitlementsDbContext(DbContextOptions<EntitlementsDbConte
             e.Property(t => t.Name).HasMaxLength(200);
             e.Property(t => t.Status).HasMaxLength(16);
             e.HasIndex(t => new { t.Status, t.PurgeAfter });
+        });
+
+        modelBuilder.Entity<OwnerTransfer>(e =>
+        {
+            e.ToTable("owner_transfers");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Id).HasMaxLength(32);
+            e.Property(x => x.Status).HasMaxLength(16);
+            e.HasIndex(x => new { x.TenantId, x.Status });
         });
 
         modelBuilder.Entity<NoticeEndpoint>(e =>

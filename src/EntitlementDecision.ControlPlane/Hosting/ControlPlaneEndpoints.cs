@@ -25,6 +25,7 @@ internal static class ControlPlaneEndpoints
         app.MapCheckoutPages();
         app.MapInvoices();
         app.MapNotices();
+        app.MapOwnerTransfers();
         app.MapReconciliationEndpoints();
         app.MapAuditEndpoints();
         app.MapApprovals();

@@ -536,6 +536,55 @@ namespace EntitlementDecision.ControlPlane.Data.Migrations
                     b.ToTable("outbox_messages", (string)null);
                 });
 
+            modelBuilder.Entity("EntitlementDecision.ControlPlane.Data.OwnerTransfer", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("id");
+
+                    b.Property<DateTimeOffset?>("DecidedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("decided_at");
+
+                    b.Property<DateTimeOffset>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("expires_at");
+
+                    b.Property<string>("FromSubject")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("from_subject");
+
+                    b.Property<DateTimeOffset>("RequestedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("requested_at");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("ToSubject")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("to_subject");
+
+                    b.HasKey("Id")
+                        .HasName("pk_owner_transfers");
+
+                    b.HasIndex("TenantId", "Status")
+                        .HasDatabaseName("ix_owner_transfers_tenant_id_status");
+
+                    b.ToTable("owner_transfers", (string)null);
+                });
+
             modelBuilder.Entity("EntitlementDecision.ControlPlane.Data.ReconciliationMismatch", b =>
                 {
                     b.Property<long>("Id")
@@ -758,6 +807,10 @@ namespace EntitlementDecision.ControlPlane.Data.Migrations
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)")
                         .HasColumnName("name");
+
+                    b.Property<string>("OwnerSubject")
+                        .HasColumnType("text")
+                        .HasColumnName("owner_subject");
 
                     b.Property<DateTimeOffset?>("PurgeAfter")
                         .HasColumnType("timestamp with time zone")
