@@ -85,6 +85,19 @@ public sealed class LifecycleTests(LifecycleFixture fx) : IClassFixture<Lifecycl
         var sub = "sub_" + tenant;
         await fx.Host.DeliverAsync(ControlPlaneFixture.SubscriptionEvent(StripeSubscriptionEvents.SubscriptionCreated, tenant, "active", now.AddMinutes(-4), sub).WithCustomer("cus_" + tenant).ToUtf8Bytes());
         await WaitAsync(async () => (await store.GetAsync(tenant, "production", Ct))?.PlanId == "pro");
+        // Invoiced: Stripe's invoice.paid is kept, and the owner sees it.
+        var invoiceId = "in_" + tenant;
+        var paid = StripeEventBuilder.Create(StripeInvoiceEvents.Paid, new JsonObject
+        {
+            ["id"] = invoiceId, ["object"] = "invoice", ["customer"] = "cus_" + tenant, ["subscription"] = sub, ["status"] = "paid",
+            ["currency"] = "usd", ["total"] = 2000, ["amount_due"] = 2000, ["amount_paid"] = 2000, ["amount_remaining"] = 0, ["number"] = "LC-0001",
+            ["attempt_count"] = 1, ["hosted_invoice_url"] = "https://invoice.stripe.com/i/" + invoiceId,
+            ["metadata"] = new JsonObject { ["tenant_id"] = tenant, ["environment"] = "production" },
+        }).WithEventId("evt_inv_" + tenant).WithCreated(now.AddMinutes(-4).AddSeconds(30)).ToUtf8Bytes();
+        Assert.Equal("applied", await fx.Host.DeliverAsync(paid));
+        var (_, invoices) = await fx.Host.SendAsync(HttpMethod.Get, "/billing/invoices", owner);
+        Assert.Equal(("paid", 2000L), ((string)invoices!.AsArray().Single()!["status"]!, (long)invoices.AsArray().Single()!["amount_paid"]!));
+
         var (refused, refusedJson) = await fx.Host.SendAsync(HttpMethod.Delete, $"/tenants/{tenant}", OperatorA);
         Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
         Assert.Contains(sub, (string)refusedJson!["detail"]!, StringComparison.Ordinal);
@@ -127,7 +140,10 @@ public sealed class LifecycleTests(LifecycleFixture fx) : IClassFixture<Lifecycl
         var (purged, purgedJson) = await fx.Host.SendAsync(HttpMethod.Post, $"/approvals/{(string)purgeAskedJson!["approval"]!["id"]!}/approve", OperatorA);
         Assert.Equal(HttpStatusCode.OK, purged.StatusCode);
         Assert.Equal("deleted", (string)purgedJson!["result"]!["tenant"]!["status"]!);
-        Assert.True((int)purgedJson["result"]!["redacted_stripe_events"]! >= 3);
+        Assert.True((int)purgedJson["result"]!["redacted_stripe_events"]! >= 4);
+        var (_, invoicesAfter) = await fx.Host.SendAsync(HttpMethod.Get, $"/tenants/{tenant}/invoices", OperatorA);
+        Assert.Null((string?)invoicesAfter!.AsArray().Single()!["hosted_invoice_url"]); // the link shows the customer's address; the amounts stay
+        Assert.Equal(2000, (long)invoicesAfter.AsArray().Single()!["amount_paid"]!);
 
         var payloads = await PayloadsAsync(tenant);
         Assert.DoesNotContain("jane@example.com", payloads, StringComparison.Ordinal);
