@@ -111,6 +111,8 @@ public sealed class LifecycleTests(LifecycleFixture fx) : IClassFixture<Lifecycl
         Assert.Equal(("tenant.delete", tenant, "operator:alice"), ((string)approval["action"]!, (string)approval["tenant"]!, (string)approval["requested_by"]!));
         Assert.True(DateTimeOffset.Parse((string)approval["expires_at"]!, System.Globalization.CultureInfo.InvariantCulture) > now.AddHours(71));
         Assert.Equal("active", await StatusAsync(tenant)); // nothing happens before the approval
+        Assert.NotEmpty(requestedJson["irreversible"]!.AsArray()); // the request already warns what cannot be undone, and when
+        Assert.Contains("purged 30 days later", (string)requestedJson["message"]!, StringComparison.Ordinal);
         var (_, pending) = await fx.Host.SendAsync(HttpMethod.Get, $"/approvals?status=pending&tenant_id={tenant}", OperatorB);
         Assert.Equal(approvalId, (string)pending!.AsArray().Single()!["id"]!);
 

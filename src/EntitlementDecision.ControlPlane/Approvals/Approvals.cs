@@ -53,8 +53,9 @@ internal sealed record ApprovalDto(
         a.Status, a.DecidedBy, a.DecidedAt, a.ResultStatus);
 }
 
-/// <summary>The answer to a request that needs approval (202): the approval and what approving it will do.</summary>
-internal sealed record ApprovalRequestedDto(ApprovalDto Approval, string Message);
+/// <summary>The answer to a request that needs approval (202): the approval, what approving it will do, and which of its effects
+/// cannot be undone (empty when none).</summary>
+internal sealed record ApprovalRequestedDto(ApprovalDto Approval, string Message, IReadOnlyList<string> Irreversible);
 
 /// <summary>The answer to approve: the approval and the executed action's answer (<c>result</c>; replayed on a repeated approve).</summary>
 internal sealed record ApprovalDecisionDto(ApprovalDto Approval, JsonElement? Result);
@@ -75,7 +76,8 @@ internal sealed class ApprovalService(GovernanceOptions policy, IEnumerable<IApp
     /// approval and answers 202 with it. <paramref name="payload"/>: the validated request (serialized as the approval's payload).
     /// </summary>
     public async Task<IResult> RunAsync(
-        EntitlementsDbContext db, string action, string tenantId, string? environment, object payload, ClaimsPrincipal user, string cause, CancellationToken ct)
+        EntitlementsDbContext db, string action, string tenantId, string? environment, object payload, ClaimsPrincipal user, string cause, CancellationToken ct,
+        string? effect = null, IReadOnlyList<string>? irreversible = null)
     {
         var element = JsonSerializer.SerializeToElement(payload, Json);
         if (!policy.RequiresApproval(action))
@@ -87,7 +89,7 @@ internal sealed class ApprovalService(GovernanceOptions policy, IEnumerable<IApp
         await db.SaveChangesAsync(ct);
         var dto = ApprovalDto.From(approval);
         return TypedResults.Json(
-            new ApprovalRequestedDto(dto, $"{action} needs a second operator: POST /approvals/{approval.Id}/approve (not by {approval.RequestedBy}) before {approval.ExpiresAt:O}."),
+            new ApprovalRequestedDto(dto, $"{action} needs a second operator: POST /approvals/{approval.Id}/approve (not by {approval.RequestedBy}) before {approval.ExpiresAt:O}.{(effect is null ? "" : " " + effect)}", irreversible ?? []),
             Json, statusCode: StatusCodes.Status202Accepted);
     }
 

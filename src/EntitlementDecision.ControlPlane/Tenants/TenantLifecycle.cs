@@ -60,7 +60,8 @@ internal static class TenantLifecycle
     }
 
     /// <summary><c>DELETE /tenants/{id}</c>: 404 unknown; 409 already deleting/deleted or a live subscription; else the tombstone (or 202 approval).</summary>
-    public static async Task<IResult> Delete(string tenantId, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, ApprovalService approvals, OutboxSignal signal, CancellationToken ct)
+    public static async Task<IResult> Delete(
+        string tenantId, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, ApprovalService approvals, GovernanceOptions governance, OutboxSignal signal, CancellationToken ct)
     {
         var tenant = await db.Tenants.AsNoTracking().FirstOrDefaultAsync(t => t.TenantId == tenantId, ct);
         if (tenant is null)
@@ -78,7 +79,9 @@ internal static class TenantLifecycle
             return live.ToResult();
         }
 
-        var result = await approvals.RunAsync(db, ApprovalActions.TenantDelete, tenantId, null, new { }, user, $"request:{http.TraceIdentifier}", ct);
+        var result = await approvals.RunAsync(db, ApprovalActions.TenantDelete, tenantId, null, new { }, user, $"request:{http.TraceIdentifier}", ct,
+            $"Once approved the tenant is denied everywhere and its personal data is purged {governance.Retention.TotalDays:0.##} days later (or at once with POST /tenants/{{id}}/purge).",
+            Irreversible);
         signal.Notify();
         return result;
     }
@@ -97,7 +100,8 @@ internal static class TenantLifecycle
             return NotDeleting(tenant).ToResult();
         }
 
-        var result = await approvals.RunAsync(db, ApprovalActions.TenantPurge, tenantId, null, new { }, user, $"request:{http.TraceIdentifier}", ct);
+        var result = await approvals.RunAsync(db, ApprovalActions.TenantPurge, tenantId, null, new { }, user, $"request:{http.TraceIdentifier}", ct,
+            "Once approved the tenant's personal data is purged at once.", Irreversible.Skip(1).ToList());
         signal.Notify();
         return result;
     }
