@@ -53,6 +53,24 @@ public sealed class ApprovalFlowTests(GovernedWorld world) : IClassFixture<Gover
     }
 
     [Fact]
+    public async Task Reconciliation_ComparesInvoices_AndRefreshesOurCopyAtOnce()
+    {
+        var tenant = await Fx.CreateTenantAsync();
+        var (sub, events) = await world.SubscribeAsync(tenant);
+        await world.DeliverAsync(events);
+        await world.Stripe.State.FailPaymentAsync(sub, Ct); // Stripe has a new open invoice; its webhooks never arrive
+
+        var (_, report) = await Fx.SendAsync(HttpMethod.Post, $"/tenants/{tenant}/reconcile", Fx.OperatorToken());
+        var invoiceDrift = report!["mismatches"]!.AsArray().Where(m => ((string)m!["field"]!).StartsWith("invoice_", StringComparison.Ordinal)).ToList();
+        Assert.Contains(invoiceDrift, m => (string)m!["field"]! == "invoice_missing" && (string)m["action"]! == "repaired");
+        var (_, invoices) = await Fx.SendAsync(HttpMethod.Get, $"/tenants/{tenant}/invoices", Fx.OperatorToken());
+        Assert.Contains(invoices!.AsArray(), i => (string)i!["status"]! == "open");
+
+        var (_, again) = await Fx.SendAsync(HttpMethod.Post, $"/tenants/{tenant}/reconcile", Fx.OperatorToken());
+        Assert.DoesNotContain(again!["mismatches"]!.AsArray(), m => ((string)m!["field"]!).StartsWith("invoice_", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task WebhookRetry_NeedsASecondOperator_ThenPutsTheFailedEventBack()
     {
         var tenant = await Fx.CreateTenantAsync();

@@ -63,6 +63,7 @@ internal sealed partial class Reconciler(
                 {
                     run.Checked++;
                     var (mismatches, repaired) = await ReconcileRowAsync(run.Id, row, ct);
+                    mismatches.AddRange(await ReconcileInvoicesAsync(run.Id, row, ct));
                     foreach (var m in mismatches)
                     {
                         drift[m.Field] = drift.GetValueOrDefault(m.Field) + 1;
@@ -223,6 +224,75 @@ internal sealed partial class Reconciler(
         }
 
         return (await SaveAsync(rowDb, mismatches, ct), false);
+    }
+
+    /// <summary>
+    /// Compares our copy of the customer's newest invoices (at most 100) with Stripe's: <c>invoice_missing</c> (Stripe has it, we do
+    /// not), <c>invoice_status</c>, <c>invoice_amount_paid</c>. Our copy is a cache of Stripe's (it grants nothing), so it is
+    /// refreshed at once (action <c>repaired</c>, audited <c>invoice.synced</c>) in report-only mode too.
+    /// </summary>
+    private async Task<List<ReconciliationMismatch>> ReconcileInvoicesAsync(long runId, Entitlement row, CancellationToken ct)
+    {
+        var mismatches = new List<ReconciliationMismatch>();
+        if (row.StripeCustomerId is null)
+        {
+            return mismatches;
+        }
+
+        IReadOnlyList<Invoice> invoices;
+        try
+        {
+            invoices = await stripe.ListInvoicesAsync(row.StripeCustomerId, 100, ct);
+        }
+        catch (StripeException e)
+        {
+            mismatches.Add(new ReconciliationMismatch
+            {
+                RunId = runId, TenantId = row.TenantId, Environment = row.Environment, Field = "error", OurValue = row.StripeCustomerId,
+                StripeValue = $"Stripe API (invoices): {e.Status()} {e.StripeError?.Type} {e.Message}", Action = "reported",
+            });
+            return mismatches;
+        }
+
+        await using var scope = scopes.CreateAsyncScope();
+        var rowDb = scope.ServiceProvider.GetRequiredService<EntitlementsDbContext>();
+        var ids = invoices.Select(i => i.Id).ToList();
+        var ours = await rowDb.Invoices.AsNoTracking().Where(i => ids.Contains(i.InvoiceId)).ToDictionaryAsync(i => i.InvoiceId, ct);
+        var now = time.GetUtcNow();
+        foreach (var invoice in invoices)
+        {
+            ours.TryGetValue(invoice.Id, out var mine);
+            var fields = mine is null
+                ? [("invoice_missing", null, invoice.Id)]
+                : new List<(string, string?, string?)>
+                {
+                    ("invoice_status", mine.Status, invoice.Status),
+                    ("invoice_amount_paid", mine.AmountPaid.ToString(CultureInfo.InvariantCulture), invoice.AmountPaid.ToString(CultureInfo.InvariantCulture)),
+                }.Where(f => !string.Equals(f.Item2, f.Item3, StringComparison.Ordinal)).ToList();
+            if (fields.Count == 0)
+            {
+                continue;
+            }
+
+            foreach (var (field, ourValue, stripeValue) in fields)
+            {
+                mismatches.Add(new ReconciliationMismatch
+                {
+                    RunId = runId, TenantId = row.TenantId, Environment = row.Environment, SubscriptionId = row.StripeSubscriptionId,
+                    Field = field, OurValue = ourValue, StripeValue = stripeValue, Action = "repaired",
+                });
+            }
+
+            // Stripe's invoice now, as of this run (newer than any event we applied).
+            var subscriptionId = invoice.Parent?.SubscriptionDetails?.SubscriptionId;
+            await Invoices.InvoiceStore.TrackAsync(rowDb, invoice, row.TenantId, row.Environment, subscriptionId, now, now, ct);
+            Audit.AuditLog.Add(rowDb, row.TenantId, row.Environment, now, Actor, "invoice.synced", mine is null ? null : new { mine.Status, mine.AmountPaid },
+                new { InvoiceId = invoice.Id, invoice.Status, invoice.AmountPaid }, $"reconciliation:{runId}");
+        }
+
+        rowDb.ReconciliationMismatches.AddRange(mismatches);
+        await rowDb.SaveChangesAsync(ct);
+        return mismatches;
     }
 
     /// <summary>The stored subscription, or when it is missing or ended, a live subscription of the customer for this tenant/environment.</summary>

@@ -35,6 +35,9 @@ public interface IStripeBilling
     /// <summary><c>GET /v1/subscriptions</c>, every page (newest first): by customer, status (a Stripe status, <c>all</c>, or null for all but canceled) and price.</summary>
     IAsyncEnumerable<Subscription> ListSubscriptionsAsync(string? customerId, string? status, string? priceId, CancellationToken cancellationToken = default);
 
+    /// <summary><c>GET /v1/invoices?customer=</c>: the customer's newest invoices (one page of at most <paramref name="limit"/>, 1..100), newest first.</summary>
+    Task<IReadOnlyList<Invoice>> ListInvoicesAsync(string customerId, int limit, CancellationToken cancellationToken = default);
+
     /// <summary><c>POST /v1/subscriptions/{id}</c>: a plan change (item price, proration) and/or cancel at period end.</summary>
     Task<Subscription> UpdateSubscriptionAsync(string subscriptionId, UpdateSubscriptionRequest request, string operationId, CancellationToken cancellationToken = default);
 
