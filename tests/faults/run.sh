@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/faults/run.sh [--build] [--only case,case]: the fault suite (issue 11, item 5) on the real servers.
 # Starts its own PostgreSQL, Redis, fake Stripe API, control plane and sidecar (ports 55438/56385/12116/5186/50156, a second
-# sidecar on 50157 when a case asks; run dir .run/faults), runs the driver (tests/EntitlementDecision.FaultSuite), which
+# sidecar on 50157 when a case asks; run dir .run/faults), runs the driver (tests/faults/EntitlementDecision.FaultSuite), which
 # kills and restarts servers through tests/faults/control.sh, and stops everything it started on exit.
 # Prints each case's figures and ends with "N passed, M failed"; exits non-zero when a case failed.
 # Assumes the solution is built (test.sh's hosts_build) unless --build is given.
@@ -75,7 +75,7 @@ find "$run_dir" -mindepth 1 -maxdepth 1 ! -name owner.pid -exec rm -rf {} +
 mkdir -p "$ED_FAULTS_LOGS" "$run_dir/pids"
 
 if [ "$build" = 1 ]; then hosts_build; fi
-driver=tests/EntitlementDecision.FaultSuite/bin/$ED_CONFIGURATION/net10.0/EntitlementDecision.FaultSuite.dll
+driver=tests/faults/EntitlementDecision.FaultSuite/bin/$ED_CONFIGURATION/net10.0/EntitlementDecision.FaultSuite.dll
 [ -f "$driver" ] || { echo "faults: $driver is missing: build the solution (or pass --build)" >&2; exit 1; }
 
 started=$SECONDS

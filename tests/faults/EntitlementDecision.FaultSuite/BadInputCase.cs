@@ -228,6 +228,8 @@ internal sealed class BadInputCase : FaultCase
         var clock = System.Diagnostics.Stopwatch.StartNew();
         using var client = new HttpClient { BaseAddress = stack.ControlPlaneUrl, Timeout = ProbeTimeout };
         using var request = new HttpRequestMessage(method, path) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        // A large body waits for "100 Continue", so a server refusing it (413) is heard instead of a reset mid-upload.
+        request.Headers.ExpectContinue = body.Length > 1024 * 1024;
         if (token is not null)
         {
             request.Headers.TryAddWithoutValidation("Authorization", "Bearer " + token);

@@ -116,6 +116,7 @@ internal sealed class RedisLossCase : FaultCase
         var cachedViolations = new ConcurrentQueue<string>();
         var uncachedChecks = new int[4];
         var uncachedGrants = new ConcurrentQueue<string>();
+        var uncachedErrors = new ConcurrentQueue<StatusCode>();
         var unknownGrants = new ConcurrentQueue<string>();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var sequence = 0;
@@ -190,30 +191,39 @@ internal sealed class RedisLossCase : FaultCase
             }, TimeSpan.FromMilliseconds(2)),
             Loop(async () =>
             {
-                var phase = Volatile.Read(ref _phase);
-                // Uncached paying tenants only while Redis is certainly gone (once it is back, the healer may have refilled it).
-                foreach (var t in phase == RedisDown ? uncached : new List<string>())
+                // Uncached paying tenants only while Redis is certainly gone (once it is back, the healer may have refilled it);
+                // all at once, so that a call held until its deadline does not starve the phase of checks.
+                if (Volatile.Read(ref _phase) != RedisDown)
                 {
-                    Interlocked.Increment(ref uncachedChecks[phase]);
+                    return;
+                }
+
+                await Task.WhenAll(uncached.Select(async t =>
+                {
+                    Interlocked.Increment(ref uncachedChecks[RedisDown]);
                     try
                     {
-                        var a = await CheckAsync(stack.Sidecar, t, "advanced_reports", CancellationToken.None);
+                        var a = await CheckAsync(stack.Sidecar, t, "advanced_reports", CancellationToken.None, TimeSpan.FromSeconds(1));
                         if (a.Allowed && Volatile.Read(ref _phase) == RedisDown)
                         {
                             uncachedGrants.Enqueue($"{t}: {a.Reason}");
                         }
                     }
-                    catch (RpcException)
+                    catch (RpcException x)
                     {
-                        // UNAVAILABLE: the answer the policy asks for.
+                        // No answer from a snapshot the sidecar does not have: what the policy asks for.
+                        uncachedErrors.Enqueue(x.StatusCode);
                     }
-                }
-
-                foreach (var t in unknown)
+                }));
+            }, TimeSpan.FromMilliseconds(20)),
+            Loop(async () =>
+            {
+                var phase = Volatile.Read(ref _phase);
+                await Task.WhenAll(unknown.Select(async t =>
                 {
                     try
                     {
-                        if ((await CheckAsync(stack.Sidecar, t, "projects", CancellationToken.None)).Allowed)
+                        if ((await CheckAsync(stack.Sidecar, t, "projects", CancellationToken.None, TimeSpan.FromSeconds(1))).Allowed)
                         {
                             unknownGrants.Enqueue($"{t} in phase '{PhaseNames[phase]}'");
                         }
@@ -221,7 +231,7 @@ internal sealed class RedisLossCase : FaultCase
                     catch (RpcException)
                     {
                     }
-                }
+                }));
             }, TimeSpan.FromMilliseconds(20)),
             Loop(async () =>
             {
@@ -249,9 +259,10 @@ internal sealed class RedisLossCase : FaultCase
         };
 
         await Task.Delay(TimeSpan.FromSeconds(2.5), ct);
-        Volatile.Write(ref _phase, RedisDown);
+        // The phase changes once the kill is done: answers before that came from a live Redis.
         await stack.ControlAsync("redis-kill");
-        await Task.Delay(TimeSpan.FromSeconds(2.5), ct);
+        Volatile.Write(ref _phase, RedisDown);
+        await Task.Delay(TimeSpan.FromSeconds(3), ct);
         Volatile.Write(ref _phase, EmptyUnhealed);
         var back = Stopwatch.StartNew();
         await stack.ControlAsync("redis-start-empty");
@@ -317,6 +328,7 @@ internal sealed class RedisLossCase : FaultCase
         }, TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(250), ct);
 
         Figures(report, events.Values.ToList(), ledger, cachedChecks, cachedViolations, uncachedChecks, uncachedGrants, unknownGrants, caughtUp);
+        report.Figure("uncached checks while Redis was down, answered with", string.Join(", ", uncachedErrors.GroupBy(c => c).Select(g => $"{g.Key} x{g.Count()}")));
 
         var (exit, output) = await stack.ControlPlaneCliAsync("ledger-check-counters");
         var lastLine = output.Split('\n').LastOrDefault()?.Trim() ?? "";
@@ -339,10 +351,11 @@ internal sealed class RedisLossCase : FaultCase
 
         var answers = events.SelectMany(e => e.Answers).ToList();
         report.Figure("usage events sent (distinct event_id) / calls", $"{events.Count} / {answers.Count}");
+        report.Figure("RecordUsage errors by gRPC status", string.Join(", ", answers.Where(a => a.Error is not null).GroupBy(a => a.Error).Select(g => $"{g.Key} x{g.Count()}")) is { Length: > 0 } errs ? errs : "none");
         for (var phase = Before; phase <= Healed; phase++)
         {
             var p = answers.Where(a => a.Phase == phase).ToList();
-            report.Figure($"  RecordUsage answers, {PhaseNames[phase]}: accepted / duplicate / refused / UNAVAILABLE",
+            report.Figure($"  RecordUsage answers, sent {PhaseNames[phase]}: accepted / duplicate / refused / UNAVAILABLE",
                 $"{p.Count(a => a is { Accepted: true, Duplicate: false })} / {p.Count(a => a.Duplicate)} / {p.Count(a => a is { Error: null, Accepted: false, Duplicate: false })} / {p.Count(a => a.Error is not null)}");
         }
 
@@ -356,9 +369,13 @@ internal sealed class RedisLossCase : FaultCase
         var reacceptedInLedger = acknowledged.Where(e => ledger.ContainsKey(e.EventId)
             && e.Answers.Count(a => a is { Accepted: true, Duplicate: false }) > 1).ToList();
         report.Figure("accepted twice (same event_id, counted again though in the ledger)", reacceptedInLedger.Count);
-        report.Check(reacceptedInLedger.Count == 0, $"{reacceptedInLedger.Count} event ids accepted twice though the ledger has them, e.g. {string.Join(", ", reacceptedInLedger.Take(3).Select(e => e.EventId))}");
-        var inLedgerNotAcked = ledger.Keys.Where(id => !acknowledged.Any(e => e.EventId == id)).ToList();
-        report.Check(inLedgerNotAcked.Count == 0, $"{inLedgerNotAcked.Count} ledger rows for events never acknowledged");
+        report.Check(reacceptedInLedger.Count == 0, $"{reacceptedInLedger.Count} event ids accepted twice though the ledger has them (needs the RecordUsage gate until dedupe markers are rebuilt), accepted again in phase(s) "
+            + string.Join(", ", reacceptedInLedger.SelectMany(e => e.Answers.Where(a => a is { Accepted: true, Duplicate: false }).Skip(1)).GroupBy(a => PhaseNames[a.Phase]).Select(g => $"'{g.Key}' x{g.Count()}"))
+            + $", e.g. {string.Join(", ", reacceptedInLedger.Take(3).Select(e => e.EventId))}");
+        // The ledger holds only events the client saw counted (accepted, or duplicate of an earlier recording whose answer it lost).
+        var counted = events.Where(e => e.Answers.Any(a => a.Accepted || a.Duplicate)).Select(e => e.EventId).ToHashSet();
+        var inLedgerNotAcked = ledger.Keys.Where(id => !counted.Contains(id)).ToList();
+        report.Check(inLedgerNotAcked.Count == 0, $"{inLedgerNotAcked.Count} ledger rows for events the client never saw counted, e.g. {string.Join(", ", inLedgerNotAcked.Take(3))}");
 
         // The tail: acknowledged before the flush, still in the stream (not yet in the ledger) when Redis lost it.
         var tail = acknowledged.Where(e => !ledger.ContainsKey(e.EventId) && e.Answers.Where(a => a is { Accepted: true, Duplicate: false }).Min(a => a.Phase) == Before).ToList();
@@ -386,10 +403,10 @@ internal sealed class RedisLossCase : FaultCase
         report.Check(ledgerOver.Count == 0, $"the ledger holds usage beyond the hard limit: {string.Join("; ", ledgerOver.Take(6))}");
     }
 
-    private static async Task<CheckEntitlementResponse> CheckAsync(EntitlementDecisionService.EntitlementDecisionServiceClient client, string tenant, string feature, CancellationToken ct) =>
+    private static async Task<CheckEntitlementResponse> CheckAsync(EntitlementDecisionService.EntitlementDecisionServiceClient client, string tenant, string feature, CancellationToken ct, TimeSpan? deadline = null) =>
         await client.CheckEntitlementAsync(
             new CheckEntitlementRequest { TenantId = tenant, Environment = "production", FeatureKey = feature },
-            deadline: DateTime.UtcNow.AddSeconds(2), cancellationToken: ct);
+            deadline: DateTime.UtcNow.Add(deadline ?? TimeSpan.FromSeconds(2)), cancellationToken: ct);
 
     private static async Task<Dictionary<string, (string Tenant, string Feature, string Window, long Quantity, int Rows)>> LedgerAsync(FaultStack stack, string prefix, CancellationToken ct)
     {

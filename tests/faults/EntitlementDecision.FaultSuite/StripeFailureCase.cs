@@ -107,7 +107,7 @@ internal sealed class StripeFailureCase : FaultCase
             $"{rows.Values.Count(r => r.Outcome == "applied")} / {rows.Values.Count(r => r.Outcome?.StartsWith("ignored", StringComparison.Ordinal) == true)} / {bad.Count}");
         report.Check(bad.Count == 0, $"{bad.Count} events failed or were rejected: {string.Join("; ", bad.Take(4).Select(b => $"{b.Key} {b.Value.Status} {b.Value.Outcome} {b.Value.Error}"))}");
         var twice = await WebhookBurst.AuditedTwiceAsync(stack.Db, eventIds, ct);
-        report.Figure("applied twice (audit entries per event and action > 1)", twice.Count);
+        report.Figure("applied twice (same change audited twice for one event)", twice.Count);
         report.Check(twice.Count == 0, $"events audited twice: {string.Join(", ", twice.Take(5))}");
         await CheckConvergedAsync(stack, report, subscriptions, "after the webhook faults");
 
@@ -121,18 +121,33 @@ internal sealed class StripeFailureCase : FaultCase
         }
 
         await stack.FakeAsync(HttpMethod.Post, "/_fake/webhook", new { url = new Uri(stack.ControlPlaneUrl, "/billing/webhook").ToString(), secret = stack.WebhookSecret });
-        await stack.FakeAsync(HttpMethod.Post, "/_fake/faults", new { path = "/v1/subscriptions*", status = 500, count = 40 });
-        var during = await ReconcileAsync(stack, ct);
-        var leftFaults = (await stack.FakeAsync(HttpMethod.Get, "/_fake/faults"))!.AsArray().Sum(f => (int?)f!["remaining"] ?? 0);
-        report.Figure("reconciliation while Stripe answers 500: HTTP / run status / repaired / errors", $"{during.Status} / {during.RunStatus} / {during.Repaired} / {during.Errors}");
-        report.Check(during.Status is 200 or 502 or 503, $"reconciliation during the failure answered {during.Status}: {during.Body}");
-        report.Check(during.Repaired == 0 || leftFaults > 0, "a reconciliation run repaired something while every Stripe read failed");
+        await stack.FakeAsync(HttpMethod.Post, "/_fake/faults", new { path = "/v1/subscriptions*", status = 500, count = 12 });
+        var beforeRuns = await StatesAsync(stack, tenants);
+        var reconcileClock = System.Diagnostics.Stopwatch.StartNew();
+        var during = await ReconcileAsync(stack, tenants, ct);
+        report.Figure("reconciliation while Stripe answers 500 took", reconcileClock.Elapsed);
+        report.Figure("reconciliation while Stripe answers 500: HTTP / runs completed / repaired / errors reported", $"{string.Join(",", during.Statuses.Distinct())} / {during.Completed} of {tenants.Count} / {during.Repaired} / {during.Errors}");
+        report.Check(during.Statuses.All(s => s is 200 or 502 or 503), $"reconciliation during the failure answered {string.Join(",", during.Statuses)}: {during.Body}");
+        report.Check(during.Errors > 0, "no reconciliation read met a fault");
+        // Under failure a run may repair what it could read, never anything else: each tenant is as before, or as Stripe says.
+        var afterFailedRuns = await StatesAsync(stack, tenants);
+        var wrongly = new List<string>();
+        foreach (var t in tenants)
+        {
+            var stripe = await StripeStateAsync(stack, subscriptions[t]);
+            if (afterFailedRuns[t] != beforeRuns[t] && afterFailedRuns[t] != stripe)
+            {
+                wrongly.Add($"{t}: {beforeRuns[t]} -> {afterFailedRuns[t]}, Stripe {stripe}");
+            }
+        }
+
+        report.Check(wrongly.Count == 0, $"reconciliation under failure changed tenants to a state Stripe does not have: {string.Join("; ", wrongly)}");
         await stack.FakeAsync(HttpMethod.Delete, "/_fake/faults");
 
-        var after = await ReconcileAsync(stack, ct);
-        report.Figure("reconciliation after recovery: run status / checked / mismatches / repaired", $"{after.RunStatus} / {after.Checked} / {after.Mismatches} / {after.Repaired}");
-        report.Check(after.Status == 200 && after.RunStatus == "completed", $"reconciliation after recovery: {after.Status} {after.Body}");
-        var again = await ReconcileAsync(stack, ct);
+        var after = await ReconcileAsync(stack, tenants, ct);
+        report.Figure("reconciliation after recovery: runs completed / checked / mismatches / repaired / errors", $"{after.Completed} of {tenants.Count} / {after.Checked} / {after.Mismatches} / {after.Repaired} / {after.Errors}");
+        report.Check(after.Statuses.All(s => s == 200) && after.Completed == tenants.Count && after.Errors == 0, $"reconciliation after recovery: {string.Join(",", after.Statuses)} {after.Body}");
+        var again = await ReconcileAsync(stack, tenants, ct);
         report.Figure("reconciliation once more: mismatches / repaired (0 / 0: converged, nothing applied twice)", $"{again.Mismatches} / {again.Repaired}");
         report.Check(again.Repaired == 0, $"a second reconciliation repaired {again.Repaired} more: the first did not converge, or applied twice");
         await CheckConvergedAsync(stack, report, subscriptions, "after reconciliation");
@@ -143,18 +158,14 @@ internal sealed class StripeFailureCase : FaultCase
 
     private static async Task CheckConvergedAsync(FaultStack stack, CaseReport report, Dictionary<string, string> subscriptions, string when)
     {
+        var ours = await StatesAsync(stack, subscriptions.Keys);
         var differ = new List<string>();
         foreach (var (tenant, subscription) in subscriptions)
         {
-            var stripe = await stack.StripeGetAsync($"/v1/subscriptions/{subscription}");
-            var ours = await stack.GetEntitlementAsync(tenant);
-            var stripeStatus = (string?)stripe["status"];
-            var stripePrice = (string?)stripe["items"]?["data"]?[0]?["price"]?["id"];
-            var ourPlan = (string?)ours["subscription_plan_id"];
-            var expectedPlan = stripePrice == WebhookBurst.ProPrice ? "pro" : stripePrice == WebhookBurst.BusinessPrice ? "business" : stripePrice;
-            if ((string?)ours["stripe_status"] != stripeStatus || ourPlan != expectedPlan)
+            var stripe = await StripeStateAsync(stack, subscription);
+            if (ours[tenant] != stripe)
             {
-                differ.Add($"{tenant}: ours {(string?)ours["stripe_status"]}/{ourPlan}, Stripe {stripeStatus}/{expectedPlan}");
+                differ.Add($"{tenant}: ours {ours[tenant]}, Stripe {stripe}");
             }
         }
 
@@ -162,19 +173,54 @@ internal sealed class StripeFailureCase : FaultCase
         report.Check(differ.Count == 0, $"{differ.Count} tenants differ from Stripe {when}: {string.Join("; ", differ.Take(4))}");
     }
 
-    private sealed record Reconcile(int Status, string Body, string? RunStatus, int Checked, int Mismatches, int Repaired, int Errors);
+    /// <summary>Our (stripe_status, subscription plan) of each tenant.</summary>
+    private static async Task<Dictionary<string, (string? Status, string? Plan)>> StatesAsync(FaultStack stack, IEnumerable<string> tenants)
+    {
+        var states = new Dictionary<string, (string?, string?)>();
+        foreach (var t in tenants)
+        {
+            var e = await stack.GetEntitlementAsync(t);
+            states[t] = ((string?)e["stripe_status"], (string?)e["subscription_plan_id"]);
+        }
 
-    private static async Task<Reconcile> ReconcileAsync(FaultStack stack, CancellationToken ct)
+        return states;
+    }
+
+    /// <summary>Stripe's (status, plan of the first item's price) of a subscription, from the fake.</summary>
+    private static async Task<(string? Status, string? Plan)> StripeStateAsync(FaultStack stack, string subscription)
+    {
+        var stripe = await stack.StripeGetAsync($"/v1/subscriptions/{subscription}");
+        var price = (string?)stripe["items"]?["data"]?[0]?["price"]?["id"];
+        return ((string?)stripe["status"], price == WebhookBurst.ProPrice ? "pro" : price == WebhookBurst.BusinessPrice ? "business" : price);
+    }
+
+    private sealed record Reconcile(List<int> Statuses, string Body, int Completed, int Checked, int Mismatches, int Repaired, int Errors);
+
+    /// <summary>One reconciliation run per tenant of the case (POST /billing/reconciliation/runs {tenant_id}), summed.</summary>
+    private static async Task<Reconcile> ReconcileAsync(FaultStack stack, IReadOnlyList<string> tenants, CancellationToken ct)
     {
         using var client = new HttpClient { BaseAddress = stack.ControlPlaneUrl, Timeout = TimeSpan.FromSeconds(90) };
         client.DefaultRequestHeaders.Authorization = stack.ControlPlane.DefaultRequestHeaders.Authorization;
-        using var response = await client.PostAsJsonAsync("/billing/reconciliation/runs", new { }, ct);
-        var body = await response.Content.ReadAsStringAsync(ct);
-        var json = body.StartsWith('{') ? JsonNode.Parse(body) : null;
-        var run = json?["run"];
-        var errors = json?["mismatches"]?.AsArray().Count(m => (string?)m!["field"] == "error") ?? 0;
-        return new Reconcile((int)response.StatusCode, body.Length > 300 ? body[..300] : body, (string?)run?["status"],
-            (int?)run?["checked"] ?? 0, (int?)run?["mismatches"] ?? 0, (int?)run?["repaired"] ?? 0, errors);
+        var result = new Reconcile([], "", 0, 0, 0, 0, 0);
+        foreach (var t in tenants)
+        {
+            using var response = await client.PostAsJsonAsync("/billing/reconciliation/runs", new { tenant_id = t }, ct);
+            var body = await response.Content.ReadAsStringAsync(ct);
+            var json = body.StartsWith('{') ? JsonNode.Parse(body) : null;
+            var run = json?["run"];
+            result.Statuses.Add((int)response.StatusCode);
+            result = result with
+            {
+                Body = result.Body.Length > 0 || response.IsSuccessStatusCode ? result.Body : (body.Length > 300 ? body[..300] : body),
+                Completed = result.Completed + ((string?)run?["status"] == "completed" ? 1 : 0),
+                Checked = result.Checked + ((int?)run?["checked"] ?? 0),
+                Mismatches = result.Mismatches + ((int?)run?["mismatches"] ?? 0),
+                Repaired = result.Repaired + ((int?)run?["repaired"] ?? 0),
+                Errors = result.Errors + (json?["mismatches"]?.AsArray().Count(m => (string?)m!["field"] == "error") ?? 0),
+            };
+        }
+
+        return result;
     }
 
     private static async Task<Dictionary<string, (string Status, string? Outcome, int Attempts, string? Error)>> EventsAsync(NpgsqlDataSource db, string[] ids, CancellationToken ct)
