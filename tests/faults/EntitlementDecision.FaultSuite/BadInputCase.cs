@@ -134,6 +134,15 @@ internal sealed class BadInputCase : FaultCase
             return (long)(await cmd.ExecuteScalarAsync(ct))! == 0;
         }, TimeSpan.FromSeconds(15), TimeSpan.FromMilliseconds(200), ct);
         report.Check(settled is not null, "wrong-shape webhooks that were stored are still pending after 15 s");
+        await using (var cmd = stack.Db.CreateCommand("SELECT event_id, status, coalesce(outcome, last_error, '') FROM stripe_events WHERE event_id = ANY(@ids)"))
+        {
+            cmd.Parameters.AddWithValue("ids", storedIds);
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                report.Figure($"stored wrong-shape webhook {reader.GetString(0)}", $"{reader.GetString(1)}: {Truncate(reader.GetString(2), 100)}");
+            }
+        }
 
         report.Check(FaultStack.IsAlive(stack.Pid("controlplane")), "the control plane process died");
         using var health = await stack.ControlPlane.GetAsync("/healthz", ct);

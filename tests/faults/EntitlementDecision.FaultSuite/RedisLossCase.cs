@@ -262,6 +262,8 @@ internal sealed class RedisLossCase : FaultCase
         // The phase changes once the kill is done: answers before that came from a live Redis.
         await stack.ControlAsync("redis-kill");
         Volatile.Write(ref _phase, RedisDown);
+        // How a caller with a generous deadline is answered for a tenant the sidecar must read from the dead Redis.
+        var patient = PatientCheckAsync(stack, uncached[0]);
         await Task.Delay(TimeSpan.FromSeconds(3), ct);
         Volatile.Write(ref _phase, EmptyUnhealed);
         var back = Stopwatch.StartNew();
@@ -273,6 +275,7 @@ internal sealed class RedisLossCase : FaultCase
         await Task.Delay(TimeSpan.FromSeconds(2), ct);
         await stop.CancelAsync();
         await Task.WhenAll(loops);
+        report.Figure("uncached check with a 10 s deadline while Redis was down", await patient);
 
         // The client's own retries: every event that only got errors (UNAVAILABLE while Redis was gone) is sent again with its event_id.
         var unanswered = events.Values.Where(e => !e.Answered).ToList();
@@ -401,6 +404,20 @@ internal sealed class RedisLossCase : FaultCase
         report.Figure("exports accepted beyond the hard limit (tenants; answers / ledger)", $"{overLimit.Count} / {ledgerOver.Count} of {Free}");
         report.Check(overLimit.Count == 0, $"usage accepted beyond the hard limit (needs the RecordUsage gate until counters are rebuilt): {string.Join("; ", overLimit.Take(6))}");
         report.Check(ledgerOver.Count == 0, $"the ledger holds usage beyond the hard limit: {string.Join("; ", ledgerOver.Take(6))}");
+    }
+
+    private static async Task<string> PatientCheckAsync(FaultStack stack, string tenant)
+    {
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            var a = await CheckAsync(stack.Sidecar, tenant, "advanced_reports", CancellationToken.None, TimeSpan.FromSeconds(10));
+            return $"{(a.Allowed ? "allowed" : "denied")} {a.Reason} after {clock.Elapsed.TotalSeconds:0.0} s";
+        }
+        catch (RpcException x)
+        {
+            return $"{x.StatusCode} after {clock.Elapsed.TotalSeconds:0.0} s ({x.Status.Detail})";
+        }
     }
 
     private static async Task<CheckEntitlementResponse> CheckAsync(EntitlementDecisionService.EntitlementDecisionServiceClient client, string tenant, string feature, CancellationToken ct, TimeSpan? deadline = null) =>
