@@ -261,6 +261,7 @@ internal sealed class RedisLossCase : FaultCase
         await Task.Delay(TimeSpan.FromSeconds(2.5), ct);
         // The phase changes once the kill is done: answers before that came from a live Redis.
         await stack.ControlAsync("redis-kill");
+        var flushedAt = DateTimeOffset.UtcNow;
         Volatile.Write(ref _phase, RedisDown);
         // How a caller with a generous deadline is answered for a tenant the sidecar must read from the dead Redis.
         var patient = PatientCheckAsync(stack, uncached[0]);
@@ -323,14 +324,14 @@ internal sealed class RedisLossCase : FaultCase
 
         // Everything acknowledged after the flush must reach the ledger (the stream is new, the ledger consumer must follow it).
         var afterFlush = events.Values.Where(e => e.Answers.Any(a => a is { Accepted: true, Duplicate: false } && a.Phase >= EmptyUnhealed)).ToList();
-        Dictionary<string, (string Tenant, string Feature, string Window, long Quantity, int Rows)> ledger = [];
+        Dictionary<string, (string Tenant, string Feature, string Window, long Quantity, int Rows, DateTimeOffset ReceivedAt)> ledger = [];
         var caughtUp = await Poll.UntilAsync(async () =>
         {
             ledger = await LedgerAsync(stack, prefix, ct);
             return afterFlush.All(e => ledger.ContainsKey(e.EventId));
         }, TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(250), ct);
 
-        Figures(report, events.Values.ToList(), ledger, cachedChecks, cachedViolations, uncachedChecks, uncachedGrants, unknownGrants, caughtUp);
+        Figures(report, events.Values.ToList(), ledger, flushedAt, cachedChecks, cachedViolations, uncachedChecks, uncachedGrants, unknownGrants, caughtUp);
         report.Figure("uncached checks while Redis was down, answered with", string.Join(", ", uncachedErrors.GroupBy(c => c).Select(g => $"{g.Key} x{g.Count()}")));
 
         var (exit, output) = await stack.ControlPlaneCliAsync("ledger-check-counters");
@@ -340,7 +341,7 @@ internal sealed class RedisLossCase : FaultCase
     }
 
     private static void Figures(
-        CaseReport report, List<UsageEvent> events, Dictionary<string, (string Tenant, string Feature, string Window, long Quantity, int Rows)> ledger,
+        CaseReport report, List<UsageEvent> events, Dictionary<string, (string Tenant, string Feature, string Window, long Quantity, int Rows, DateTimeOffset ReceivedAt)> ledger, DateTimeOffset flushedAt,
         int[] cachedChecks, ConcurrentQueue<string> cachedViolations, int[] uncachedChecks, ConcurrentQueue<string> uncachedGrants,
         ConcurrentQueue<string> unknownGrants, TimeSpan? caughtUp)
     {
@@ -369,10 +370,14 @@ internal sealed class RedisLossCase : FaultCase
         // Counted twice: an event_id in the ledger twice, or an event answered accepted (not duplicate) again after it was in the ledger.
         var ledgerTwice = ledger.Values.Count(l => l.Rows > 1);
         report.Check(ledgerTwice == 0, $"{ledgerTwice} event ids are in the ledger more than once");
-        var reacceptedInLedger = acknowledged.Where(e => ledger.ContainsKey(e.EventId)
+        // A second acceptance counts twice, unless the first was lost with Redis's stream (acknowledged before the flush, and the
+        // ledger's only row for it written after the flush, by the retry): then the event is counted once.
+        bool LostThenRecordedAgain(UsageEvent e, DateTimeOffset receivedAt) =>
+            e.Answers.First(a => a is { Accepted: true, Duplicate: false }).Phase == Before && receivedAt >= flushedAt;
+        var reacceptedInLedger = acknowledged.Where(e => ledger.TryGetValue(e.EventId, out var row) && !LostThenRecordedAgain(e, row.ReceivedAt)
             && e.Answers.Count(a => a is { Accepted: true, Duplicate: false }) > 1).ToList();
-        report.Figure("accepted twice (same event_id, counted again though in the ledger)", reacceptedInLedger.Count);
-        report.Check(reacceptedInLedger.Count == 0, $"{reacceptedInLedger.Count} event ids accepted twice though the ledger has them (needs the RecordUsage gate until dedupe markers are rebuilt), accepted again in phase(s) "
+        report.Figure("accepted twice (same event_id, accepted again after the ledger had it)", reacceptedInLedger.Count);
+        report.Check(reacceptedInLedger.Count == 0, $"{reacceptedInLedger.Count} event ids accepted twice though the ledger had them (needs the RecordUsage gate until dedupe markers are rebuilt), accepted again when sent in phase(s) "
             + string.Join(", ", reacceptedInLedger.SelectMany(e => e.Answers.Where(a => a is { Accepted: true, Duplicate: false }).Skip(1)).GroupBy(a => PhaseNames[a.Phase]).Select(g => $"'{g.Key}' x{g.Count()}"))
             + $", e.g. {string.Join(", ", reacceptedInLedger.Take(3).Select(e => e.EventId))}");
         // The ledger holds only events the client saw counted (accepted, or duplicate of an earlier recording whose answer it lost).
@@ -381,8 +386,11 @@ internal sealed class RedisLossCase : FaultCase
         report.Check(inLedgerNotAcked.Count == 0, $"{inLedgerNotAcked.Count} ledger rows for events the client never saw counted, e.g. {string.Join(", ", inLedgerNotAcked.Take(3))}");
 
         // The tail: acknowledged before the flush, still in the stream (not yet in the ledger) when Redis lost it.
-        var tail = acknowledged.Where(e => !ledger.ContainsKey(e.EventId) && e.Answers.Where(a => a is { Accepted: true, Duplicate: false }).Min(a => a.Phase) == Before).ToList();
-        report.Figure("LOST TAIL: acknowledged before the flush, not in the ledger (gone with Redis's stream)", $"{tail.Count} of {acknowledged.Count(e => e.Answers.Any(a => a is { Accepted: true, Duplicate: false, Phase: Before }))}");
+        var tail = acknowledged.Where(e => e.Answers.Where(a => a is { Accepted: true, Duplicate: false }).Min(a => a.Phase) == Before
+            && (!ledger.TryGetValue(e.EventId, out var row) || row.ReceivedAt >= flushedAt)).ToList();
+        var recordedAgain = tail.Count(e => ledger.ContainsKey(e.EventId));
+        report.Figure("LOST TAIL: acknowledged before the flush, not yet in the ledger (gone with Redis's stream)",
+            $"{tail.Count} of {acknowledged.Count(e => e.Answers.Any(a => a is { Accepted: true, Duplicate: false, Phase: Before }))} ({recordedAgain} recorded again by a client's retry of the same event_id)");
         if (tail.Count > 0)
         {
             report.Note($"{tail.Count} usage events acknowledged just before the flush were never copied to the ledger: Redis (no persistence) lost them with its stream; the ledger consumer polls every 250 ms, so the tail is what it had not read yet. The sidecar answered accepted; the counter was rebuilt without them.");
@@ -425,16 +433,16 @@ internal sealed class RedisLossCase : FaultCase
             new CheckEntitlementRequest { TenantId = tenant, Environment = "production", FeatureKey = feature },
             deadline: DateTime.UtcNow.Add(deadline ?? TimeSpan.FromSeconds(2)), cancellationToken: ct);
 
-    private static async Task<Dictionary<string, (string Tenant, string Feature, string Window, long Quantity, int Rows)>> LedgerAsync(FaultStack stack, string prefix, CancellationToken ct)
+    private static async Task<Dictionary<string, (string Tenant, string Feature, string Window, long Quantity, int Rows, DateTimeOffset ReceivedAt)>> LedgerAsync(FaultStack stack, string prefix, CancellationToken ct)
     {
         await using var cmd = stack.Db.CreateCommand(
-            "SELECT event_id, min(tenant_id), min(feature), min(window_key), sum(quantity), count(*)::int FROM usage_ledger WHERE tenant_id LIKE @prefix GROUP BY event_id");
+            "SELECT event_id, min(tenant_id), min(feature), min(window_key), sum(quantity), count(*)::int, min(received_at) FROM usage_ledger WHERE tenant_id LIKE @prefix GROUP BY event_id");
         cmd.Parameters.AddWithValue("prefix", prefix + "-%");
         await using var reader = await cmd.ExecuteReaderAsync(ct);
-        var rows = new Dictionary<string, (string, string, string, long, int)>();
+        var rows = new Dictionary<string, (string, string, string, long, int, DateTimeOffset)>();
         while (await reader.ReadAsync(ct))
         {
-            rows[reader.GetString(0)] = (reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt64(4), reader.GetInt32(5));
+            rows[reader.GetString(0)] = (reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt64(4), reader.GetInt32(5), reader.GetFieldValue<DateTimeOffset>(6));
         }
 
         return rows;
