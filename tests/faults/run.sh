@@ -37,6 +37,7 @@ export ED_WEBHOOK_RATE_LIMIT_PER_SECOND=0   # a burst of 300 webhooks measures f
 export ED_WEBHOOK_RETRY_BASE_MS=250         # retries within the suite's deadlines (production default 2000)
 export ED_REDIS_HEAL=on
 export ED_RECONCILE_INTERVAL_MINUTES=0      # reconciliation only when a case asks
+export ED_RECONCILE_AUTO_REPAIR=true        # the Stripe case checks that repairs converge, not the approval flow (main: approval-first)
 export ED_PLAN_CHANGE_INTERVAL_SECONDS=0
 export ED_CONFIGURATION=${ED_CONFIGURATION:-Release}
 export DOTNET_gcServer=0 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
