@@ -84,6 +84,21 @@ echo "== loadtests/run.sh --smoke" >&2
 if loadtests/run.sh --smoke >"$run_dir/loadtests-smoke.log" 2>&1; then count 1 0; else count 0 1; tail -n 40 "$run_dir/loadtests-smoke.log" >&2; fi
 # --- end loadtests smoke
 
+# --- fault suite (issue 11, item 5; owner: tests/faults/): its own services and hosts on other ports; log in $run_dir/faults.log
+echo "== tests/faults/run.sh" >&2
+set +e
+tests/faults/run.sh >"$run_dir/faults.log" 2>&1
+faults_rc=$?
+set -e
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$run_dir/faults.log" | tail -n 1)
+if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
+if [ "$faults_rc" != 0 ]; then
+  # A non-zero exit always counts as a failure, even when the driver's line says none (e.g. a stop that failed).
+  if [ -z "$line" ] || [ "$(echo "$line" | cut -d' ' -f3)" = 0 ]; then count 0 1; fi
+  tail -n 60 "$run_dir/faults.log" >&2
+fi
+# --- end fault suite
+
 echo
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -101,3 +101,45 @@ services_stop() {
     runuser -u postgres -- "$bin/pg_ctl" -D "$dir/pgdata" -m fast -w stop >/dev/null 2>&1 || true
   fi
 }
+
+# --- One service at a time, for the fault suite (tests/faults): kill, restart empty, stop and start on the same data.
+# They act on the servers services_start started in DIR and leave ED_STARTED_* alone, so services_stop still stops them.
+
+# redis_kill DIR: SIGKILL the Redis of DIR (no shutdown save: with --save '' there is nothing to save anyway).
+redis_kill() {
+  local dir=$1 pid
+  pid=$(cat "$dir/redis/redis.pid" 2>/dev/null || true)
+  [ -n "$pid" ] || { echo "services: no $dir/redis/redis.pid" >&2; return 1; }
+  kill -KILL "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  rm -f "$dir/redis/redis.pid"
+}
+
+# redis_start_empty DIR PORT: starts Redis on PORT with the options of services_start, after removing any data file, so it
+# comes back EMPTY (as after a failover to a fresh replica or a restart without persistence).
+redis_start_empty() {
+  local dir=$1 port=$2
+  mkdir -p "$dir/redis"
+  dir=$(cd "$dir" && pwd)
+  rm -f "$dir/redis/dump.rdb" "$dir/redis/appendonly.aof"
+  rm -rf "$dir/redis/appendonlydir"
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+    --dir "$dir/redis" --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis/redis.log" >/dev/null
+  for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+  redis-cli -p "$port" ping >/dev/null 2>&1 || { echo "services: redis did not start, see $dir/redis/redis.log" >&2; return 1; }
+}
+
+# postgres_stop DIR: stops the cluster of DIR (fast: open connections are cut, as in a crash of the server's clients).
+postgres_stop() {
+  local dir=$1 bin; bin=$(_pg_bin) || return 1
+  runuser -u postgres -- "$bin/pg_ctl" -D "$dir/pgdata" -m fast -w stop >/dev/null
+}
+
+# postgres_start DIR PORT: starts the cluster of DIR again on its data, with the options of services_start.
+postgres_start() {
+  local dir=$1 port=$2 bin; bin=$(_pg_bin) || return 1
+  dir=$(cd "$dir" && pwd)
+  runuser -u postgres -- "$bin/pg_ctl" -D "$dir/pgdata" -l "$dir/postgres.log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir/pgdata -c fsync=off -c max_connections=200" start >/dev/null \
+    || { echo "services: postgres did not start, see $dir/postgres.log" >&2; return 1; }
+}

@@ -22,7 +22,7 @@ public static class FakeStripeEndpoints
     };
 
     /// <summary>Body of <c>POST /_fake/faults</c>.</summary>
-    public sealed record FaultRequest(string Path, int Status = 500, int Count = 1, string? Method = null, bool? ShouldRetry = null, bool Abort = false);
+    public sealed record FaultRequest(string Path, int Status = 500, int Count = 1, string? Method = null, bool? ShouldRetry = null, bool Abort = false, [property: System.Text.Json.Serialization.JsonPropertyName("delay_ms")] int DelayMs = 0);
 
     /// <summary>Body of <c>POST /_fake/webhook</c>: where to post events and the signing secret (null url: stop posting).</summary>
     public sealed record WebhookRequest(string? Url, string? Secret);
@@ -46,14 +46,21 @@ public static class FakeStripeEndpoints
         });
         fake.MapPost("/faults", (FaultRequest fault) =>
         {
-            if (string.IsNullOrWhiteSpace(fault.Path) || fault.Count < 1 || (!fault.Abort && fault.Status is < 400 or > 599))
+            if (string.IsNullOrWhiteSpace(fault.Path) || fault.Count < 1 || (!fault.Abort && fault.Status is < 400 or > 599) || fault.DelayMs is < 0 or > 600_000)
             {
-                return Results.Problem(statusCode: 400, title: "Bad fault", detail: "path is required, count >= 1, status 400..599 unless abort.");
+                return Results.Problem(statusCode: 400, title: "Bad fault", detail: "path is required, count >= 1, status 400..599 unless abort, delay_ms 0..600000.");
             }
 
-            state.AddFault(new FakeFault(fault.Path, fault.Status, fault.Count, fault.Method, fault.ShouldRetry, fault.Abort));
+            state.AddFault(new FakeFault(fault.Path, fault.Status, fault.Count, fault.Method, fault.ShouldRetry, fault.Abort, fault.DelayMs));
             return Results.NoContent();
         });
+        fake.MapDelete("/faults", () =>
+        {
+            state.ClearFaults();
+            return Results.NoContent();
+        });
+        fake.MapGet("/faults", () => Results.Json(
+            state.PendingFaults.Select(f => new { f.Fault.Path, f.Fault.Method, f.Fault.Status, f.Fault.Abort, f.Fault.DelayMs, f.Remaining }), ControlJson));
         fake.MapGet("/webhooks", () => Results.Json(state.Deliveries, ControlJson));
         fake.MapPost("/webhook", (WebhookRequest body) =>
         {
@@ -124,6 +131,20 @@ public static class FakeStripeEndpoints
 
         if (fault is not null)
         {
+            if (fault.DelayMs > 0)
+            {
+                try
+                {
+                    await Task.Delay(fault.DelayMs, context.RequestAborted);
+                }
+                catch (OperationCanceledException)
+                {
+                    // The client gave up first (its timeout): nothing to answer.
+                    state.SetStatus(recorded, 0);
+                    return;
+                }
+            }
+
             if (fault.Abort)
             {
                 state.SetStatus(recorded, 0);

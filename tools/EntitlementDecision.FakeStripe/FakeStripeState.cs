@@ -28,9 +28,10 @@ public sealed record RecordedRequest(
 /// An injected fault: the next <see cref="Count"/> requests whose path equals <see cref="Path"/> (or starts with it when it
 /// ends with <c>*</c>), and whose method equals <see cref="Method"/> when set, answer <see cref="Status"/> (429, 500, 503, 409...)
 /// with a Stripe error body, and a <c>Stripe-Should-Retry</c> header when <see cref="ShouldRetry"/> is set; or, with
-/// <see cref="Abort"/>, have their connection aborted (a network error).
+/// <see cref="Abort"/>, have their connection aborted (a network error). With <see cref="DelayMs"/> the answer (or the abort) comes
+/// only after that long, so a client's timeout can fire first (a hung Stripe).
 /// </summary>
-public sealed record FakeFault(string Path, int Status = 500, int Count = 1, string? Method = null, bool? ShouldRetry = null, bool Abort = false);
+public sealed record FakeFault(string Path, int Status = 500, int Count = 1, string? Method = null, bool? ShouldRetry = null, bool Abort = false, int DelayMs = 0);
 
 /// <summary>One webhook delivery attempt: the event, the endpoint's HTTP status (null when unreachable) and the error, if any.</summary>
 public sealed record WebhookDelivery(string EventId, string EventType, int? Status, string? Error);
@@ -141,6 +142,27 @@ public sealed partial class FakeStripeState : IDisposable
         lock (_gate)
         {
             _faults.Add(new MutableFault(fault) { Remaining = fault.Count });
+        }
+    }
+
+    /// <summary>Removes every fault (the fake recovers).</summary>
+    public void ClearFaults()
+    {
+        lock (_gate)
+        {
+            _faults.Clear();
+        }
+    }
+
+    /// <summary>The faults not yet used up, with how many requests each still answers, in the order added.</summary>
+    public IReadOnlyList<(FakeFault Fault, int Remaining)> PendingFaults
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _faults.Where(f => f.Remaining > 0).Select(f => (f.Fault, f.Remaining))];
+            }
         }
     }
 

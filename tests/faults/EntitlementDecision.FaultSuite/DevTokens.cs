@@ -1,0 +1,38 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+
+namespace EntitlementDecision.FaultSuite;
+
+/// <summary>
+/// Development bearer tokens as the control plane's <c>mint-token</c> signs them (HS256 JWT, issuer <c>entitlementdecision-dev</c>,
+/// audience <c>entitlementdecision</c>, claims sub/role/tenant_id), made here because a case needs one per tenant and starting the
+/// control-plane executable once per token would cost seconds.
+/// </summary>
+internal static class DevTokens
+{
+    public static string Mint(string signingKey, string subject, string? tenantId, string role, DateTimeOffset now, TimeSpan ttl)
+    {
+        var header = Base64Url("""{"alg":"HS256","typ":"JWT"}"""u8.ToArray());
+        var claims = new Dictionary<string, object>
+        {
+            ["iss"] = "entitlementdecision-dev",
+            ["aud"] = "entitlementdecision",
+            ["sub"] = subject,
+            ["role"] = role,
+            ["iat"] = now.ToUnixTimeSeconds(),
+            ["nbf"] = now.ToUnixTimeSeconds(),
+            ["exp"] = (now + ttl).ToUnixTimeSeconds(),
+        };
+        if (tenantId is not null)
+        {
+            claims["tenant_id"] = tenantId;
+        }
+
+        var payload = Base64Url(JsonSerializer.SerializeToUtf8Bytes(claims));
+        var signature = Base64Url(HMACSHA256.HashData(Encoding.UTF8.GetBytes(signingKey), Encoding.ASCII.GetBytes(header + "." + payload)));
+        return header + "." + payload + "." + signature;
+    }
+
+    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+}
