@@ -7,8 +7,11 @@ namespace EntitlementDecision.Redis;
 /// Tenant snapshots in Redis: the control plane writes them with <see cref="PublishAsync"/>, the sidecar reads them with <see cref="GetAsync"/>.
 /// A write and its invalidation are one Lua script: the snapshot replaces the stored one only when its version is higher,
 /// and only then is it published on the invalidation channel, so readers never see an older version after a newer one.
+/// <paramref name="generationMarker"/> (the sidecar passes <see cref="UsageStreamKeys.Generation"/>): an absent snapshot counts as
+/// "this tenant has none" only while the healer's generation marker exists; without it Redis lost its data and the heal has not
+/// finished, so the read throws <see cref="StoreUnavailableException"/> instead of reporting a paying tenant as unknown.
 /// </summary>
-public sealed class RedisSnapshotStore(IConnectionMultiplexer redis) : ISnapshotSource
+public sealed class RedisSnapshotStore(IConnectionMultiplexer redis, string? generationMarker = null) : ISnapshotSource
 {
     // KEYS[1] snapshot hash; ARGV[1] version, ARGV[2] serialized snapshot, ARGV[3] channel. Returns 1 when written, 0 when stale.
     private const string PublishScript = """
@@ -34,7 +37,30 @@ public sealed class RedisSnapshotStore(IConnectionMultiplexer redis) : ISnapshot
             throw new StoreUnavailableException("Redis did not answer the snapshot read", e);
         }
 
-        return data.IsNull ? null : SnapshotCodec.Decode((byte[])data!);
+        if (!data.IsNull)
+        {
+            return SnapshotCodec.Decode((byte[])data!);
+        }
+
+        // Absent tenants only: one more read, so the hot path (a present snapshot) pays nothing.
+        if (generationMarker is not null && !await MarkerExistsAsync(generationMarker).ConfigureAwait(false))
+        {
+            throw new StoreUnavailableException("Redis lost its data and the heal has not finished: the tenant's snapshot is not back yet");
+        }
+
+        return null;
+    }
+
+    private async Task<bool> MarkerExistsAsync(string key)
+    {
+        try
+        {
+            return await redis.GetDatabase().KeyExistsAsync(key).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            throw new StoreUnavailableException("Redis did not answer the snapshot read", e);
+        }
     }
 
     /// <summary>

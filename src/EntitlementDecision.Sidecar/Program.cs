@@ -30,12 +30,14 @@ builder.Logging.AddFilter("Grpc", LogLevel.Warning);
 
 var redisConfiguration = ConfigurationOptions.Parse(options.Redis);
 redisConfiguration.AbortOnConnectFail = false;
+// While Redis is unreachable, fail commands at once (UNAVAILABLE, or the degradation policy) instead of queueing them until the caller's deadline.
+redisConfiguration.BacklogPolicy = BacklogPolicy.FailFast;
 var redis = await ConnectionMultiplexer.ConnectAsync(redisConfiguration);
 
 builder.Services.AddSingleton(options);
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<IConnectionMultiplexer>(redis);
-builder.Services.AddSingleton<RedisSnapshotStore>();
+builder.Services.AddSingleton(sp => new RedisSnapshotStore(sp.GetRequiredService<IConnectionMultiplexer>(), UsageStreamKeys.Default.Generation));
 builder.Services.AddSingleton<RedisInvalidationSubscriber>();
 builder.Services.AddSingleton(sp => new SnapshotCache(sp.GetRequiredService<RedisSnapshotStore>(), options, sp.GetRequiredService<TimeProvider>()));
 builder.Services.AddSingleton<ISnapshotReader>(sp => sp.GetRequiredService<SnapshotCache>());

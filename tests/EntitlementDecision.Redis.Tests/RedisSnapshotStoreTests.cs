@@ -94,4 +94,17 @@ public sealed class RedisSnapshotStoreTests
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
         Assert.True(e.InnerException is RedisException or TimeoutException);
     }
+
+    [Fact]
+    public async Task AbsentSnapshot_WithoutTheGenerationMarker_IsUnavailable_NotUnknown()
+    {
+        var marker = $"test:{Guid.NewGuid():N}:generation";
+        var store = new RedisSnapshotStore(TestRedis.Connection, marker);
+
+        var e = await Assert.ThrowsAsync<StoreUnavailableException>(async () => await store.GetAsync(TestRedis.NewTenant(), "production", TestContext.Current.CancellationToken));
+        Assert.Contains("heal has not finished", e.Message, StringComparison.Ordinal);
+
+        await TestRedis.Connection.GetDatabase().StringSetAsync(marker, "{}", TimeSpan.FromHours(1));
+        Assert.Null(await store.GetAsync(TestRedis.NewTenant(), "production", TestContext.Current.CancellationToken));
+    }
 }
