@@ -73,7 +73,7 @@ public sealed class RollupStatementTests(RollupStatementFixture fx) : IClassFixt
         }
 
         await fx.PumpAsync();
-        await fx.Service<RollupJob>().RunOnceAsync(Ct);
+        await fx.RollupAsync();
 
         foreach (var tenant in tenants)
         {

@@ -214,7 +214,7 @@ public sealed class UsageIngestionTests(UsageIngestionFixture fx) : IClassFixtur
         Assert.StartsWith("rejected at ingestion: unit 'byte'", invalidReasons[2], StringComparison.Ordinal);
 
         // The integrity report (owner) over the days these events can fall in.
-        await fx.Service<RollupJob>().RunOnceAsync(Ct);
+        await fx.RollupAsync();
         var today = DateOnly.FromDateTime(DateTime.UtcNow);
         var (integrityResponse, integrity) = await fx.Host.SendAsync(
             HttpMethod.Get, $"/tenants/{tenant}/usage/integrity?from={today.AddDays(-1):yyyy-MM-dd}&to={today.AddDays(1):yyyy-MM-dd}", fx.Host.Token(Roles.Owner, tenant));
