@@ -7,7 +7,8 @@ namespace EntitlementDecision.Stripe;
 /// <summary>
 /// Produces <c>Stripe-Signature</c> header values the way Stripe signs webhooks (per Stripe's
 /// "Check webhook signatures" guide, and equal to stripe-node's <c>webhooks.generateTestHeaderString</c>).
-/// For tests, the demo and load tests; production code only verifies (<see cref="WebhookSignatureVerifier"/>).
+/// For tests, the demo and load tests, and the control plane's notices to tenants (signed with the same scheme under
+/// <c>ED-Signature</c>); Stripe's own webhooks are only verified (<see cref="WebhookSignatureVerifier"/>).
 /// </summary>
 public static class WebhookSignature
 {

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Security.Claims;
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using EntitlementDecision.ControlPlane.Auth;
 using EntitlementDecision.ControlPlane.Data;
@@ -187,7 +186,8 @@ internal sealed partial class NoticeDispatcher(IServiceScopeFactory scopes, IHtt
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, endpoint.Url) { Content = new ByteArrayContent(body) };
             request.Content.Headers.ContentType = new("application/json");
-            request.Headers.Add("ED-Signature", Signature(body, endpoint.Secret, time.GetUtcNow()));
+            // Stripe's scheme, so tenants verify it with the code they already use for Stripe's webhooks.
+            request.Headers.Add("ED-Signature", global::EntitlementDecision.Stripe.WebhookSignature.CreateHeader(body, endpoint.Secret, time.GetUtcNow()));
             using var response = await http.CreateClient(HttpClientName).SendAsync(request, ct);
             status = (int)response.StatusCode;
             error = response.IsSuccessStatusCode ? null : $"HTTP {status}";
@@ -215,14 +215,6 @@ internal sealed partial class NoticeDispatcher(IServiceScopeFactory scopes, IHtt
         notice.Status = notice.Attempts >= MaxAttempts ? Notice.Failed : Notice.Pending;
         notice.NextAttemptAt = now + TimeSpan.FromSeconds(Math.Min(3600, Math.Pow(2, notice.Attempts)));
         LogFailed(logger, notice.Id, notice.TenantId, notice.Attempts, error);
-    }
-
-    /// <summary><c>t=&lt;unix s&gt;,v1=&lt;hex HMAC-SHA256(secret, "t." + body)&gt;</c>: Stripe's webhook signature scheme.</summary>
-    internal static string Signature(byte[] body, string secret, DateTimeOffset at)
-    {
-        var t = at.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
-        var signed = Encoding.UTF8.GetBytes(t + ".").Concat(body).ToArray();
-        return $"t={t},v1={Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), signed))}";
     }
 
     [LoggerMessage(EventId = 7001, Level = LogLevel.Warning, Message = "Notice {NoticeId} to tenant {TenantId}: attempt {Attempt} failed ({Error})")]
