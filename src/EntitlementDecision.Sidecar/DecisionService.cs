@@ -14,7 +14,7 @@ namespace EntitlementDecision.Sidecar;
 internal interface ISnapshotReader : ISnapshotSource
 {
     /// <summary>See <see cref="SnapshotCache.ReadAsync"/>: minVersion > 0 waits for that version or throws <see cref="SnapshotVersionNotReachedException"/>.</summary>
-    ValueTask<HeldSnapshot> ReadAsync(string tenantId, string environment, long minVersion, CancellationToken cancellationToken);
+    ValueTask<HeldSnapshot> ReadAsync(string tenantId, string environment, long minVersion, TimeSpan maxWait, CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -35,7 +35,7 @@ internal sealed class DecisionService(ISnapshotReader snapshots, IUsageCounter u
     public override Task<CheckEntitlementResponse> CheckEntitlement(CheckEntitlementRequest request, ServerCallContext context)
     {
         var environment = Validate(request, "");
-        var check = CheckAsync(request, environment, context.CancellationToken);
+        var check = CheckAsync(request, environment, VersionWait(request, context), context.CancellationToken);
         return check.IsCompletedSuccessfully ? Task.FromResult(check.Result) : check.AsTask();
     }
 
@@ -58,7 +58,7 @@ internal sealed class DecisionService(ISnapshotReader snapshots, IUsageCounter u
         var pending = new ValueTask<CheckEntitlementResponse>[checks.Count];
         for (var i = 0; i < checks.Count; i++)
         {
-            pending[i] = CheckAsync(checks[i], environments[i], context.CancellationToken);
+            pending[i] = CheckAsync(checks[i], environments[i], VersionWait(checks[i], context), context.CancellationToken);
         }
 
         var response = new CheckEntitlementsResponse();
@@ -154,9 +154,29 @@ internal sealed class DecisionService(ISnapshotReader snapshots, IUsageCounter u
         return environment;
     }
 
-    private async ValueTask<CheckEntitlementResponse> CheckAsync(CheckEntitlementRequest request, string environment, CancellationToken cancellationToken)
+    /// <summary>
+    /// How long a check with min_snapshot_version may wait for it: ED_SIDECAR_MAX_VERSION_WAIT_MS, cut to 80% of what is left of the
+    /// call's deadline so that FAILED_PRECONDITION reaches the caller before its deadline does (else it would see DEADLINE_EXCEEDED).
+    /// </summary>
+    private TimeSpan VersionWait(CheckEntitlementRequest request, ServerCallContext context)
     {
-        var read = snapshots.ReadAsync(request.TenantId, environment, request.MinSnapshotVersion, cancellationToken);
+        if (request.MinSnapshotVersion == 0)
+        {
+            return TimeSpan.Zero;
+        }
+
+        if (context.Deadline == DateTime.MaxValue)
+        {
+            return options.MaxVersionWait;
+        }
+
+        var left = (context.Deadline - DateTime.UtcNow) * 0.8; // the deadline is wall-clock time, whatever clock decides
+        return left < options.MaxVersionWait ? (left > TimeSpan.Zero ? left : TimeSpan.Zero) : options.MaxVersionWait;
+    }
+
+    private async ValueTask<CheckEntitlementResponse> CheckAsync(CheckEntitlementRequest request, string environment, TimeSpan versionWait, CancellationToken cancellationToken)
+    {
+        var read = snapshots.ReadAsync(request.TenantId, environment, request.MinSnapshotVersion, versionWait, cancellationToken);
         var held = read.IsCompletedSuccessfully ? read.Result : await read.ConfigureAwait(false);
         var snapshot = held.Snapshot;
         var now = time.GetUtcNow();

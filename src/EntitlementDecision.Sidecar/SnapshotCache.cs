@@ -46,19 +46,19 @@ internal sealed class SnapshotCache(ISnapshotSource inner, SidecarOptions option
     public int Count => _entries.Count;
 
     public async ValueTask<Snapshot?> GetAsync(string tenantId, string environment, CancellationToken cancellationToken) =>
-        (await ReadAsync(tenantId, environment, 0, cancellationToken).ConfigureAwait(false)).Snapshot;
+        (await ReadAsync(tenantId, environment, 0, TimeSpan.Zero, cancellationToken).ConfigureAwait(false)).Snapshot;
 
     /// <summary>
     /// The held snapshot of (tenant, environment) and its freshness. <paramref name="minVersion"/> > 0: when the held version is lower,
-    /// reloads from the source and waits for invalidations until it is reached, for at most <see cref="SidecarOptions.MaxVersionWait"/>
-    /// (and <paramref name="cancellationToken"/>, the call's deadline); then throws <see cref="SnapshotVersionNotReachedException"/>.
+    /// reloads from the source and waits for invalidations until it is reached, for at most <paramref name="maxWait"/> (the caller
+    /// bounds it by <see cref="SidecarOptions.MaxVersionWait"/> and the call's deadline); then throws <see cref="SnapshotVersionNotReachedException"/>.
     /// </summary>
-    public ValueTask<HeldSnapshot> ReadAsync(string tenantId, string environment, long minVersion, CancellationToken cancellationToken)
+    public ValueTask<HeldSnapshot> ReadAsync(string tenantId, string environment, long minVersion, TimeSpan maxWait, CancellationToken cancellationToken)
     {
         var key = (environment, tenantId);
         if (!_entries.TryGetValue(key, out var entry))
         {
-            return LoadAsync(key, minVersion, cancellationToken);
+            return LoadAsync(key, minVersion, maxWait, cancellationToken);
         }
 
         if (entry.Generation != Volatile.Read(ref _generation)
@@ -68,7 +68,7 @@ internal sealed class SnapshotCache(ISnapshotSource inner, SidecarOptions option
             {
                 // A cached absence past its TTL: ask the source now rather than answer "unknown" from stale data,
                 // but when the source is unreachable, the stale absence keeps answering like any stale entry.
-                return ReloadAbsentAsync(key, minVersion, cancellationToken);
+                return ReloadAbsentAsync(key, minVersion, maxWait, cancellationToken);
             }
 
             _ = RefreshInBackground(key);
@@ -76,7 +76,7 @@ internal sealed class SnapshotCache(ISnapshotSource inner, SidecarOptions option
 
         return (entry.Snapshot?.Version ?? 0) >= minVersion
             ? new ValueTask<HeldSnapshot>(Hold(entry))
-            : WaitForVersionAsync(key, minVersion, cancellationToken);
+            : WaitForVersionAsync(key, minVersion, maxWait, cancellationToken);
     }
 
     /// <summary>Applies a snapshot pushed by an invalidation. Returns true when it replaced (or, during a first load, added) the entry.
@@ -173,17 +173,17 @@ internal sealed class SnapshotCache(ISnapshotSource inner, SidecarOptions option
         return new HeldSnapshot(entry.Snapshot, time.GetElapsedTime(since));
     }
 
-    private async ValueTask<HeldSnapshot> LoadAsync((string Environment, string TenantId) key, long minVersion, CancellationToken ct)
+    private async ValueTask<HeldSnapshot> LoadAsync((string Environment, string TenantId) key, long minVersion, TimeSpan maxWait, CancellationToken ct)
     {
         var entry = await SharedLoad(key).ConfigureAwait(false);
-        return (entry.Snapshot?.Version ?? 0) >= minVersion ? Hold(entry) : await WaitForVersionAsync(key, minVersion, ct).ConfigureAwait(false);
+        return (entry.Snapshot?.Version ?? 0) >= minVersion ? Hold(entry) : await WaitForVersionAsync(key, minVersion, maxWait, ct).ConfigureAwait(false);
     }
 
-    private async ValueTask<HeldSnapshot> ReloadAbsentAsync((string Environment, string TenantId) key, long minVersion, CancellationToken ct)
+    private async ValueTask<HeldSnapshot> ReloadAbsentAsync((string Environment, string TenantId) key, long minVersion, TimeSpan maxWait, CancellationToken ct)
     {
         try
         {
-            return await LoadAsync(key, minVersion, ct).ConfigureAwait(false);
+            return await LoadAsync(key, minVersion, maxWait, ct).ConfigureAwait(false);
         }
         catch (StoreUnavailableException) when (minVersion == 0)
         {
@@ -192,7 +192,7 @@ internal sealed class SnapshotCache(ISnapshotSource inner, SidecarOptions option
     }
 
     /// <summary>Reloads, then waits for an invalidation or polls the source, until the entry holds <paramref name="minVersion"/>.</summary>
-    private async ValueTask<HeldSnapshot> WaitForVersionAsync((string Environment, string TenantId) key, long minVersion, CancellationToken ct)
+    private async ValueTask<HeldSnapshot> WaitForVersionAsync((string Environment, string TenantId) key, long minVersion, TimeSpan maxWait, CancellationToken ct)
     {
         var started = time.GetTimestamp();
         long held = 0;
@@ -220,10 +220,10 @@ internal sealed class SnapshotCache(ISnapshotSource inner, SidecarOptions option
                 }
             }
 
-            var left = options.MaxVersionWait - time.GetElapsedTime(started);
+            var left = maxWait - time.GetElapsedTime(started);
             if (left <= TimeSpan.Zero)
             {
-                throw new SnapshotVersionNotReachedException(minVersion, held, unreachable, options.MaxVersionWait);
+                throw new SnapshotVersionNotReachedException(minVersion, held, unreachable, maxWait);
             }
 
             await Task.WhenAny(applied.Task, Task.Delay(left < VersionPollInterval ? left : VersionPollInterval, time, ct)).ConfigureAwait(false);

@@ -1,4 +1,5 @@
 using EntitlementDecision.Contracts.V1;
+using EntitlementDecision.TestSupport;
 using Grpc.Core;
 
 namespace EntitlementDecision.Sidecar.Tests;
@@ -181,6 +182,36 @@ public sealed class DegradationTests
         cache.Apply(TestData.Snapshot(_tenant, 9));
 
         Assert.Equal(9, (await waiting).SnapshotVersion);
+    }
+
+    [Fact]
+    public async Task MinSnapshotVersion_WaitEndsBeforeTheCallsDeadline_FailedPreconditionNotDeadlineExceeded()
+    {
+        // ED_SIDECAR_MAX_VERSION_WAIT_MS far beyond the deadline: the wait is cut to 80% of the 100 s the call has left.
+        var options = new SidecarOptions { MaxVersionWait = TimeSpan.FromMinutes(10) };
+        var service = new ServiceUnderTest(new SnapshotCache(_source, options, _time), _usage, options, _time);
+        var context = new TestServerCallContext(TestContext.Current.CancellationToken, DateTime.UtcNow.AddSeconds(100));
+        var waiting = service.CheckEntitlementAsync(
+            new CheckEntitlementRequest { TenantId = _tenant, FeatureKey = "projects", MinSnapshotVersion = 9 }, context).AsTask();
+        await WaitUntil(() => Task.FromResult(_source.Requests.Count >= 1));
+
+        // Step the clock by the poll interval: each step lets the wait poll once more, until its budget is spent.
+        var stepped = TimeSpan.Zero;
+        while (!waiting.IsCompleted && stepped < TimeSpan.FromSeconds(120))
+        {
+            var polls = _source.Requests.Count;
+            _time.Advance(TimeSpan.FromSeconds(1));
+            stepped += TimeSpan.FromSeconds(1);
+            for (var i = 0; i < 50 && !waiting.IsCompleted && _source.Requests.Count == polls; i++)
+            {
+                await Task.Delay(10, TestContext.Current.CancellationToken); // a step taken before the next poll armed its timer is lost
+            }
+        }
+
+        Assert.True(waiting.IsCompleted, "still waiting after 120 s of a 100 s deadline");
+        var e = await Assert.ThrowsAsync<RpcException>(() => waiting);
+        Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
+        Assert.InRange(stepped, TimeSpan.FromSeconds(70), TimeSpan.FromSeconds(90)); // ~80 s, not the 10 minutes configured
     }
 
     [Fact]

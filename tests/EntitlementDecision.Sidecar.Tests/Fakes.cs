@@ -233,7 +233,7 @@ internal sealed class UncachedReader(ISnapshotSource source) : ISnapshotReader
     public ValueTask<Snapshot?> GetAsync(string tenantId, string environment, CancellationToken cancellationToken) =>
         source.GetAsync(tenantId, environment, cancellationToken);
 
-    public async ValueTask<HeldSnapshot> ReadAsync(string tenantId, string environment, long minVersion, CancellationToken cancellationToken)
+    public async ValueTask<HeldSnapshot> ReadAsync(string tenantId, string environment, long minVersion, TimeSpan maxWait, CancellationToken cancellationToken)
     {
         var snapshot = await source.GetAsync(tenantId, environment, cancellationToken);
         return (snapshot?.Version ?? 0) >= minVersion

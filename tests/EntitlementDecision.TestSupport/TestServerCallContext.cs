@@ -2,14 +2,14 @@ using Grpc.Core;
 
 namespace EntitlementDecision.TestSupport;
 
-/// <summary>The smallest <see cref="ServerCallContext"/>: a method name, no deadline, the given token. Shared with the
-/// microbenchmarks.</summary>
-public sealed class TestServerCallContext(CancellationToken cancellationToken) : ServerCallContext
+/// <summary>The smallest <see cref="ServerCallContext"/>: a method name, the given token and deadline (none by default). Shared
+/// with the microbenchmarks.</summary>
+public sealed class TestServerCallContext(CancellationToken cancellationToken, DateTime? deadline = null) : ServerCallContext
 {
     protected override string MethodCore => "/entitlements.v1.EntitlementDecisionService/Test";
     protected override string HostCore => "127.0.0.1";
     protected override string PeerCore => "ipv4:127.0.0.1:1";
-    protected override DateTime DeadlineCore => DateTime.MaxValue;
+    protected override DateTime DeadlineCore => deadline ?? DateTime.MaxValue;
     protected override Metadata RequestHeadersCore { get; } = [];
     protected override CancellationToken CancellationTokenCore => cancellationToken;
     protected override Metadata ResponseTrailersCore { get; } = [];
