@@ -41,7 +41,7 @@ if [ -z "${ED_POSTGRES:-}" ] || [ -z "${ED_REDIS:-}" ]; then
 fi
 
 echo "npm: installing the real peers (grpc-js, stripe-node, buf) from package-lock.json" >&2
-for d in tests/interop tests/stripe-interop; do
+for d in tests/interop tests/stripe-interop tests/browser; do
   npm ci --prefix "$d" --no-audit --no-fund --loglevel=error >/dev/null
 done
 # buf's lock cannot list its other platforms' optional binaries (the registry copy here lacks them), which npm ci
@@ -61,7 +61,8 @@ hosts_build
 hosts_start "$run_dir/logs"
 ED_E2E_OPERATOR_TOKEN=$(dotnet "$ED_BIN_CONTROLPLANE" mint-token --tenant platform --role operator --subject test)
 ED_E2E_SECOND_OPERATOR_TOKEN=$(dotnet "$ED_BIN_CONTROLPLANE" mint-token --tenant platform --role operator --subject second-operator)
-export ED_E2E_OPERATOR_TOKEN ED_E2E_SECOND_OPERATOR_TOKEN ED_E2E_CONTROLPLANE_URL=$ED_CONTROLPLANE_URL ED_E2E_SIDECAR_URL=$ED_SIDECAR_URL
+ED_E2E_SUPPORT_TOKEN=$(dotnet "$ED_BIN_CONTROLPLANE" mint-token --tenant platform --role support --subject support-test)
+export ED_E2E_OPERATOR_TOKEN ED_E2E_SECOND_OPERATOR_TOKEN ED_E2E_SUPPORT_TOKEN ED_E2E_CONTROLPLANE_URL=$ED_CONTROLPLANE_URL ED_E2E_SIDECAR_URL=$ED_SIDECAR_URL
 
 echo "== dotnet test" >&2
 set +e
@@ -78,6 +79,15 @@ GRPC_TARGET=${ED_SIDECAR_URL#http://} node tests/interop/sidecar.mjs | tee "$run
 set -e
 line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$run_dir/sidecar-interop.log" | tail -n 1)
 if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
+
+# --- admin console in a real browser (issue 13; owner: tests/browser/): Debian's chromium against the running hosts
+echo "== admin console in chromium (tests/browser/console.mjs; screenshots in tests/browser/screenshots/)" >&2
+set +e
+ensure_chromium && node tests/browser/console.mjs | tee "$run_dir/browser.log"
+set -e
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$run_dir/browser.log" 2>/dev/null | tail -n 1)
+if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
+# --- end admin console
 
 # --- loadtests smoke (issue 5; owner: loadtests/): one item, its own services and hosts on other ports; log in $run_dir/loadtests-smoke.log
 echo "== loadtests/run.sh --smoke" >&2

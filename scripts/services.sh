@@ -19,6 +19,13 @@ _ensure_redis() {
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >&2 || { echo "services: apt-get install redis-server failed" >&2; return 1; }
 }
 
+# ensure_chromium: Debian's chromium for the admin console's browser tests (tests/browser/), installed with apt when missing.
+ensure_chromium() {
+  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 && return 0
+  echo "services: installing chromium with apt ..." >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2 || { echo "services: apt-get install chromium failed" >&2; return 1; }
+}
+
 # run_dir_claim DIR: one script per run directory. Waits up to 60 s for an earlier run.sh/test.sh on DIR that is still
 # stopping; stops with a message naming it when it is still running. The claim (DIR/owner.pid) is released at exit.
 run_dir_claim() {

@@ -53,6 +53,23 @@ public sealed class ApprovalFlowTests(GovernedWorld world) : IClassFixture<Gover
     }
 
     [Fact]
+    public async Task Support_SeesTheQueue_ButCannotApproveOrReject()
+    {
+        var tenant = await Fx.CreateTenantAsync();
+        var support = Fx.Token(Roles.Support, "platform", "helpdesk");
+        var (requested, filed) = await Fx.SendAsync(HttpMethod.Delete, $"/tenants/{tenant}", Fx.OperatorToken());
+        Assert.Equal(HttpStatusCode.Accepted, requested.StatusCode);
+        var id = (string)filed!["approval"]!["id"]!;
+
+        Assert.Equal(HttpStatusCode.Forbidden, (await Fx.SendAsync(HttpMethod.Post, $"/approvals/{id}/approve", support)).Response.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await Fx.SendAsync(HttpMethod.Post, $"/approvals/{id}/reject", support)).Response.StatusCode);
+        var (read, approval) = await Fx.SendAsync(HttpMethod.Get, $"/approvals/{id}", support);
+        Assert.Equal(HttpStatusCode.OK, read.StatusCode);
+        Assert.Equal(("pending", "tenant.delete"), ((string?)approval?["status"], (string?)approval?["action"]));
+        Assert.Equal("active", (string?)(await Fx.SendAsync(HttpMethod.Get, $"/tenants/{tenant}", support)).Json?["status"]);
+    }
+
+    [Fact]
     public async Task Reconciliation_ComparesInvoices_AndRefreshesOurCopyAtOnce()
     {
         var tenant = await Fx.CreateTenantAsync();

@@ -89,6 +89,9 @@ public sealed class ControlPlaneFactory(IReadOnlyDictionary<string, string?> set
             builder.UseSetting(key, value ?? "");
         }
 
+        // The admin console calls the API over loopback; in-process there is no socket, so route it to the test server.
+        builder.ConfigureServices(s => s.AddHttpClient<EntitlementDecision.ControlPlane.Admin.AdminApi>()
+            .ConfigurePrimaryHttpMessageHandler(sp => ((Microsoft.AspNetCore.TestHost.TestServer)sp.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()).CreateHandler()));
         if (services is not null)
         {
             builder.ConfigureServices(services);

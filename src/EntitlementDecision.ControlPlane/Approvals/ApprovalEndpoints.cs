@@ -15,13 +15,13 @@ internal static class ApprovalEndpoints
 {
     public static void MapApprovals(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/approvals").RequireAuthorization(Policies.Operator);
+        var group = app.MapGroup("/approvals").RequireAuthorization(Policies.Staff);
         group.MapGet("/", List);
         group.MapGet("/{id}", Get);
         group.MapPost("/{id}/approve", (string id, ClaimsPrincipal user, EntitlementsDbContext db, ApprovalService approvals, Snapshots.OutboxSignal signal, CancellationToken ct) =>
-            NotifyAfter(approvals.ApproveAsync(db, id, user, ct), signal));
+            NotifyAfter(approvals.ApproveAsync(db, id, user, ct), signal)).RequireAuthorization(Policies.Operator);
         group.MapPost("/{id}/reject", (string id, ClaimsPrincipal user, EntitlementsDbContext db, ApprovalService approvals, CancellationToken ct) =>
-            approvals.RejectAsync(db, id, user, ct));
+            approvals.RejectAsync(db, id, user, ct)).RequireAuthorization(Policies.Operator);
     }
 
     /// <summary>Approvals newest first (at most 500). <c>status</c>: pending (default), executed, rejected, expired or all. Pending

@@ -26,11 +26,11 @@ internal static class AuditEndpoints
         app.MapGet("/tenants/{tenantId}/audit", List).RequireAuthorization(Policies.AnyRole);
 
     /// <summary>
-    /// Entries of <paramref name="tenantId"/>, newest first. Who: an operator for any tenant; the owner or an admin of that tenant
+    /// Entries of <paramref name="tenantId"/>, newest first. Who: platform staff (operator, support) for any tenant; the owner or an admin of that tenant
     /// (members and other tenants: 403). Filters: <c>from</c>/<c>to</c> (ISO 8601, inclusive/exclusive), <c>action</c> (exact,
     /// e.g. <c>customer.subscription.updated</c>, <c>dunning.reminder</c>), <c>environment</c>; paging: <c>limit</c> 1-500
     /// (default 100) and <c>before_id</c>. 400 ProblemDetails for a bad filter; 404 for an unknown tenant. Tenant
-    /// <see cref="AuditLog.SystemTenant"/> (operators only): platform events such as <c>redis.healed</c>.
+    /// <see cref="AuditLog.SystemTenant"/> (staff only): platform events such as <c>redis.healed</c>.
     /// </summary>
     public static async Task<Results<Ok<AuditPage>, ProblemHttpResult>> List(
         string tenantId, DateTimeOffset? from, DateTimeOffset? to, string? action, string? environment, int? limit,
@@ -38,9 +38,9 @@ internal static class AuditEndpoints
         ClaimsPrincipal user, EntitlementsDbContext db, CancellationToken ct)
     {
         var role = user.FindFirst("role")?.Value;
-        if (!user.MayAccessTenant(tenantId) || role == Roles.Member)
+        if (!user.MayReadTenant(tenantId) || role == Roles.Member)
         {
-            return TypedResults.Problem(statusCode: 403, title: "Forbidden", detail: "The audit trail is for operators and the tenant's owner or admins.");
+            return TypedResults.Problem(statusCode: 403, title: "Forbidden", detail: "The audit trail is for platform staff and the tenant's owner or admins.");
         }
 
         if (limit is < 1 or > 500)

@@ -23,6 +23,8 @@ internal static partial class BearerAuthentication
                 Configure(jwt, options.Value, tokens, loggers.CreateLogger("EntitlementDecision.ControlPlane.Auth")));
         services.AddAuthorizationBuilder()
             .AddPolicy(Policies.Operator, p => p.RequireAuthenticatedUser().RequireClaim("role", Roles.Operator))
+            .AddPolicy(Policies.Staff, p => p.RequireAuthenticatedUser().RequireClaim("role", Roles.Staff))
+            .AddPolicy(Policies.MayWrite, p => p.RequireAuthenticatedUser().RequireClaim("role", Roles.Operator, Roles.Owner, Roles.Admin, Roles.Member))
             .AddPolicy(Policies.TenantMember, p => p.RequireAuthenticatedUser().RequireClaim("role", Roles.Owner, Roles.Admin, Roles.Member).RequireClaim("tenant_id"))
             .AddPolicy(Policies.AnyRole, p => p.RequireAuthenticatedUser().RequireClaim("role", Roles.All));
         return services;
@@ -95,6 +97,12 @@ internal static class Policies
     /// <summary>Role operator.</summary>
     public const string Operator = "operator";
 
+    /// <summary>Role operator or support: platform staff reads (support never acts).</summary>
+    public const string Staff = "staff";
+
+    /// <summary>Any role but support: writes that tenant roles may make for their own tenant (usage ingestion).</summary>
+    public const string MayWrite = "may-write";
+
     /// <summary>Role owner, admin or member (a tenant id is guaranteed).</summary>
     public const string TenantMember = "tenant-member";
 
@@ -107,9 +115,13 @@ internal static class Policies
 
     public static bool IsOperator(this ClaimsPrincipal user) => user.FindFirst("role")?.Value == Roles.Operator;
 
-    /// <summary>True for an operator, or a tenant role of <paramref name="tenantId"/>.</summary>
-    public static bool MayAccessTenant(this ClaimsPrincipal user, string tenantId) =>
-        user.IsOperator() || (user.TenantId() is { } own && string.Equals(own, tenantId, StringComparison.Ordinal));
+    /// <summary>True for platform staff: operator or support.</summary>
+    public static bool IsStaff(this ClaimsPrincipal user) => user.FindFirst("role")?.Value is Roles.Operator or Roles.Support;
+
+    /// <summary>True for platform staff (operator, support), or a tenant role of <paramref name="tenantId"/>. Reads only: actions
+    /// require <see cref="Policies.Operator"/> or a tenant role's own policy.</summary>
+    public static bool MayReadTenant(this ClaimsPrincipal user, string tenantId) =>
+        user.IsStaff() || (user.TenantId() is { } own && string.Equals(own, tenantId, StringComparison.Ordinal));
 
     /// <summary>The audit actor: "operator:&lt;sub&gt;" or "&lt;role&gt;:&lt;sub&gt;".</summary>
     public static string Actor(this ClaimsPrincipal user) => $"{user.FindFirst("role")?.Value}:{user.Subject()}";

@@ -4,15 +4,19 @@ using Microsoft.IdentityModel.Tokens;
 
 namespace EntitlementDecision.ControlPlane.Auth;
 
-/// <summary>Roles a bearer token can carry: <see cref="Operator"/> (platform staff, any tenant) and the tenant roles.</summary>
+/// <summary>Roles a bearer token can carry: the platform staff roles <see cref="Operator"/> (reads and acts on any tenant) and
+/// <see cref="Support"/> (reads any tenant, acts on none: least privilege for the help desk), and the tenant roles.</summary>
 internal static class Roles
 {
     public const string Operator = "operator";
+    public const string Support = "support";
     public const string Owner = "owner";
     public const string Admin = "admin";
     public const string Member = "member";
 
-    public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal) { Operator, Owner, Admin, Member };
+    public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal) { Operator, Support, Owner, Admin, Member };
+
+    public static readonly IReadOnlySet<string> Staff = new HashSet<string>(StringComparer.Ordinal) { Operator, Support };
 
     public static readonly IReadOnlySet<string> TenantRoles = new HashSet<string>(StringComparer.Ordinal) { Owner, Admin, Member };
 }

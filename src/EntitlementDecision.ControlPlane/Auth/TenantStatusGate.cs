@@ -14,7 +14,7 @@ internal static class TenantStatusGate
     public static IApplicationBuilder UseTenantStatusGate(this IApplicationBuilder app) => app.Use(async (http, next) =>
     {
         var user = http.User;
-        if (user.Identity?.IsAuthenticated == true && !user.IsOperator() && user.TenantId() is { } tenantId)
+        if (user.Identity?.IsAuthenticated == true && !user.IsStaff() && user.TenantId() is { } tenantId)
         {
             var db = http.RequestServices.GetRequiredService<EntitlementsDbContext>();
             var tenant = await db.Tenants.AsNoTracking().Where(t => t.TenantId == tenantId).Select(t => new { t.Status, t.OwnerSubject }).FirstOrDefaultAsync(http.RequestAborted);

@@ -46,11 +46,32 @@ internal sealed record PlanDto(string Id, string Name, bool Active, bool Purchas
 /// <summary><c>GET /catalog/plans</c>: <c>{ version, content_hash (hex SHA-256 of plans.json), baseline_plan_id, plans: [PlanDto] }</c>.</summary>
 internal sealed record CatalogDto(string Version, string ContentHash, string BaselinePlanId, IReadOnlyList<PlanDto> Plans);
 
-/// <summary>Anonymous catalog read: the plans, features and Stripe prices the control plane resolves with.</summary>
+/// <summary><c>GET /catalog/gate</c>: <c>{ catalog_version, ok, checked_at, rows: [{ plan_id, price_id, catalog, stripe, problem (null when it
+/// matches) }] }</c>, the <see cref="CatalogGate"/> table for the catalog this control plane serves, asked of Stripe now.</summary>
+internal sealed record CatalogGateDto(string CatalogVersion, bool Ok, DateTimeOffset CheckedAt, IReadOnlyList<CatalogGateRow> Rows);
+
+/// <summary>Anonymous catalog read: the plans, features and Stripe prices the control plane resolves with; and the catalog gate (staff).</summary>
 internal static class CatalogEndpoints
 {
-    public static void MapCatalogEndpoints(this IEndpointRouteBuilder app) =>
+    public static void MapCatalogEndpoints(this IEndpointRouteBuilder app)
+    {
         app.MapGet("/catalog/plans", GetPlans).AllowAnonymous().WithName("GetCatalogPlans");
+        app.MapGet("/catalog/gate", GetGate).RequireAuthorization(Auth.Policies.Staff);
+    }
+
+    /// <summary>200 with the gate's rows (ok: every price matches); 502 ProblemDetails when Stripe could not be asked.</summary>
+    public static async Task<Results<Ok<CatalogGateDto>, ProblemHttpResult>> GetGate(PlanCatalog catalog, EntitlementDecision.Stripe.Api.IStripeBilling stripe, TimeProvider time, CancellationToken ct)
+    {
+        try
+        {
+            var rows = await CatalogGate.CheckAsync(catalog, stripe, ct);
+            return TypedResults.Ok(new CatalogGateDto(catalog.Version, rows.All(r => r.Problem is null), time.GetUtcNow(), rows));
+        }
+        catch (global::Stripe.StripeException e)
+        {
+            return TypedResults.Problem(statusCode: 502, title: "Stripe could not be asked", detail: $"The catalog gate cannot decide: {e.StripeError?.Type ?? "no answer"} from Stripe.");
+        }
+    }
 
     public static Ok<CatalogDto> GetPlans(PlanCatalog catalog) => TypedResults.Ok(new CatalogDto(
         catalog.Version,

@@ -10,7 +10,8 @@ namespace EntitlementDecision.ControlPlane.Configuration;
 /// ED_AUTH_AUDIENCE (an external OIDC issuer and the audience its tokens carry), ED_POSTGRES (required, Npgsql connection string),
 /// ED_REDIS (required, StackExchange.Redis configuration), ED_CONTROLPLANE_URL (default http://127.0.0.1:5080),
 /// ED_CATALOG_PATH (default: catalog/plans.json under the content root or the nearest folder above it),
-/// STRIPE_API_BASE (default https://api.stripe.com; the fake Stripe API in tests and the demo).
+/// STRIPE_API_BASE (default https://api.stripe.com; the fake Stripe API in tests and the demo), ED_REGION (default <c>local</c>: the
+/// region this control plane runs in, where tenants created without one are homed).
 /// Validated at start-up (<see cref="ControlPlaneOptionsValidator"/>); failures name the variable.
 /// </summary>
 internal sealed class ControlPlaneOptions
@@ -26,6 +27,8 @@ internal sealed class ControlPlaneOptions
     public const string AuthAuthorityVariable = "ED_AUTH_AUTHORITY";
     public const string AuthAudienceVariable = "ED_AUTH_AUDIENCE";
     public const string RedisHealVariable = "ED_REDIS_HEAL";
+    public const string RegionVariable = "ED_REGION";
+    public const string DefaultRegion = "local";
     public const string DefaultUrl = "http://127.0.0.1:5080";
     public const string DefaultStripeApiBase = "https://api.stripe.com";
 
@@ -47,6 +50,9 @@ internal sealed class ControlPlaneOptions
     public string? Redis { get; set; }
 
     public string Url { get; set; } = DefaultUrl;
+
+    /// <summary>ED_REGION: the home region of tenants created without one (a region id, ^[a-z0-9][a-z0-9-]{1,31}$).</summary>
+    public string Region { get; set; } = DefaultRegion;
 
     /// <summary>ED_REDIS_HEAL (<c>on</c> default | <c>off</c>): refill Redis from PostgreSQL when it lost its data (<c>Healing/RedisHealer</c>).</summary>
     public bool RedisHeal { get; set; } = true;
@@ -70,6 +76,7 @@ internal sealed class ControlPlaneOptions
         options.Postgres = NullIfBlank(configuration[PostgresVariable]);
         options.Redis = NullIfBlank(configuration[RedisVariable]);
         options.Url = NullIfBlank(configuration[UrlVariable]) ?? DefaultUrl;
+        options.Region = NullIfBlank(configuration[RegionVariable]) ?? DefaultRegion;
         options.StripeApiBase = NullIfBlank(configuration[StripeApiBaseVariable]) ?? DefaultStripeApiBase;
         options.CatalogPath = ResolveCatalogPath(NullIfBlank(configuration[CatalogPathVariable]), contentRoot);
     }
@@ -176,6 +183,11 @@ internal sealed class ControlPlaneOptionsValidator : IValidateOptions<ControlPla
         if (!Uri.TryCreate(options.Url, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
         {
             failures.Add($"{ControlPlaneOptions.UrlVariable} must be an absolute http(s) URL.");
+        }
+
+        if (!Engine.Identifiers.IsEnvironment(options.Region))
+        {
+            failures.Add($"{ControlPlaneOptions.RegionVariable} must be a region id (lower-case letters, digits and '-', at most 32).");
         }
 
         if (!Uri.TryCreate(options.StripeApiBase, UriKind.Absolute, out var stripeBase) || (stripeBase.Scheme != Uri.UriSchemeHttp && stripeBase.Scheme != Uri.UriSchemeHttps))

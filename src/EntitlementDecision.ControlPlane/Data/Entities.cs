@@ -22,6 +22,12 @@ internal sealed class Tenant
 
     public DateTimeOffset CreatedAt { get; set; }
 
+    /// <summary>Home region: where the tenant's data is stored and processed (<c>POST /tenants</c> <c>region</c>, default ED_REGION).</summary>
+    public string Region { get; set; } = Configuration.ControlPlaneOptions.DefaultRegion;
+
+    /// <summary>Data residency: the regions the tenant's data may be stored or processed in; always holds <see cref="Region"/>.</summary>
+    public List<string> AllowedRegions { get; set; } = [Configuration.ControlPlaneOptions.DefaultRegion];
+
     /// <summary>When the deletion was approved (the tenant became <see cref="Deleting"/>); null otherwise.</summary>
     public DateTimeOffset? DeletionRequestedAt { get; set; }
 

@@ -44,6 +44,8 @@ internal sealed class EntitlementsDbContext(DbContextOptions<EntitlementsDbConte
             e.Property(t => t.TenantId).HasMaxLength(63);
             e.Property(t => t.Name).HasMaxLength(200);
             e.Property(t => t.Status).HasMaxLength(16);
+            e.Property(t => t.Region).HasMaxLength(32).HasDefaultValue(Configuration.ControlPlaneOptions.DefaultRegion);
+            e.Property(t => t.AllowedRegions).HasDefaultValueSql("ARRAY['" + Configuration.ControlPlaneOptions.DefaultRegion + "']::text[]");
             e.HasIndex(t => new { t.Status, t.PurgeAfter });
         });
 

@@ -1,3 +1,5 @@
+using EntitlementDecision.ControlPlane.Admin;
+using EntitlementDecision.ControlPlane.Auth;
 using EntitlementDecision.ControlPlane.Notices;
 using EntitlementDecision.ControlPlane.Invoices;
 using EntitlementDecision.ControlPlane.Approvals;
@@ -29,6 +31,8 @@ internal static class ControlPlaneEndpoints
         app.MapReconciliationEndpoints();
         app.MapAuditEndpoints();
         app.MapApprovals();
+        app.MapWhoAmI();
+        app.MapAdminConsole();
         app.MapUsageEndpoints();
         app.MapUsageIngestion();
         app.MapGet("/healthz", Health.CheckAsync).AllowAnonymous();

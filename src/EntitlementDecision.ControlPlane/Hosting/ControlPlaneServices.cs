@@ -1,3 +1,4 @@
+using EntitlementDecision.ControlPlane.Admin;
 using System.Text.Json;
 using EntitlementDecision.ControlPlane.Configuration;
 using EntitlementDecision.ControlPlane.Data;
@@ -55,6 +56,7 @@ internal static class ControlPlaneServices
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
         services.AddBearerAuthentication();
+        services.AddAdminConsole(configuration);
         return services;
     }
 

@@ -32,7 +32,7 @@ internal static class OpenApiSetup
                     Type = SecuritySchemeType.Http,
                     Scheme = "bearer",
                     BearerFormat = "JWT",
-                    Description = "A JWT with sub, role (operator, owner, admin, member) and tenant_id; dev tokens from `mint-token`.",
+                    Description = "A JWT with sub, role (operator, support, owner, admin, member) and tenant_id; dev tokens from `mint-token`.",
                 };
                 return Task.CompletedTask;
             });

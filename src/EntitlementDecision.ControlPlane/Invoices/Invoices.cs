@@ -31,7 +31,7 @@ internal static class InvoiceStore
     {
         app.MapGet("/billing/invoices", Own).RequireAuthorization(Policies.TenantMember);
         app.MapGet("/tenants/{tenantId}/invoices", (string tenantId, string? environment, EntitlementsDbContext db, CancellationToken ct) => ListAsync(db, tenantId, environment, ct))
-            .RequireAuthorization(Policies.Operator);
+            .RequireAuthorization(Policies.Staff);
     }
 
     /// <summary>Adds or updates (tracked, not saved) the invoice of an <c>invoice.*</c> event, unless a newer event already set it.</summary>

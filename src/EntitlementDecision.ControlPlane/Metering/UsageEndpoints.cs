@@ -42,9 +42,9 @@ internal static class UsageEndpoints
         group.MapPost("/daily/recompute", Recompute).RequireAuthorization(Policies.Operator);
     }
 
-    /// <summary>Operators, or the tenant's owner/admin (usage figures are billing data: members do not see them).</summary>
+    /// <summary>Platform staff, or the tenant's owner/admin (usage figures are billing data: members do not see them).</summary>
     internal static bool MayReadUsage(this ClaimsPrincipal user, string tenantId) =>
-        user.IsOperator() || (user.MayAccessTenant(tenantId) && user.FindFirst("role")?.Value is Roles.Owner or Roles.Admin);
+        user.IsStaff() || (user.MayReadTenant(tenantId) && user.FindFirst("role")?.Value is Roles.Owner or Roles.Admin);
 
     public static async Task<Results<Ok<DailyReportDto>, FileContentHttpResult, ProblemHttpResult>> GetDaily(string tenantId, string? environment, string? from, string? to, string? format, ClaimsPrincipal user, MeteringDbContext db, CancellationToken ct)
     {

@@ -112,7 +112,7 @@ internal static partial class UsageIngestion
 
     public static void MapUsageIngestion(this IEndpointRouteBuilder app) =>
         app.MapPost("/usage/events", IngestAsync)
-            .RequireAuthorization(Policies.AnyRole)
+            .RequireAuthorization(Policies.MayWrite)
             .WithMetadata(new RequestSizeLimitAttribute(MaxBodyBytes));
 
     public static async Task<Results<Ok<UsageIngestionResponse>, ProblemHttpResult>> IngestAsync(HttpRequest request, ClaimsPrincipal user, RedisConnection redis, TimeProvider time, ILoggerFactory loggers, CancellationToken ct)

@@ -42,7 +42,7 @@ internal static class NoticeEndpoints
         app.MapDelete("/billing/notices/endpoint", DeleteEndpoint).RequireAuthorization(Policies.TenantMember);
         app.MapGet("/billing/notices", Own).RequireAuthorization(Policies.TenantMember);
         app.MapGet("/tenants/{tenantId}/notices", (string tenantId, EntitlementsDbContext db, CancellationToken ct) => ListAsync(db, tenantId, ct))
-            .RequireAuthorization(Policies.Operator);
+            .RequireAuthorization(Policies.Staff);
     }
 
     /// <summary>Owner only: sets the URL (absolute https; http only on loopback) and issues a new signing secret, returned once. Audited.</summary>

@@ -36,8 +36,8 @@ internal static class ReconciliationEndpoints
 
     public static void MapReconciliationEndpoints(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/billing/reconciliation").RequireAuthorization(Policies.Operator);
-        group.MapPost("/runs", Run);
+        var group = app.MapGroup("/billing/reconciliation").RequireAuthorization(Policies.Staff);
+        group.MapPost("/runs", Run).RequireAuthorization(Policies.Operator);
         group.MapGet("/runs", List);
         group.MapGet("/runs/{runId:long}", Report);
         group.MapGet("/runs/{runId:long}/report.json", Report);

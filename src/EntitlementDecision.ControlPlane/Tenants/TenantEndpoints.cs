@@ -14,16 +14,25 @@ using EntitlementDecision.Engine;
 
 namespace EntitlementDecision.ControlPlane.Tenants;
 
-/// <summary><c>POST /tenants</c> body: <c>{ "tenant_id": slug, "name": string, "environment": string (default "production") }</c>.</summary>
-internal sealed record CreateTenantRequest(string? TenantId, string? Name, string? Environment);
+/// <summary><c>POST /tenants</c> body: <c>{ "tenant_id": slug, "name": string, "environment": string (default "production"),
+/// "region": region id (default ED_REGION), "allowed_regions": [region id] (1-16; default [region]; must hold region) }</c>.</summary>
+internal sealed record CreateTenantRequest(string? TenantId, string? Name, string? Environment, string? Region = null, IReadOnlyList<string>? AllowedRegions = null);
 
 /// <summary>
-/// A tenant: <c>{ tenant_id, name, status ("active"|"suspended"), created_at, environments: [string], snapshot_versions: { environment:
-/// version } }</c>. snapshot_versions: each environment's current snapshot version (after a suspend or resume, the version that carries
-/// it), for the sidecar's min_snapshot_version.
+/// A tenant: <c>{ tenant_id, name, status ("provisioning"|"active"|"suspended"|"deleting"|"deleted"), created_at, environments: [string],
+/// snapshot_versions: { environment: version }, region, allowed_regions: [region] }</c>. snapshot_versions: each environment's current
+/// snapshot version (after a suspend or resume, the version that carries it), for the sidecar's min_snapshot_version. region: the home
+/// region; allowed_regions: where its data may be stored or processed (data residency).
 /// </summary>
 internal sealed record TenantDto(
-    string TenantId, string Name, string Status, DateTimeOffset CreatedAt, IReadOnlyList<string> Environments, IReadOnlyDictionary<string, long> SnapshotVersions);
+    string TenantId, string Name, string Status, DateTimeOffset CreatedAt, IReadOnlyList<string> Environments, IReadOnlyDictionary<string, long> SnapshotVersions,
+    string Region, IReadOnlyList<string> AllowedRegions);
+
+/// <summary>A row of <c>GET /tenants</c>: the <see cref="TenantDto"/> fields plus, for the listed environment (default production),
+/// <c>plan_id</c>, <c>plan_source</c> and <c>access_mode</c> as <see cref="EntitlementDto"/> resolves them (null without that environment).</summary>
+internal sealed record TenantListItem(
+    string TenantId, string Name, string Status, DateTimeOffset CreatedAt, IReadOnlyList<string> Environments, IReadOnlyDictionary<string, long> SnapshotVersions,
+    string Region, IReadOnlyList<string> AllowedRegions, string? PlanId, string? PlanSource, string? AccessMode);
 
 /// <summary><c>PUT .../override</c> body: <c>{ "plan_id": "business" }</c> or <c>{ "plan_id": null }</c> to clear the override.</summary>
 internal sealed record OverrideRequest(string? PlanId);
@@ -42,18 +51,19 @@ internal static class TenantEndpoints
         group.MapGet("/{tenantId}", Get).RequireAuthorization(Policies.AnyRole);
         group.MapPost("/{tenantId}/suspend", Suspend).RequireAuthorization(Policies.Operator);
         group.MapPost("/{tenantId}/resume", Resume).RequireAuthorization(Policies.Operator);
-        group.MapGet("/{tenantId}/entitlements", GetEntitlements).RequireAuthorization(Policies.Operator);
+        group.MapGet("/{tenantId}/entitlements", GetEntitlements).RequireAuthorization(Policies.Staff);
         group.MapPut("/{tenantId}/entitlements/{environment}/override", PutOverride).RequireAuthorization(Policies.Operator);
         group.MapPut("/{tenantId}/entitlements/{environment}/comp", PutComp).RequireAuthorization(Policies.Operator);
         group.MapDelete("/{tenantId}", TenantLifecycle.Delete).RequireAuthorization(Policies.Operator);
         group.MapPost("/{tenantId}/purge", TenantLifecycle.PurgeNow).RequireAuthorization(Policies.Operator);
-        group.MapGet("/{tenantId}/dossier", TenantDossier.Get).RequireAuthorization(Policies.Operator);
+        group.MapGet("/{tenantId}/dossier", TenantDossier.Get).RequireAuthorization(Policies.Staff);
         group.MapGet("/{tenantId}/disclosure-pack", DisclosurePack.Get).RequireAuthorization(Policies.Operator);
     }
 
     /// <summary>201 with the tenant; 400 ValidationProblem; 409 when the tenant exists.</summary>
     public static async Task<Results<Created<TenantDto>, ValidationProblem, ProblemHttpResult>> Create(
-        CreateTenantRequest? request, ClaimsPrincipal user, EntitlementsDbContext db, OutboxSignal signal, TimeProvider time, CancellationToken ct)
+        CreateTenantRequest? request, ClaimsPrincipal user, EntitlementsDbContext db, OutboxSignal signal, TimeProvider time,
+        Microsoft.Extensions.Options.IOptions<ControlPlaneOptions> options, CancellationToken ct)
     {
         var environment = string.IsNullOrEmpty(request?.Environment) ? Identifiers.DefaultEnvironment : request.Environment;
         var errors = new Dictionary<string, string[]>();
@@ -72,6 +82,21 @@ internal static class TenantEndpoints
             errors["environment"] = ["environment must match ^[a-z0-9][a-z0-9-]{0,31}$."];
         }
 
+        var region = string.IsNullOrEmpty(request?.Region) ? options.Value.Region : request.Region;
+        var allowed = request?.AllowedRegions is { Count: > 0 } list ? list.Distinct(StringComparer.Ordinal).ToList() : [region];
+        if (!Identifiers.IsEnvironment(region))
+        {
+            errors["region"] = ["region must be a region id matching ^[a-z0-9][a-z0-9-]{0,31}$."];
+        }
+        else if (allowed.Count > 16 || allowed.Any(r => !Identifiers.IsEnvironment(r)))
+        {
+            errors["allowed_regions"] = ["allowed_regions must hold 1 to 16 region ids matching ^[a-z0-9][a-z0-9-]{0,31}$."];
+        }
+        else if (!allowed.Contains(region, StringComparer.Ordinal))
+        {
+            errors["allowed_regions"] = [$"allowed_regions must include the home region '{region}'."];
+        }
+
         if (errors.Count > 0)
         {
             return TypedResults.ValidationProblem(errors);
@@ -80,7 +105,7 @@ internal static class TenantEndpoints
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var now = time.GetUtcNow();
         // Provisioning: tenant, baseline entitlement, outbox row and audit in one transaction; it commits as active.
-        var tenant = new Tenant { TenantId = request!.TenantId!, Name = request.Name!.Trim(), Status = Tenant.Active, CreatedAt = now };
+        var tenant = new Tenant { TenantId = request!.TenantId!, Name = request.Name!.Trim(), Status = Tenant.Active, CreatedAt = now, Region = region, AllowedRegions = allowed };
         var entitlement = new Entitlement { TenantId = tenant.TenantId, Environment = environment, Version = 1, UpdatedAt = now };
         db.Tenants.Add(tenant);
         db.Entitlements.Add(entitlement);
@@ -100,28 +125,99 @@ internal static class TenantEndpoints
         return TypedResults.Created($"/tenants/{tenant.TenantId}", ToDto(tenant, [(environment, entitlement.Version)]));
     }
 
-    /// <summary>Operators: every tenant; tenant roles: only their own.</summary>
-    public static async Task<Ok<List<TenantDto>>> List(ClaimsPrincipal user, EntitlementsDbContext db, CancellationToken ct)
+    /// <summary>
+    /// Staff (operator, support): every tenant; tenant roles: only their own. Filters (all optional, combined): <c>q</c> (substring of
+    /// tenant_id or name, case-insensitive), <c>status</c>, <c>region</c> (home region), and for <c>environment</c> (default production)
+    /// <c>plan</c> (effective plan id) and <c>access_mode</c> (full|grace|read_only|suspended); <c>limit</c> 1-1000 (default 200), by
+    /// tenant_id. 400 ProblemDetails for a bad filter.
+    /// </summary>
+    public static async Task<Results<Ok<List<TenantListItem>>, ProblemHttpResult>> List(
+        string? q, string? status, string? region, string? plan, [Microsoft.AspNetCore.Mvc.FromQuery(Name = "access_mode")] string? accessMode,
+        string? environment, int? limit, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, TimeProvider time, CancellationToken ct)
     {
+        environment = string.IsNullOrEmpty(environment) ? Identifiers.DefaultEnvironment : environment;
+        if (status is { Length: > 0 } && status is not (Tenant.Provisioning or Tenant.Active or Tenant.Suspended or Tenant.Deleting or Tenant.Deleted))
+        {
+            return TypedResults.Problem(statusCode: 400, title: "Bad status", detail: "status must be provisioning, active, suspended, deleting or deleted.");
+        }
+
+        if (accessMode is { Length: > 0 } && accessMode is not ("full" or "grace" or "read_only" or "suspended"))
+        {
+            return TypedResults.Problem(statusCode: 400, title: "Bad access_mode", detail: "access_mode must be full, grace, read_only or suspended.");
+        }
+
+        if (limit is < 1 or > 1000)
+        {
+            return TypedResults.Problem(statusCode: 400, title: "Bad limit", detail: "limit must be between 1 and 1000.");
+        }
+
         var query = db.Tenants.AsNoTracking();
-        if (!user.IsOperator())
+        if (!user.IsStaff())
         {
             var own = user.TenantId() ?? "";
             query = query.Where(t => t.TenantId == own);
         }
 
-        var tenants = await query.OrderBy(t => t.TenantId).ToListAsync(ct);
-        var ids = tenants.Select(t => t.TenantId).ToList();
-        var envs = await db.Entitlements.AsNoTracking().Where(e => ids.Contains(e.TenantId))
-            .Select(e => new { e.TenantId, e.Environment, e.Version }).ToListAsync(ct);
-        var byTenant = envs.ToLookup(e => e.TenantId, e => (e.Environment, e.Version));
-        return TypedResults.Ok(tenants.Select(t => ToDto(t, byTenant[t.TenantId])).ToList());
+        if (q is { Length: > 0 })
+        {
+            var pattern = "%" + q.Replace("\\", "\\\\").Replace("%", "\\%").Replace("_", "\\_") + "%";
+            query = query.Where(t => EF.Functions.ILike(t.TenantId, pattern) || EF.Functions.ILike(t.Name, pattern));
+        }
+
+        if (status is { Length: > 0 })
+        {
+            query = query.Where(t => t.Status == status);
+        }
+
+        if (region is { Length: > 0 })
+        {
+            query = query.Where(t => t.Region == region);
+        }
+
+        // plan and access_mode are resolved, not stored: filter after resolving, page by tenant_id in batches.
+        var max = limit ?? 200;
+        var now = time.GetUtcNow();
+        var items = new List<TenantListItem>();
+        string? after = null;
+        while (items.Count < max)
+        {
+            var page = await query.Where(t => after == null || string.Compare(t.TenantId, after) > 0).OrderBy(t => t.TenantId).Take(500).ToListAsync(ct);
+            if (page.Count == 0)
+            {
+                break;
+            }
+
+            var ids = page.Select(t => t.TenantId).ToList();
+            var rows = await db.Entitlements.AsNoTracking().Where(e => ids.Contains(e.TenantId)).ToListAsync(ct);
+            var byTenant = rows.ToLookup(e => e.TenantId);
+            foreach (var t in page)
+            {
+                var row = byTenant[t.TenantId].FirstOrDefault(e => e.Environment == environment);
+                var resolved = row is null ? null : EntitlementDto.From(catalog, row, Tenant.Blocks(t.Status), now, dunning);
+                if ((plan is { Length: > 0 } && resolved?.PlanId != plan) || (accessMode is { Length: > 0 } && resolved?.AccessMode != accessMode))
+                {
+                    continue;
+                }
+
+                var dto = ToDto(t, byTenant[t.TenantId].Select(e => (e.Environment, e.Version)));
+                items.Add(new TenantListItem(dto.TenantId, dto.Name, dto.Status, dto.CreatedAt, dto.Environments, dto.SnapshotVersions, dto.Region, dto.AllowedRegions,
+                    resolved?.PlanId, resolved?.PlanSource, resolved?.AccessMode));
+                if (items.Count == max)
+                {
+                    break;
+                }
+            }
+
+            after = page[^1].TenantId;
+        }
+
+        return TypedResults.Ok(items);
     }
 
     /// <summary>Operator or a role of the same tenant: 200; another tenant: 403; absent: 404.</summary>
     public static async Task<Results<Ok<TenantDto>, ProblemHttpResult>> Get(string tenantId, ClaimsPrincipal user, EntitlementsDbContext db, CancellationToken ct)
     {
-        if (!user.MayAccessTenant(tenantId))
+        if (!user.MayReadTenant(tenantId))
         {
             return Forbidden();
         }
@@ -283,7 +379,7 @@ internal static class TenantEndpoints
     internal static TenantDto ToDto(Tenant t, IEnumerable<(string Environment, long Version)> environments)
     {
         var versions = environments.ToDictionary(e => e.Environment, e => e.Version, StringComparer.Ordinal);
-        return new(t.TenantId, t.Name, t.Status, t.CreatedAt, versions.Keys.Order(StringComparer.Ordinal).ToList(), versions);
+        return new(t.TenantId, t.Name, t.Status, t.CreatedAt, versions.Keys.Order(StringComparer.Ordinal).ToList(), versions, t.Region, t.AllowedRegions);
     }
 
     internal static ProblemHttpResult Forbidden() =>

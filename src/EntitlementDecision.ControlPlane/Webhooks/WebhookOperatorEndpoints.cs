@@ -35,11 +35,11 @@ internal static class WebhookOperatorEndpoints
 {
     public static void MapWebhookOperatorEndpoints(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/billing/webhooks").RequireAuthorization(Policies.Operator);
+        var group = app.MapGroup("/billing/webhooks").RequireAuthorization(Policies.Staff);
         group.MapGet("/stats", Stats);
         group.MapGet("/events", List);
         group.MapGet("/events/{eventId}", Get);
-        group.MapPost("/events/{eventId}/retry", Retry);
+        group.MapPost("/events/{eventId}/retry", Retry).RequireAuthorization(Policies.Operator);
     }
 
     /// <summary>200 <see cref="WebhookStatsDto"/>.</summary>
