@@ -64,6 +64,17 @@ if [ "$demo" = 1 ]; then
   exit $?
 fi
 
+# The admin console: dev sign-in tokens go to files (mode 600), never to the terminal or a log.
+echo "admin console: $ED_CONTROLPLANE_URL/admin" >&2
+if [ -z "${ED_AUTH_AUTHORITY:-}" ]; then
+  (umask 077
+   dotnet "$ED_BIN_CONTROLPLANE" mint-token --tenant platform --role operator --subject dev-operator --ttl-minutes 480 >"$run_dir/operator.token"
+   dotnet "$ED_BIN_CONTROLPLANE" mint-token --tenant platform --role support --subject dev-support --ttl-minutes 480 >"$run_dir/support.token")
+  echo "  sign in by pasting the token in $run_dir/operator.token (operator: acts) or $run_dir/support.token (support: reads only); valid 8 h" >&2
+  echo "  another: dotnet $ED_BIN_CONTROLPLANE mint-token --tenant platform --role operator --subject <you>  (with ED_TOKEN_SIGNING_KEY set)" >&2
+else
+  echo "  sign in with $ED_AUTH_AUTHORITY (ED_ADMIN_OIDC_CLIENT_ID), or paste a token it issued (role operator or support)" >&2
+fi
 echo "running; Ctrl-C stops everything this script started" >&2
 # Wait on the hosts; if one of them dies, stop the rest.
 wait -n "${ED_HOST_PIDS[@]}" || true
