@@ -81,7 +81,7 @@ public sealed class StartupTests
         Assert.All(commands, c => Assert.Contains("  " + c + " ", output, StringComparison.Ordinal));
         var (mintExit, mintHelp) = await RunAsync(settings, "mint-token", "--help");
         Assert.Equal(0, mintExit);
-        Assert.Contains("--role <admin|member|operator|owner> (REQUIRED)", mintHelp, StringComparison.Ordinal);
+        Assert.Contains("--role <admin|member|operator|owner|support> (REQUIRED)", mintHelp, StringComparison.Ordinal);
     }
 
     [Fact]
