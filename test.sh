@@ -41,7 +41,7 @@ if [ -z "${ED_POSTGRES:-}" ] || [ -z "${ED_REDIS:-}" ]; then
 fi
 
 echo "npm: installing the real peers (grpc-js, stripe-node, buf) from package-lock.json" >&2
-for d in tests/interop tests/stripe-interop tests/browser; do
+for d in tests/interop tests/stripe-interop tests/browser tests/deploy; do
   npm ci --prefix "$d" --no-audit --no-fund --loglevel=error >/dev/null
 done
 # buf's lock cannot list its other platforms' optional binaries (the registry copy here lacks them), which npm ci
@@ -58,11 +58,14 @@ echo "== buf lint protos/" >&2
 if tests/buf/node_modules/.bin/buf lint; then count 1 0; else count 0 1; fi
 
 hosts_build
-hosts_start "$run_dir/logs"
+# Both hosts export traces to the end-to-end tests' OTLP stand-in (TelemetryTests listens there while it runs).
+OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4319 OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf OTEL_BSP_SCHEDULE_DELAY=200 \
+  hosts_start "$run_dir/logs"
 ED_E2E_OPERATOR_TOKEN=$(dotnet "$ED_BIN_CONTROLPLANE" mint-token --tenant platform --role operator --subject test)
 ED_E2E_SECOND_OPERATOR_TOKEN=$(dotnet "$ED_BIN_CONTROLPLANE" mint-token --tenant platform --role operator --subject second-operator)
 ED_E2E_SUPPORT_TOKEN=$(dotnet "$ED_BIN_CONTROLPLANE" mint-token --tenant platform --role support --subject support-test)
 export ED_E2E_OPERATOR_TOKEN ED_E2E_SECOND_OPERATOR_TOKEN ED_E2E_SUPPORT_TOKEN ED_E2E_CONTROLPLANE_URL=$ED_CONTROLPLANE_URL ED_E2E_SIDECAR_URL=$ED_SIDECAR_URL
+export ED_E2E_OTLP_URL=http://127.0.0.1:4319/
 
 echo "== dotnet test" >&2
 set +e
@@ -88,6 +91,15 @@ set -e
 line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$run_dir/browser.log" 2>/dev/null | tail -n 1)
 if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
 # --- end admin console
+
+# --- deploy manifests (issue 14; owner: tests/deploy/): offline checks of deploy/k8s, deploy/compose.yaml and the Dockerfiles
+echo "== deploy manifests (tests/deploy/manifests.mjs)" >&2
+set +e
+node tests/deploy/manifests.mjs | tee "$run_dir/deploy.log"
+set -e
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$run_dir/deploy.log" 2>/dev/null | tail -n 1)
+if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
+# --- end deploy manifests
 
 # --- loadtests smoke (issue 5; owner: loadtests/): one item, its own services and hosts on other ports; log in $run_dir/loadtests-smoke.log
 echo "== loadtests/run.sh --smoke" >&2

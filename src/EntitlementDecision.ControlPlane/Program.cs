@@ -2,6 +2,7 @@ using EntitlementDecision.ControlPlane.Auth;
 using EntitlementDecision.ControlPlane.Cli;
 using EntitlementDecision.ControlPlane.Hosting;
 using EntitlementDecision.ControlPlane.Configuration;
+using EntitlementDecision.Telemetry;
 
 // A command (migrate, mint-token, catalog-gate, the ledger commands; --help lists them) runs and exits; anything else serves.
 if (ControlPlaneCli.Handles(args))
@@ -16,6 +17,7 @@ builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.C
 {
     Configuration = new ConfigurationBuilder().SetBasePath(AppContext.BaseDirectory).AddJsonFile("appsettings.json", optional: true).Build(),
 });
+builder.AddEntitlementTelemetry(ControlPlaneTelemetry.Settings);
 builder.Services.AddControlPlane(builder.Configuration, builder.Environment.ContentRootPath);
 builder.Services.AddControlPlaneOpenApi();
 builder.WebHost.UseUrls(builder.Configuration[ControlPlaneOptions.UrlVariable] is { Length: > 0 } url ? url : ControlPlaneOptions.DefaultUrl);
@@ -25,6 +27,10 @@ _ = app.Services.GetRequiredService<GovernanceOptions>(); // an invalid approval
 // Malformed JSON bodies and other bad requests surface as BadHttpRequestException: answer with its status (400/413), not 500.
 app.UseExceptionHandler(new ExceptionHandlerOptions { StatusCodeSelector = e => e is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError });
 app.UseStatusCodePages();
+// Probes and the Prometheus scrape ahead of authentication; keep them off the public ingress (see deploy/README.md).
+app.UseLivezReadyz();
+app.UseOpenTelemetryPrometheusScrapingEndpoint();
+app.UseDeniedRequestMetrics();
 app.UseAuthentication();
 app.UseTenantStatusGate();
 app.UseAuthorization();

@@ -8,7 +8,7 @@ namespace EntitlementDecision.Redis;
 /// <summary>
 /// Subscribes to the invalidation channel. Each message carries a whole snapshot, so a subscriber can apply it
 /// without another round trip. Redis pub/sub is at-most-once: messages published while the connection is down
-/// are lost, so the onReconnected callback of <see cref="SubscribeAsync"/> lets the caller revalidate what it holds.
+/// are lost, so the onReconnected callback of SubscribeAsync lets the caller revalidate what it holds.
 /// </summary>
 public sealed partial class RedisInvalidationSubscriber(IConnectionMultiplexer redis, ILogger<RedisInvalidationSubscriber> logger)
 {
@@ -18,7 +18,11 @@ public sealed partial class RedisInvalidationSubscriber(IConnectionMultiplexer r
     /// Subscribes; <paramref name="onLive"/> (optional) is told true once subscribed and whenever the subscription's connection is
     /// restored, false when it fails. Throws when Redis cannot be reached for the first subscribe.
     /// </summary>
-    public async Task SubscribeAsync(Action<Snapshot> onSnapshot, Action onReconnected, Action<bool>? onLive = null)
+    public Task SubscribeAsync(Action<Snapshot> onSnapshot, Action onReconnected, Action<bool>? onLive = null) =>
+        SubscribeAsync((snapshot, _) => onSnapshot(snapshot), onReconnected, onLive);
+
+    /// <summary>As above; <paramref name="onSnapshot"/> also gets the publisher's W3C traceparent (null when the message has none).</summary>
+    public async Task SubscribeAsync(Action<Snapshot, string?> onSnapshot, Action onReconnected, Action<bool>? onLive = null)
     {
         redis.ConnectionFailed += (_, e) =>
         {
@@ -38,9 +42,12 @@ public sealed partial class RedisInvalidationSubscriber(IConnectionMultiplexer r
         await redis.GetSubscriber().SubscribeAsync(Channel, (_, message) =>
         {
             Snapshot snapshot;
+            string? traceParent;
             try
             {
-                snapshot = SnapshotCodec.Decode((byte[])message!);
+                var proto = Contracts.V1.TenantSnapshot.Parser.ParseFrom((byte[])message!);
+                snapshot = SnapshotCodec.FromProto(proto);
+                traceParent = proto.TraceParent is { Length: > 0 } parent ? parent : null;
             }
             catch (InvalidProtocolBufferException e)
             {
@@ -48,7 +55,7 @@ public sealed partial class RedisInvalidationSubscriber(IConnectionMultiplexer r
                 return;
             }
 
-            onSnapshot(snapshot);
+            onSnapshot(snapshot, traceParent);
         }).ConfigureAwait(false);
         onLive?.Invoke(true);
     }

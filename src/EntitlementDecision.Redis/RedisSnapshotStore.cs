@@ -64,16 +64,17 @@ public sealed class RedisSnapshotStore(IConnectionMultiplexer redis, string? gen
     }
 
     /// <summary>
-    /// Writes <paramref name="snapshot"/> if its version is higher than the stored one and publishes it on the invalidation channel.
+    /// Writes <paramref name="snapshot"/> if its version is higher than the stored one and publishes it on the invalidation channel,
+    /// with <paramref name="traceParent"/> (W3C, optional) so that the subscribers' apply joins the publisher's trace.
     /// Returns true when written, false when Redis already holds this version or a newer one (nothing changes).
     /// Throws <see cref="RedisException"/> or <see cref="TimeoutException"/> when Redis cannot be reached.
     /// </summary>
-    public async Task<bool> PublishAsync(Snapshot snapshot)
+    public async Task<bool> PublishAsync(Snapshot snapshot, string? traceParent = null)
     {
         var result = await redis.GetDatabase().ScriptEvaluateAsync(
             PublishScript,
             [RedisKeys.Snapshot(snapshot.Environment, snapshot.TenantId)],
-            [snapshot.Version, SnapshotCodec.Encode(snapshot), RedisKeys.InvalidationChannel]).ConfigureAwait(false);
+            [snapshot.Version, SnapshotCodec.Encode(snapshot, traceParent), RedisKeys.InvalidationChannel]).ConfigureAwait(false);
         return (int)result == 1;
     }
 }

@@ -12,6 +12,14 @@ public static class SnapshotCodec
 {
     public static byte[] Encode(Snapshot snapshot) => ToProto(snapshot).ToByteArray();
 
+    /// <summary>Encodes with the publishing span's W3C traceparent (trace_parent = 18), which invalidation subscribers read back.</summary>
+    public static byte[] Encode(Snapshot snapshot, string? traceParent)
+    {
+        var proto = ToProto(snapshot);
+        proto.TraceParent = traceParent ?? "";
+        return proto.ToByteArray();
+    }
+
     /// <summary>Throws <see cref="InvalidProtocolBufferException"/> for bytes that are not a TenantSnapshot.</summary>
     public static Snapshot Decode(ReadOnlySpan<byte> bytes) => FromProto(Proto.TenantSnapshot.Parser.ParseFrom(bytes));
 

@@ -101,6 +101,32 @@ public sealed class UsageStreamConsumer(IConnectionMultiplexer redis, string str
         return await db.StreamTrimByMinIdAsync(stream, minId).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// When the oldest entry not yet acknowledged by the group was added (its stream id's milliseconds): the lowest pending id, else
+    /// the first entry after the group's last-delivered id; null when the group has taken and acknowledged everything (or is absent).
+    /// </summary>
+    public async Task<DateTimeOffset?> OldestUnacknowledgedAsync()
+    {
+        var db = redis.GetDatabase();
+        var pending = await db.StreamPendingAsync(stream, group).ConfigureAwait(false);
+        if (pending.PendingMessageCount > 0)
+        {
+            return IdTime(pending.LowestPendingMessageId.ToString());
+        }
+
+        var groups = await db.StreamGroupInfoAsync(stream).ConfigureAwait(false);
+        if (groups.FirstOrDefault(g => g.Name == group) is not { Name: not null } info)
+        {
+            return null;
+        }
+
+        var next = await db.StreamRangeAsync(stream, "(" + (info.LastDeliveredId ?? "0-0"), "+", count: 1).ConfigureAwait(false);
+        return next.Length == 0 ? null : IdTime(next[0].Id.ToString());
+    }
+
+    private static DateTimeOffset? IdTime(string id) =>
+        long.TryParse(id.AsSpan(0, id.IndexOf('-') is var dash and > 0 ? dash : id.Length), out var ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+
     /// <summary>XPENDING stream group: the number of entries delivered and not yet acknowledged.</summary>
     public async Task<long> PendingCountAsync() =>
         (await redis.GetDatabase().StreamPendingAsync(stream, group).ConfigureAwait(false)).PendingMessageCount;

@@ -3,6 +3,8 @@ using EntitlementDecision.Engine.Decisions;
 using EntitlementDecision.Engine.Snapshots;
 using EntitlementDecision.Engine.Usage;
 using EntitlementDecision.Redis;
+using EntitlementDecision.Sidecar.DecisionLog;
+using System.Diagnostics;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using FallbackCause = EntitlementDecision.Engine.Decisions.FallbackCause;
@@ -23,8 +25,11 @@ internal interface ISnapshotReader : ISnapshotSource
 /// cannot be confirmed (snapshot unconfirmed, usage count unreadable) the feature's <see cref="DegradationPolicy"/> answers, flagged.
 /// An unreachable store for an uncached tenant, or for RecordUsage, surfaces as <see cref="StoreUnavailableException"/>, which
 /// <see cref="StoreFailureInterceptor"/> answers UNAVAILABLE (metered writes always fail closed).
+/// Every answered check (each of a batch too) is offered to the <see cref="DecisionLogWriter"/> when there is one.
 /// </summary>
-internal sealed class DecisionService(ISnapshotReader snapshots, IUsageCounter usage, SidecarOptions options, TimeProvider time)
+internal sealed class DecisionService(
+    ISnapshotReader snapshots, IUsageCounter usage, SidecarOptions options, TimeProvider time, DecisionLogWriter? decisionLog = null,
+    SidecarMetrics? metrics = null)
     : Proto.EntitlementDecisionService.EntitlementDecisionServiceBase
 {
     private readonly UsageRecorder _recorder = new(usage, options.MaxClockSkew);
@@ -34,12 +39,44 @@ internal sealed class DecisionService(ISnapshotReader snapshots, IUsageCounter u
 
     public override Task<CheckEntitlementResponse> CheckEntitlement(CheckEntitlementRequest request, ServerCallContext context)
     {
+        var started = Stopwatch.GetTimestamp();
         var environment = Validate(request, "");
         var check = CheckAsync(request, environment, VersionWait(request, context), context.CancellationToken);
-        return check.IsCompletedSuccessfully ? Task.FromResult(check.Result) : check.AsTask();
+        if (check.IsCompletedSuccessfully)
+        {
+            metrics?.Duration(nameof(CheckEntitlement), started);
+            return Task.FromResult(check.Result);
+        }
+
+        return metrics is null ? check.AsTask() : TimedAsync(check, nameof(CheckEntitlement), started);
+    }
+
+    private async Task<CheckEntitlementResponse> TimedAsync(ValueTask<CheckEntitlementResponse> check, string method, long started)
+    {
+        try
+        {
+            return await check.ConfigureAwait(false);
+        }
+        finally
+        {
+            metrics!.Duration(method, started);
+        }
     }
 
     public override async Task<CheckEntitlementsResponse> CheckEntitlements(CheckEntitlementsRequest request, ServerCallContext context)
+    {
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            return await CheckBatchAsync(request, context).ConfigureAwait(false);
+        }
+        finally
+        {
+            metrics?.Duration(nameof(CheckEntitlements), started);
+        }
+    }
+
+    private async Task<CheckEntitlementsResponse> CheckBatchAsync(CheckEntitlementsRequest request, ServerCallContext context)
     {
         var checks = request.Checks;
         if (checks.Count is 0 or > MaxBatchChecks)
@@ -75,6 +112,28 @@ internal sealed class DecisionService(ISnapshotReader snapshots, IUsageCounter u
     /// ingestion). An invalid event is INVALID_ARGUMENT naming the field; an unreachable store UNAVAILABLE; every other outcome an answer.
     /// </summary>
     public override async Task<RecordUsageResponse> RecordUsage(RecordUsageRequest request, ServerCallContext context)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var outcome = "unavailable";
+        try
+        {
+            var response = await RecordAsync(request, context).ConfigureAwait(false);
+            outcome = response.Duplicate ? "duplicate" : response.Accepted ? "accepted" : SidecarMetrics.ReasonLabel((int)response.Reason);
+            return response;
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.InvalidArgument)
+        {
+            outcome = "invalid";
+            throw;
+        }
+        finally
+        {
+            metrics?.Usage(outcome);
+            metrics?.Duration(nameof(RecordUsage), started);
+        }
+    }
+
+    private async Task<RecordUsageResponse> RecordAsync(RecordUsageRequest request, ServerCallContext context)
     {
         var now = time.GetUtcNow();
         DateTimeOffset? at = null;
@@ -155,7 +214,7 @@ internal sealed class DecisionService(ISnapshotReader snapshots, IUsageCounter u
     }
 
     /// <summary>
-    /// How long a check with min_snapshot_version may wait for it: ED_SIDECAR_MAX_VERSION_WAIT_MS, cut to 80% of what is left of the
+    /// How long a check with min_snapshot_version may wait for it: ED_SIDECAR_MAX_VERSION_WAIT_MS, cut to half of what is left of the
     /// call's deadline so that FAILED_PRECONDITION reaches the caller before its deadline does (else it would see DEADLINE_EXCEEDED).
     /// </summary>
     private TimeSpan VersionWait(CheckEntitlementRequest request, ServerCallContext context)
@@ -170,14 +229,30 @@ internal sealed class DecisionService(ISnapshotReader snapshots, IUsageCounter u
             return options.MaxVersionWait;
         }
 
-        var left = (context.Deadline - DateTime.UtcNow) * 0.8; // the deadline is wall-clock time, whatever clock decides
+        var left = (context.Deadline - DateTime.UtcNow) * 0.5; // wall-clock deadline; half leaves room for a loaded machine
         return left < options.MaxVersionWait ? (left > TimeSpan.Zero ? left : TimeSpan.Zero) : options.MaxVersionWait;
     }
 
-    private async ValueTask<CheckEntitlementResponse> CheckAsync(CheckEntitlementRequest request, string environment, TimeSpan versionWait, CancellationToken cancellationToken)
+    private ValueTask<CheckEntitlementResponse> CheckAsync(CheckEntitlementRequest request, string environment, TimeSpan versionWait, CancellationToken cancellationToken)
+    {
+        var check = DecideAsync(request, environment, versionWait, cancellationToken);
+        return decisionLog is null ? check : LoggedAsync(check, request, environment, cancellationToken);
+    }
+
+    // Completes synchronously when the check and the log's queue do (no allocation); calls that end in an error log nothing.
+    private async ValueTask<CheckEntitlementResponse> LoggedAsync(
+        ValueTask<CheckEntitlementResponse> check, CheckEntitlementRequest request, string environment, CancellationToken cancellationToken)
+    {
+        var response = await check.ConfigureAwait(false);
+        await decisionLog!.RecordAsync(DecisionRecord.Of(time.GetUtcNow(), request, environment, response), cancellationToken).ConfigureAwait(false);
+        return response;
+    }
+
+    private async ValueTask<CheckEntitlementResponse> DecideAsync(CheckEntitlementRequest request, string environment, TimeSpan versionWait, CancellationToken cancellationToken)
     {
         var read = snapshots.ReadAsync(request.TenantId, environment, request.MinSnapshotVersion, versionWait, cancellationToken);
         var held = read.IsCompletedSuccessfully ? read.Result : await read.ConfigureAwait(false);
+        var fromMemory = !held.Loaded;
         var snapshot = held.Snapshot;
         var now = time.GetUtcNow();
         if (snapshot is not null && Evaluator.NeedsUsage(snapshot, request.FeatureKey, now, out var grant))
@@ -190,14 +265,20 @@ internal sealed class DecisionService(ISnapshotReader snapshots, IUsageCounter u
             catch (StoreUnavailableException e) when (e.Store is StoreKind.Usage or StoreKind.UsageRebuilding)
             {
                 var cause = e.Store == StoreKind.UsageRebuilding ? FallbackCause.CountersRebuilding : FallbackCause.UsageUnavailable;
-                return ToResponse(DegradationPolicy.WithoutUsage(
-                    Evaluator.Evaluate(snapshot, request.FeatureKey, request.RequestedQuantity, 0, now), grant, cause, held.UnconfirmedFor));
+                return Answer(request, DegradationPolicy.WithoutUsage(
+                    Evaluator.Evaluate(snapshot, request.FeatureKey, request.RequestedQuantity, 0, now), grant, cause, held.UnconfirmedFor), fromMemory);
             }
 
-            return ToResponse(Decide(held, request, used, now));
+            return Answer(request, Decide(held, request, used, now), fromMemory);
         }
 
-        return ToResponse(Decide(held, request, 0, now));
+        return Answer(request, Decide(held, request, 0, now), fromMemory);
+    }
+
+    private CheckEntitlementResponse Answer(CheckEntitlementRequest request, in Decision decision, bool fromMemory)
+    {
+        metrics?.Decided(request.FeatureKey, decision, fromMemory);
+        return ToResponse(decision);
     }
 
     private static Decision Decide(in HeldSnapshot held, CheckEntitlementRequest request, long used, DateTimeOffset now)

@@ -6,7 +6,9 @@ namespace EntitlementDecision.Sidecar;
 /// ED_SIDECAR_NEGATIVE_CACHE_MS (default 2000: how long an unknown tenant is remembered as unknown),
 /// ED_SIDECAR_MAX_CLOCK_SKEW_S (default 300: how far in the future a usage timestamp may be),
 /// ED_SIDECAR_MAX_VERSION_WAIT_MS (default 2000: how long a check with min_snapshot_version waits for that version),
-/// ED_SIDECAR_RESPONSE_COMPRESSION ("" default: responses uncompressed; "gzip": gzip every response the client accepts gzip for).
+/// ED_SIDECAR_RESPONSE_COMPRESSION ("" default: responses uncompressed; "gzip": gzip every response the client accepts gzip for),
+/// ED_SIDECAR_ADMIN_URL (default: ED_SIDECAR_URL's host with port + 1000, e.g. http://127.0.0.1:51051; "off": none; HTTP/1.1 with
+/// /livez, /readyz and /metrics, so the gRPC port stays gRPC-only), ED_SIDECAR_TRACE_REQUESTS ("true": a span per inbound call).
 /// </summary>
 public sealed class SidecarOptions
 {
@@ -20,6 +22,12 @@ public sealed class SidecarOptions
 
     /// <summary>Longest wait of a check for its min_snapshot_version (also bounded by the call's deadline).</summary>
     public TimeSpan MaxVersionWait { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The admin listener (HTTP/1.1: /livez, /readyz, /metrics); null: none. Default: the gRPC host, port + 1000.</summary>
+    public string? AdminUrl { get; set; }
+
+    /// <summary>True: ASP.NET Core's span (and http.server metrics) for every inbound gRPC call; costs the hot path about a microsecond.</summary>
+    public bool TraceRequests { get; set; }
 
     /// <summary>"gzip" or null: the grpc-encoding of responses.</summary>
     public string? ResponseCompression { get; set; }
@@ -60,6 +68,27 @@ public sealed class SidecarOptions
         {
             throw new InvalidOperationException($"ED_SIDECAR_URL '{options.Url}' must be an absolute http:// URL (the sidecar serves h2c on localhost)");
         }
+
+        switch (getVariable("ED_SIDECAR_ADMIN_URL"))
+        {
+            case "off":
+                break;
+            case null or "":
+                options.AdminUrl = $"http://{uri.Host}:{(uri.Port + 1000 <= 65535 ? uri.Port + 1000 : uri.Port - 1000)}";
+                break;
+            case var admin when Uri.TryCreate(admin, UriKind.Absolute, out var adminUri) && adminUri.Scheme == "http" && adminUri.Port != uri.Port:
+                options.AdminUrl = admin;
+                break;
+            case var admin:
+                throw new InvalidOperationException($"ED_SIDECAR_ADMIN_URL '{admin}' must be 'off' or an absolute http:// URL on another port than ED_SIDECAR_URL");
+        }
+
+        options.TraceRequests = getVariable("ED_SIDECAR_TRACE_REQUESTS") switch
+        {
+            null or "" or "false" => false,
+            "true" => true,
+            var other => throw new InvalidOperationException($"ED_SIDECAR_TRACE_REQUESTS must be 'true' or 'false', got '{other}'"),
+        };
 
         return options;
     }

@@ -5,9 +5,10 @@ namespace EntitlementDecision.Sidecar;
 
 /// <summary>
 /// A snapshot as the sidecar holds it: <see cref="Snapshot"/> (null: the tenant is unknown) and <see cref="UnconfirmedFor"/>, how long
-/// since the sidecar last knew it was current (null while it is known current: invalidation subscription live since it was confirmed).
+/// since the sidecar last knew it was current (null while it is known current: invalidation subscription live since it was confirmed);
+/// <see cref="Loaded"/>: this read went to the source (a cache miss) rather than answering from memory.
 /// </summary>
-internal readonly record struct HeldSnapshot(Snapshot? Snapshot, TimeSpan? UnconfirmedFor);
+internal readonly record struct HeldSnapshot(Snapshot? Snapshot, TimeSpan? UnconfirmedFor, bool Loaded = false);
 
 /// <summary>
 /// The sidecar's in-process (L1) snapshot cache, a decorator over the Redis <see cref="ISnapshotSource"/>.
@@ -93,6 +94,21 @@ internal sealed class SnapshotCache(ISnapshotSource inner, SidecarOptions option
         return applied;
     }
 
+    /// <summary>The longest <see cref="HeldSnapshot.UnconfirmedFor"/> over the held snapshots (zero when all are known current). O(entries): for scrapes and probes.</summary>
+    public TimeSpan MaxUnconfirmedAge()
+    {
+        var max = TimeSpan.Zero;
+        foreach (var (_, entry) in _entries)
+        {
+            if (Hold(entry).UnconfirmedFor is { } age && age > max)
+            {
+                max = age;
+            }
+        }
+
+        return max;
+    }
+
     /// <summary>Makes every entry revalidate against the source on its next use (after a lost subscription).</summary>
     public void MarkAllStale()
     {
@@ -176,7 +192,7 @@ internal sealed class SnapshotCache(ISnapshotSource inner, SidecarOptions option
     private async ValueTask<HeldSnapshot> LoadAsync((string Environment, string TenantId) key, long minVersion, TimeSpan maxWait, CancellationToken ct)
     {
         var entry = await SharedLoad(key).ConfigureAwait(false);
-        return (entry.Snapshot?.Version ?? 0) >= minVersion ? Hold(entry) : await WaitForVersionAsync(key, minVersion, maxWait, ct).ConfigureAwait(false);
+        return (entry.Snapshot?.Version ?? 0) >= minVersion ? Hold(entry) with { Loaded = true } : await WaitForVersionAsync(key, minVersion, maxWait, ct).ConfigureAwait(false);
     }
 
     private async ValueTask<HeldSnapshot> ReloadAbsentAsync((string Environment, string TenantId) key, long minVersion, TimeSpan maxWait, CancellationToken ct)
@@ -207,7 +223,7 @@ internal sealed class SnapshotCache(ISnapshotSource inner, SidecarOptions option
                 held = entry.Snapshot?.Version ?? 0;
                 if (held >= minVersion)
                 {
-                    return Hold(entry);
+                    return Hold(entry) with { Loaded = true };
                 }
             }
             catch (StoreUnavailableException)

@@ -211,9 +211,9 @@ internal static class TestData
 /// <see cref="DecisionService"/> as the server runs it: every call goes through <see cref="StoreFailureInterceptor"/>, so the tests
 /// see the statuses a client sees.
 /// </summary>
-internal sealed class ServiceUnderTest(ISnapshotSource snapshots, IUsageCounter usage, SidecarOptions options, TimeProvider time)
+internal sealed class ServiceUnderTest(ISnapshotSource snapshots, IUsageCounter usage, SidecarOptions options, TimeProvider time, SidecarMetrics? metrics = null)
 {
-    private readonly DecisionService _service = new(snapshots as ISnapshotReader ?? new UncachedReader(snapshots), usage, options, time);
+    private readonly DecisionService _service = new(snapshots as ISnapshotReader ?? new UncachedReader(snapshots), usage, options, time, metrics: metrics);
     private readonly StoreFailureInterceptor _interceptor = new();
 
     public ValueTask<Proto.CheckEntitlementResponse> CheckEntitlementAsync(Proto.CheckEntitlementRequest request, ServerCallContext context) =>

@@ -17,6 +17,7 @@ internal static class AuditLog
     public static void Add(EntitlementsDbContext db, string tenantId, string? environment, DateTimeOffset at, string actor, string action, object? before, object? after, string cause)
     {
         NoticeRules.OnAudit(db, tenantId, environment, at, action, before, after, cause);
+        Hosting.ControlPlaneTelemetry.OnAudit(action, before, after);
         db.AuditEntries.Add(new AuditEntry
         {
             TenantId = tenantId,

@@ -191,6 +191,9 @@ internal sealed class StripeEventRecord
 
     /// <summary>How many times Stripe delivered this event (1 + duplicates).</summary>
     public int Deliveries { get; set; } = 1;
+
+    /// <summary>W3C traceparent of the delivery's request span, so processing joins the delivery's trace; null when untraced.</summary>
+    public string? TraceParent { get; set; }
 }
 
 /// <summary>Table <c>reconciliation_runs</c>: one comparison of Stripe's subscriptions with our entitlement rows, with its drift counts.</summary>
@@ -271,6 +274,9 @@ internal sealed class OutboxMessage
     public DateTimeOffset? PublishedAt { get; set; }
 
     public int Attempts { get; set; }
+
+    /// <summary>W3C traceparent of the span that changed the entitlement: the publish, and the sidecar's apply, join its trace.</summary>
+    public string? TraceParent { get; set; }
 }
 
 /// <summary>Table <c>audit_entries</c>: who changed what, with before/after JSON (jsonb) and the cause (event id or operator).</summary>

@@ -46,6 +46,12 @@ internal static class ControlPlaneServices
             return new StripeNetBilling(http, new StripeApiOptions { ApiKey = options.StripeApiKey!, BaseAddress = new Uri(options.StripeApiBase) });
         }).ConfigureHttpClient(http => http.Timeout = StripeApiOptions.AttemptTimeout);
         services.AddHostedService<DatabaseMigrator>();
+        services.AddHealthChecks()
+            .AddCheck<PostgresReadyCheck>("postgresql", tags: [Telemetry.HealthEndpoints.ReadyTag])
+            .AddCheck<RedisReadyCheck>("redis", tags: [Telemetry.HealthEndpoints.ReadyTag]);
+        services.AddSingleton<PostgresReadyCheck>();
+        services.AddSingleton<RedisReadyCheck>();
+        services.AddHostedService<OperationalGauges>();
         services.AddSingleton<OutboxPublisher>();
         services.AddHostedService(sp => sp.GetRequiredService<OutboxPublisher>());
         services.AddMetering();

@@ -67,6 +67,7 @@ internal sealed partial class Reconciler(
                     foreach (var m in mismatches)
                     {
                         drift[m.Field] = drift.GetValueOrDefault(m.Field) + 1;
+                        Hosting.ControlPlaneTelemetry.MismatchFound(m.Field);
                     }
 
                     run.MismatchCount += mismatches.Count;
@@ -214,6 +215,8 @@ internal sealed partial class Reconciler(
                     {
                         m.Action = "repaired";
                     }
+
+                    Hosting.ControlPlaneTelemetry.DriftCorrected(TimeSpan.Zero); // auto-repair: corrected when found
                 }
             }
 

@@ -57,8 +57,17 @@ internal sealed class ReconciliationRepairAction(IStripeBilling stripe, PlanCata
         }
 
         new SubscriptionSync(db, catalog).Apply(row, read.Update, fromStripe: true, revealedAt: now, request.Actor, "reconciliation.repair", request.Cause, now);
+        // Time to correct: from the run that first reported this row's still-open drift.
+        var reportedSince = await (from m in db.ReconciliationMismatches
+                                   join r in db.ReconciliationRuns on m.RunId equals r.Id
+                                   where m.TenantId == request.TenantId && m.Environment == environment && m.Action == "reported"
+                                   select (DateTimeOffset?)r.StartedAt).MinAsync(ct);
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
+        if (reportedSince is { } since)
+        {
+            Hosting.ControlPlaneTelemetry.DriftCorrected(now - since);
+        }
         return ActionOutcome.Ok(EntitlementDto.From(catalog, row, Tenant.Blocks(tenant.Status), now, dunning));
     }
 }

@@ -24,7 +24,13 @@ internal static class EntitlementChanges
 
     /// <summary>Adds an outbox row for (tenant, environment) of <paramref name="entitlement"/> (not saved).</summary>
     public static void Enqueue(EntitlementsDbContext db, Entitlement entitlement, DateTimeOffset now) =>
-        db.OutboxMessages.Add(new OutboxMessage { TenantId = entitlement.TenantId, Environment = entitlement.Environment, CreatedAt = now });
+        db.OutboxMessages.Add(new OutboxMessage
+        {
+            TenantId = entitlement.TenantId,
+            Environment = entitlement.Environment,
+            CreatedAt = now,
+            TraceParent = Telemetry.TelemetrySetup.CurrentTraceParent(),
+        });
 
     /// <summary>The resolver's input for a stored row (<paramref name="suspended"/>: the tenant's status is suspended).</summary>
     public static EntitlementState ToState(Entitlement e, bool suspended) =>

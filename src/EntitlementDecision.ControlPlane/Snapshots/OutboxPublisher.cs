@@ -108,12 +108,34 @@ internal sealed partial class OutboxPublisher(
             var store = await redis.GetStoreAsync().WaitAsync(RedisCallTimeout, time, ct);
             var now = time.GetUtcNow();
 
-            // A key without a row (removed) has nothing to publish; its outbox row is done.
-            var publishes = current
-                .Where(x => keys.Contains((x.Entitlement.TenantId, x.Entitlement.Environment)))
-                .Select(x => store.PublishAsync(EntitlementChanges.Resolve(catalog, x.Entitlement, Tenant.Blocks(x.Status), now, dunning)))
-                .ToList();
-            await Task.WhenAll(publishes).WaitAsync(RedisCallTimeout, time, ct); // false = Redis already has this version or newer: also done
+            // A key without a row (removed) has nothing to publish; its outbox row is done. Each publish is a span in the trace of
+            // the change that queued it (the key's latest traced row), and the invalidation message carries that span on.
+            var parents = rows.Where(r => r.TraceParent is not null).GroupBy(r => (r.TenantId, r.Environment)).ToDictionary(g => g.Key, g => g.Last().TraceParent);
+            var spans = new List<System.Diagnostics.Activity>();
+            var ambient = System.Diagnostics.Activity.Current;
+            var publishes = new List<Task<bool>>();
+            foreach (var x in current.Where(x => keys.Contains((x.Entitlement.TenantId, x.Entitlement.Environment))))
+            {
+                var span = Hosting.ControlPlaneTelemetry.Source.StartActivity("snapshot publish", System.Diagnostics.ActivityKind.Producer,
+                    Telemetry.TelemetrySetup.ParentFrom(parents.GetValueOrDefault((x.Entitlement.TenantId, x.Entitlement.Environment))));
+                span?.SetTag("ed.tenant_id", x.Entitlement.TenantId).SetTag("ed.environment", x.Entitlement.Environment).SetTag("ed.snapshot_version", x.Entitlement.Version);
+                publishes.Add(store.PublishAsync(EntitlementChanges.Resolve(catalog, x.Entitlement, Tenant.Blocks(x.Status), now, dunning), span?.Id));
+                if (span is not null)
+                {
+                    spans.Add(span);
+                    System.Diagnostics.Activity.Current = ambient; // the next key's span is not a child of this one
+                }
+            }
+
+            try
+            {
+                await Task.WhenAll(publishes).WaitAsync(RedisCallTimeout, time, ct); // false = Redis already has this version or newer: also done
+            }
+            finally
+            {
+                spans.ForEach(s => s.Dispose());
+                System.Diagnostics.Activity.Current = ambient;
+            }
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
@@ -127,6 +149,7 @@ internal sealed partial class OutboxPublisher(
             if (failure is null)
             {
                 row.PublishedAt = publishedAt;
+                Hosting.ControlPlaneTelemetry.OutboxPublished(publishedAt - row.CreatedAt);
             }
         }
 

@@ -77,6 +77,10 @@ internal sealed partial class StripeEventProcessor(
 
         var record = taken[0];
         var eventId = record.EventId;
+        // Joins the delivery's trace (traceparent stored at receipt): the outbox row written while applying carries this span on.
+        using var activity = Hosting.ControlPlaneTelemetry.Source.StartActivity(
+            "stripe_event process", System.Diagnostics.ActivityKind.Consumer, Telemetry.TelemetrySetup.ParentFrom(record.TraceParent));
+        activity?.SetTag("stripe.event_id", eventId).SetTag("stripe.event_type", record.Type).SetTag("ed.tenant_id", record.TenantId);
         record.Attempts++;
         await db.SaveChangesAsync(ct);
         await tx.CreateSavepointAsync("apply", ct);
@@ -92,6 +96,7 @@ internal sealed partial class StripeEventProcessor(
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
+            activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.GetType().Name);
             await tx.RollbackToSavepointAsync("apply", ct);
             db.ChangeTracker.Clear();
             var row = await db.StripeEvents.SingleAsync(x => x.EventId == eventId, ct);
@@ -116,7 +121,7 @@ internal sealed partial class StripeEventProcessor(
         }
 
         await tx.CommitAsync(ct);
-        metrics.Processed();
+        metrics.Processed(record.ProcessedAt!.Value - record.ReceivedAt);
         if (result.Changed)
         {
             outbox.Notify();

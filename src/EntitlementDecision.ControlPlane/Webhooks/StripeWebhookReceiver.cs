@@ -59,8 +59,8 @@ internal sealed partial class StripeWebhookReceiver(
         var (tenantId, environment) = await TenantOfAsync(stripeEvent, ct);
         var now = time.GetUtcNow();
         var inserted = await db.Database.SqlQuery<bool>($"""
-            INSERT INTO stripe_events (event_id, type, stripe_created, received_at, payload, status, tenant_id, environment, attempts, next_attempt_at, deliveries)
-            VALUES ({stripeEvent.Id}, {stripeEvent.Type}, {stripeEvent.CreatedAt()}, {now}, {payload}::jsonb, {StripeEventRecord.Pending}, {tenantId}, {environment}, 0, {now}, 1)
+            INSERT INTO stripe_events (event_id, type, stripe_created, received_at, payload, status, tenant_id, environment, attempts, next_attempt_at, deliveries, trace_parent)
+            VALUES ({stripeEvent.Id}, {stripeEvent.Type}, {stripeEvent.CreatedAt()}, {now}, {payload}::jsonb, {StripeEventRecord.Pending}, {tenantId}, {environment}, 0, {now}, 1, {Telemetry.TelemetrySetup.CurrentTraceParent()})
             ON CONFLICT (event_id) DO UPDATE SET deliveries = stripe_events.deliveries + 1
             RETURNING (xmax = 0) AS "Value"
             """).ToListAsync(ct);

@@ -5,7 +5,8 @@ namespace EntitlementDecision.ControlPlane.Webhooks;
 /// <summary>
 /// Webhook counters since the process started, on the <see cref="System.Diagnostics.Metrics"/> meter
 /// <c>EntitlementDecision.ControlPlane.Webhooks</c> (instrument <c>ed.webhook.events</c>, tag <c>result</c> = received | verified |
-/// rejected_signature | rejected_parse | rejected_too_large | rate_limited | stored | duplicate | processed | retried | failed) and as
+/// rejected_signature | rejected_parse | rejected_too_large | rate_limited | stored | duplicate | processed | retried | failed;
+/// histogram <c>ed.webhook.processing_lag</c>, seconds from receipt to applied) and as
 /// plain totals for <c>GET /billing/webhooks/stats</c>. Durable counts come from <c>stripe_events</c> (see <see cref="WebhookOperatorEndpoints"/>).
 /// </summary>
 internal sealed class WebhookMetrics : IDisposable
@@ -16,12 +17,14 @@ internal sealed class WebhookMetrics : IDisposable
 
     private readonly Meter _meter;
     private readonly Counter<long> _events;
+    private readonly Histogram<double> _processingLag;
     private readonly long[] _totals = new long[Results.Length];
 
     public WebhookMetrics(IMeterFactory meters)
     {
         _meter = meters.Create(MeterName);
         _events = _meter.CreateCounter<long>("ed.webhook.events", unit: "{event}", description: "Stripe webhook deliveries and processing results");
+        _processingLag = _meter.CreateHistogram<double>("ed.webhook.processing_lag", unit: "s", description: "Webhook stored (2xx) -> applied (processed), per event");
     }
 
     public void Received() => Add(0);
@@ -41,6 +44,13 @@ internal sealed class WebhookMetrics : IDisposable
     public void Duplicate() => Add(7);
 
     public void Processed() => Add(8);
+
+    /// <summary>An event was applied <paramref name="lag"/> after it was received.</summary>
+    public void Processed(TimeSpan lag)
+    {
+        Add(8);
+        _processingLag.Record(Math.Max(0, lag.TotalSeconds));
+    }
 
     public void Retried() => Add(9);
 

@@ -527,6 +527,10 @@ namespace EntitlementDecision.ControlPlane.Data.Migrations
                         .HasColumnType("text")
                         .HasColumnName("tenant_id");
 
+                    b.Property<string>("TraceParent")
+                        .HasColumnType("text")
+                        .HasColumnName("trace_parent");
+
                     b.HasKey("Id")
                         .HasName("pk_outbox_messages");
 
@@ -758,6 +762,10 @@ namespace EntitlementDecision.ControlPlane.Data.Migrations
                     b.Property<string>("TenantId")
                         .HasColumnType("text")
                         .HasColumnName("tenant_id");
+
+                    b.Property<string>("TraceParent")
+                        .HasColumnType("text")
+                        .HasColumnName("trace_parent");
 
                     b.Property<string>("Type")
                         .IsRequired()

@@ -1,0 +1,102 @@
+using System.Diagnostics.Metrics;
+using EntitlementDecision.Contracts.V1;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Time.Testing;
+
+namespace EntitlementDecision.Sidecar.Tests;
+
+/// <summary>The admin port's options, /readyz's rule and the decision metrics.</summary>
+public sealed class SidecarTelemetryTests
+{
+    private readonly DictionarySource _source = new();
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 6, 15, 12, 0, 0, TimeSpan.Zero));
+    private readonly string _tenant = "tenant-" + Guid.NewGuid().ToString("n")[..8];
+
+    private static SidecarOptions Read(params (string Name, string Value)[] variables)
+    {
+        var env = variables.Append(("ED_REDIS", "r:1")).ToDictionary(v => v.Item1, v => v.Item2);
+        return SidecarOptions.FromEnvironment(name => env.GetValueOrDefault(name));
+    }
+
+    [Fact]
+    public void AdminUrl_DefaultsToTheGrpcPortPlus1000_OffTurnsItOff()
+    {
+        Assert.Equal("http://127.0.0.1:51051", Read().AdminUrl);
+        Assert.Equal("http://127.0.0.1:51151", Read(("ED_SIDECAR_URL", "http://127.0.0.1:50151")).AdminUrl);
+        Assert.Equal("http://0.0.0.0:9090", Read(("ED_SIDECAR_ADMIN_URL", "http://0.0.0.0:9090")).AdminUrl);
+        Assert.Null(Read(("ED_SIDECAR_ADMIN_URL", "off")).AdminUrl);
+    }
+
+    [Theory]
+    [InlineData("ED_SIDECAR_ADMIN_URL", "http://127.0.0.1:50051")] // the gRPC port itself
+    [InlineData("ED_SIDECAR_ADMIN_URL", "ftp://x:1")]
+    [InlineData("ED_SIDECAR_TRACE_REQUESTS", "yes")]
+    public void BadValue_FailsNamingTheVariable(string name, string value) =>
+        Assert.Contains(name, Assert.Throws<InvalidOperationException>(() => Read((name, value))).Message, StringComparison.Ordinal);
+
+    [Fact]
+    public async Task Readiness_LiveHealthy_DownWithSnapshotsDegradedUntilTheStalenessBound_ThenUnhealthy()
+    {
+        var health = new InvalidationHealth();
+        var cache = new SnapshotCache(_source, new SidecarOptions(), _time);
+        var readiness = new SidecarReadiness(health, cache);
+        health.SetLive(false);
+        Assert.Equal(HealthStatus.Unhealthy, (await readiness.CheckHealthAsync(new HealthCheckContext(), TestContext.Current.CancellationToken)).Status); // nothing to answer from
+
+        health.SetLive(true);
+        Assert.Equal(HealthStatus.Healthy, (await readiness.CheckHealthAsync(new HealthCheckContext(), TestContext.Current.CancellationToken)).Status);
+
+        _source.Put(TestData.Snapshot(_tenant, 3));
+        await cache.GetAsync(_tenant, "production", TestContext.Current.CancellationToken);
+        health.SetLive(false);
+        cache.SetLive(false);
+        _time.Advance(TimeSpan.FromMinutes(5));
+        var degraded = await readiness.CheckHealthAsync(new HealthCheckContext(), TestContext.Current.CancellationToken);
+        Assert.Equal(HealthStatus.Degraded, degraded.Status); // answers by its fallback policy: still ready (200)
+        Assert.Equal(TimeSpan.FromMinutes(5), cache.MaxUnconfirmedAge());
+
+        _time.Advance(SidecarReadiness.FallbackWindow);
+        Assert.Equal(HealthStatus.Unhealthy, (await readiness.CheckHealthAsync(new HealthCheckContext(), TestContext.Current.CancellationToken)).Status);
+    }
+
+    [Fact]
+    public async Task Decisions_CountedByReasonFeatureAndLookup()
+    {
+        using var meters = new TestMeterFactory();
+        var health = new InvalidationHealth();
+        var cache = new SnapshotCache(_source, new SidecarOptions(), _time);
+        using var metrics = new SidecarMetrics(meters, cache, health);
+        using var decisions = new MetricCollector<long>(meters, SidecarMetrics.Name, "ed.sidecar.decisions");
+        using var lookups = new MetricCollector<long>(meters, SidecarMetrics.Name, "ed.sidecar.snapshot.lookups");
+        var options = new SidecarOptions();
+        var service = new ServiceUnderTest(cache, new FakeUsageCounter(), options, _time, metrics);
+        _source.Put(TestData.Snapshot(_tenant, 3));
+        var context = new TestServerCallContext(TestContext.Current.CancellationToken);
+
+        await service.CheckEntitlementAsync(new CheckEntitlementRequest { TenantId = _tenant, FeatureKey = "projects" }, context); // loaded: miss
+        await service.CheckEntitlementAsync(new CheckEntitlementRequest { TenantId = _tenant, FeatureKey = "projects" }, context); // in memory: hit
+        await service.CheckEntitlementAsync(new CheckEntitlementRequest { TenantId = _tenant, FeatureKey = "white_label" }, context);
+
+        var all = decisions.GetMeasurementSnapshot();
+        Assert.Equal(3, all.Count);
+        Assert.Equal(2, all.Count(m => (string?)m.Tags["feature"] == "projects" && (string?)m.Tags["reason"] == "GRANTED" && (string?)m.Tags["allowed"] == "true"));
+        Assert.Single(all, m => (string?)m.Tags["feature"] == "white_label" && (string?)m.Tags["reason"] == "NOT_IN_PLAN" && (string?)m.Tags["allowed"] == "false");
+        Assert.All(all, m => Assert.Equal("false", m.Tags["fallback"]));
+        Assert.Equal(["miss", "hit", "hit"], lookups.GetMeasurementSnapshot().Select(m => (string?)m.Tags["result"]));
+    }
+
+    private sealed class TestMeterFactory : IMeterFactory
+    {
+        private readonly List<Meter> _meters = [];
+
+        public Meter Create(MeterOptions options)
+        {
+            var meter = new Meter(options.Name, options.Version, options.Tags, scope: this);
+            _meters.Add(meter);
+            return meter;
+        }
+
+        public void Dispose() => _meters.ForEach(m => m.Dispose());
+    }
+}
