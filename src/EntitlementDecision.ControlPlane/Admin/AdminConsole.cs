@@ -1,9 +1,11 @@
 using System.Security.Claims;
 using EntitlementDecision.ControlPlane.Auth;
 using EntitlementDecision.ControlPlane.Configuration;
+using EntitlementDecision.ControlPlane.Data;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Authentication.OpenIdConnect;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Options;
 
 namespace EntitlementDecision.ControlPlane.Admin;
@@ -28,6 +30,8 @@ internal static class AdminConsole
     public static IServiceCollection AddAdminConsole(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddHttpContextAccessor();
+        // Cookies and antiforgery tokens must survive restarts and verify on every replica: one key ring, in PostgreSQL.
+        services.AddDataProtection().SetApplicationName("entitlement-decision-controlplane").PersistKeysToDbContext<EntitlementsDbContext>();
         services.AddHttpClient<AdminApi>((sp, http) =>
         {
             http.BaseAddress = LoopbackAddress(sp.GetRequiredService<IOptions<ControlPlaneOptions>>().Value.Url);

@@ -1,4 +1,5 @@
 using System.Text;
+using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
 
 namespace EntitlementDecision.ControlPlane.Data;
@@ -7,8 +8,11 @@ namespace EntitlementDecision.ControlPlane.Data;
 /// The control plane's PostgreSQL schema (snake_case tables and columns, timestamptz, jsonb). Migrations live in
 /// Data/Migrations and are applied with <c>Database.MigrateAsync()</c> (the <c>migrate</c> command, and at serve start-up).
 /// </summary>
-internal sealed class EntitlementsDbContext(DbContextOptions<EntitlementsDbContext> options) : DbContext(options)
+internal sealed class EntitlementsDbContext(DbContextOptions<EntitlementsDbContext> options) : DbContext(options), IDataProtectionKeyContext
 {
+    /// <summary>ASP.NET Core's data-protection key ring (console cookies, antiforgery tokens), shared by every replica.</summary>
+    public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
+
     public DbSet<Tenant> Tenants => Set<Tenant>();
 
     public DbSet<Entitlement> Entitlements => Set<Entitlement>();
@@ -152,6 +156,8 @@ internal sealed class EntitlementsDbContext(DbContextOptions<EntitlementsDbConte
             e.HasOne<ReconciliationRun>().WithMany().HasForeignKey(x => x.RunId).OnDelete(DeleteBehavior.Cascade);
             e.HasIndex(x => x.RunId);
         });
+
+        modelBuilder.Entity<DataProtectionKey>(e => e.ToTable("data_protection_keys"));
 
         modelBuilder.Entity<OutboxMessage>(e =>
         {
