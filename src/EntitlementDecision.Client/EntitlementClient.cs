@@ -111,14 +111,15 @@ internal sealed class EntitlementClient(Proto.EntitlementDecisionServiceClient g
 public static class EntitlementClientFactory
 {
     /// <summary>
-    /// A client on its own <see cref="GrpcChannel"/> to <see cref="EntitlementClientOptions.Address"/> (h2c for http://);
+    /// A client on its own <see cref="GrpcChannel"/> to <see cref="EntitlementClientOptions.Address"/> (h2c over TCP for http://,
+    /// over a Unix domain socket for unix:/path);
     /// dispose the returned channel when done.
     /// </summary>
     public static (IEntitlementClient Client, GrpcChannel Channel) Create(EntitlementClientOptions options)
     {
-        var channel = GrpcChannel.ForAddress(options.Address, new GrpcChannelOptions
+        var channel = GrpcChannel.ForAddress(SidecarTransport.ChannelAddress(options.Address), new GrpcChannelOptions
         {
-            HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true, PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan },
+            HttpHandler = SidecarTransport.Handler(options.Address),
         });
         return (new EntitlementClient(new Proto.EntitlementDecisionServiceClient(channel), Options.Create(options)), channel);
     }

@@ -19,7 +19,7 @@ public enum FallbackMode
 /// </summary>
 public sealed class EntitlementClientOptions
 {
-    /// <summary>The sidecar's address: <c>http://127.0.0.1:50051</c> (h2c) by default.</summary>
+    /// <summary>The sidecar's address: <c>http://127.0.0.1:50051</c> (h2c) by default, or <c>unix:/path/to/sidecar.sock</c> (Unix domain socket).</summary>
     public Uri Address { get; set; } = new("http://127.0.0.1:50051");
 
     /// <summary>Deadline of each call unless the caller's token ends sooner; default 500 ms (the sidecar answers in microseconds).</summary>

@@ -12,6 +12,10 @@ try
 {
     options = SidecarOptions.FromEnvironment(Environment.GetEnvironmentVariable);
     decisionLog = DecisionLogOptions.FromEnvironment(Environment.GetEnvironmentVariable);
+    if (new Uri(options.Url) is { Scheme: "unix" } socket)
+    {
+        UnixSocketPath.ClaimOrThrow(socket.AbsolutePath);
+    }
 }
 catch (InvalidOperationException e)
 {
@@ -26,7 +30,15 @@ builder.WebHost.ConfigureKestrel(kestrel =>
 {
     kestrel.AddServerHeader = false;
     // gRPC over cleartext HTTP/2 needs prior knowledge: Http1AndHttp2 on cleartext would serve HTTP/1.1 only.
-    kestrel.Listen(System.Net.IPAddress.Parse(url.Host == "localhost" ? "127.0.0.1" : url.Host), url.Port, listen => listen.Protocols = HttpProtocols.Http2);
+    if (url.Scheme == "unix")
+    {
+        kestrel.ListenUnixSocket(url.AbsolutePath, listen => listen.Protocols = HttpProtocols.Http2);
+    }
+    else
+    {
+        kestrel.Listen(System.Net.IPAddress.Parse(url.Host == "localhost" ? "127.0.0.1" : url.Host), url.Port, listen => listen.Protocols = HttpProtocols.Http2);
+    }
+
     if (adminUrl is not null)
     {
         kestrel.Listen(System.Net.IPAddress.Parse(adminUrl.Host == "localhost" ? "127.0.0.1" : adminUrl.Host), adminUrl.Port, listen => listen.Protocols = HttpProtocols.Http1);

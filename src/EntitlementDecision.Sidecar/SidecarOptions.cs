@@ -2,12 +2,13 @@ namespace EntitlementDecision.Sidecar;
 
 /// <summary>
 /// Sidecar settings, from environment variables:
-/// ED_SIDECAR_URL (default http://127.0.0.1:50051; h2c, gRPC only), ED_REDIS (required, StackExchange.Redis configuration such as "127.0.0.1:6379"),
+/// ED_SIDECAR_URL (default http://127.0.0.1:50051; h2c, gRPC only; unix:/path/to/sidecar.sock: h2c on a Unix domain socket, for a product
+/// container in the same pod), ED_REDIS (required, StackExchange.Redis configuration such as "127.0.0.1:6379"),
 /// ED_SIDECAR_NEGATIVE_CACHE_MS (default 2000: how long an unknown tenant is remembered as unknown),
 /// ED_SIDECAR_MAX_CLOCK_SKEW_S (default 300: how far in the future a usage timestamp may be),
 /// ED_SIDECAR_MAX_VERSION_WAIT_MS (default 2000: how long a check with min_snapshot_version waits for that version),
 /// ED_SIDECAR_RESPONSE_COMPRESSION ("" default: responses uncompressed; "gzip": gzip every response the client accepts gzip for),
-/// ED_SIDECAR_ADMIN_URL (default: ED_SIDECAR_URL's host with port + 1000, e.g. http://127.0.0.1:51051; "off": none; HTTP/1.1 with
+/// ED_SIDECAR_ADMIN_URL (default: ED_SIDECAR_URL's host with port + 1000, e.g. http://127.0.0.1:51051, or that for a socket; "off": none; HTTP/1.1 with
 /// /livez, /readyz and /metrics, so the gRPC port stays gRPC-only), ED_SIDECAR_TRACE_REQUESTS ("true": a span per inbound call).
 /// </summary>
 public sealed class SidecarOptions
@@ -64,9 +65,10 @@ public sealed class SidecarOptions
                 : throw new InvalidOperationException($"ED_SIDECAR_RESPONSE_COMPRESSION must be empty or 'gzip', got '{compression}'");
         }
 
-        if (!Uri.TryCreate(options.Url, UriKind.Absolute, out var uri) || uri.Scheme != "http")
+        if (!Uri.TryCreate(options.Url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "unix") || (uri.Scheme == "unix" && uri.AbsolutePath.Length < 2))
         {
-            throw new InvalidOperationException($"ED_SIDECAR_URL '{options.Url}' must be an absolute http:// URL (the sidecar serves h2c on localhost)");
+            throw new InvalidOperationException(
+                $"ED_SIDECAR_URL '{options.Url}' must be an absolute http:// URL (h2c on localhost) or unix:/path/to/socket (h2c on a Unix domain socket)");
         }
 
         switch (getVariable("ED_SIDECAR_ADMIN_URL"))
@@ -74,9 +76,11 @@ public sealed class SidecarOptions
             case "off":
                 break;
             case null or "":
-                options.AdminUrl = $"http://{uri.Host}:{(uri.Port + 1000 <= 65535 ? uri.Port + 1000 : uri.Port - 1000)}";
+                options.AdminUrl = uri.Scheme == "unix"
+                    ? "http://127.0.0.1:51051"
+                    : $"http://{uri.Host}:{(uri.Port + 1000 <= 65535 ? uri.Port + 1000 : uri.Port - 1000)}";
                 break;
-            case var admin when Uri.TryCreate(admin, UriKind.Absolute, out var adminUri) && adminUri.Scheme == "http" && adminUri.Port != uri.Port:
+            case var admin when Uri.TryCreate(admin, UriKind.Absolute, out var adminUri) && adminUri.Scheme == "http" && (uri.Scheme == "unix" || adminUri.Port != uri.Port):
                 options.AdminUrl = admin;
                 break;
             case var admin:

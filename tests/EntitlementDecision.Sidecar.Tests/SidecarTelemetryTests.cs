@@ -100,3 +100,51 @@ public sealed class SidecarTelemetryTests
         public void Dispose() => _meters.ForEach(m => m.Dispose());
     }
 }
+
+/// <summary>ED_SIDECAR_URL=unix:/path: a Unix domain socket, its stale file reclaimed, a live one refused.</summary>
+public sealed class UnixSocketOptionsTests
+{
+    [Fact]
+    public void UnixUrl_Taken_AdminOnTheDefaultLoopbackPort()
+    {
+        var env = new Dictionary<string, string> { ["ED_REDIS"] = "r:1", ["ED_SIDECAR_URL"] = "unix:/var/run/ed/sidecar.sock" };
+        var options = SidecarOptions.FromEnvironment(n => env.GetValueOrDefault(n));
+
+        Assert.Equal(("unix:/var/run/ed/sidecar.sock", "http://127.0.0.1:51051"), (options.Url, options.AdminUrl));
+    }
+
+    [Theory]
+    [InlineData("unix:")]
+    [InlineData("tcp://127.0.0.1:1")]
+    public void BadUrl_FailsNamingTheVariable(string url)
+    {
+        var env = new Dictionary<string, string> { ["ED_REDIS"] = "r:1", ["ED_SIDECAR_URL"] = url };
+        Assert.Contains("ED_SIDECAR_URL", Assert.Throws<InvalidOperationException>(() => SidecarOptions.FromEnvironment(n => env.GetValueOrDefault(n))).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void StaleSocketFile_Removed_LiveSocket_Refused()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"ed-sidecar-{Guid.NewGuid():n}.sock");
+        using (var stale = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified))
+        {
+            stale.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(path)); // bound, never listening: what a killed process leaves
+        }
+
+        UnixSocketPath.ClaimOrThrow(path);
+        Assert.False(File.Exists(path));
+
+        using var live = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        live.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+        live.Listen();
+        try
+        {
+            Assert.Contains("another process", Assert.Throws<InvalidOperationException>(() => UnixSocketPath.ClaimOrThrow(path)).Message, StringComparison.Ordinal);
+            Assert.True(File.Exists(path));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
