@@ -101,6 +101,12 @@ line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$run_dir/deploy.log" 2>/dev/null
 if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
 # --- end deploy manifests
 
+# --- alert rules (issue 14; owner: deploy/observability/): promtool check + unit tests, the dashboard parses
+echo "== deploy/observability: promtool check rules, promtool test rules, dashboard JSON" >&2
+if ensure_promtool && promtool check rules deploy/observability/alerts.yaml && promtool test rules deploy/observability/alerts.test.yaml \
+  && node -e 'JSON.parse(require("fs").readFileSync("deploy/observability/grafana-dashboard.json", "utf8"))'; then count 1 0; else count 0 1; fi
+# --- end alert rules
+
 # --- loadtests smoke (issue 5; owner: loadtests/): one item, its own services and hosts on other ports; log in $run_dir/loadtests-smoke.log
 echo "== loadtests/run.sh --smoke" >&2
 if loadtests/run.sh --smoke >"$run_dir/loadtests-smoke.log" 2>&1; then count 1 0; else count 0 1; tail -n 40 "$run_dir/loadtests-smoke.log" >&2; fi

@@ -26,6 +26,18 @@ ensure_chromium() {
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2 || { echo "services: apt-get install chromium failed" >&2; return 1; }
 }
 
+# ensure_promtool: promtool (Debian's prometheus package) for the alert-rule checks in deploy/observability/, installed with apt when missing.
+ensure_promtool() {
+  command -v promtool >/dev/null 2>&1 && return 0
+  echo "services: installing prometheus (for promtool) with apt ..." >&2
+  # A policy-rc.d answering 101 keeps the package from starting a Prometheus server; only its promtool binary is wanted.
+  local own_policy=0 rc=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1; fi
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) >&2 || rc=$?
+  if [ "$own_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+  if [ "$rc" != 0 ]; then echo "services: apt-get install prometheus failed" >&2; return 1; fi
+}
+
 # run_dir_claim DIR: one script per run directory. Waits up to 60 s for an earlier run.sh/test.sh on DIR that is still
 # stopping; stops with a message naming it when it is still running. The claim (DIR/owner.pid) is released at exit.
 run_dir_claim() {
