@@ -2,6 +2,7 @@
 //   EntitlementDecision.LoadTests --out DIR --sidecar URL --redis HOST:PORT [--smoke]
 //     [--controlplane URL --token OPERATOR_TOKEN --webhook-secret SECRET] [--sidecar-pid N] [--controlplane-pid N]
 //     [--bare URL --bare-pid N] [--grpc-constant URL --grpc-constant-pid N] [--only name,name] [--no-ceiling] [--env key=value]...
+//     [--sidecar-decision-log URL --sidecar-decision-log-pid N --decision-log-spool DIR]   (a second sidecar with the decision log on)
 // Exit code: 0 when every correctness threshold passed (targets are reported as met or missed, not enforced), 1 otherwise.
 using EntitlementDecision.LoadTests;
 using EntitlementDecision.LoadTests.Framework;
@@ -28,6 +29,9 @@ for (var i = 0; i < args.Length; i++)
         case "--grpc-constant": settings.GrpcConstant = new Uri(Next()); break;
         case "--grpc-constant-pid": settings.GrpcConstantPid = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
         case "--no-ceiling": settings.Ceiling = false; break;
+        case "--sidecar-decision-log": settings.SidecarDecisionLog = new Uri(Next()); break;
+        case "--sidecar-decision-log-pid": settings.SidecarDecisionLogPid = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
+        case "--decision-log-spool": settings.DecisionLogSpool = Next(); break;
         case "--env": var kv = Next().Split('=', 2); settings.Environment[kv[0]] = kv.Length > 1 ? kv[1] : ""; break;
         default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
     }
@@ -52,6 +56,16 @@ var scenarios = new List<Scenario>
     sidecar.Mixed(copies),
 };
 var watched = new List<(string, int)> { ("sidecar", settings.SidecarPid) };
+if (settings.SidecarDecisionLog is not null && settings.DecisionLogSpool is { Length: > 0 } spool)
+{
+    scenarios.Insert(2, sidecar.CheckHotOpenDecisionLog(settings.Smoke ? 500 : 15_000, spool));
+    watched.Add(("sidecar (decision log)", settings.SidecarDecisionLogPid));
+}
+else
+{
+    settings.Environment["not run (decision log)"] = "check_hot_open_decision_log (no --sidecar-decision-log/--decision-log-spool)";
+}
+
 if (settings.ControlPlane is not null && settings.OperatorToken is { Length: > 0 } && settings.WebhookSecret is { Length: > 0 })
 {
     var controlPlane = new ControlPlaneScenarios(settings, seeder);

@@ -22,6 +22,13 @@ public sealed class Settings
     public Uri? GrpcConstant { get; set; }
 
     public int GrpcConstantPid { get; set; }
+
+    /// <summary>A second sidecar with the decision log on (check_hot_open_decision_log) and its spool directory; null: not run.</summary>
+    public Uri? SidecarDecisionLog { get; set; }
+
+    public int SidecarDecisionLogPid { get; set; }
+
+    public string? DecisionLogSpool { get; set; }
     public HashSet<string> Only { get; } = new(StringComparer.Ordinal);
     public bool Ceiling { get; set; } = true;
     public Dictionary<string, string> Environment { get; } = new(StringComparer.Ordinal);
@@ -43,4 +50,9 @@ public sealed class Settings
     public SidecarClient[] SidecarClients => _clients ??= [.. Enumerable.Range(0, 4).Select(_ => NewClient())];
 
     public SidecarClient NewClient() => new(Sidecar);
+
+    private SidecarClient[]? _decisionLogClients;
+
+    /// <summary>Four gRPC channels to <see cref="SidecarDecisionLog"/>, as <see cref="SidecarClients"/>.</summary>
+    public SidecarClient[] DecisionLogClients => _decisionLogClients ??= [.. Enumerable.Range(0, 4).Select(_ => new SidecarClient(SidecarDecisionLog!))];
 }

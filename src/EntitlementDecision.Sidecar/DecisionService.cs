@@ -41,7 +41,7 @@ internal sealed class DecisionService(
     {
         var started = Stopwatch.GetTimestamp();
         var environment = Validate(request, "");
-        var check = CheckAsync(request, environment, VersionWait(request, context), context.CancellationToken);
+        var check = CheckAsync(request, environment, VersionWait(request, context), context);
         if (check.IsCompletedSuccessfully)
         {
             metrics?.Duration(nameof(CheckEntitlement), started);
@@ -95,7 +95,7 @@ internal sealed class DecisionService(
         var pending = new ValueTask<CheckEntitlementResponse>[checks.Count];
         for (var i = 0; i < checks.Count; i++)
         {
-            pending[i] = CheckAsync(checks[i], environments[i], VersionWait(checks[i], context), context.CancellationToken);
+            pending[i] = CheckAsync(checks[i], environments[i], VersionWait(checks[i], context), context);
         }
 
         var response = new CheckEntitlementsResponse();
@@ -233,18 +233,31 @@ internal sealed class DecisionService(
         return left < options.MaxVersionWait ? (left > TimeSpan.Zero ? left : TimeSpan.Zero) : options.MaxVersionWait;
     }
 
-    private ValueTask<CheckEntitlementResponse> CheckAsync(CheckEntitlementRequest request, string environment, TimeSpan versionWait, CancellationToken cancellationToken)
+    private ValueTask<CheckEntitlementResponse> CheckAsync(CheckEntitlementRequest request, string environment, TimeSpan versionWait, ServerCallContext context)
     {
-        var check = DecideAsync(request, environment, versionWait, cancellationToken);
-        return decisionLog is null ? check : LoggedAsync(check, request, environment, cancellationToken);
+        var check = DecideAsync(request, environment, versionWait, context.CancellationToken);
+        return decisionLog is null ? check : LoggedAsync(check, request, environment, TraceIdOf(context), context.CancellationToken);
+    }
+
+    /// <summary>The call's W3C trace id: the current span's, else the caller's <c>traceparent</c> header (inbound spans are off by default).</summary>
+    internal static string? TraceIdOf(ServerCallContext context)
+    {
+        if (Activity.Current is { IdFormat: ActivityIdFormat.W3C } activity)
+        {
+            return activity.TraceId.ToHexString();
+        }
+
+        // traceparent: 00-<32 hex trace id>-<16 hex span id>-<2 hex flags>
+        return context.RequestHeaders.GetValue("traceparent") is { Length: 55 } parent && parent[2] == '-' && parent[35] == '-'
+            && ActivityContext.TryParse(parent, null, out var remote) ? remote.TraceId.ToHexString() : null;
     }
 
     // Completes synchronously when the check and the log's queue do (no allocation); calls that end in an error log nothing.
     private async ValueTask<CheckEntitlementResponse> LoggedAsync(
-        ValueTask<CheckEntitlementResponse> check, CheckEntitlementRequest request, string environment, CancellationToken cancellationToken)
+        ValueTask<CheckEntitlementResponse> check, CheckEntitlementRequest request, string environment, string? traceId, CancellationToken cancellationToken)
     {
         var response = await check.ConfigureAwait(false);
-        await decisionLog!.RecordAsync(DecisionRecord.Of(time.GetUtcNow(), request, environment, response), cancellationToken).ConfigureAwait(false);
+        await decisionLog!.RecordAsync(DecisionRecord.Of(time.GetUtcNow(), request, environment, response, traceId), cancellationToken).ConfigureAwait(false);
         return response;
     }
 

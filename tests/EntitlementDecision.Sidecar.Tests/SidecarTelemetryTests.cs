@@ -148,3 +148,21 @@ public sealed class UnixSocketOptionsTests
         }
     }
 }
+
+/// <summary>The trace id a decision-log record carries when inbound spans are off: the caller's traceparent header.</summary>
+public sealed class DecisionTraceIdTests
+{
+    [Fact]
+    public void TraceParentHeader_GivesTheTraceId_MalformedOrAbsentGivesNone()
+    {
+        var context = new TestServerCallContext(TestContext.Current.CancellationToken);
+        Assert.Null(DecisionService.TraceIdOf(context));
+
+        context.RequestHeaders.Add("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        Assert.Equal("4bf92f3577b34da6a3ce929d0e0e4736", DecisionService.TraceIdOf(context));
+
+        var malformed = new TestServerCallContext(TestContext.Current.CancellationToken);
+        malformed.RequestHeaders.Add("traceparent", "00-zzf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        Assert.Null(DecisionService.TraceIdOf(malformed));
+    }
+}

@@ -53,6 +53,59 @@ public sealed class SidecarScenarios(Settings settings, Seeder seeder)
         .WithLoadSimulations(Simulation.Inject(rate, TimeSpan.FromSeconds(1), settings.Duration(10)))
         .WithThresholds(NoErrors(), Threshold.Target("p99 <= 2 ms at this rate", s => s.Ok.PercentileMicros(99) <= 2000, s => $"{s.Ok.PercentileMicros(99) / 1000:0.000} ms"));
 
+    /// <summary>
+    /// check_hot_open against a second sidecar with the decision log on (ED_SIDECAR_DECISION_LOG, drop mode, every decision kept):
+    /// its cost is the difference to check_hot_open. Afterwards every answered call, warm-up included, must be a line in the spool.
+    /// </summary>
+    public Scenario CheckHotOpenDecisionLog(int rate, string spool)
+    {
+        var clients = settings.DecisionLogClients;
+        return Scenario.Create("check_hot_open_decision_log", async context =>
+            {
+                var r = await clients[context.Copy % clients.Length].CheckAsync(Seeder.Check(Hot(context.Random.Next(10)), "advanced_reports"));
+                context.Count("answered");
+                return Granted(r);
+            })
+            .WithDescription($"check_hot_open ({rate:N0}/s, open model) against a second sidecar started with ED_SIDECAR_DECISION_LOG={spool} (drop mode, sample 1: every decision written): compare its latency and CPU with check_hot_open. Counter `spool_lines` = lines in the spool afterwards.")
+            .WithWarmUpDuration(settings.WarmUp)
+            .WithLoadSimulations(Simulation.Inject(rate, TimeSpan.FromSeconds(1), settings.Duration(10)))
+            .WithClean(async stats =>
+            {
+                // The writer pauses up to 200 ms between batches: wait (at most 10 s) for the last lines.
+                var answered = stats.Counter("answered") + stats.Counter("warmup.answered");
+                var lines = 0L;
+                for (var i = 0; i < 100 && (lines = SpoolLines(spool)) < answered; i++)
+                {
+                    await Task.Delay(100);
+                }
+
+                stats.Increment("spool_lines", lines);
+                stats.Notes.Add($"decision log: {lines:N0} lines in {spool} for {answered:N0} answered calls (warm-up included)");
+            })
+            .WithThresholds(
+                NoErrors(),
+                Threshold.Create("every answered decision is in the spool", s => s.Counter("spool_lines") == s.Counter("answered") + s.Counter("warmup.answered"),
+                    s => $"{s.Counter("spool_lines"):N0} lines for {s.Counter("answered") + s.Counter("warmup.answered"):N0} answers"),
+                Threshold.Target("p99 <= 2 ms at this rate", s => s.Ok.PercentileMicros(99) <= 2000, s => $"{s.Ok.PercentileMicros(99) / 1000:0.000} ms"));
+    }
+
+    private static long SpoolLines(string spool)
+    {
+        var lines = 0L;
+        foreach (var file in Directory.Exists(spool) ? Directory.GetFiles(spool, "decisions*.jsonl") : [])
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var chunk = new byte[64 * 1024];
+            int read;
+            while ((read = stream.Read(chunk)) > 0)
+            {
+                lines += chunk.AsSpan(0, read).Count((byte)'\n');
+            }
+        }
+
+        return lines;
+    }
+
     /// <summary>100k tenants seeded into Redis; the sidecar's in-process cache has never seen them.</summary>
     public Scenario CheckWide(int tenants, int copies)
     {

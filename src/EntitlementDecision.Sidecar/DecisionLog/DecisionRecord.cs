@@ -36,8 +36,8 @@ internal readonly record struct DecisionRecord(
     private static readonly JsonEncodedText FallbackCauseName = JsonEncodedText.Encode("fallback_cause");
     private static readonly JsonEncodedText TraceName = JsonEncodedText.Encode("trace_id");
 
-    /// <summary>The record of a check's answer; the trace id is <see cref="Activity.Current"/>'s when it has a W3C id.</summary>
-    public static DecisionRecord Of(DateTimeOffset time, CheckEntitlementRequest request, string environment, CheckEntitlementResponse response) => new(
+    /// <summary>The record of a check's answer; <paramref name="traceId"/> defaults to <see cref="Activity.Current"/>'s W3C trace id.</summary>
+    public static DecisionRecord Of(DateTimeOffset time, CheckEntitlementRequest request, string environment, CheckEntitlementResponse response, string? traceId = null) => new(
         time,
         request.TenantId,
         environment,
@@ -47,7 +47,7 @@ internal readonly record struct DecisionRecord(
         response.SnapshotVersion,
         response.Fallback,
         response.Fallback ? Name(FallbackCauseNames, (int)response.FallbackCause) : null,
-        Activity.Current is { IdFormat: ActivityIdFormat.W3C } activity ? activity.TraceId.ToHexString() : null);
+        traceId ?? (Activity.Current is { IdFormat: ActivityIdFormat.W3C } activity ? activity.TraceId.ToHexString() : null));
 
     /// <summary>Writes the record as one JSON object (fields in the order of the README; fallback_cause and trace_id only when set).</summary>
     public void WriteTo(Utf8JsonWriter json)
