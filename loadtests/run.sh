@@ -3,7 +3,8 @@
 #                           reports in loadtests/out/<timestamp>/ (report.md, report.json, one SVG per scenario, benchmarks/, ceiling/).
 # loadtests/run.sh --smoke  a few seconds per scenario, tiny N, no BenchmarkDotNet: checks the driver and the reports work, not the speed.
 # loadtests/run.sh --only check_batch,check_wide   the full settings for the named scenarios only (no BenchmarkDotNet, no ceiling).
-# Starts its own PostgreSQL, Redis, control plane, sidecar, a second sidecar with the decision log on (check_hot_open_decision_log)
+# Starts its own PostgreSQL, Redis, control plane, sidecar, a second sidecar with the decision log on (check_hot_open_decision_log),
+# a third on a Unix domain socket ($run_dir/sidecar.sock, admin port 51271/51272; check_hot_uds)
 # and bare Kestrel on ports that run.sh and test.sh do not use
 # (full: 55434/56381/5280/50251/5281/5284/50261, smoke: 55435/56382/5282/50252/5283/5285/50262); stops everything it started on exit.
 set -euo pipefail
@@ -21,12 +22,12 @@ esac
 if [ "$smoke" = 1 ]; then
   pg_port=${ED_LT_PG_PORT:-55435}; redis_port=${ED_LT_REDIS_PORT:-56382}; cp_port=${ED_LT_CONTROLPLANE_PORT:-5282}
   sidecar_port=${ED_LT_SIDECAR_PORT:-50252}; bare_port=${ED_LT_BARE_PORT:-5283}; constant_port=${ED_LT_GRPC_CONSTANT_PORT:-5285}; run_dir=.run/loadtest-smoke
-  logged_port=${ED_LT_SIDECAR_DECISION_LOG_PORT:-50262}
+  logged_port=${ED_LT_SIDECAR_DECISION_LOG_PORT:-50262}; uds_admin_port=${ED_LT_SIDECAR_UDS_ADMIN_PORT:-51272}
   out=loadtests/out/$(date -u +%Y%m%dT%H%M%SZ)-smoke
 else
   pg_port=${ED_LT_PG_PORT:-55434}; redis_port=${ED_LT_REDIS_PORT:-56381}; cp_port=${ED_LT_CONTROLPLANE_PORT:-5280}
   sidecar_port=${ED_LT_SIDECAR_PORT:-50251}; bare_port=${ED_LT_BARE_PORT:-5281}; constant_port=${ED_LT_GRPC_CONSTANT_PORT:-5284}; run_dir=.run/loadtest
-  logged_port=${ED_LT_SIDECAR_DECISION_LOG_PORT:-50261}
+  logged_port=${ED_LT_SIDECAR_DECISION_LOG_PORT:-50261}; uds_admin_port=${ED_LT_SIDECAR_UDS_ADMIN_PORT:-51271}
   out=loadtests/out/$(date -u +%Y%m%dT%H%M%SZ)
 fi
 
@@ -48,9 +49,10 @@ source scripts/hosts.sh
 bare_pid=
 constant_pid=
 logged_pid=
+uds_pid=
 cleanup() {
   trap - INT TERM EXIT
-  for p in $bare_pid $constant_pid $logged_pid; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  for p in $bare_pid $constant_pid $logged_pid $uds_pid; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   hosts_stop
   services_stop "$run_dir"
 }
@@ -101,6 +103,11 @@ rm -rf "$spool" # the scenario counts this run's lines
 ED_SIDECAR_URL=http://127.0.0.1:$logged_port ED_SIDECAR_DECISION_LOG=$spool DOTNET_gcServer=0 dotnet "$ED_BIN_SIDECAR" >"$logs/sidecar-decision-log.log" 2>&1 &
 logged_pid=$!
 _wait_tcp 127.0.0.1 "$logged_port" 60 || { echo "the sidecar with the decision log did not start" >&2; cat "$logs/sidecar-decision-log.log" >&2; exit 1; }
+# The same sidecar on a Unix domain socket (check_hot_uds: the pod-local transport against check_hot's TCP).
+uds_socket="$(pwd)/$run_dir/sidecar.sock"
+ED_SIDECAR_URL=unix:$uds_socket ED_SIDECAR_ADMIN_URL=http://127.0.0.1:$uds_admin_port DOTNET_gcServer=0 dotnet "$ED_BIN_SIDECAR" >"$logs/sidecar-uds.log" 2>&1 &
+uds_pid=$!
+_wait_tcp 127.0.0.1 "$uds_admin_port" 60 && [ -S "$uds_socket" ] || { echo "the sidecar on $uds_socket did not start" >&2; cat "$logs/sidecar-uds.log" >&2; exit 1; }
 
 cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 mem_total=$(free -g | awk '/^Mem:/ {print $2}')
@@ -115,6 +122,7 @@ dotnet "$driver" --out "$out" $([ "$smoke" = 1 ] && echo --smoke) $([ -n "$only"
   --bare "http://127.0.0.1:$bare_port" --bare-pid "$bare_pid" \
   --grpc-constant "http://127.0.0.1:$constant_port" --grpc-constant-pid "$constant_pid" \
   --sidecar-decision-log "http://127.0.0.1:$logged_port" --sidecar-decision-log-pid "$logged_pid" --decision-log-spool "$spool" \
+  --sidecar-uds "unix:$uds_socket" --sidecar-uds-pid "$uds_pid" \
   --env "machine=$(nproc) cores (nproc), ${mem_total} GiB (free -g), $cpu_model" \
   --env "commit=$commit$dirty" \
   --env "dotnet=$(dotnet --version)" \

@@ -3,6 +3,7 @@
 //     [--controlplane URL --token OPERATOR_TOKEN --webhook-secret SECRET] [--sidecar-pid N] [--controlplane-pid N]
 //     [--bare URL --bare-pid N] [--grpc-constant URL --grpc-constant-pid N] [--only name,name] [--no-ceiling] [--env key=value]...
 //     [--sidecar-decision-log URL --sidecar-decision-log-pid N --decision-log-spool DIR]   (a second sidecar with the decision log on)
+//     [--sidecar-uds unix:/path --sidecar-uds-pid N]   (a third sidecar on a Unix domain socket: check_hot_uds)
 // Exit code: 0 when every correctness threshold passed (targets are reported as met or missed, not enforced), 1 otherwise.
 using EntitlementDecision.LoadTests;
 using EntitlementDecision.LoadTests.Framework;
@@ -32,6 +33,8 @@ for (var i = 0; i < args.Length; i++)
         case "--sidecar-decision-log": settings.SidecarDecisionLog = new Uri(Next()); break;
         case "--sidecar-decision-log-pid": settings.SidecarDecisionLogPid = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
         case "--decision-log-spool": settings.DecisionLogSpool = Next(); break;
+        case "--sidecar-uds": settings.SidecarUds = new Uri(Next()); break;
+        case "--sidecar-uds-pid": settings.SidecarUdsPid = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
         case "--env": var kv = Next().Split('=', 2); settings.Environment[kv[0]] = kv.Length > 1 ? kv[1] : ""; break;
         default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
     }
@@ -56,6 +59,16 @@ var scenarios = new List<Scenario>
     sidecar.Mixed(copies),
 };
 var watched = new List<(string, int)> { ("sidecar", settings.SidecarPid) };
+if (settings.SidecarUds is not null)
+{
+    scenarios.Insert(1, sidecar.CheckHotUds(copies));
+    watched.Add(("sidecar (unix socket)", settings.SidecarUdsPid));
+}
+else
+{
+    settings.Environment["not run (unix socket)"] = "check_hot_uds (no --sidecar-uds)";
+}
+
 if (settings.SidecarDecisionLog is not null && settings.DecisionLogSpool is { Length: > 0 } spool)
 {
     scenarios.Insert(2, sidecar.CheckHotOpenDecisionLog(settings.Smoke ? 500 : 15_000, spool));

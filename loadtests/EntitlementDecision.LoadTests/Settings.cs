@@ -29,6 +29,11 @@ public sealed class Settings
     public int SidecarDecisionLogPid { get; set; }
 
     public string? DecisionLogSpool { get; set; }
+
+    /// <summary>A third sidecar on a Unix domain socket (unix:/path; check_hot_uds); null: not run.</summary>
+    public Uri? SidecarUds { get; set; }
+
+    public int SidecarUdsPid { get; set; }
     public HashSet<string> Only { get; } = new(StringComparer.Ordinal);
     public bool Ceiling { get; set; } = true;
     public Dictionary<string, string> Environment { get; } = new(StringComparer.Ordinal);
@@ -52,6 +57,11 @@ public sealed class Settings
     public SidecarClient NewClient() => new(Sidecar);
 
     private SidecarClient[]? _decisionLogClients;
+
+    private SidecarClient[]? _udsClients;
+
+    /// <summary>Four gRPC channels to <see cref="SidecarUds"/> over its socket, as <see cref="SidecarClients"/>.</summary>
+    public SidecarClient[] UdsClients => _udsClients ??= [.. Enumerable.Range(0, 4).Select(_ => new SidecarClient(SidecarUds!))];
 
     /// <summary>Four gRPC channels to <see cref="SidecarDecisionLog"/>, as <see cref="SidecarClients"/>.</summary>
     public SidecarClient[] DecisionLogClients => _decisionLogClients ??= [.. Enumerable.Range(0, 4).Select(_ => new SidecarClient(SidecarDecisionLog!))];

@@ -42,6 +42,17 @@ public sealed class SidecarScenarios(Settings settings, Seeder seeder)
         .WithLoadSimulations(Simulation.KeepConstant(copies, settings.Duration(10)))
         .WithThresholds(NoErrors(), Threshold.Target("p99 <= 2 ms (driver-side, closed model)", s => s.Ok.PercentileMicros(99) <= 2000, s => $"{s.Ok.PercentileMicros(99) / 1000:0.000} ms"));
 
+    /// <summary>check_hot over a Unix domain socket (ED_SIDECAR_URL=unix:/path, the client SDK's unix: address): compare with check_hot.</summary>
+    public Scenario CheckHotUds(int copies) => Scenario.Create("check_hot_uds", async context =>
+        {
+            var r = await settings.UdsClients[context.Copy % settings.UdsClients.Length].CheckAsync(Seeder.Check(Hot(context.Random.Next(10)), "advanced_reports"));
+            return Granted(r);
+        })
+        .WithDescription($"check_hot against a second sidecar listening on a Unix domain socket ({settings.SidecarUds}), {copies} virtual users over 4 HTTP/2 connections: the same work without TCP/IP.")
+        .WithWarmUpDuration(settings.WarmUp)
+        .WithLoadSimulations(Simulation.KeepConstant(copies, settings.Duration(10)))
+        .WithThresholds(NoErrors(), Threshold.Target("p99 <= 2 ms (driver-side, closed model)", s => s.Ok.PercentileMicros(99) <= 2000, s => $"{s.Ok.PercentileMicros(99) / 1000:0.000} ms"));
+
     /// <summary>Open model: a constant arrival rate, latency from each call's intended start.</summary>
     public Scenario CheckHotOpen(int rate) => Scenario.Create("check_hot_open", async context =>
         {

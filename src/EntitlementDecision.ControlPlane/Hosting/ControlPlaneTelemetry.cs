@@ -12,6 +12,9 @@ namespace EntitlementDecision.ControlPlane.Hosting;
 internal static class ControlPlaneTelemetry
 {
     public const string Name = "EntitlementDecision.ControlPlane";
+
+    /// <summary>Bucket bounds (seconds) of the pipeline's lag histograms: milliseconds to minutes (OpenTelemetry's defaults suit ms values).</summary>
+    internal static readonly double[] LagBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600, 3600];
     public static readonly ActivitySource Source = new(Name);
     private static readonly Meter Meter = new(Name);
 
@@ -20,8 +23,10 @@ internal static class ControlPlaneTelemetry
     private static readonly Counter<long> PaymentsFailed = Meter.CreateCounter<long>("ed.billing.payments_failed", "{payment}", "Failed invoice payments (each attempt)");
     private static readonly Counter<long> PlanChanges = Meter.CreateCounter<long>("ed.billing.plan_changes", "{change}", "Plan changes by kind: upgrade, downgrade_scheduled, downgrade, cancel_scheduled, changed");
     private static readonly Counter<long> ReconciliationMismatches = Meter.CreateCounter<long>("ed.reconciliation.mismatches", "{mismatch}", "Drift found by reconciliation, by field");
-    private static readonly Histogram<double> TimeToCorrect = Meter.CreateHistogram<double>("ed.reconciliation.time_to_correct", "s", "Reconciliation: drift detected -> repaired");
-    private static readonly Histogram<double> OutboxLag = Meter.CreateHistogram<double>("ed.outbox.publish_lag", "s", "Entitlement change committed -> snapshot published to Redis");
+    private static readonly Histogram<double> TimeToCorrect = Meter.CreateHistogram<double>("ed.reconciliation.time_to_correct", "s", "Reconciliation: drift detected -> repaired",
+        advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400] });
+    private static readonly Histogram<double> OutboxLag = Meter.CreateHistogram<double>("ed.outbox.publish_lag", "s", "Entitlement change committed -> snapshot published to Redis",
+        advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LagBuckets });
     private static readonly Counter<long> Denied = Meter.CreateCounter<long>("ed.http.denied", "{request}", "Requests refused 401 or 403, by status and endpoint (route template)");
 
     public static TelemetrySettings Settings => new("entitlement-controlplane", [Name], [Name, OperationalGauges.MeterName, Webhooks.WebhookMetrics.MeterName]) { Npgsql = true };
