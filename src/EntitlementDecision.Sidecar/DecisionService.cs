@@ -239,6 +239,18 @@ internal sealed class DecisionService(
         return decisionLog is null ? check : LoggedAsync(check, request, environment, TraceIdOf(context), context.CancellationToken);
     }
 
+    private static string? TraceParentHeader(ServerCallContext context)
+    {
+        try
+        {
+            return context.GetHttpContext().Request.Headers["traceparent"].ToString();
+        }
+        catch (InvalidOperationException)
+        {
+            return context.RequestHeaders.GetValue("traceparent"); // a context outside Grpc.AspNetCore (unit tests)
+        }
+    }
+
     /// <summary>The call's W3C trace id: the current span's, else the caller's <c>traceparent</c> header (inbound spans are off by default).</summary>
     internal static string? TraceIdOf(ServerCallContext context)
     {
@@ -248,7 +260,9 @@ internal sealed class DecisionService(
         }
 
         // traceparent: 00-<32 hex trace id>-<16 hex span id>-<2 hex flags>
-        return context.RequestHeaders.GetValue("traceparent") is { Length: 55 } parent && parent[2] == '-' && parent[35] == '-'
+        // Read from the HTTP request when there is one: ServerCallContext.RequestHeaders builds a Metadata copy of every header per call.
+        var parent = TraceParentHeader(context);
+        return parent is { Length: 55 } && parent[2] == '-' && parent[35] == '-'
             && ActivityContext.TryParse(parent, null, out var remote) ? remote.TraceId.ToHexString() : null;
     }
 
