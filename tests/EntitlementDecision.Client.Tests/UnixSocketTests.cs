@@ -37,7 +37,11 @@ public sealed class UnixSocketTests : IAsyncLifetime
     public async Task InjectedClient_OverTheSocket_GetsTheServersAnswer()
     {
         var services = new ServiceCollection();
-        services.AddEntitlementDecisionClient(o => o.Address = new Uri("unix:" + _socket));
+        services.AddEntitlementDecisionClient(o =>
+        {
+            o.Address = new Uri("unix:" + _socket);
+            o.Deadline = TimeSpan.FromSeconds(10); // the first call JITs both ends; the default 500 ms is for a warm sidecar
+        });
         var client = services.BuildServiceProvider().GetRequiredService<IEntitlementClient>();
 
         var answer = await client.CheckAsync("acme", "projects", cancellationToken: TestContext.Current.CancellationToken);
@@ -50,7 +54,7 @@ public sealed class UnixSocketTests : IAsyncLifetime
     [Fact]
     public async Task FactoryClient_OverTheSocket_GetsTheServersAnswer()
     {
-        var (client, channel) = EntitlementClientFactory.Create(new EntitlementClientOptions { Address = new Uri("unix:" + _socket) });
+        var (client, channel) = EntitlementClientFactory.Create(new EntitlementClientOptions { Address = new Uri("unix:" + _socket), Deadline = TimeSpan.FromSeconds(10) });
         using (channel)
         {
             var answer = await client.CheckAsync("globex", "projects", cancellationToken: TestContext.Current.CancellationToken);
