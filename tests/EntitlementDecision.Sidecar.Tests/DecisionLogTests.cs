@@ -218,10 +218,10 @@ public sealed class DecisionLogTests : IDisposable
         Assert.Equal((1L, 1L), (writer.Dropped, writer.Queued));
     }
 
-    [Fact]
-    public async Task SpoolUnwritable_RecordsKeptAndRetried_WrittenOnceItIsBack()
+    /// <summary>A started writer whose spool cannot be created (a regular file where its parent directory should be, until the
+    /// returned path is deleted), holding five queued denials.</summary>
+    private async Task<(DecisionLogWriter Writer, string Blocker)> UnwritableWithFiveRecordsAsync()
     {
-        // A regular file where the spool's parent directory should be: creating the spool fails until it is removed.
         Directory.CreateDirectory(_root);
         var blocker = Path.Combine(_root, "blocked");
         File.WriteAllText(blocker, "");
@@ -229,11 +229,18 @@ public sealed class DecisionLogTests : IDisposable
         options.Directory = Path.Combine(blocker, "spool");
         var writer = Writer(options, TimeProvider.System);
         await writer.StartAsync(Ct);
-
         for (var i = 0; i < 5; i++)
         {
             await writer.RecordAsync(Denied(i), Ct);
         }
+
+        return (writer, blocker);
+    }
+
+    [Fact]
+    public async Task SpoolUnwritable_RecordsKeptAndRetried_WrittenOnceItIsBack()
+    {
+        var (writer, blocker) = await UnwritableWithFiveRecordsAsync();
 
         await WaitUntil(() => writer.WriteErrors >= 2);
         Assert.Equal((0L, 5L, 0L), (writer.Written, writer.Queued, writer.Dropped));
@@ -249,17 +256,7 @@ public sealed class DecisionLogTests : IDisposable
     [Fact]
     public async Task ShutdownTimesOutWhileUnwritable_UnwrittenCountedAsDropped()
     {
-        Directory.CreateDirectory(_root);
-        var blocker = Path.Combine(_root, "blocked");
-        File.WriteAllText(blocker, "");
-        var options = Options();
-        options.Directory = Path.Combine(blocker, "spool");
-        var writer = Writer(options, TimeProvider.System);
-        await writer.StartAsync(Ct);
-        for (var i = 0; i < 5; i++)
-        {
-            await writer.RecordAsync(Denied(i), Ct);
-        }
+        var (writer, _) = await UnwritableWithFiveRecordsAsync();
 
         await writer.StoppedAsync(new CancellationToken(canceled: true));
 

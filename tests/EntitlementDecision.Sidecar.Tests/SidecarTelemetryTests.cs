@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using EntitlementDecision.Contracts.V1;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Time.Testing;
@@ -63,7 +64,8 @@ public sealed class SidecarTelemetryTests
     [Fact]
     public async Task Decisions_CountedByReasonFeatureAndLookup()
     {
-        using var meters = new TestMeterFactory();
+        using var provider = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var meters = provider.GetRequiredService<IMeterFactory>();
         var health = new InvalidationHealth();
         var cache = new SnapshotCache(_source, new SidecarOptions(), _time);
         using var metrics = new SidecarMetrics(meters, cache, health);
@@ -84,20 +86,6 @@ public sealed class SidecarTelemetryTests
         Assert.Single(all, m => (string?)m.Tags["feature"] == "white_label" && (string?)m.Tags["reason"] == "NOT_IN_PLAN" && (string?)m.Tags["allowed"] == "false");
         Assert.All(all, m => Assert.Equal("false", m.Tags["fallback"]));
         Assert.Equal(["miss", "hit", "hit"], lookups.GetMeasurementSnapshot().Select(m => (string?)m.Tags["result"]));
-    }
-
-    private sealed class TestMeterFactory : IMeterFactory
-    {
-        private readonly List<Meter> _meters = [];
-
-        public Meter Create(MeterOptions options)
-        {
-            var meter = new Meter(options.Name, options.Version, options.Tags, scope: this);
-            _meters.Add(meter);
-            return meter;
-        }
-
-        public void Dispose() => _meters.ForEach(m => m.Dispose());
     }
 }
 

@@ -122,8 +122,8 @@ internal sealed partial class OperationalGauges : BackgroundService
             long full = 0, readOnly = 0, suspended = 0;
             foreach (var start in starts)
             {
-                var since = now - start;
-                if (since < _dunning.FullAccess) { full++; } else if (since < _dunning.ReadOnlyUntil) { readOnly++; } else { suspended++; }
+                var (graceEndsAt, suspendAt) = _dunning.Schedule(start); // the resolver's schedule, read as Snapshot.AccessAt reads it
+                if (now < graceEndsAt) { full++; } else if (now < suspendAt) { readOnly++; } else { suspended++; }
             }
 
             (_dunningFull, _dunningReadOnly, _dunningSuspended) = (full, readOnly, suspended);

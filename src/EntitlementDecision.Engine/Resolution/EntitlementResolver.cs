@@ -39,6 +39,9 @@ public sealed record DunningPolicy(TimeSpan FullAccess, TimeSpan ReadOnlyUntil)
         fullAccess < TimeSpan.Zero || readOnlyUntil < fullAccess
             ? throw new ArgumentException($"dunning policy needs 0 <= full access ({fullAccess}) <= read-only until ({readOnlyUntil})")
             : new DunningPolicy(fullAccess, readOnlyUntil);
+
+    /// <summary>The schedule of a dunning that started at <paramref name="start"/>: full access until GraceEndsAt, read-only until SuspendAt.</summary>
+    public (DateTimeOffset GraceEndsAt, DateTimeOffset SuspendAt) Schedule(DateTimeOffset start) => (start + FullAccess, start + ReadOnlyUntil);
 }
 
 /// <summary>Resolution: tenant override &gt; comped plan &gt; subscription plan (while the subscription grants access) &gt; baseline.</summary>
@@ -116,8 +119,7 @@ public static class EntitlementResolver
             if (subscriptionState is SubscriptionState.PastDue or SubscriptionState.Unpaid)
             {
                 var start = state.DunningStartedAt ?? (subscriptionState == SubscriptionState.PastDue ? now : DateTimeOffset.MinValue + policy.ReadOnlyUntil);
-                graceEndsAt = start + policy.FullAccess;
-                suspendAt = start + policy.ReadOnlyUntil;
+                (graceEndsAt, suspendAt) = policy.Schedule(start);
             }
             else if (subscriptionState == SubscriptionState.Trialing || state.CancelAtPeriodEnd)
             {
