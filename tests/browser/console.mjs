@@ -121,7 +121,7 @@ await run('find the tenant by search and filters; region and data residency show
   assert.match(await row.textContent(), /free/);
   await shot(page, '02-tenants');
   await page.selectOption('select[name=status]', 'suspended');
-  await page.click('[data-testid=filter]');
+  await Promise.all([page.waitForURL(/status=suspended/), page.click('[data-testid=filter]')]);
   assert.equal(await page.locator(`tr[data-tenant="${tenant}"]`).count(), 0, 'the status filter excludes an active tenant');
 });
 
@@ -167,9 +167,11 @@ await run('usage statement: the CSV download matches the API', async () => {
   await page.goto('/admin/usage');
   await page.fill('[data-testid=usage-tenant]', tenant);
   await page.fill('[data-testid=usage-month]', month);
-  await page.click('[data-testid=show-usage]');
+  // The form is a GET: wait for its navigation, then re-load that URL until the ledger has caught up.
+  await Promise.all([page.waitForURL(/\/admin\/usage\?tenant=/), page.click('[data-testid=show-usage]')]);
+  const statementUrl = page.url();
   await until('the ledger to hold the events', async () => {
-    await page.reload();
+    await page.goto(statementUrl);
     return (await page.locator('[data-feature=api_calls] [data-testid=quantity]').count()) > 0
       && (await text(page, '[data-feature=api_calls] [data-testid=quantity]')) === '21';
   });
