@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ./test.sh: every test, on a fresh machine. Starts private PostgreSQL and Redis (test ports, fresh data), builds,
 # starts the control plane and the sidecar, then runs: buf lint, all .NET test projects (unit, integration on the real
-# PostgreSQL and Redis, end to end, grpc-js and stripe-node interop), and the grpc-js conformance run against the real sidecar.
+# PostgreSQL and Redis, end to end, grpc-js and stripe-node interop), and the grpc-js conformance run against the real sidecar;
+# then the Redis and end-to-end tests again on a local 3-master Redis Cluster (tests/cluster/run.sh), and the other suites.
 # Ends with one line "N passed, M failed"; exits non-zero when anything failed.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -106,6 +107,20 @@ echo "== deploy/observability: promtool check rules, promtool test rules, dashbo
 if ensure_promtool && promtool check rules deploy/observability/alerts.yaml && promtool test rules deploy/observability/alerts.test.yaml \
   && node -e 'JSON.parse(require("fs").readFileSync("deploy/observability/grafana-dashboard.json", "utf8"))'; then count 1 0; else count 0 1; fi
 # --- end alert rules
+
+# --- Redis Cluster (issue 15, item 3; owner: tests/cluster/): the Redis tests and the end-to-end path on a local 3-master cluster
+echo "== tests/cluster/run.sh (Redis Cluster: Redis integration and end-to-end tests)" >&2
+set +e
+tests/cluster/run.sh >"$run_dir/cluster.log" 2>&1
+cluster_rc=$?
+set -e
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$run_dir/cluster.log" | tail -n 1)
+if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
+if [ "$cluster_rc" != 0 ]; then
+  if [ -z "$line" ] || [ "$(echo "$line" | cut -d' ' -f3)" = 0 ]; then count 0 1; fi
+  tail -n 60 "$run_dir/cluster.log" >&2
+fi
+# --- end Redis Cluster
 
 # --- loadtests smoke (issue 5; owner: loadtests/): one item, its own services and hosts on other ports; log in $run_dir/loadtests-smoke.log
 echo "== loadtests/run.sh --smoke" >&2

@@ -5,6 +5,7 @@
 # unless --force is given.
 # PostgreSQL comes from the image's binaries; redis-server is installed with apt when missing.
 # Exports ED_POSTGRES (Npgsql connection string to database "entitlements") and ED_REDIS (StackExchange.Redis configuration).
+# ED_REDIS_CLUSTER=1: Redis is a local 3-master Redis Cluster (REDIS_PORT .. REDIS_PORT+2) instead of one server.
 
 _pg_bin() {
   if command -v initdb >/dev/null 2>&1; then dirname "$(command -v initdb)"; return; fi
@@ -70,11 +71,13 @@ services_start() {
   local bin; bin=$(_pg_bin) || return 1
   _ensure_redis || return 1
 
-  # Redis: no persistence, loopback only.
+  # Redis: no persistence, loopback only. With ED_REDIS_CLUSTER=1: a 3-master Redis Cluster on redis_port .. redis_port+2.
   mkdir -p "$dir/redis"
   ED_STARTED_REDIS=0
   ED_STARTED_POSTGRES=0
-  if ! redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
+  if [ "${ED_REDIS_CLUSTER:-0}" = 1 ]; then
+    _redis_cluster_start "$dir" "$redis_port" || return 1
+  elif ! redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
     ED_STARTED_REDIS=1
     redis-server --daemonize yes --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
       --dir "$dir/redis" --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis/redis.log" >/dev/null
@@ -107,7 +110,36 @@ services_start() {
   fi
 
   export ED_POSTGRES="Host=127.0.0.1;Port=$pg_port;Database=entitlements;Username=entitlements;Password=$pg_password"
-  export ED_REDIS="127.0.0.1:$redis_port"
+  if [ "${ED_REDIS_CLUSTER:-0}" = 1 ]; then
+    # StackExchange.Redis's cluster configuration: the seed nodes; it discovers the slot map itself.
+    export ED_REDIS="127.0.0.1:$redis_port,127.0.0.1:$((redis_port + 1)),127.0.0.1:$((redis_port + 2))"
+  else
+    export ED_REDIS="127.0.0.1:$redis_port"
+  fi
+}
+
+# _redis_cluster_start DIR PORT: three empty cluster-enabled Redis servers on PORT, PORT+1, PORT+2 (bus ports PORT+10000.., so
+# PORT <= 55533), joined by redis-cli --cluster create with no replicas; waits until the cluster says cluster_state:ok.
+_redis_cluster_start() {
+  local dir=$1 port=$2 p nodes=()
+  for p in "$port" $((port + 1)) $((port + 2)); do
+    redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true
+    rm -rf "$dir/redis/$p"; mkdir -p "$dir/redis/$p"
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$p" --cluster-enabled yes --cluster-config-file "$dir/redis/$p/nodes.conf" \
+      --save '' --appendonly no --dir "$dir/redis/$p" --pidfile "$dir/redis/$p/redis.pid" --logfile "$dir/redis/$p/redis.log" >/dev/null
+    for _ in $(seq 1 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.05; done
+    redis-cli -p "$p" ping >/dev/null 2>&1 || { echo "services: redis cluster node $p did not start, see $dir/redis/$p/redis.log" >&2; return 1; }
+    nodes+=("127.0.0.1:$p")
+  done
+  ED_STARTED_REDIS=1
+  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$dir/redis/cluster-create.log" 2>&1 \
+    || { echo "services: redis-cli --cluster create failed, see $dir/redis/cluster-create.log" >&2; return 1; }
+  for _ in $(seq 1 100); do
+    if [ "$(redis-cli -p "$port" cluster info | tr -d '\r' | grep cluster_state)" = cluster_state:ok ]; then return 0; fi
+    sleep 0.1
+  done
+  echo "services: the redis cluster on $port did not reach cluster_state:ok" >&2
+  return 1
 }
 
 services_stop() {
@@ -115,6 +147,8 @@ services_stop() {
   local bin; bin=$(_pg_bin) || true
   if [ "$force" = --force ] || [ "${ED_STARTED_REDIS:-0}" = 1 ]; then
     if [ -f "$dir/redis/redis.pid" ]; then kill "$(cat "$dir/redis/redis.pid")" 2>/dev/null || true; fi
+    local f
+    for f in "$dir"/redis/*/redis.pid; do if [ -f "$f" ]; then kill "$(cat "$f")" 2>/dev/null || true; fi; done
   fi
   if [ "$force" = --force ] || [ "${ED_STARTED_POSTGRES:-0}" = 1 ] && [ -n "$bin" ] && [ -s "$dir/pgdata/PG_VERSION" ]; then
     runuser -u postgres -- "$bin/pg_ctl" -D "$dir/pgdata" -m fast -w stop >/dev/null 2>&1 || true

@@ -6,13 +6,15 @@ using StackExchange.Redis;
 namespace EntitlementDecision.Redis;
 
 /// <summary>
-/// Subscribes to the invalidation channel. Each message carries a whole snapshot, so a subscriber can apply it
-/// without another round trip. Redis pub/sub is at-most-once: messages published while the connection is down
-/// are lost, so the onReconnected callback of SubscribeAsync lets the caller revalidate what it holds.
+/// Subscribes to every shard's invalidation channel (sharded pub/sub: SSUBSCRIBE, routed by the client to the node that owns
+/// the channel's slot on a Redis Cluster). Each message carries a whole snapshot, so a subscriber can apply it without another
+/// round trip. Redis pub/sub is at-most-once: messages published while the connection is down are lost, so the onReconnected
+/// callback of SubscribeAsync lets the caller revalidate what it holds.
 /// </summary>
 public sealed partial class RedisInvalidationSubscriber(IConnectionMultiplexer redis, ILogger<RedisInvalidationSubscriber> logger)
 {
-    private static readonly RedisChannel Channel = RedisChannel.Literal(RedisKeys.InvalidationChannel);
+    private static readonly RedisChannel[] Channels =
+        [.. Enumerable.Range(0, RedisKeys.Shards).Select(shard => RedisChannel.Sharded(RedisKeys.InvalidationChannel(shard)))];
 
     /// <summary>
     /// Subscribes; <paramref name="onLive"/> (optional) is told true once subscribed and whenever the subscription's connection is
@@ -39,7 +41,8 @@ public sealed partial class RedisInvalidationSubscriber(IConnectionMultiplexer r
                 onLive?.Invoke(true);
             }
         };
-        await redis.GetSubscriber().SubscribeAsync(Channel, (_, message) =>
+        var subscriber = redis.GetSubscriber();
+        await Task.WhenAll(Channels.Select(channel => subscriber.SubscribeAsync(channel, (_, message) =>
         {
             Snapshot snapshot;
             string? traceParent;
@@ -56,7 +59,7 @@ public sealed partial class RedisInvalidationSubscriber(IConnectionMultiplexer r
             }
 
             onSnapshot(snapshot, traceParent);
-        }).ConfigureAwait(false);
+        }))).ConfigureAwait(false);
         onLive?.Invoke(true);
     }
 

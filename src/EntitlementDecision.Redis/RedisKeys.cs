@@ -1,42 +1,62 @@
 namespace EntitlementDecision.Redis;
 
 /// <summary>
-/// Every Redis key and channel the product uses. A tenant's keys share the hash tag {environment:tenant}
-/// so that scripts touching several of them stay in one cluster slot. Tenant ids and environments are
-/// validated upstream to exclude ':' and braces, so keys cannot collide.
+/// Every Redis key and channel the product uses, laid out for Redis Cluster as well as a single Redis. Tenants are spread over
+/// <see cref="Shards"/> shards by a stable hash of "environment:tenant"; every key of a shard (its tenants' snapshots, counters and
+/// dedupe markers, its usage streams, coverage copy, generation marker and invalidation channel) carries the shard's hash tag, so
+/// one Lua script per event stays in one cluster slot. Tenant ids and environments exclude ':' and braces (validated upstream),
+/// so keys cannot collide. Changing <see cref="Shards"/> moves tenants: the control plane's healer then refills Redis from PostgreSQL.
 /// </summary>
-internal static class RedisKeys
+public static class RedisKeys
 {
-    /// <summary>Channel carrying each newly written snapshot (serialized entitlements.v1.TenantSnapshot).</summary>
-    public const string InvalidationChannel = "ed:invalidations";
+    /// <summary>Number of shards: a Redis Cluster spreads usage over at most this many masters.</summary>
+    public const int Shards = 16;
 
-    /// <summary>Stream of every usage event outcome (format: README-usage-stream.md); read by the control plane's ledger writer.</summary>
-    public const string UsageEvents = "ed:usage-events";
+    // Hash tags whose cluster slots are spread evenly: tag i hashes into slots [1024 i, 1024 (i + 1)), so an even split of the
+    // 16,384 slots over masters (redis-cli --cluster create) gives each master an even share of shards. RedisKeysTests checks it.
+    private static readonly string[] ShardTags =
+        ["{ed0}", "{ed23}", "{ed63}", "{ed41}", "{ed1}", "{ed22}", "{ed62}", "{ed40}", "{ed2}", "{ed21}", "{ed61}", "{ed43}", "{ed3}", "{ed20}", "{ed60}", "{ed42}"];
 
-    /// <summary>Stream of soft-limit overage events (the same fields as their entry in <see cref="UsageEvents"/>).</summary>
-    public const string UsageOverages = "ed:usage-overages";
+    /// <summary>The shard of a tenant: FNV-1a (32 bit) of "environment:tenant" as UTF-16 code units, modulo <see cref="Shards"/>.
+    /// Stable across processes and versions (string.GetHashCode is not).</summary>
+    public static int ShardOf(string environment, string tenantId)
+    {
+        var hash = 2166136261u;
+        foreach (var c in environment) hash = (hash ^ c) * 16777619u;
+        hash = (hash ^ ':') * 16777619u;
+        foreach (var c in tenantId) hash = (hash ^ c) * 16777619u;
+        return (int)(hash % Shards);
+    }
 
-    /// <summary>Hash of coverage declarations: field "service|feature" → "1", field <see cref="CoverageModeField"/> → "warn" | "reject".</summary>
-    public const string UsageCoverage = "ed:coverage";
+    /// <summary>The hash tag of shard <paramref name="shard"/> (0 ≤ shard &lt; <see cref="Shards"/>), braces included.</summary>
+    public static string ShardTag(int shard) => ShardTags[shard];
 
-    /// <summary>Field of <see cref="UsageCoverage"/> holding the mode (the usage script reads the same literal).</summary>
+    /// <summary>Sharded pub/sub channel (SPUBLISH / SSUBSCRIBE) carrying each newly written snapshot of the shard's tenants
+    /// (serialized entitlements.v1.TenantSnapshot).</summary>
+    public static string InvalidationChannel(int shard) => $"ed:invalidations:{ShardTags[shard]}";
+
+    /// <summary>Prefix of the usage streams, coverage hashes and generation markers (<see cref="UsageStreamKeys.Default"/>).</summary>
+    public const string UsagePrefix = "ed";
+
+    /// <summary>The stream of every usage outcome before the keyspace was sharded; the ledger writer drains what is left in it.</summary>
+    public const string LegacyUsageEvents = "ed:usage-events";
+
+    /// <summary>Field of the coverage hashes holding the mode (the usage script reads the same literal).</summary>
     public const string CoverageModeField = "__mode";
 
-    /// <summary>Generation marker: JSON of the last heal, written by the control plane's healer after a complete heal. Missing means
-    /// Redis lost its data (or never held any): usage counters are not trusted until it is back.</summary>
-    public const string GenerationMarker = "ed:generation";
-
-    /// <summary>Consumer group of the control plane's ledger writer on <see cref="UsageEvents"/>.</summary>
+    /// <summary>Consumer group of the control plane's ledger writer on each usage event stream.</summary>
     public const string LedgerGroup = "ledger";
 
     /// <summary>Hash { v: version, d: serialized TenantSnapshot }.</summary>
-    public static string Snapshot(string environment, string tenantId) => $"ed:snap:{{{environment}:{tenantId}}}";
+    public static string Snapshot(string environment, string tenantId) => $"ed:snap:{Tag(environment, tenantId)}:{environment}:{tenantId}";
 
     /// <summary>Integer counter of units used in one window.</summary>
     public static string UsageCounter(string environment, string tenantId, string featureKey, string windowKey) =>
-        $"ed:use:{{{environment}:{tenantId}}}:{featureKey}:{windowKey}";
+        $"ed:use:{Tag(environment, tenantId)}:{environment}:{tenantId}:{featureKey}:{windowKey}";
 
     /// <summary>Marker that a usage event id was counted (the idempotency key).</summary>
     public static string UsageEvent(string environment, string tenantId, string eventId) =>
-        $"ed:evt:{{{environment}:{tenantId}}}:{eventId}";
+        $"ed:evt:{Tag(environment, tenantId)}:{environment}:{tenantId}:{eventId}";
+
+    private static string Tag(string environment, string tenantId) => ShardTags[ShardOf(environment, tenantId)];
 }

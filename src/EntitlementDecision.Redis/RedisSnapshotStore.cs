@@ -6,21 +6,23 @@ namespace EntitlementDecision.Redis;
 /// <summary>
 /// Tenant snapshots in Redis: the control plane writes them with <see cref="PublishAsync"/>, the sidecar reads them with <see cref="GetAsync"/>.
 /// A write and its invalidation are one Lua script: the snapshot replaces the stored one only when its version is higher,
-/// and only then is it published on the invalidation channel, so readers never see an older version after a newer one.
-/// <paramref name="generationMarker"/> (the sidecar passes <see cref="UsageStreamKeys.Generation"/>): an absent snapshot counts as
-/// "this tenant has none" only while the healer's generation marker exists; without it Redis lost its data and the heal has not
-/// finished, so the read throws <see cref="StoreUnavailableException"/> instead of reporting a paying tenant as unknown.
+/// and only then is it published on the shard's invalidation channel (SPUBLISH: sharded pub/sub, which a Redis Cluster keeps on the
+/// slot's node), so readers never see an older version after a newer one.
+/// <paramref name="generationMarkers"/> (the sidecar passes <see cref="UsageStreamKeys.Default"/>): an absent snapshot counts as
+/// "this tenant has none" only while the healer's generation marker of the tenant's shard exists; without it Redis lost its data
+/// and the heal has not finished, so the read throws <see cref="StoreUnavailableException"/> instead of reporting a paying tenant as unknown.
 /// </summary>
-public sealed class RedisSnapshotStore(IConnectionMultiplexer redis, string? generationMarker = null) : ISnapshotSource
+public sealed class RedisSnapshotStore(IConnectionMultiplexer redis, UsageStreamKeys? generationMarkers = null) : ISnapshotSource
 {
-    // KEYS[1] snapshot hash; ARGV[1] version, ARGV[2] serialized snapshot, ARGV[3] channel. Returns 1 when written, 0 when stale.
+    // KEYS[1] snapshot hash; ARGV[1] version, ARGV[2] serialized snapshot, ARGV[3] shard channel (same slot as KEYS[1]).
+    // Returns 1 when written, 0 when stale.
     private const string PublishScript = """
         local current = redis.call('HGET', KEYS[1], 'v')
         if current and tonumber(current) >= tonumber(ARGV[1]) then
           return 0
         end
         redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])
-        redis.call('PUBLISH', ARGV[3], ARGV[2])
+        redis.call('SPUBLISH', ARGV[3], ARGV[2])
         return 1
         """;
 
@@ -43,7 +45,8 @@ public sealed class RedisSnapshotStore(IConnectionMultiplexer redis, string? gen
         }
 
         // Absent tenants only: one more read, so the hot path (a present snapshot) pays nothing.
-        if (generationMarker is not null && !await MarkerExistsAsync(generationMarker).ConfigureAwait(false))
+        if (generationMarkers is not null
+            && !await MarkerExistsAsync(generationMarkers.Generation(RedisKeys.ShardOf(environment, tenantId))).ConfigureAwait(false))
         {
             throw new StoreUnavailableException("Redis lost its data and the heal has not finished: the tenant's snapshot is not back yet");
         }
@@ -74,7 +77,7 @@ public sealed class RedisSnapshotStore(IConnectionMultiplexer redis, string? gen
         var result = await redis.GetDatabase().ScriptEvaluateAsync(
             PublishScript,
             [RedisKeys.Snapshot(snapshot.Environment, snapshot.TenantId)],
-            [snapshot.Version, SnapshotCodec.Encode(snapshot, traceParent), RedisKeys.InvalidationChannel]).ConfigureAwait(false);
+            [snapshot.Version, SnapshotCodec.Encode(snapshot, traceParent), RedisKeys.InvalidationChannel(RedisKeys.ShardOf(snapshot.Environment, snapshot.TenantId))]).ConfigureAwait(false);
         return (int)result == 1;
     }
 }

@@ -9,8 +9,8 @@ namespace EntitlementDecision.Redis;
 /// Usage counters per (environment, tenant, feature, window) with dedupe by event id, limit modes, coverage and the usage event
 /// stream, all in ONE Lua script per event (one round trip, all or nothing). Stream format: README-usage-stream.md.
 /// Counters expire <see cref="CounterRetention"/> after their window ends; event ids are remembered for <see cref="DedupeRetention"/>.
-/// The script touches keys of several hash slots (the tenant's counter and marker, the shared streams and coverage hash): it needs
-/// a single Redis (or per-slot streams on a Redis Cluster, which this version does not build).
+/// Every key the script touches is of the tenant's shard (<see cref="RedisKeys.ShardOf"/>): one hash slot, so it runs on a Redis
+/// Cluster as on a single Redis.
 /// </summary>
 public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamKeys? keys = null) : IUsageCounter
 {
@@ -117,7 +117,7 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
         try
         {
             values = await redis.GetDatabase().StringGetAsync(
-                [RedisKeys.UsageCounter(environment, tenantId, featureKey, window.Key), _keys.Generation]).ConfigureAwait(false);
+                [RedisKeys.UsageCounter(environment, tenantId, featureKey, window.Key), _keys.Generation(RedisKeys.ShardOf(environment, tenantId))]).ConfigureAwait(false);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
@@ -138,6 +138,7 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
     {
         var e = command.Event;
         var occurredAt = e.Timestamp ?? throw new ArgumentException("the usage event must be normalized (timestamp set)", nameof(command));
+        var shard = RedisKeys.ShardOf(e.Environment, e.TenantId);
         RedisResult[] result;
         try
         {
@@ -146,10 +147,10 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
                 [
                     RedisKeys.UsageCounter(e.Environment, e.TenantId, e.FeatureKey, command.Window.Key),
                     RedisKeys.UsageEvent(e.Environment, e.TenantId, e.EventId),
-                    _keys.Events,
-                    _keys.Overages,
-                    _keys.Coverage,
-                    _keys.Generation,
+                    _keys.Events(shard),
+                    _keys.Overages(shard),
+                    _keys.Coverage(shard),
+                    _keys.Generation(shard),
                 ],
                 [
                     e.Quantity,
@@ -191,6 +192,6 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
             2 => UsageOutcome.LimitExceeded,
             _ => UsageOutcome.RejectedUndeclared,
         };
-        return new UsageRecordOutcome(outcome, (long)result[1], (long)result[2], (int)result[3] == 1, (string?)result[4] ?? "");
+        return new UsageRecordOutcome(outcome, (long)result[1], (long)result[2], (int)result[3] == 1, UsageStreamConsumer.LedgerId(shard, (string?)result[4] ?? ""));
     }
 }

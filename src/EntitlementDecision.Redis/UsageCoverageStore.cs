@@ -3,13 +3,13 @@ using StackExchange.Redis;
 namespace EntitlementDecision.Redis;
 
 /// <summary>
-/// The coverage declarations the usage script reads: hash <c>ed:coverage</c> with field "&lt;service&gt;|&lt;feature&gt;" = "1" per declared
-/// metric and field "__mode" = "warn" | "reject". <see cref="ReplaceAsync"/> swaps the whole hash in one script (DEL + HSET), so the
-/// script never sees a half-written declaration set.
+/// The coverage declarations the usage script reads: one hash per shard, <c>ed:coverage:{tag}</c>, with field
+/// "&lt;service&gt;|&lt;feature&gt;" = "1" per declared metric and field "__mode" = "warn" | "reject". <see cref="ReplaceAsync"/> swaps
+/// each shard's hash in one script (DEL + HSET), so the usage script never sees a half-written declaration set.
 /// </summary>
 public sealed class UsageCoverageStore(IConnectionMultiplexer redis, UsageStreamKeys? keys = null)
 {
-    private readonly string _key = (keys ?? UsageStreamKeys.Default).Coverage;
+    private readonly UsageStreamKeys _keys = keys ?? UsageStreamKeys.Default;
 
     private const string ReplaceScript = """
         redis.call('DEL', KEYS[1])
@@ -17,7 +17,8 @@ public sealed class UsageCoverageStore(IConnectionMultiplexer redis, UsageStream
         return #ARGV / 2
         """;
 
-    /// <summary>Replaces the declarations; <paramref name="mode"/> is "warn" or "reject". Returns the number of fields written.</summary>
+    /// <summary>Replaces the declarations in every shard; <paramref name="mode"/> is "warn" or "reject". Returns the number of fields
+    /// written per shard.</summary>
     public async Task<long> ReplaceAsync(IEnumerable<(string Service, string Feature)> declared, string mode)
     {
         var args = new List<RedisValue> { RedisKeys.CoverageModeField, mode };
@@ -27,13 +28,16 @@ public sealed class UsageCoverageStore(IConnectionMultiplexer redis, UsageStream
             args.Add("1");
         }
 
-        return (long)await redis.GetDatabase().ScriptEvaluateAsync(ReplaceScript, [_key], args.ToArray()).ConfigureAwait(false);
+        var db = redis.GetDatabase();
+        var written = await Task.WhenAll(Enumerable.Range(0, RedisKeys.Shards).Select(shard =>
+            db.ScriptEvaluateAsync(ReplaceScript, [_keys.Coverage(shard)], args.ToArray()))).ConfigureAwait(false);
+        return (long)written[0];
     }
 
-    /// <summary>The hash as stored (field → value).</summary>
-    public async Task<Dictionary<string, string>> ReadAsync()
+    /// <summary>Shard <paramref name="shard"/>'s hash as stored (field → value).</summary>
+    public async Task<Dictionary<string, string>> ReadAsync(int shard = 0)
     {
-        var entries = await redis.GetDatabase().HashGetAllAsync(_key).ConfigureAwait(false);
+        var entries = await redis.GetDatabase().HashGetAllAsync(_keys.Coverage(shard)).ConfigureAwait(false);
         return entries.ToDictionary(e => (string)e.Name!, e => (string)e.Value!, StringComparer.Ordinal);
     }
 }

@@ -46,8 +46,10 @@ public sealed class UsageInvalidEventWriter(IConnectionMultiplexer redis, UsageS
 
         try
         {
-            var id = await redis.GetDatabase().ScriptEvaluateAsync(AppendScript, [_keys.Events], args.ToArray()).ConfigureAwait(false);
-            return (string?)id ?? "";
+            // The stream of the shard the event names (any strings: an invalid event may name no tenant).
+            var shard = RedisKeys.ShardOf(fields.GetValueOrDefault("environment", ""), fields.GetValueOrDefault("tenant_id", ""));
+            var id = await redis.GetDatabase().ScriptEvaluateAsync(AppendScript, [_keys.Events(shard)], args.ToArray()).ConfigureAwait(false);
+            return UsageStreamConsumer.LedgerId(shard, (string?)id ?? "");
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {

@@ -1,25 +1,39 @@
 namespace EntitlementDecision.Redis;
 
 /// <summary>
-/// The Redis keys of the usage event stream (format: README-usage-stream.md beside this file).
-/// <see cref="Default"/> holds the agreed names; tests pass their own so that they can run side by side on one Redis.
+/// The Redis keys of the usage event streams, one set per shard of <see cref="RedisKeys"/> (format: README-usage-stream.md beside
+/// this file), each key tagged with its shard's hash tag so that it shares a cluster slot with the shard's tenants' counters.
+/// <see cref="Default"/> holds the agreed names (prefix "ed"); tests pass their own prefix (no braces) so that they can run side by
+/// side on one Redis.
 /// </summary>
-/// <param name="Events">Stream of every RecordUsage outcome (consumer group "ledger" in the control plane).</param>
-/// <param name="Overages">Stream of soft-limit overage events (the same fields as their entry in <paramref name="Events"/>).</param>
-/// <param name="Coverage">Hash of coverage declarations: field "service|feature" → "1", field "__mode" → "warn" | "reject".</param>
-/// <param name="Generation">The generation marker the control plane's healer writes once Redis holds every snapshot, counter and
-/// dedupe marker: while it is missing (Redis lost its data and the heal has not finished), counters are not trusted, so usage is
-/// refused and metered checks answer by their degradation policy.</param>
-public sealed record UsageStreamKeys(string Events, string Overages, string Coverage, string Generation = RedisKeys.GenerationMarker)
+/// <param name="Prefix">Start of every key: "&lt;prefix&gt;:usage-events:{tag}" and so on.</param>
+public sealed record UsageStreamKeys(string Prefix)
 {
-    /// <summary>Consumer group of the control plane's ledger writer on <see cref="Events"/>.</summary>
+    /// <summary>Consumer group of the control plane's ledger writer on each <see cref="Events"/> stream.</summary>
     public const string LedgerGroup = RedisKeys.LedgerGroup;
 
     /// <summary>Field of <see cref="Coverage"/> holding the mode: "warn" (default when absent) or "reject".</summary>
     public const string CoverageModeField = RedisKeys.CoverageModeField;
 
-    /// <summary>ed:usage-events, ed:usage-overages, ed:coverage, ed:generation (the names live in <see cref="RedisKeys"/>, the one place for every key).</summary>
-    public static UsageStreamKeys Default { get; } = new(RedisKeys.UsageEvents, RedisKeys.UsageOverages, RedisKeys.UsageCoverage, RedisKeys.GenerationMarker);
+    /// <summary>ed:usage-events:{tag}, ed:usage-overages:{tag}, ed:coverage:{tag}, ed:generation:{tag}.</summary>
+    public static UsageStreamKeys Default { get; } = new(RedisKeys.UsagePrefix);
+
+    /// <summary>Stream of every RecordUsage outcome of the shard's tenants (consumer group "ledger" in the control plane).</summary>
+    public string Events(int shard) => $"{Prefix}:usage-events:{RedisKeys.ShardTag(shard)}";
+
+    /// <summary>Stream of the shard's soft-limit overage events (the same fields as their entry in <see cref="Events"/>).</summary>
+    public string Overages(int shard) => $"{Prefix}:usage-overages:{RedisKeys.ShardTag(shard)}";
+
+    /// <summary>The shard's copy of the coverage declarations: field "service|feature" → "1", field "__mode" → "warn" | "reject".</summary>
+    public string Coverage(int shard) => $"{Prefix}:coverage:{RedisKeys.ShardTag(shard)}";
+
+    /// <summary>The shard's generation marker, written by the control plane's healer once Redis holds every snapshot, counter and
+    /// dedupe marker: while it is missing (Redis lost the shard's data and the heal has not finished), counters are not trusted, so
+    /// usage is refused and metered checks answer by their degradation policy.</summary>
+    public string Generation(int shard) => $"{Prefix}:generation:{RedisKeys.ShardTag(shard)}";
+
+    /// <summary>Every shard's generation marker.</summary>
+    public IReadOnlyList<string> AllGenerations => [.. Enumerable.Range(0, RedisKeys.Shards).Select(Generation)];
 
     /// <summary>The coverage hash field declaring that <paramref name="service"/> emits <paramref name="featureKey"/>: "service|feature".</summary>
     public static string CoverageField(string service, string featureKey) => $"{service}|{featureKey}";

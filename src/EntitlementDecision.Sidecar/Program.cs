@@ -59,7 +59,7 @@ var redis = await ConnectionMultiplexer.ConnectAsync(redisConfiguration);
 builder.Services.AddSingleton(options);
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<IConnectionMultiplexer>(redis);
-builder.Services.AddSingleton(sp => new RedisSnapshotStore(sp.GetRequiredService<IConnectionMultiplexer>(), UsageStreamKeys.Default.Generation));
+builder.Services.AddSingleton(sp => new RedisSnapshotStore(sp.GetRequiredService<IConnectionMultiplexer>(), UsageStreamKeys.Default));
 builder.Services.AddSingleton<RedisInvalidationSubscriber>();
 builder.Services.AddSingleton(sp => new SnapshotCache(sp.GetRequiredService<RedisSnapshotStore>(), options, sp.GetRequiredService<TimeProvider>()));
 builder.Services.AddSingleton<ISnapshotReader>(sp => sp.GetRequiredService<SnapshotCache>());

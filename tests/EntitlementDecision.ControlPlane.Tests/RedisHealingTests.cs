@@ -23,7 +23,7 @@ public sealed class RedisHealingTests(RedisHealingFixture fx) : IClassFixture<Re
     {
         var tenant = await fx.Host.CreateTenantAsync();
         var store = new RedisSnapshotStore(fx.Redis);
-        await WaitAsync(async () => await fx.RedisDb.KeyExistsAsync(RedisHealer.MarkerKey) && await store.GetAsync(tenant, "production", Ct) is not null);
+        await WaitAsync(async () => await MarkersBackAsync() && await store.GetAsync(tenant, "production", Ct) is not null);
 
         var now = DateTimeOffset.UtcNow;
         for (var i = 0; i < 5; i++)
@@ -37,12 +37,12 @@ public sealed class RedisHealingTests(RedisHealingFixture fx) : IClassFixture<Re
         var flushed = DateTimeOffset.UtcNow;
         // No assertion that the snapshot is gone: a heal pass may already be refilling it.
 
-        await WaitAsync(async () => await fx.RedisDb.KeyExistsAsync(RedisHealer.MarkerKey));
+        await WaitAsync(async () => await MarkersBackAsync());
         var snapshot = await store.GetAsync(tenant, "production", Ct);
         Assert.NotNull(snapshot);
         Assert.Equal(tenant, snapshot.TenantId);
-        Assert.True(await fx.RedisDb.KeyExistsAsync("ed:coverage"), "coverage declarations restored");
-        var report = JsonNode.Parse((string)(await fx.RedisDb.StringGetAsync(RedisHealer.MarkerKey))!)!;
+        Assert.True(await fx.RedisDb.KeyExistsAsync(UsageStreamKeys.Default.Coverage(RedisKeys.Shards - 1)), "coverage declarations restored");
+        var report = JsonNode.Parse((string)(await fx.RedisDb.StringGetAsync(RedisHealer.MarkerKeys[0]))!)!;
         Assert.True((int)report["snapshots"]! >= 1);
         Assert.True(DateTimeOffset.Parse((string)report["healed_at"]!, System.Globalization.CultureInfo.InvariantCulture) >= flushed.AddSeconds(-1));
         Assert.Equal(HttpStatusCode.OK, (await fx.Host.SendAsync(HttpMethod.Get, "/healthz", null)).Response.StatusCode);
@@ -67,19 +67,23 @@ public sealed class RedisHealingTests(RedisHealingFixture fx) : IClassFixture<Re
     {
         var tenant = await fx.Host.CreateTenantAsync();
         var store = new RedisSnapshotStore(fx.Redis);
-        await WaitAsync(async () => await fx.RedisDb.KeyExistsAsync(RedisHealer.MarkerKey) && await store.GetAsync(tenant, "production", Ct) is not null);
+        await WaitAsync(async () => await MarkersBackAsync() && await store.GetAsync(tenant, "production", Ct) is not null);
         var recorder = new UsageRecorder(fx.Redis);
         var snapshot = await store.GetAsync(tenant, "production", Ct);
         Assert.Null(recorder.Validate(new Engine.Usage.UsageEvent(tenant, "production", "api_calls", 1, "gate-1", Service: "api-gateway"), DateTimeOffset.UtcNow, out var usage));
-        await fx.RedisDb.KeyDeleteAsync(RedisHealer.MarkerKey); // as right after a flush, before the healer's next pass
+        // As after losing the node of the tenant's shard, before the healer's next pass: only that shard's marker is gone.
+        await fx.RedisDb.KeyDeleteAsync(UsageStreamKeys.Default.Generation(RedisKeys.ShardOf("production", tenant)));
 
         var refused = await Assert.ThrowsAsync<Engine.Snapshots.StoreUnavailableException>(async () =>
             await recorder.RecordAsync(snapshot, usage, Engine.Usage.UsageOrigin.Grpc, DateTimeOffset.UtcNow, Ct));
 
         Assert.Equal(Engine.Snapshots.StoreKind.UsageRebuilding, refused.Store);
-        await WaitAsync(async () => await fx.RedisDb.KeyExistsAsync(RedisHealer.MarkerKey));
+        await WaitAsync(async () => await MarkersBackAsync());
         Assert.True((await recorder.RecordAsync(snapshot, usage, Engine.Usage.UsageOrigin.Grpc, DateTimeOffset.UtcNow, Ct)).Accepted);
     }
+
+    private async Task<bool> MarkersBackAsync() =>
+        (await Task.WhenAll(RedisHealer.MarkerKeys.Select(key => fx.RedisDb.KeyExistsAsync(key)))).All(present => present);
 
     // A generous functional deadline (the healer checks every 2 s); how fast healing is belongs to loadtests/.
     private static async Task WaitAsync(Func<Task<bool>> condition)

@@ -74,6 +74,38 @@ public sealed class RedisSnapshotStoreTests
     }
 
     [Fact]
+    public async Task Subscriber_ReceivesInvalidationsOfEveryShard()
+    {
+        // One tenant per shard: on a Redis Cluster each shard channel lives on the node of its slot (SPUBLISH / SSUBSCRIBE).
+        var prefix = TestRedis.NewTenant();
+        var tenants = Enumerable.Range(0, 400).Select(i => $"{prefix}-{i}")
+            .GroupBy(t => RedisKeys.ShardOf("production", t)).Select(g => g.First()).ToList();
+        Assert.Equal(RedisKeys.Shards, tenants.Count);
+        using var subscriberConnection = TestRedis.Connect();
+        var pending = new HashSet<string>(tenants, StringComparer.Ordinal);
+        var all = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await new RedisInvalidationSubscriber(subscriberConnection, NullLogger<RedisInvalidationSubscriber>.Instance).SubscribeAsync(
+            s =>
+            {
+                lock (pending)
+                {
+                    if (pending.Remove(s.TenantId) && pending.Count == 0)
+                    {
+                        all.TrySetResult(true);
+                    }
+                }
+            },
+            () => { });
+
+        foreach (var tenant in tenants)
+        {
+            Assert.True(await _store.PublishAsync(TestRedis.Snapshot(tenant, 1)));
+        }
+
+        await TestRedis.Within(all.Task, "an invalidation from every shard");
+    }
+
+    [Fact]
     public async Task UnreachableRedis_GetThrowsStoreUnavailableQuickly()
     {
         var options = new ConfigurationOptions
@@ -98,13 +130,15 @@ public sealed class RedisSnapshotStoreTests
     [Fact]
     public async Task AbsentSnapshot_WithoutTheGenerationMarker_IsUnavailable_NotUnknown()
     {
-        var marker = $"test:{Guid.NewGuid():N}:generation";
-        var store = new RedisSnapshotStore(TestRedis.Connection, marker);
+        var markers = new UsageStreamKeys($"test:{Guid.NewGuid():N}");
+        var store = new RedisSnapshotStore(TestRedis.Connection, markers);
+        var tenant = TestRedis.NewTenant();
 
-        var e = await Assert.ThrowsAsync<StoreUnavailableException>(async () => await store.GetAsync(TestRedis.NewTenant(), "production", TestContext.Current.CancellationToken));
+        var e = await Assert.ThrowsAsync<StoreUnavailableException>(async () => await store.GetAsync(tenant, "production", TestContext.Current.CancellationToken));
         Assert.Contains("heal has not finished", e.Message, StringComparison.Ordinal);
 
-        await TestRedis.Connection.GetDatabase().StringSetAsync(marker, "{}", TimeSpan.FromHours(1));
-        Assert.Null(await store.GetAsync(TestRedis.NewTenant(), "production", TestContext.Current.CancellationToken));
+        // The marker of the tenant's shard is the one that counts.
+        await TestRedis.Connection.GetDatabase().StringSetAsync(markers.Generation(UsageStreamReader.Shard(tenant)), "{}", TimeSpan.FromHours(1));
+        Assert.Null(await store.GetAsync(tenant, "production", TestContext.Current.CancellationToken));
     }
 }

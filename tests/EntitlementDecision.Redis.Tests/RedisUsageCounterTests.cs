@@ -37,9 +37,9 @@ public sealed class RedisUsageCounterTests
     private ValueTask<long> Used(string tenant, QuotaWindow? window = null, string feature = "api_calls") =>
         _counter.GetUsedAsync(tenant, "production", feature, window ?? Month, TestContext.Current.CancellationToken);
 
-    private Task<List<(string Id, Dictionary<string, string> Fields)>> Events() => UsageStreamReader.ReadAsync(_keys.Events);
+    private Task<List<(string Id, Dictionary<string, string> Fields)>> Events() => UsageStreamReader.EventsAsync(_keys);
 
-    private Task<List<(string Id, Dictionary<string, string> Fields)>> Overages() => UsageStreamReader.ReadAsync(_keys.Overages);
+    private Task<List<(string Id, Dictionary<string, string> Fields)>> Overages() => UsageStreamReader.OveragesAsync(_keys);
 
     [Fact]
     public async Task NoGenerationMarker_CountersBeingRebuilt_NothingRecordedAndReadsSaySo()
@@ -55,9 +55,9 @@ public sealed class RedisUsageCounterTests
 
         Assert.Equal(StoreKind.UsageRebuilding, record.Store);
         Assert.Equal(StoreKind.UsageRebuilding, read.Store);
-        Assert.Empty(await UsageStreamReader.ReadAsync(keys.Events));
+        Assert.Empty(await UsageStreamReader.EventsAsync(keys));
         Assert.Equal(0, await Used(tenant)); // the counter was not touched
-        await TestRedis.Connection.GetDatabase().StringSetAsync(keys.Generation, "{}");
+        await TestRedis.Connection.GetDatabase().StringSetAsync(keys.Generation(UsageStreamReader.Shard(tenant)), "{}");
         Assert.Equal(UsageOutcome.Accepted, (await counter.RecordAsync(Command(tenant, 1, 10, "e1"), TestContext.Current.CancellationToken)).Outcome);
     }
 
@@ -282,8 +282,8 @@ public sealed class RedisUsageCounterTests
         var tenant = TestRedis.NewTenant();
         await Record(tenant, 2, 10, "before");
         var db = TestRedis.Connection.GetDatabase();
-        await db.KeyDeleteAsync(_keys.Events);
-        await db.StringSetAsync(_keys.Events, "not a stream");
+        await db.KeyDeleteAsync(_keys.Events(UsageStreamReader.Shard(tenant)));
+        await db.StringSetAsync(_keys.Events(UsageStreamReader.Shard(tenant)), "not a stream");
 
         var failure = await Assert.ThrowsAsync<StoreUnavailableException>(async () => await Record(tenant, 3, 10, "during"));
 
@@ -291,7 +291,7 @@ public sealed class RedisUsageCounterTests
         Assert.Equal(2, await Used(tenant));
 
         // The event id was not kept either: once the stream is back, the retry counts.
-        await db.KeyDeleteAsync(_keys.Events);
+        await db.KeyDeleteAsync(_keys.Events(UsageStreamReader.Shard(tenant)));
         Assert.Equal((UsageOutcome.Accepted, 5L), Pick(await Record(tenant, 3, 10, "during")));
     }
 
@@ -300,7 +300,7 @@ public sealed class RedisUsageCounterTests
     {
         // The overage XADD is the script's last write: its key is checked before the first write, so nothing is half-done.
         var tenant = TestRedis.NewTenant();
-        await TestRedis.Connection.GetDatabase().StringSetAsync(_keys.Overages, "not a stream");
+        await TestRedis.Connection.GetDatabase().StringSetAsync(_keys.Overages(UsageStreamReader.Shard(tenant)), "not a stream");
 
         await Assert.ThrowsAsync<StoreUnavailableException>(async () => await Record(tenant, 3, 1, "soft", mode: LimitMode.Soft));
 

@@ -70,7 +70,7 @@ public sealed class UsageRecorderTests
             Assert.Equal(150, results.Count(r => r.Status == UsageRecordStatus.LimitExceeded));
             Assert.All(results.Where(r => !r.Accepted), r => Assert.Equal(DecisionReason.LimitExceeded, r.Reason));
             Assert.Equal(Enumerable.Range(1, 50).Select(i => (long)i), results.Where(r => r.Accepted).Select(r => r.Used).Order());
-            var entries = await UsageStreamReader.ReadAsync(_keys.Events);
+            var entries = await UsageStreamReader.EventsAsync(_keys);
             Assert.Equal(50, entries.Count(e => e.Fields["outcome"] == "accepted"));
             Assert.Equal(150, entries.Count(e => e.Fields["outcome"] == "limit_exceeded"));
             Assert.Equal(50, await new RedisUsageCounter(TestRedis.Connection, _keys).GetUsedAsync(tenant, "production", "api_calls", results[0].Window!.Value, TestContext.Current.CancellationToken));
@@ -98,7 +98,7 @@ public sealed class UsageRecorderTests
         Assert.Equal((UsageRecordStatus.Accepted, 5L), (first.Status, first.Used));
         Assert.Equal((UsageRecordStatus.Duplicate, 5L, DecisionReason.Granted), (second.Status, second.Used, second.Reason));
         Assert.True(second.Accepted);
-        var entries = await UsageStreamReader.ReadAsync(_keys.Events);
+        var entries = await UsageStreamReader.EventsAsync(_keys);
         Assert.Equal(["accepted", "duplicate"], entries.Select(e => e.Fields["outcome"]));
         Assert.All(entries, e => Assert.Equal("http", e.Fields["origin"]));
     }
@@ -114,7 +114,7 @@ public sealed class UsageRecorderTests
 
         Assert.Equal(UsageRecordStatus.Accepted, over.Status);
         Assert.Equal((true, 2L, 5L, 0L, LimitMode.Soft), (over.OverLimit, over.Overage, over.Used, over.Remaining, over.LimitMode));
-        var overage = Assert.Single(await UsageStreamReader.ReadAsync(_keys.Overages));
+        var overage = Assert.Single(await UsageStreamReader.OveragesAsync(_keys));
         Assert.Equal(("2", "5", "d20261121"), (overage.Fields["overage"], overage.Fields["used_after"], overage.Fields["window"]));
     }
 
@@ -127,7 +127,7 @@ public sealed class UsageRecorderTests
         var result = await Record(snapshot, Event(tenant, "compute_minutes", 250));
 
         Assert.Equal((UsageRecordStatus.Accepted, true, 0L, 250L), (result.Status, result.OverLimit, result.Overage, result.Used));
-        Assert.Empty(await UsageStreamReader.ReadAsync(_keys.Overages));
+        Assert.Empty(await UsageStreamReader.OveragesAsync(_keys));
     }
 
     [Theory]
@@ -142,7 +142,7 @@ public sealed class UsageRecorderTests
 
         Assert.Equal(windowKey, result.Window!.Value.Key);
         Assert.Equal(DateTimeOffset.Parse(windowEnd), result.Window.Value.End);
-        Assert.Equal(windowKey, Assert.Single(await UsageStreamReader.ReadAsync(_keys.Events)).Fields["window"]);
+        Assert.Equal(windowKey, Assert.Single(await UsageStreamReader.EventsAsync(_keys)).Fields["window"]);
         Assert.Equal("7", await TestRedis.Connection.GetDatabase().StringGetAsync(RedisKeys.UsageCounter("production", tenant, "compute_minutes", windowKey)));
     }
 
@@ -207,7 +207,7 @@ public sealed class UsageRecorderTests
 
         Assert.All(results, r => Assert.Equal((UsageRecordStatus.Invalid, "timestamp"), (r.Status, r.Error!.Field)));
         Assert.Contains("35 days in the past", results[0].Error!.Message, StringComparison.Ordinal);
-        Assert.Empty(await UsageStreamReader.ReadAsync(_keys.Events));
+        Assert.Empty(await UsageStreamReader.EventsAsync(_keys));
     }
 
     [Fact]
@@ -218,7 +218,7 @@ public sealed class UsageRecorderTests
         var result = await Record(Snapshot(tenant), Event(tenant, "exports", 1, at: Now.AddDays(-1)));
 
         Assert.Equal("d20261120", result.Window!.Value.Key);
-        var entry = Assert.Single(await UsageStreamReader.ReadAsync(_keys.Events));
+        var entry = Assert.Single(await UsageStreamReader.EventsAsync(_keys));
         Assert.Equal(Now.AddDays(-1).ToUnixTimeMilliseconds().ToString(), entry.Fields["occurred_at_ms"]);
     }
 
@@ -230,7 +230,7 @@ public sealed class UsageRecorderTests
         var result = await Record(Snapshot(tenant), Event(tenant, unit: "call"));
 
         Assert.Equal(UsageRecordStatus.Accepted, result.Status);
-        Assert.Equal("call", Assert.Single(await UsageStreamReader.ReadAsync(_keys.Events)).Fields["unit"]);
+        Assert.Equal("call", Assert.Single(await UsageStreamReader.EventsAsync(_keys)).Fields["unit"]);
     }
 
     [Fact]
@@ -243,7 +243,7 @@ public sealed class UsageRecorderTests
         Assert.Equal(UsageRecordStatus.Invalid, result.Status);
         Assert.Equal("unit", result.Error!.Field);
         Assert.Contains("'call'", result.Error.Message);
-        Assert.Empty(await UsageStreamReader.ReadAsync(_keys.Events));
+        Assert.Empty(await UsageStreamReader.EventsAsync(_keys));
     }
 
     [Fact]
@@ -267,7 +267,7 @@ public sealed class UsageRecorderTests
         Assert.Equal(DecisionReason.NotInPlan, (await Record(Snapshot(tenant), Event(tenant, "storage_gb"))).Reason);
         Assert.Equal(DecisionReason.SubscriptionInactive, (await Record(Snapshot(tenant), Event(tenant, "sso"))).Reason);
         Assert.Equal(DecisionReason.TenantSuspended, (await Record(Snapshot(tenant, suspended: true), Event(tenant))).Reason);
-        Assert.Empty(await UsageStreamReader.ReadAsync(_keys.Events));
+        Assert.Empty(await UsageStreamReader.EventsAsync(_keys));
     }
 
     [Fact]
@@ -288,7 +288,7 @@ public sealed class UsageRecorderTests
         var result = await Record(Snapshot(tenant), Event(tenant) with { TraceId = "not-a-trace" });
 
         Assert.Equal((UsageRecordStatus.Invalid, "trace_id"), (result.Status, result.Error!.Field));
-        Assert.Empty(await UsageStreamReader.ReadAsync(_keys.Events));
+        Assert.Empty(await UsageStreamReader.EventsAsync(_keys));
     }
 
     [Fact]
@@ -313,6 +313,6 @@ public sealed class UsageRecorderTests
         var result = await Record(snapshot, Event(tenant, "uploads"));
 
         Assert.Equal((UsageRecordStatus.NotGranted, reason), (result.Status, result.Reason));
-        Assert.Empty(await UsageStreamReader.ReadAsync(_keys.Events));
+        Assert.Empty(await UsageStreamReader.EventsAsync(_keys));
     }
 }

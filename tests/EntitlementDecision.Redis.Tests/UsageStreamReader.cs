@@ -2,38 +2,59 @@ using StackExchange.Redis;
 
 namespace EntitlementDecision.Redis.Tests;
 
-/// <summary>Reads a test's own usage streams (XRANGE).</summary>
+/// <summary>Reads a test's own usage streams (XRANGE over every shard).</summary>
 internal static class UsageStreamReader
 {
     /// <summary>Fresh stream, coverage and generation-marker keys for one test, so tests can run side by side on one Redis.
-    /// The marker is written (as the control plane's healer does) unless <paramref name="healed"/> is false.</summary>
+    /// Every shard's marker is written (as the control plane's healer does) unless <paramref name="healed"/> is false.</summary>
     public static UsageStreamKeys NewKeys(bool healed = true)
     {
-        var id = Guid.NewGuid().ToString("N");
-        var keys = new UsageStreamKeys($"test:{id}:usage-events", $"test:{id}:usage-overages", $"test:{id}:coverage", $"test:{id}:generation");
+        var keys = new UsageStreamKeys($"test:{Guid.NewGuid():N}");
         if (healed)
         {
-            TestRedis.Connection.GetDatabase().StringSet(keys.Generation, "{}", TimeSpan.FromHours(1));
+            var db = TestRedis.Connection.GetDatabase();
+            foreach (var marker in keys.AllGenerations)
+            {
+                db.StringSet(marker, "{}", TimeSpan.FromHours(1));
+            }
         }
 
         return keys;
     }
 
-    /// <summary>Every entry of <paramref name="key"/>, oldest first, as (id, field → value).</summary>
-    public static async Task<List<(string Id, Dictionary<string, string> Fields)>> ReadAsync(string key)
+    /// <summary>The shard of a tenant in the "production" environment.</summary>
+    public static int Shard(string tenant) => RedisKeys.ShardOf("production", tenant);
+
+    /// <summary>Every usage event entry of <paramref name="keys"/>, shard by shard, each shard oldest first, as (ledger id, field → value).</summary>
+    public static Task<List<(string Id, Dictionary<string, string> Fields)>> EventsAsync(UsageStreamKeys keys) => ReadShardsAsync(keys.Events);
+
+    /// <summary>Every overage entry of <paramref name="keys"/>, as <see cref="EventsAsync"/>.</summary>
+    public static Task<List<(string Id, Dictionary<string, string> Fields)>> OveragesAsync(UsageStreamKeys keys) => ReadShardsAsync(keys.Overages);
+
+    private static async Task<List<(string Id, Dictionary<string, string> Fields)>> ReadShardsAsync(Func<int, string> key)
     {
-        var entries = await TestRedis.Connection.GetDatabase().StreamRangeAsync(key);
-        return [.. entries.Select(e => (e.Id.ToString(), e.Values.ToDictionary(v => v.Name.ToString(), v => v.Value.ToString(), StringComparer.Ordinal)))];
+        var all = new List<(string Id, Dictionary<string, string> Fields)>();
+        for (var shard = 0; shard < RedisKeys.Shards; shard++)
+        {
+            var entries = await TestRedis.Connection.GetDatabase().StreamRangeAsync(key(shard));
+            all.AddRange(entries.Select(e => (UsageStreamConsumer.LedgerId(shard, e.Id.ToString()),
+                e.Values.ToDictionary(v => v.Name.ToString(), v => v.Value.ToString(), StringComparer.Ordinal))));
+        }
+
+        return all;
     }
 
-    /// <summary>Writes the coverage declarations the control plane writes at start-up.</summary>
+    /// <summary>Writes the coverage declarations the control plane writes at start-up (every shard's copy).</summary>
     public static async Task DeclareAsync(UsageStreamKeys keys, string mode, params string[] serviceFeaturePairs)
     {
         var db = TestRedis.Connection.GetDatabase();
-        await db.HashSetAsync(keys.Coverage, UsageStreamKeys.CoverageModeField, mode);
-        foreach (var pair in serviceFeaturePairs)
+        for (var shard = 0; shard < RedisKeys.Shards; shard++)
         {
-            await db.HashSetAsync(keys.Coverage, pair, "1");
+            await db.HashSetAsync(keys.Coverage(shard), UsageStreamKeys.CoverageModeField, mode);
+            foreach (var pair in serviceFeaturePairs)
+            {
+                await db.HashSetAsync(keys.Coverage(shard), pair, "1");
+            }
         }
     }
 }

@@ -256,7 +256,7 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
                 context.Record("drain", Stopwatch.GetElapsedTime(started));
                 return backlog == 0 ? Response.Ok() : Response.Fail("not_drained", $"{backlog} entries left after {atMost.TotalSeconds:0} s");
             })
-            .WithDescription($"After the sidecar scenarios: waits (at most {atMost.TotalSeconds:0} s) until the control plane's ledger consumer has written and acknowledged every usage stream entry (XINFO GROUPS {UsageStreamKeys.Default.Events}: lag + pending = 0). Step latency = the catch-up time.")
+            .WithDescription($"After the sidecar scenarios: waits (at most {atMost.TotalSeconds:0} s) until the control plane's ledger consumer has written and acknowledged every usage stream entry (XINFO GROUPS on every shard's ed:usage-events:{{shard}}: lag + pending = 0). Step latency = the catch-up time.")
             .WithoutWarmUp()
             .WithLoadSimulations(Simulation.IterationsForConstant(1, 1))
             .WithThresholds(
@@ -264,19 +264,28 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
                 Threshold.Target("ledger writes >= 5,000 usage events/s while catching up", _ => backlogAtStart == 0 || backlogAtStart / Math.Max(seconds, 0.001) >= 5_000, _ => backlogAtStart == 0 ? "nothing to catch up" : $"{backlogAtStart / Math.Max(seconds, 0.001):N0}/s ({backlogAtStart:N0} entries in {seconds:0.0} s)"));
     }
 
-    /// <summary>Entries of the usage stream the ledger group has not acknowledged: lag (never delivered) + pending (delivered, not acknowledged).</summary>
+    /// <summary>Entries of the usage streams the ledger group has not acknowledged, over every shard: lag (never delivered) +
+    /// pending (delivered, not acknowledged).</summary>
     private static async Task<long> LedgerBacklogAsync(IDatabase db)
     {
-        var groups = await db.StreamGroupInfoAsync(UsageStreamKeys.Default.Events);
-        foreach (var group in groups)
+        long backlog = 0;
+        for (var shard = 0; shard < RedisKeys.Shards; shard++)
         {
-            if (group.Name == UsageStreamKeys.LedgerGroup)
+            if (!await db.KeyExistsAsync(UsageStreamKeys.Default.Events(shard)))
             {
-                return (group.Lag ?? 0) + group.PendingMessageCount;
+                continue;
+            }
+
+            foreach (var group in await db.StreamGroupInfoAsync(UsageStreamKeys.Default.Events(shard)))
+            {
+                if (group.Name == UsageStreamKeys.LedgerGroup)
+                {
+                    backlog += (group.Lag ?? 0) + group.PendingMessageCount;
+                }
             }
         }
 
-        return 0;
+        return backlog;
     }
 
     public Scenario Propagation(int iterations)
@@ -341,12 +350,12 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
                 await Task.Delay(5);
                 return Response.Ok();
             })
-            .WithDescription($"One tenant, {iterations} signed subscription updates one after the other (pro and business alternating). Per update: HTTP 200 of the webhook, then the sidecar polled back to back until it answers with the new plan and a higher snapshot version; a Redis subscriber on `{Methods.InvalidationChannel}` timestamps the invalidation. Step latency = the whole update; the target is on `webhook_200_to_sidecar`. An invalidation published before the HTTP 200 counts as 0 ms (counter `invalidation_before_200`).")
+            .WithDescription($"One tenant, {iterations} signed subscription updates one after the other (pro and business alternating). Per update: HTTP 200 of the webhook, then the sidecar polled back to back until it answers with the new plan and a higher snapshot version; a Redis subscriber on the tenant's shard channel (`{RedisKeys.InvalidationChannel(RedisKeys.ShardOf("production", tenant))}`, SSUBSCRIBE) timestamps the invalidation. Step latency = the whole update; the target is on `webhook_200_to_sidecar`. An invalidation published before the HTTP 200 counts as 0 ms (counter `invalidation_before_200`).")
             .WithInit(async stats =>
             {
                 await CreateTenantAsync(tenant);
                 var redis = await seeder.RedisAsync();
-                await redis.GetSubscriber().SubscribeAsync(RedisChannel.Literal(Methods.InvalidationChannel), (_, message) =>
+                await redis.GetSubscriber().SubscribeAsync(RedisChannel.Sharded(RedisKeys.InvalidationChannel(RedisKeys.ShardOf("production", tenant))), (_, message) =>
                 {
                     var now = Stopwatch.GetTimestamp();
                     var snapshot = SnapshotCodec.Decode((byte[])message!);

@@ -17,9 +17,6 @@ public static class Methods
     public const string CheckEntitlement = "/entitlements.v1.EntitlementDecisionService/CheckEntitlement";
     public const string CheckEntitlements = "/entitlements.v1.EntitlementDecisionService/CheckEntitlements";
     public const string RecordUsage = "/entitlements.v1.EntitlementDecisionService/RecordUsage";
-
-    /// <summary>The invalidation channel (EntitlementDecision.Redis RedisKeys.InvalidationChannel, internal there).</summary>
-    public const string InvalidationChannel = "ed:invalidations";
 }
 
 /// <summary>Seeds tenants straight into Redis with RedisSnapshotStore.PublishAsync (no control plane): the write and its invalidation, as the outbox does.</summary>

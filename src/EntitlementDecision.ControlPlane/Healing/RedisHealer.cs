@@ -9,9 +9,10 @@ using StackExchange.Redis;
 namespace EntitlementDecision.ControlPlane.Healing;
 
 /// <summary>
-/// Notices that Redis lost its data and refills it from PostgreSQL without an operator. Redis holds a generation marker
-/// (<see cref="MarkerKey"/>) that only this healer writes, after a complete heal; every <see cref="CheckInterval"/> (and at
-/// start) a missing marker means a flush, a restart without persistence or a failover to an empty replica. The heal:
+/// Notices that Redis lost its data and refills it from PostgreSQL without an operator. Each shard of the keyspace holds a generation
+/// marker (<see cref="MarkerKeys"/>) that only this healer writes, after a complete heal; every <see cref="CheckInterval"/> (and at
+/// start) a missing marker means a flush, a restart without persistence or a failover to an empty replica (on a Redis Cluster: of
+/// the node holding that shard). The heal:
 /// every tenant's snapshot republished (versions stay monotonic: Redis keeps the higher), usage counters and dedupe
 /// markers rebuilt from the ledger, coverage declarations rewritten; then the marker, with counts and duration, a warning in the
 /// log and an audit entry <c>redis.healed</c> (tenant <c>_system</c>). A failed heal leaves the marker unset, so the next pass
@@ -26,9 +27,10 @@ internal sealed partial class RedisHealer(
     TimeProvider time,
     ILogger<RedisHealer> logger) : BackgroundLoop(logger)
 {
-    /// <summary>The generation marker: JSON <c>{ healed_at, snapshots, counters, dedupe_markers, duration_ms }</c> of the last heal.
-    /// While it is missing the usage script refuses events and counter reads say "rebuilding" (see <see cref="UsageStreamKeys.Generation"/>).</summary>
-    public static readonly string MarkerKey = UsageStreamKeys.Default.Generation;
+    /// <summary>The generation markers, one per shard: JSON <c>{ healed_at, snapshots, counters, dedupe_markers, duration_ms }</c> of the
+    /// last heal. While a shard's is missing the usage script refuses its events and counter reads say "rebuilding" (see
+    /// <see cref="UsageStreamKeys.Generation"/>).</summary>
+    public static readonly IReadOnlyList<string> MarkerKeys = UsageStreamKeys.Default.AllGenerations;
 
     public static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(2);
 
@@ -39,7 +41,8 @@ internal sealed partial class RedisHealer(
     protected override async Task<TimeSpan?> PassAsync(CancellationToken ct)
     {
         var db = (await redis.GetAsync()).GetDatabase();
-        if (!await db.KeyExistsAsync(MarkerKey).WaitAsync(OutboxPublisher.RedisCallTimeout, time, ct))
+        var present = await Task.WhenAll(MarkerKeys.Select(key => db.KeyExistsAsync(key))).WaitAsync(OutboxPublisher.RedisCallTimeout, time, ct);
+        if (present.Contains(false))
         {
             await HealAsync(ct);
         }
@@ -62,7 +65,8 @@ internal sealed partial class RedisHealer(
 
         await coverage.PublishAsync();
         var report = new HealReport(time.GetUtcNow(), snapshots, counters, markers, (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-        await connection.GetDatabase().StringSetAsync(MarkerKey, JsonSerializer.Serialize(report, JsonOptions));
+        var json = JsonSerializer.Serialize(report, JsonOptions);
+        await Task.WhenAll(MarkerKeys.Select(key => connection.GetDatabase().StringSetAsync(key, json)));
         LogHealed(logger, report.Snapshots, report.Counters, report.DedupeMarkers, report.DurationMs);
         await using (var scope = scopes.CreateAsyncScope())
         {

@@ -160,7 +160,9 @@ internal sealed partial class OperationalGauges : BackgroundService
 
         try
         {
-            var oldest = await new UsageStreamConsumer(await _redis.GetAsync()).OldestUnacknowledgedAsync();
+            // The ledger lags by its oldest unacknowledged entry over every shard's stream.
+            var oldestPerShard = await Task.WhenAll(UsageStreamConsumer.ForAllShards(await _redis.GetAsync()).Select(s => s.OldestUnacknowledgedAsync()));
+            var oldest = oldestPerShard.Where(o => o is not null).Min();
             Volatile.Write(ref _ledgerLag, oldest is { } o ? Math.Max(0, (now - o).TotalSeconds) : 0);
         }
         catch (Exception e) when (e is not OperationCanceledException)

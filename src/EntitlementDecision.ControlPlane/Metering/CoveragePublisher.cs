@@ -8,7 +8,7 @@ namespace EntitlementDecision.ControlPlane.Metering;
 
 /// <summary>
 /// Start-up step (hosted service): writes the catalog's coverage declarations (<see cref="ServiceCoverage"/>, from the
-/// <c>"services"</c> and <c>"undeclared_usage"</c> sections of catalog/plans.json) to the Redis hash <c>ed:coverage</c> that the usage
+/// <c>"services"</c> and <c>"undeclared_usage"</c> sections of catalog/plans.json) to the Redis hashes <c>ed:coverage:{shard}</c> that the usage
 /// script reads. An invalid section fails start-up; while Redis is down it retries with back-off up to 30 s.
 /// </summary>
 internal sealed partial class CoveragePublisher(IOptions<ControlPlaneOptions> options, PlanCatalog catalog, RedisConnection redis, TimeProvider time, ILogger<CoveragePublisher> logger) : Background.BackgroundLoop(logger)
@@ -34,7 +34,7 @@ internal sealed partial class CoveragePublisher(IOptions<ControlPlaneOptions> op
         return null;
     }
 
-    /// <summary>Writes <c>ed:coverage</c>; returns the number of fields (declarations + the mode).</summary>
+    /// <summary>Writes every shard's <c>ed:coverage:{shard}</c>; returns the number of fields per shard (declarations + the mode).</summary>
     public async Task<long> PublishAsync()
     {
         var store = new UsageCoverageStore(await redis.GetAsync());
@@ -42,6 +42,6 @@ internal sealed partial class CoveragePublisher(IOptions<ControlPlaneOptions> op
         return await store.ReplaceAsync(declared, Coverage.Mode == UndeclaredUsage.Reject ? "reject" : "warn");
     }
 
-    [LoggerMessage(EventId = 4121, Level = LogLevel.Information, Message = "Coverage: {Count} declared (service, feature) pairs written to ed:coverage, undeclared usage: {Mode}")]
+    [LoggerMessage(EventId = 4121, Level = LogLevel.Information, Message = "Coverage: {Count} declared (service, feature) pairs written to each shard's ed:coverage, undeclared usage: {Mode}")]
     private static partial void LogPublished(ILogger logger, long count, string mode);
 }

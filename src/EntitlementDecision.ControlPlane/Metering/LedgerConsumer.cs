@@ -4,11 +4,11 @@ using EntitlementDecision.Redis;
 namespace EntitlementDecision.ControlPlane.Metering;
 
 /// <summary>
-/// The ledger writer's loop (hosted service; off with ED_USAGE_LEDGER_CONSUMER=off). Each <see cref="PumpAsync"/>: creates the
-/// group <c>ledger</c> on <c>ed:usage-events</c> (MKSTREAM, from id 0) once, then takes (1) what this consumer left pending (a crash
-/// between commit and XACK), (2) entries pending longer than ED_USAGE_CLAIM_IDLE_SECONDS at other consumers (XAUTOCLAIM), (3) new
-/// entries, each batch written by <see cref="LedgerWriter"/> in one transaction and acknowledged only after the commit; then trims
-/// the acknowledged entries. Polls every <see cref="PollInterval"/> when idle (no BLOCK: the Redis connection is shared); on errors
+/// The ledger writer's loop (hosted service; off with ED_USAGE_LEDGER_CONSUMER=off). Each <see cref="PumpAsync"/>, for every
+/// shard's stream <c>ed:usage-events:{tag}</c> in turn (first the unsharded stream of earlier versions while it exists): creates the
+/// group <c>ledger</c> (MKSTREAM, from id 0) once, then takes (1) what this consumer left pending (a crash between commit and XACK),
+/// (2) entries pending longer than ED_USAGE_CLAIM_IDLE_SECONDS at other consumers (XAUTOCLAIM), (3) new entries, each batch written
+/// by <see cref="LedgerWriter"/> in one transaction and acknowledged only after the commit; then trims the acknowledged entries. Polls every <see cref="PollInterval"/> when idle (no BLOCK: the Redis connection is shared); on errors
 /// backs off exponentially up to 30 s and retries (nothing is acknowledged that was not committed).
 /// </summary>
 internal sealed partial class LedgerConsumer(
@@ -25,29 +25,45 @@ internal sealed partial class LedgerConsumer(
     protected override TimeSpan? InitialDelay => options.ConsumerEnabled ? TimeSpan.Zero : null;
 
     public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
-    private bool _groupReady;
+    private bool _groupsReady;
 
     protected override async Task<TimeSpan?> PassAsync(CancellationToken stoppingToken) =>
         await PumpAsync(stoppingToken) == 0 ? PollInterval : TimeSpan.Zero;
 
-    /// <summary>Drains what is available now (own pending, stale claims, new entries); returns the number of entries handled.</summary>
+    /// <summary>Drains what is available now in every shard (own pending, stale claims, new entries); returns the number of entries handled.</summary>
     public async Task<int> PumpAsync(CancellationToken ct)
     {
-        var stream = new UsageStreamConsumer(await redis.GetAsync());
-        if (!_groupReady)
+        var connection = await redis.GetAsync();
+        var shards = UsageStreamConsumer.ForAllShards(connection);
+        if (!_groupsReady)
         {
-            await stream.EnsureGroupAsync();
-            _groupReady = true;
+            await Task.WhenAll(shards.Select(s => s.EnsureGroupAsync()));
+            _groupsReady = true;
         }
 
         try
         {
-            return await DrainAllAsync(stream, ct);
+            // An upgrade from the unsharded keyspace: its older entries first, then delete the stream (in one script, once empty).
+            var total = 0;
+            var legacy = UsageStreamConsumer.Legacy(connection);
+            if (await legacy.ExistsAsync())
+            {
+                await legacy.EnsureGroupAsync();
+                total += await DrainAllAsync(legacy, ct);
+                await legacy.DeleteIfDrainedAsync();
+            }
+
+            foreach (var shard in shards)
+            {
+                total += await DrainAllAsync(shard, ct);
+            }
+
+            return total;
         }
         catch (StackExchange.Redis.RedisServerException e) when (e.Message.StartsWith("NOGROUP", StringComparison.Ordinal))
         {
-            // Redis lost its data (the healer refills it): create the group again on the next pass instead of failing until restart.
-            _groupReady = false;
+            // Redis lost its data (the healer refills it): create the groups again on the next pass instead of failing until restart.
+            _groupsReady = false;
             throw;
         }
     }

@@ -61,7 +61,7 @@ internal static class PlanChanges
 
     /// <summary>
     /// The metered features of <paramref name="target"/> with a finite limit whose usage in the current window (Redis counter
-    /// <c>ed:use:{env:tenant}:feature:window</c>, the one the sidecar counts in) is above that limit, at <paramref name="now"/>.
+    /// <c>ed:use:{shard}:env:tenant:feature:window</c>, the one the sidecar counts in) is above that limit, at <paramref name="now"/>.
     /// Throws when Redis does not answer within 2 s (the caller answers 503: usage could not be checked).
     /// </summary>
     public static async Task<IReadOnlyList<OverUsageDto>> OverUsageAsync(RedisConnection redis, Plan target, Entitlement row, DateTimeOffset now, CancellationToken ct)

@@ -1,4 +1,5 @@
 using EntitlementDecision.ControlPlane.Metering;
+using EntitlementDecision.Redis;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;
 
@@ -21,7 +22,7 @@ public sealed class LedgerTests(LedgerFixture fx) : IClassFixture<LedgerFixture>
         await fx.XAddAsync(MeteringFixture.Entry(tenant, "evt-2", "api_calls", 7, Day1));
 
         // A "crash" between the PostgreSQL commit and the XACK: the entries are written and stay pending for this consumer.
-        var stream = fx.Stream();
+        var stream = fx.Stream(tenant);
         await stream.EnsureGroupAsync();
         var delivered = await stream.ReadAsync(MeteringFixture.ConsumerName, 100, pendingOfThisConsumer: false);
         Assert.Equal(2, delivered.Count(e => e.Fields!["tenant_id"] == tenant));
@@ -35,6 +36,23 @@ public sealed class LedgerTests(LedgerFixture fx) : IClassFixture<LedgerFixture>
         Assert.Equal([1L, 2L], rows.Select(r => r.Seq));
         Assert.Equal(2, await fx.MeteringAsync(db => db.Receipts.CountAsync(r => r.TenantId == tenant, Ct)));
         Assert.Equal(0, await stream.PendingCountAsync());
+    }
+
+    [Fact]
+    public async Task UnshardedStreamOfEarlierVersions_IsDrainedIntoTheLedger_ThenDeleted()
+    {
+        // An upgrade: entries left in ed:usage-events by a sidecar of the unsharded keyspace still reach the ledger, under their old ids.
+        var tenant = TestServices.NewTenantId("led");
+        var legacyId = (await fx.RedisDb.StreamAddAsync(RedisKeys.LegacyUsageEvents,
+            [.. MeteringFixture.Entry(tenant, "evt-old", "api_calls", 4, Day1).Select(f => new StackExchange.Redis.NameValueEntry(f.Key, f.Value))])).ToString();
+        var shardedId = await fx.XAddAsync(MeteringFixture.Entry(tenant, "evt-new", "api_calls", 6, Day1.AddMinutes(1)));
+
+        await fx.PumpAsync();
+
+        var rows = await fx.MeteringAsync(db => db.Ledger.Where(r => r.TenantId == tenant).OrderBy(r => r.Seq).ToListAsync(Ct));
+        Assert.Equal(["evt-old", "evt-new"], rows.Select(r => r.EventId));
+        Assert.Equal([legacyId, shardedId], rows.Select(r => r.StreamId));
+        Assert.False(await fx.RedisDb.KeyExistsAsync(RedisKeys.LegacyUsageEvents), "the drained legacy stream is deleted");
     }
 
     [Fact]
@@ -66,7 +84,7 @@ public sealed class LedgerTests(LedgerFixture fx) : IClassFixture<LedgerFixture>
         noTenant.Remove("tenant_id");
         await fx.XAddAsync(bad);
         await fx.XAddAsync(badVersion);
-        await fx.XAddAsync(noTenant);
+        await fx.XAddAsync(noTenant, shardOf: tenant);
         await fx.PumpAsync();
 
         var reasons = await fx.MeteringAsync(db => db.Receipts.Where(r => r.Outcome == "invalid" && r.EventId.StartsWith("evt-bad") || r.EventId == "evt-no-tenant")
@@ -76,7 +94,7 @@ public sealed class LedgerTests(LedgerFixture fx) : IClassFixture<LedgerFixture>
         Assert.Contains("version '9'", reasons[1], StringComparison.Ordinal);
         Assert.Contains("tenant_id is missing", reasons[2], StringComparison.Ordinal);
         Assert.Equal(0, await fx.MeteringAsync(db => db.Ledger.CountAsync(r => r.TenantId == tenant, Ct)));
-        Assert.Equal(0, await fx.Stream().PendingCountAsync());
+        Assert.Equal(0, await fx.Stream(tenant).PendingCountAsync());
     }
 
     [Fact]

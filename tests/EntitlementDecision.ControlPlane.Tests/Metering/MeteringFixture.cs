@@ -49,7 +49,10 @@ public abstract class MeteringFixture(int redisDatabase) : IAsyncLifetime
         if (!HealsRedis)
         {
             // What the healer writes after a complete heal; without it usage is refused as "counters being rebuilt".
-            await RedisDb.StringSetAsync(RedisHealer.MarkerKey, "{}");
+            foreach (var marker in RedisHealer.MarkerKeys)
+            {
+                await RedisDb.StringSetAsync(marker, "{}");
+            }
         }
 
         _ = Host.Client; // starts the host: migrations applied
@@ -98,11 +101,13 @@ public abstract class MeteringFixture(int redisDatabase) : IAsyncLifetime
         ["origin"] = "grpc",
     };
 
-    /// <summary>XADD ed:usage-events * fields...; returns the entry id.</summary>
-    public async Task<string> XAddAsync(IReadOnlyDictionary<string, string> fields)
+    /// <summary>XADD ed:usage-events:{shard} * fields... on the shard of <paramref name="shardOf"/> (default: the entry's tenant_id) in
+    /// production; returns the ledger id ("shard/id").</summary>
+    public async Task<string> XAddAsync(IReadOnlyDictionary<string, string> fields, string? shardOf = null)
     {
+        var shard = RedisKeys.ShardOf("production", shardOf ?? fields.GetValueOrDefault("tenant_id", ""));
         var entries = fields.Select(f => new NameValueEntry(f.Key, f.Value)).ToArray();
-        return (await RedisDb.StreamAddAsync(UsageStreamKeys.Default.Events, entries)).ToString();
+        return UsageStreamConsumer.LedgerId(shard, (await RedisDb.StreamAddAsync(UsageStreamKeys.Default.Events(shard), entries)).ToString());
     }
 
     public T Service<T>() where T : notnull => Host.Factory.Services.GetRequiredService<T>();
@@ -144,5 +149,6 @@ public abstract class MeteringFixture(int redisDatabase) : IAsyncLifetime
         return await query(scope.ServiceProvider.GetRequiredService<MeteringDbContext>());
     }
 
-    public UsageStreamConsumer Stream() => new(Redis, UsageStreamKeys.Default.Events, UsageStreamKeys.LedgerGroup);
+    /// <summary>The ledger group's consumer of the stream of <paramref name="tenant"/>'s shard (production).</summary>
+    public UsageStreamConsumer Stream(string tenant) => new(Redis, RedisKeys.ShardOf("production", tenant));
 }

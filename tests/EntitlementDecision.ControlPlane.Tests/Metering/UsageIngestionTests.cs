@@ -107,7 +107,7 @@ public sealed class UsageIngestionTests(UsageIngestionFixture fx) : IClassFixtur
     {
         // The host writes ed:coverage at start-up in the background; writing it again here (the same replace) makes the test independent of that timing.
         await fx.Service<CoveragePublisher>().PublishAsync();
-        Assert.Equal("reject", (string?)await fx.RedisDb.HashGetAsync(UsageStreamKeys.Default.Coverage, UsageStreamKeys.CoverageModeField));
+        Assert.Equal("reject", (string?)await fx.RedisDb.HashGetAsync(UsageStreamKeys.Default.Coverage(RedisKeys.Shards - 1), UsageStreamKeys.CoverageModeField));
     }
 
     private async Task<Dictionary<string, int>> ReceiptOutcomesAsync(string tenant) =>
@@ -289,13 +289,16 @@ public sealed class UsageIngestionTests(UsageIngestionFixture fx) : IClassFixtur
     [InlineData("\"events\"", "not a JSON string")]
     public async Task BodyNotAnArrayOfEvents_400ProblemDetails_NothingRecorded(string body, string expected)
     {
-        var length = await fx.RedisDb.StreamLengthAsync(UsageStreamKeys.Default.Events);
+        var length = await EventCountAsync();
         var (response, json) = await fx.PostAsync(body, fx.Host.OperatorToken());
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         Assert.Contains(expected, (string)json!["detail"]!, StringComparison.Ordinal);
-        Assert.Equal(length, await fx.RedisDb.StreamLengthAsync(UsageStreamKeys.Default.Events));
+        Assert.Equal(length, await EventCountAsync());
     }
+
+    private async Task<long> EventCountAsync() =>
+        (await Task.WhenAll(Enumerable.Range(0, RedisKeys.Shards).Select(s => fx.RedisDb.StreamLengthAsync(UsageStreamKeys.Default.Events(s))))).Sum();
 
     [Fact]
     public async Task MoreThan1000Events_400_NoToken_401()
@@ -322,7 +325,7 @@ public sealed class UsageIngestionTests(UsageIngestionFixture fx) : IClassFixtur
         var tenant = TestServices.NewTenantId("ing");
         await fx.PublishSnapshotAsync(tenant, apiCallsLimit: 100);
         // The exports counter of today's window holds a hash: the usage script refuses before any write (as when Redis is out of reach).
-        var exportsCounter = $"ed:use:{{production:{tenant}}}:exports:d{DateTimeOffset.UtcNow:yyyyMMdd}";
+        var exportsCounter = RedisKeys.UsageCounter("production", tenant, "exports", $"d{DateTimeOffset.UtcNow:yyyyMMdd}");
         await fx.RedisDb.HashSetAsync(exportsCounter, "x", "1");
         var body = Body(
             Event(tenant, "r-1", 1),

@@ -106,8 +106,8 @@ internal sealed class RedisLossCase : FaultCase
 
         // Redis must hold the heal marker before the fault (the healer wrote it at start-up), else "healed" means nothing.
         using var redis = await stack.ConnectRedisAsync();
-        var marker = await Poll.UntilAsync(async () => await redis.GetDatabase().KeyExistsAsync("ed:generation"), TimeSpan.FromSeconds(10), ct: ct);
-        report.Check(marker is not null, "no ed:generation marker in Redis before the fault");
+        var marker = await Poll.UntilAsync(async () => await MarkersPresentAsync(redis), TimeSpan.FromSeconds(10), ct: ct);
+        report.Check(marker is not null, "no ed:generation markers (every shard's) in Redis before the fault");
 
         // Load: checks of cached paying tenants, checks of uncached and unknown tenants, RecordUsage of exports (free, hard limit 3/day)
         // and api_calls (pro), and duplicate probes (an accepted event_id sent again).
@@ -269,9 +269,9 @@ internal sealed class RedisLossCase : FaultCase
         Volatile.Write(ref _phase, EmptyUnhealed);
         var back = Stopwatch.StartNew();
         await stack.ControlAsync("redis-start-empty");
-        var healed = await Poll.UntilAsync(async () => await redis.GetDatabase().KeyExistsAsync("ed:generation"), HealDeadline, TimeSpan.FromMilliseconds(50), ct);
+        var healed = await Poll.UntilAsync(async () => await MarkersPresentAsync(redis), HealDeadline, TimeSpan.FromMilliseconds(50), ct);
         Volatile.Write(ref _phase, Healed);
-        report.Figure("time to heal (Redis back empty -> ed:generation marker rewritten)", healed is { } h ? h : $"not within {HealDeadline.TotalSeconds} s");
+        report.Figure("time to heal (Redis back empty -> every shard's ed:generation marker rewritten)", healed is { } h ? h : $"not within {HealDeadline.TotalSeconds} s");
         report.Check(healed is not null, $"the control plane did not heal Redis within {HealDeadline.TotalSeconds} s");
         await Task.Delay(TimeSpan.FromSeconds(2), ct);
         await stop.CancelAsync();
@@ -447,4 +447,9 @@ internal sealed class RedisLossCase : FaultCase
 
         return rows;
     }
+
+    // The healer writes every shard's generation marker after a complete heal (EntitlementDecision.Redis.UsageStreamKeys).
+    private static async Task<bool> MarkersPresentAsync(StackExchange.Redis.ConnectionMultiplexer redis) =>
+        (await Task.WhenAll(EntitlementDecision.Redis.UsageStreamKeys.Default.AllGenerations.Select(key => redis.GetDatabase().KeyExistsAsync(key)))).All(present => present);
+
 }
