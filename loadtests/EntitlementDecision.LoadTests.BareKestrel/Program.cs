@@ -12,7 +12,8 @@ var port = args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo
 var grpc = args.Length > 1 && args[1] == "grpc";
 var frame = args.Length > 1 && !grpc ? Convert.FromHexString(args[1]) : Convert.FromHexString("0000000010" + "0801100118808080808001220370726f"); // allowed, GRANTED, a 6-byte version, plan "pro"
 
-var builder = WebApplication.CreateSlimBuilder(args);
+// Configuration read once, as the hosts do (no recursive watcher on the content root).
+var builder = WebApplication.CreateSlimBuilder([.. args, "--hostBuilder:reloadConfigOnChange=false"]);
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
     kestrel.AddServerHeader = false;

@@ -10,7 +10,7 @@ if (ControlPlaneCli.Handles(args))
     return await ControlPlaneCli.RunAsync(args);
 }
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = WebApplication.CreateBuilder(HostArgs.WithoutConfigReload(args));
 // appsettings.json ships next to the binary, but run.sh and test.sh start the host from the repository root (the content root),
 // where there is none: read the shipped one first, so every later source (environment variables) still overrides it.
 builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.ChainedConfigurationSource

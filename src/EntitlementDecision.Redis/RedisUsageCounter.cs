@@ -7,7 +7,8 @@ namespace EntitlementDecision.Redis;
 
 /// <summary>
 /// Usage counters per (environment, tenant, feature, window) with dedupe by event id, limit modes, coverage and the usage event
-/// stream, all in ONE Lua script per event (one round trip, all or nothing). Stream format: README-usage-stream.md.
+/// stream, all in ONE Lua script call per shard and batch of concurrent events (each event all or nothing). Stream format:
+/// README-usage-stream.md.
 /// Counters expire <see cref="CounterRetention"/> after their window ends; event ids are remembered for <see cref="DedupeRetention"/>.
 /// Every key the script touches is of the tenant's shard (<see cref="RedisKeys.ShardOf"/>): one hash slot, so it runs on a Redis
 /// Cluster as on a single Redis.
@@ -23,15 +24,20 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
     /// <summary>How long an event id is remembered: the idempotency horizon.</summary>
     public static readonly TimeSpan DedupeRetention = TimeSpan.FromDays(40);
 
-    // KEYS: [1] counter, [2] dedupe marker, [3] events stream, [4] overages stream, [5] coverage hash, [6] generation marker.
-    // ARGV: [1] quantity, [2] limit (-1 unlimited), [3] limit_mode (hard|soft|report_only), [4] counter ttl (s, > 0),
-    //       [5] dedupe ttl (s), [6] tenant_id, [7] environment, [8] event_id, [9] feature, [10] unit, [11] service,
-    //       [12] occurred_at_ms, [13] window, [14] request_id, [15] trace_id, [16] source_digest, [17] origin.
-    // Returns { outcome (0 accepted, 1 duplicate, 2 limit_exceeded, 3 rejected_undeclared), used_after, overage, undeclared (0|1), entry id }.
-    // All or nothing: every check that can fail (key types, counter value, overflow) runs before the first write; the first write is
-    // also where Redis refuses a script when out of memory, and later writes in the same script are not refused.
+    // One call records a batch of events of ONE shard (every key in its hash slot), in arrival order, as if one by one.
+    // KEYS: [1] events stream, [2] overages stream, [3] coverage hash, [4] generation marker; then per event i = 0..n-1:
+    //       [5 + 2i] counter, [6 + 2i] dedupe marker.
+    // ARGV: per event i, from a = 17i: [a+1] quantity, [a+2] limit (-1 unlimited), [a+3] limit_mode (hard|soft|report_only),
+    //       [a+4] counter ttl (s, > 0), [a+5] dedupe ttl (s), [a+6] tenant_id, [a+7] environment, [a+8] event_id, [a+9] feature,
+    //       [a+10] unit, [a+11] service, [a+12] occurred_at_ms, [a+13] window, [a+14] request_id, [a+15] trace_id,
+    //       [a+16] source_digest, [a+17] origin.
+    // Returns 5 values per event: { outcome (0 accepted, 1 duplicate, 2 limit_exceeded, 3 rejected_undeclared, -1 refused),
+    //   used_after, overage, undeclared (0|1), entry id or, when refused, the reason }.
+    // A shared-key problem (no generation marker, a stream or the coverage of the wrong type) refuses the whole batch before any
+    // write. Each event is all or nothing: its checks (counter type and value, overflow) run before its first write; a refused
+    // event writes nothing and the next one goes on. Out of memory is refused at the batch's first write, so nothing is written.
     internal const string RecordScript = """
-        if redis.call('EXISTS', KEYS[6]) == 0 then
+        if redis.call('EXISTS', KEYS[4]) == 0 then
           return redis.error_reply('ED_REBUILDING usage counters are being rebuilt after Redis lost its data; nothing was recorded')
         end
         local function wrong_type(key, want)
@@ -41,57 +47,80 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
           end
           return nil
         end
-        local problem = wrong_type(KEYS[3], 'stream') or wrong_type(KEYS[4], 'stream') or wrong_type(KEYS[5], 'hash') or wrong_type(KEYS[1], 'string')
+        local problem = wrong_type(KEYS[1], 'stream') or wrong_type(KEYS[2], 'stream') or wrong_type(KEYS[3], 'hash')
         if problem then return redis.error_reply(problem) end
-        local used = 0
-        local raw = redis.call('GET', KEYS[1])
-        if raw then
-          used = tonumber(raw)
-          if used == nil or used ~= math.floor(used) or used < 0 then
-            return redis.error_reply('ED_USAGE counter ' .. KEYS[1] .. ' holds ' .. raw .. ', not a count; nothing was recorded')
-          end
-        end
-        local quantity = tonumber(ARGV[1])
-        local limit = tonumber(ARGV[2])
-        local mode = ARGV[3]
-        local undeclared = '0'
-        if redis.call('HEXISTS', KEYS[5], ARGV[11] .. '|' .. ARGV[9]) == 0 then undeclared = '1' end
-        local outcome = 0
-        local overage = 0
-        if redis.call('EXISTS', KEYS[2]) == 1 then
-          outcome = 1
-        elseif undeclared == '1' and redis.call('HGET', KEYS[5], '__mode') == 'reject' then
-          outcome = 3
-        elseif limit >= 0 and used + quantity > limit then
-          if mode == 'hard' then
-            outcome = 2
-          elseif mode == 'soft' then
-            overage = used + quantity - math.max(limit, used)
-          end
-        end
-        if outcome == 0 and used + quantity > 9007199254740991 then
-          return redis.error_reply('ED_USAGE counter ' .. KEYS[1] .. ' would pass 2^53; nothing was recorded')
-        end
+        local reject = redis.call('HGET', KEYS[3], '__mode') == 'reject'
+        local declared = {}
         local t = redis.call('TIME')
         local received = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
-        if outcome == 0 then
-          used = redis.call('INCRBY', KEYS[1], ARGV[1])
-          redis.call('EXPIRE', KEYS[1], ARGV[4])
-          redis.call('SET', KEYS[2], '1', 'EX', ARGV[5])
-        end
         local names = { 'accepted', 'duplicate', 'limit_exceeded', 'rejected_undeclared' }
-        local fields = {
-          'v', '1', 'outcome', names[outcome + 1], 'tenant_id', ARGV[6], 'environment', ARGV[7], 'event_id', ARGV[8],
-          'feature', ARGV[9], 'quantity', ARGV[1], 'unit', ARGV[10], 'service', ARGV[11], 'occurred_at_ms', ARGV[12],
-          'received_at_ms', received, 'window', ARGV[13], 'limit', ARGV[2], 'limit_mode', mode,
-          'used_after', string.format('%d', used), 'overage', string.format('%d', overage), 'undeclared', undeclared,
-          'request_id', ARGV[14], 'trace_id', ARGV[15], 'source_digest', ARGV[16], 'origin', ARGV[17] }
-        local id = redis.call('XADD', KEYS[3], '*', unpack(fields))
-        if overage > 0 then
-          redis.call('XADD', KEYS[4], '*', unpack(fields))
+        local out = {}
+        for i = 0, (#KEYS - 4) / 2 - 1 do
+          local counter, marker, a = KEYS[5 + 2 * i], KEYS[6 + 2 * i], 17 * i
+          local refused = wrong_type(counter, 'string')
+          local used = 0
+          if not refused then
+            local raw = redis.call('GET', counter)
+            if raw then
+              used = tonumber(raw)
+              if used == nil or used ~= math.floor(used) or used < 0 then
+                refused = 'ED_USAGE counter ' .. counter .. ' holds ' .. raw .. ', not a count; nothing was recorded'
+              end
+            end
+          end
+          if refused then
+            out[#out + 1] = -1; out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = refused
+          else
+            local quantity = tonumber(ARGV[a + 1])
+            local limit = tonumber(ARGV[a + 2])
+            local mode = ARGV[a + 3]
+            local pair = ARGV[a + 11] .. '|' .. ARGV[a + 9]
+            local undeclared = declared[pair]
+            if undeclared == nil then
+              undeclared = redis.call('HEXISTS', KEYS[3], pair) == 0 and '1' or '0'
+              declared[pair] = undeclared
+            end
+            local outcome = 0
+            local overage = 0
+            if redis.call('EXISTS', marker) == 1 then
+              outcome = 1
+            elseif undeclared == '1' and reject then
+              outcome = 3
+            elseif limit >= 0 and used + quantity > limit then
+              if mode == 'hard' then
+                outcome = 2
+              elseif mode == 'soft' then
+                overage = used + quantity - math.max(limit, used)
+              end
+            end
+            if outcome == 0 and used + quantity > 9007199254740991 then
+              out[#out + 1] = -1; out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = 0
+              out[#out + 1] = 'ED_USAGE counter ' .. counter .. ' would pass 2^53; nothing was recorded'
+            else
+              if outcome == 0 then
+                used = redis.call('INCRBY', counter, ARGV[a + 1])
+                redis.call('EXPIRE', counter, ARGV[a + 4])
+                redis.call('SET', marker, '1', 'EX', ARGV[a + 5])
+              end
+              local fields = {
+                'v', '1', 'outcome', names[outcome + 1], 'tenant_id', ARGV[a + 6], 'environment', ARGV[a + 7], 'event_id', ARGV[a + 8],
+                'feature', ARGV[a + 9], 'quantity', ARGV[a + 1], 'unit', ARGV[a + 10], 'service', ARGV[a + 11], 'occurred_at_ms', ARGV[a + 12],
+                'received_at_ms', received, 'window', ARGV[a + 13], 'limit', ARGV[a + 2], 'limit_mode', mode,
+                'used_after', string.format('%d', used), 'overage', string.format('%d', overage), 'undeclared', undeclared,
+                'request_id', ARGV[a + 14], 'trace_id', ARGV[a + 15], 'source_digest', ARGV[a + 16], 'origin', ARGV[a + 17] }
+              local id = redis.call('XADD', KEYS[1], '*', unpack(fields))
+              if overage > 0 then
+                redis.call('XADD', KEYS[2], '*', unpack(fields))
+              end
+              out[#out + 1] = outcome; out[#out + 1] = used; out[#out + 1] = overage; out[#out + 1] = tonumber(undeclared); out[#out + 1] = id
+            end
+          end
         end
-        return { outcome, used, overage, tonumber(undeclared), id }
+        return out
         """;
+
+    /// <summary>The most events one script call records (more wait for the next call of their shard).</summary>
+    internal const int MaxBatch = 64;
 
     private readonly UsageStreamKeys _keys = keys ?? UsageStreamKeys.Default;
 
@@ -134,64 +163,171 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
 
     private const string RebuildingMessage = "usage counters are being rebuilt after Redis lost its data (no generation marker)";
 
-    public async ValueTask<UsageRecordOutcome> RecordAsync(UsageRecordCommand command, CancellationToken cancellationToken)
+    /// <summary>
+    /// Queues <paramref name="command"/> on its shard; calls that arrive while the shard's script call is in flight go together in
+    /// the next one (up to <see cref="MaxBatch"/>), so under load one round trip and one script run serve many events, and a lone
+    /// call goes at once. The outcome is the event's own, as if recorded alone.
+    /// </summary>
+    public ValueTask<UsageRecordOutcome> RecordAsync(UsageRecordCommand command, CancellationToken cancellationToken)
     {
-        var e = command.Event;
-        var occurredAt = e.Timestamp ?? throw new ArgumentException("the usage event must be normalized (timestamp set)", nameof(command));
-        var shard = RedisKeys.ShardOf(e.Environment, e.TenantId);
-        RedisResult[] result;
-        try
+        if (command.Event.Timestamp is null)
         {
-            result = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(
-                RecordScript,
-                [
-                    RedisKeys.UsageCounter(e.Environment, e.TenantId, e.FeatureKey, command.Window.Key),
-                    RedisKeys.UsageEvent(e.Environment, e.TenantId, e.EventId),
-                    _keys.Events(shard),
-                    _keys.Overages(shard),
-                    _keys.Coverage(shard),
-                    _keys.Generation(shard),
-                ],
-                [
-                    e.Quantity,
-                    command.Limit,
-                    LimitModeName(command.LimitMode),
-                    CounterTtlSeconds(command.Window, command.ReceivedAt),
-                    (long)DedupeRetention.TotalSeconds,
-                    e.TenantId,
-                    e.Environment,
-                    e.EventId,
-                    e.FeatureKey,
-                    command.Unit,
-                    e.Service,
-                    occurredAt.ToUnixTimeMilliseconds(),
-                    command.Window.Key,
-                    e.RequestId,
-                    e.TraceId,
-                    e.SourceDigest,
-                    command.Origin == UsageOrigin.Http ? "http" : "grpc",
-                ]).ConfigureAwait(false))!;
-        }
-        catch (RedisServerException ex) when (ex.Message.Contains("ED_REBUILDING", StringComparison.Ordinal))
-        {
-            throw new StoreUnavailableException(RebuildingMessage, ex, StoreKind.UsageRebuilding);
-        }
-        catch (RedisServerException ex) when (ex.Message.Contains("ED_USAGE", StringComparison.Ordinal))
-        {
-            throw new StoreUnavailableException($"the usage script refused the event: {ex.Message}", ex, StoreKind.Usage);
-        }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
-        {
-            throw new StoreUnavailableException("Redis did not answer the usage record script", ex, StoreKind.Usage);
+            throw new ArgumentException("the usage event must be normalized (timestamp set)", nameof(command));
         }
 
-        var outcome = (int)result[0] switch
+        var shard = RedisKeys.ShardOf(command.Event.Environment, command.Event.TenantId);
+        var pending = new PendingRecord(command);
+        var queue = _queues[shard];
+        queue.Items.Enqueue(pending);
+        if (Interlocked.CompareExchange(ref queue.Flushing, 1, 0) == 0)
         {
-            0 => UsageOutcome.Accepted,
-            1 => UsageOutcome.Duplicate,
-            2 => UsageOutcome.LimitExceeded,
-            _ => UsageOutcome.RejectedUndeclared,
-        };
-        return new UsageRecordOutcome(outcome, (long)result[1], (long)result[2], (int)result[3] == 1, UsageStreamConsumer.LedgerId(shard, (string?)result[4] ?? ""));
+            _ = FlushAsync(shard, queue);
+        }
+
+        return new ValueTask<UsageRecordOutcome>(pending.Outcome.Task);
+    }
+
+    /// <summary>Script calls made so far (each records a batch of one or more events); for tests of the batching.</summary>
+    internal long ScriptCalls => Interlocked.Read(ref _scriptCalls);
+
+    private long _scriptCalls;
+
+    private readonly ShardQueue[] _queues = [.. Enumerable.Range(0, RedisKeys.Shards).Select(_ => new ShardQueue())];
+
+    private sealed class ShardQueue
+    {
+        public readonly System.Collections.Concurrent.ConcurrentQueue<PendingRecord> Items = new();
+
+        // 1 while a flush loop owns this shard's script calls.
+        public int Flushing;
+    }
+
+    private sealed class PendingRecord(UsageRecordCommand command)
+    {
+        public UsageRecordCommand Command { get; } = command;
+
+        public TaskCompletionSource<UsageRecordOutcome> Outcome { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    // One loop per busy shard: takes what is queued, one script call at a time, until the queue is empty.
+    private async Task FlushAsync(int shard, ShardQueue queue)
+    {
+        var batch = new List<PendingRecord>(MaxBatch);
+        while (true)
+        {
+            while (batch.Count < MaxBatch && queue.Items.TryDequeue(out var next))
+            {
+                batch.Add(next);
+            }
+
+            if (batch.Count == 0)
+            {
+                Volatile.Write(ref queue.Flushing, 0);
+                // An item queued after the last TryDequeue but before the flag dropped would otherwise wait for the next call.
+                if (queue.Items.IsEmpty || Interlocked.CompareExchange(ref queue.Flushing, 1, 0) != 0)
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            try
+            {
+                await RecordBatchAsync(shard, batch).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                // A bug, not Redis (RecordBatchAsync turns Redis failures into outcomes): the callers see it; the loop goes on.
+                foreach (var item in batch)
+                {
+                    item.Outcome.TrySetException(e);
+                }
+            }
+
+            batch.Clear();
+        }
+    }
+
+    // Runs the script for batch (one shard) and completes every item: its outcome, or the exception it would have seen alone.
+    private async Task RecordBatchAsync(int shard, List<PendingRecord> batch)
+    {
+        var keys = new RedisKey[4 + 2 * batch.Count];
+        keys[0] = _keys.Events(shard);
+        keys[1] = _keys.Overages(shard);
+        keys[2] = _keys.Coverage(shard);
+        keys[3] = _keys.Generation(shard);
+        var args = new RedisValue[17 * batch.Count];
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var command = batch[i].Command;
+            var e = command.Event;
+            keys[4 + 2 * i] = RedisKeys.UsageCounter(e.Environment, e.TenantId, e.FeatureKey, command.Window.Key);
+            keys[5 + 2 * i] = RedisKeys.UsageEvent(e.Environment, e.TenantId, e.EventId);
+            var a = 17 * i;
+            args[a] = e.Quantity;
+            args[a + 1] = command.Limit;
+            args[a + 2] = LimitModeName(command.LimitMode);
+            args[a + 3] = CounterTtlSeconds(command.Window, command.ReceivedAt);
+            args[a + 4] = (long)DedupeRetention.TotalSeconds;
+            args[a + 5] = e.TenantId;
+            args[a + 6] = e.Environment;
+            args[a + 7] = e.EventId;
+            args[a + 8] = e.FeatureKey;
+            args[a + 9] = command.Unit;
+            args[a + 10] = e.Service;
+            args[a + 11] = e.Timestamp!.Value.ToUnixTimeMilliseconds();
+            args[a + 12] = command.Window.Key;
+            args[a + 13] = e.RequestId;
+            args[a + 14] = e.TraceId;
+            args[a + 15] = e.SourceDigest;
+            args[a + 16] = command.Origin == UsageOrigin.Http ? "http" : "grpc";
+        }
+
+        RedisResult[] result;
+        Interlocked.Increment(ref _scriptCalls);
+        try
+        {
+            result = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(RecordScript, keys, args).ConfigureAwait(false))!;
+        }
+        catch (Exception ex)
+        {
+            var failure = ex switch
+            {
+                RedisServerException when ex.Message.Contains("ED_REBUILDING", StringComparison.Ordinal) =>
+                    new StoreUnavailableException(RebuildingMessage, ex, StoreKind.UsageRebuilding),
+                RedisServerException when ex.Message.Contains("ED_USAGE", StringComparison.Ordinal) =>
+                    new StoreUnavailableException($"the usage script refused the event: {ex.Message}", ex, StoreKind.Usage),
+                RedisException or TimeoutException => new StoreUnavailableException("Redis did not answer the usage record script", ex, StoreKind.Usage),
+                _ => ex,
+            };
+            foreach (var item in batch)
+            {
+                item.Outcome.TrySetException(failure);
+            }
+
+            return;
+        }
+
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var r = 5 * i;
+            var code = (int)result[r];
+            if (code < 0)
+            {
+                batch[i].Outcome.TrySetException(new StoreUnavailableException($"the usage script refused the event: {(string?)result[r + 4]}", null, StoreKind.Usage));
+                continue;
+            }
+
+            var outcome = code switch
+            {
+                0 => UsageOutcome.Accepted,
+                1 => UsageOutcome.Duplicate,
+                2 => UsageOutcome.LimitExceeded,
+                _ => UsageOutcome.RejectedUndeclared,
+            };
+            batch[i].Outcome.TrySetResult(new UsageRecordOutcome(
+                outcome, (long)result[r + 1], (long)result[r + 2], (int)result[r + 3] == 1, UsageStreamConsumer.LedgerId(shard, (string?)result[r + 4] ?? "")));
+        }
     }
 }

@@ -23,7 +23,7 @@ catch (InvalidOperationException e)
     return 2;
 }
 
-var builder = WebApplication.CreateSlimBuilder(args);
+var builder = WebApplication.CreateSlimBuilder(HostArgs.WithoutConfigReload(args));
 var url = new Uri(options.Url);
 var adminUrl = options.AdminUrl is { } admin ? new Uri(admin) : null;
 builder.WebHost.ConfigureKestrel(kestrel =>

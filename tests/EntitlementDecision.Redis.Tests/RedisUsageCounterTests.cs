@@ -388,5 +388,61 @@ public sealed class RedisUsageCounterTests
         Assert.Equal(150, events.Count(e => e.Fields["outcome"] == "limit_exceeded"));
     }
 
+    [Fact]
+    public async Task ConcurrentRecordsOfOneShard_ShareScriptCalls_EachAnsweredAsAlone()
+    {
+        var tenant = TestRedis.NewTenant();
+
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, 200).Select(i => Record(tenant, 2, 1_000, $"evt-{i}").AsTask()));
+
+        // Calls that arrive while the shard's script call is in flight go in the next one.
+        Assert.InRange(_counter.ScriptCalls, 1, 100);
+        Assert.All(outcomes, o => Assert.Equal(UsageOutcome.Accepted, o.Outcome));
+        Assert.Equal(Enumerable.Range(1, 200).Select(i => 2L * i), outcomes.Select(o => o.Used).Order());
+        Assert.Equal(200, outcomes.Select(o => o.StreamEntryId).Distinct().Count());
+        Assert.Equal(400, await Used(tenant));
+    }
+
+    [Fact]
+    public async Task ConcurrentRecordsOfOneEventId_CountedOnce()
+    {
+        var tenant = TestRedis.NewTenant();
+
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => Record(tenant, 5, 1_000, "evt-same").AsTask()));
+
+        Assert.Single(outcomes, o => o.Outcome == UsageOutcome.Accepted);
+        Assert.Equal(19, outcomes.Count(o => o.Outcome == UsageOutcome.Duplicate));
+        Assert.All(outcomes, o => Assert.Equal(5, o.Used));
+        Assert.Equal(5, await Used(tenant));
+    }
+
+    [Fact]
+    public async Task RefusedEventAmongConcurrentOnes_OnlyItFails_NothingOfItWritten()
+    {
+        var broken = TestRedis.NewTenant();
+        string healthy;
+        do
+        {
+            healthy = TestRedis.NewTenant();
+        }
+        while (UsageStreamReader.Shard(healthy) != UsageStreamReader.Shard(broken));
+
+        // The broken tenant's counter holds a hash: its event is refused; the others of its shard, queued with it, are not.
+        await TestRedis.Connection.GetDatabase().HashSetAsync(RedisKeys.UsageCounter("production", broken, "api_calls", Month.Key), "x", "1");
+        var calls = Enumerable.Range(0, 30).Select(i => Record(healthy, 1, 1_000, $"evt-{i}").AsTask()).ToList();
+        var refused = Record(broken, 1, 1_000, "evt-broken").AsTask();
+        calls.AddRange(Enumerable.Range(30, 30).Select(i => Record(healthy, 1, 1_000, $"evt-{i}").AsTask()));
+
+        var error = await Assert.ThrowsAsync<StoreUnavailableException>(() => refused);
+        var outcomes = await Task.WhenAll(calls);
+
+        Assert.Equal(StoreKind.Usage, error.Store);
+        Assert.Contains("holds a hash, not a string", error.Message);
+        Assert.All(outcomes, o => Assert.Equal(UsageOutcome.Accepted, o.Outcome));
+        Assert.Equal(60, await Used(healthy));
+        Assert.DoesNotContain(await Events(), e => e.Fields["tenant_id"] == broken);
+        Assert.False(await TestRedis.Connection.GetDatabase().KeyExistsAsync(RedisKeys.UsageEvent("production", broken, "evt-broken")));
+    }
+
     private static (UsageOutcome, long) Pick(UsageRecordOutcome outcome) => (outcome.Outcome, outcome.Used);
 }
