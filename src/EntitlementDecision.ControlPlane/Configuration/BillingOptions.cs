@@ -47,7 +47,7 @@ internal sealed class BillingOptions
 
     /// <summary>
     /// Events (each of a different tenant) one worker takes and applies in one transaction while <see cref="Reread"/> is off.
-    /// ED_WEBHOOK_BATCH_SIZE, 1..64 (64: PostgreSQL's per-transaction subtransaction cache, which the per-event fallback uses).
+    /// ED_WEBHOOK_BATCH_SIZE, 1..64 (a batch's rows stay locked until it commits, and one failing event makes the whole batch rerun).
     /// </summary>
     public int BatchSize { get; set; } = 32;
 

@@ -26,6 +26,7 @@ internal sealed partial class StripeEventApplier(
     PlanCatalog catalog,
     SubscriptionSync sync,
     IStripeBilling stripe,
+    ParsedEventCache parsed,
     IOptions<BillingOptions> options,
     TimeProvider time,
     ILogger<StripeEventApplier> logger)
@@ -82,7 +83,8 @@ internal sealed partial class StripeEventApplier(
         Event e;
         try
         {
-            e = StripeWebhookEvents.Parse(record.Payload);
+            // The receiver's parse of this very payload when this instance received it; else the stored payload.
+            e = parsed.Take(record.EventId) ?? StripeWebhookEvents.Parse(record.Payload);
         }
         catch (StripeEventFormatException ex)
         {
