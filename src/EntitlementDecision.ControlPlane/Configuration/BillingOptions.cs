@@ -7,6 +7,8 @@ namespace EntitlementDecision.ControlPlane.Configuration;
 /// <list type="bullet">
 /// <item><c>ED_WEBHOOK_MAX_ATTEMPTS</c> (default 8): processing attempts of a stored event before it is marked failed.</item>
 /// <item><c>ED_WEBHOOK_WORKERS</c> (default 4, 1..64): events processed at once; never two of the same tenant.</item>
+/// <item><c>ED_WEBHOOK_BATCH_SIZE</c> (default 32, 1..64): stored events (each of a different tenant) taken and applied in one
+/// transaction by a worker when re-reading is off; with re-reading on, one event per transaction (no row lock waits on Stripe).</item>
 /// <item><c>ED_WEBHOOK_RETRY_BASE_MS</c> (default 2000): backoff after attempt n is base * 2^(n-1), at most one hour.</item>
 /// <item><c>ED_WEBHOOK_REREAD</c> (<c>on</c> default | <c>off</c>): re-read the subscription from Stripe's API before applying a
 /// subscription, invoice or trial event (off: apply the payload with the order check only, e.g. offline).</item>
@@ -25,6 +27,7 @@ internal sealed class BillingOptions
 {
     public const string MaxAttemptsVariable = "ED_WEBHOOK_MAX_ATTEMPTS";
     public const string WorkersVariable = "ED_WEBHOOK_WORKERS";
+    public const string BatchSizeVariable = "ED_WEBHOOK_BATCH_SIZE";
     public const string RetryBaseVariable = "ED_WEBHOOK_RETRY_BASE_MS";
     public const string RereadVariable = "ED_WEBHOOK_REREAD";
     public const string FallbackAfterVariable = "ED_WEBHOOK_PAYLOAD_FALLBACK_AFTER";
@@ -41,6 +44,12 @@ internal sealed class BillingOptions
 
     /// <summary>Events processed at once (different tenants only: a tenant's events stay in order). ED_WEBHOOK_WORKERS, 1..64.</summary>
     public int Workers { get; set; } = 4;
+
+    /// <summary>
+    /// Events (each of a different tenant) one worker takes and applies in one transaction while <see cref="Reread"/> is off.
+    /// ED_WEBHOOK_BATCH_SIZE, 1..64 (a batch's rows stay locked until it commits, and one failing event makes the whole batch rerun).
+    /// </summary>
+    public int BatchSize { get; set; } = 32;
 
     public TimeSpan RetryBase { get; set; } = TimeSpan.FromSeconds(2);
 
@@ -82,6 +91,7 @@ internal sealed class BillingOptions
     {
         o.MaxAttempts = Int(configuration, MaxAttemptsVariable, o.MaxAttempts, o);
         o.Workers = Int(configuration, WorkersVariable, o.Workers, o);
+        o.BatchSize = Int(configuration, BatchSizeVariable, o.BatchSize, o);
         o.RetryBase = TimeSpan.FromMilliseconds(Int(configuration, RetryBaseVariable, (int)o.RetryBase.TotalMilliseconds, o));
         o.PayloadFallbackAfter = Int(configuration, FallbackAfterVariable, o.PayloadFallbackAfter, o);
         o.RateLimitPerSecond = Int(configuration, RateLimitVariable, o.RateLimitPerSecond, o);
@@ -147,6 +157,11 @@ internal sealed class BillingOptionsValidator : IValidateOptions<BillingOptions>
         if (options.Workers is < 1 or > 64)
         {
             failures.Add($"{BillingOptions.WorkersVariable} must be between 1 and 64.");
+        }
+
+        if (options.BatchSize is < 1 or > 64)
+        {
+            failures.Add($"{BillingOptions.BatchSizeVariable} must be between 1 and 64.");
         }
 
         if (options.PayloadFallbackAfter < 1)

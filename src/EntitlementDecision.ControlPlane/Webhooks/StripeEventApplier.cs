@@ -26,6 +26,7 @@ internal sealed partial class StripeEventApplier(
     PlanCatalog catalog,
     SubscriptionSync sync,
     IStripeBilling stripe,
+    ParsedEventCache parsed,
     IOptions<BillingOptions> options,
     TimeProvider time,
     ILogger<StripeEventApplier> logger)
@@ -40,6 +41,39 @@ internal sealed partial class StripeEventApplier(
 
     private BillingOptions Options => options.Value;
 
+    // Entitlement rows a batch locked up front (LockAllAsync); LockAsync takes a row from here instead of querying it again.
+    private readonly Dictionary<(string TenantId, string Environment), Entitlement> _locked = new();
+
+    /// <summary>
+    /// Locks, in one statement and in key order, the entitlement rows of <paramref name="keys"/> (a batch's events, each of another
+    /// tenant), for the <see cref="ApplyAsync"/> calls that follow in the same transaction. Pairs without a row are skipped (their
+    /// events are rejected as before). Only while re-reading is off: the locks are held until the batch commits.
+    /// </summary>
+    public async Task LockAllAsync(IReadOnlyCollection<(string TenantId, string Environment)> keys, CancellationToken ct)
+    {
+        if (keys.Count == 0)
+        {
+            return;
+        }
+
+        var tenants = keys.Select(k => k.TenantId).ToArray();
+        var environments = keys.Select(k => k.Environment).ToArray();
+        var rows = await db.Entitlements.FromSql($"""
+            SELECT e.* FROM entitlements e
+            JOIN unnest({tenants}::text[], {environments}::text[]) AS k(tenant_id, environment)
+              ON e.tenant_id = k.tenant_id AND e.environment = k.environment
+            ORDER BY e.tenant_id, e.environment
+            FOR UPDATE OF e
+            """).ToListAsync(ct);
+        foreach (var row in rows)
+        {
+            _locked[(row.TenantId, row.Environment)] = row;
+        }
+    }
+
+    /// <summary>Forgets the rows of <see cref="LockAllAsync"/> (after the batch's transaction ended).</summary>
+    public void ForgetLocked() => _locked.Clear();
+
     /// <summary>
     /// Applies <paramref name="record"/> (its <see cref="StripeEventRecord.Attempts"/> already counts this attempt).
     /// Returns the outcome; throws <see cref="StripeEventRetryException"/> (or any database error) when the attempt should be retried.
@@ -49,7 +83,8 @@ internal sealed partial class StripeEventApplier(
         Event e;
         try
         {
-            e = StripeWebhookEvents.Parse(record.Payload);
+            // The receiver's parse of this very payload when this instance received it; else the stored payload.
+            e = parsed.Take(record.EventId) ?? StripeWebhookEvents.Parse(record.Payload);
         }
         catch (StripeEventFormatException ex)
         {
@@ -252,7 +287,7 @@ internal sealed partial class StripeEventApplier(
         Subscription? subscription;
         try
         {
-            // Bounded: the event row stays locked meanwhile, and the processor takes one event at a time.
+            // Bounded: the event row stays locked meanwhile, and with re-reading on the processor takes one event per transaction.
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(RereadTimeout);
             try
@@ -309,7 +344,7 @@ internal sealed partial class StripeEventApplier(
             return (null, "rejected: unknown tenant");
         }
 
-        var row = await db.LockEntitlementAsync(tenantId, environment, ct);
+        var row = _locked.TryGetValue((tenantId, environment), out var locked) ? locked : await db.LockEntitlementAsync(tenantId, environment, ct);
         if (row is not null)
         {
             return (row, null);

@@ -9,11 +9,15 @@ using EntitlementDecision.ControlPlane.Subscriptions;
 namespace EntitlementDecision.ControlPlane.Webhooks;
 
 /// <summary>
-/// Processes stored webhook events in the background, <see cref="BillingOptions.Workers"/> at a time (never two of one tenant). Wakes on <see cref="StripeEventSignal"/> (an event was stored or put back),
-/// else at the next due retry, at most every <see cref="PollInterval"/>. Each event is taken in its own transaction with
-/// <c>FOR UPDATE SKIP LOCKED</c> (several instances share the work), the oldest due first in Stripe's <c>created</c> order; an event
-/// of a tenant waits while an older event of the same tenant is still pending (so each tenant's events apply in order even when
-/// one is being retried). Applying happens under a savepoint: on an error the changes roll back, the attempt is counted,
+/// Processes stored webhook events in the background, <see cref="BillingOptions.Workers"/> drains at a time (never two events of one
+/// tenant at once). Wakes on <see cref="StripeEventSignal"/> (an event was stored or put back), else at the next due retry, at most
+/// every <see cref="PollInterval"/>. A drain takes up to <see cref="BillingOptions.BatchSize"/> due events in one statement with
+/// <c>FOR UPDATE SKIP LOCKED</c> (several instances share the work), the oldest first in Stripe's <c>created</c> order; an event of
+/// a tenant waits while an older event of the same tenant is still pending, so a batch holds at most one event per tenant and each
+/// tenant's events apply in order even when one is being retried. A batch is applied in one transaction (its entitlement rows
+/// locked in one statement, one save, one commit); when any of its events throws, the batch rolls back and each of its events is
+/// processed alone as below. One event alone (and every event while <see cref="BillingOptions.Reread"/> is on, so no row lock
+/// waits on Stripe's API) is applied under a savepoint: on an error the changes roll back, the attempt is counted,
 /// <c>last_error</c> kept and <c>next_attempt_at</c> moved by <see cref="BillingOptions.Backoff"/>; after
 /// <see cref="BillingOptions.MaxAttempts"/> the event is <c>failed</c> (queryable and retryable at the operator endpoints).
 /// </summary>
@@ -35,9 +39,9 @@ internal sealed partial class StripeEventProcessor(
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxErrorBackoff = TimeSpan.FromSeconds(30);
 
-    // Several drains at once, each taking the oldest takeable event until none is left. A tenant's events never run
-    // concurrently: an event is takeable only while no older event of its tenant is pending, and the one being
-    // processed stays pending (and row-locked) until its transaction commits. A throw here is the database itself.
+    // Several drains at once, each taking the oldest takeable events until none is left. A tenant's events never run
+    // concurrently: an event is takeable only while no older event of its tenant is pending, and the ones being
+    // processed stay pending (and row-locked) until their transaction commits. A throw here is the database itself.
     protected override async Task<TimeSpan?> PassAsync(CancellationToken stoppingToken)
     {
         await Task.WhenAll(Enumerable.Range(0, options.Value.Workers).Select(_ => DrainAsync(stoppingToken)));
@@ -46,41 +50,159 @@ internal sealed partial class StripeEventProcessor(
 
     private async Task DrainAsync(CancellationToken ct)
     {
-        while (!ct.IsCancellationRequested && await ProcessNextAsync(ct) is not null)
+        while (!ct.IsCancellationRequested && (await ProcessBatchAsync(ct)).Count > 0)
         {
         }
     }
 
-    /// <summary>Takes and processes one due event; returns its id, or null when none is due.</summary>
-    internal async Task<string?> ProcessNextAsync(CancellationToken ct)
+    /// <summary>
+    /// Takes up to <see cref="BillingOptions.BatchSize"/> due events (1 while re-reading is on), each of a different tenant, and
+    /// processes them; returns their ids in the order taken (Stripe's created order), empty when none was due.
+    /// </summary>
+    internal Task<IReadOnlyList<string>> ProcessBatchAsync(CancellationToken ct) =>
+        ProcessAsync(options.Value.Reread ? 1 : options.Value.BatchSize, null, ct);
+
+    private async Task<IReadOnlyList<string>> ProcessAsync(int limit, string? onlyEventId, CancellationToken ct)
     {
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<EntitlementsDbContext>();
-        var applier = scope.ServiceProvider.GetRequiredService<StripeEventApplier>();
+        string[] ids;
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<EntitlementsDbContext>();
+            var applier = scope.ServiceProvider.GetRequiredService<StripeEventApplier>();
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            var taken = await TakeAsync(db, limit, onlyEventId, ct);
+            if (taken.Count == 0)
+            {
+                return [];
+            }
+
+            if (taken.Count == 1)
+            {
+                await ProcessOneAsync(db, applier, tx, taken[0], ct);
+                return [taken[0].EventId];
+            }
+
+            ids = taken.Select(r => r.EventId).ToArray();
+            if (await TryApplyBatchAsync(db, applier, tx, taken, ct))
+            {
+                return ids;
+            }
+        }
+
+        // The batch rolled back (nothing of it was saved): each event alone, counting the attempt and the error of the one that throws.
+        foreach (var id in ids)
+        {
+            await ProcessAsync(1, id, ct);
+        }
+
+        return ids;
+    }
+
+    /// <summary>
+    /// Up to <paramref name="limit"/> takeable events (pending, due, no older pending event of their tenant, not locked by another
+    /// transaction), locked, oldest first; with <paramref name="onlyEventId"/>, that event if it is takeable.
+    /// </summary>
+    private Task<List<StripeEventRecord>> TakeAsync(EntitlementsDbContext db, int limit, string? onlyEventId, CancellationToken ct)
+    {
         var now = time.GetUtcNow();
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
-        var taken = await db.StripeEvents.FromSql($"""
+        return db.StripeEvents.FromSql($"""
             SELECT * FROM stripe_events e
             WHERE e.status = 'pending' AND e.next_attempt_at <= {now}
+              AND ({onlyEventId}::text IS NULL OR e.event_id = {onlyEventId})
               AND NOT EXISTS (
                 SELECT 1 FROM stripe_events p
                 WHERE p.status = 'pending' AND p.tenant_id = e.tenant_id AND p.environment = e.environment
                   AND (p.stripe_created, p.event_id) < (e.stripe_created, e.event_id))
             ORDER BY e.stripe_created, e.event_id
-            LIMIT 1
+            LIMIT {limit}
             FOR UPDATE SKIP LOCKED
             """).ToListAsync(ct);
-        if (taken.Count == 0)
+    }
+
+    /// <summary>
+    /// Applies several taken events (each of another tenant) in <paramref name="tx"/>: attempts counted, entitlement rows locked in one
+    /// statement, each event applied under its own processing Activity, one save, one commit. Returns false, with the transaction
+    /// rolled back, when any event threw; cancellation and a failed rollback propagate.
+    /// </summary>
+    private async Task<bool> TryApplyBatchAsync(
+        EntitlementsDbContext db, StripeEventApplier applier, Microsoft.EntityFrameworkCore.Storage.IDbContextTransaction tx,
+        List<StripeEventRecord> taken, CancellationToken ct)
+    {
+        var results = new ApplyResult[taken.Count];
+        var activities = new System.Diagnostics.Activity?[taken.Count];
+        var outer = System.Diagnostics.Activity.Current;
+        try
         {
-            return null;
+            await applier.LockAllAsync(
+                taken.Where(r => r.TenantId is not null && r.Environment is not null).Select(r => (r.TenantId!, r.Environment!)).Distinct().ToArray(), ct);
+            for (var i = 0; i < taken.Count; i++)
+            {
+                var record = taken[i];
+                activities[i] = StartProcessing(record);
+                record.Attempts++;
+                results[i] = await applier.ApplyAsync(record, ct);
+                record.Status = StripeEventRecord.Processed;
+                record.Outcome = results[i].Outcome;
+                record.ProcessedAt = time.GetUtcNow();
+                record.LastError = null;
+                // Each event's Activity is current only while it is applied (outbox rows carry it); all end after the commit.
+                System.Diagnostics.Activity.Current = outer;
+            }
+
+            await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            System.Diagnostics.Activity.Current = outer;
+            foreach (var activity in activities)
+            {
+                activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "batch rolled back: " + e.GetType().Name);
+                activity?.Dispose();
+            }
+
+            LogBatchRolledBack(logger, taken.Count, ErrorText.Describe(e));
+            await tx.RollbackAsync(ct);
+            return false;
+        }
+        finally
+        {
+            applier.ForgetLocked();
         }
 
-        var record = taken[0];
+        var changed = false;
+        for (var i = 0; i < taken.Count; i++)
+        {
+            var record = taken[i];
+            activities[i]?.Dispose();
+            metrics.Processed(record.ProcessedAt!.Value - record.ReceivedAt);
+            changed |= results[i].Changed;
+            LogProcessed(logger, record.EventId, record.Type, results[i].Outcome);
+        }
+
+        System.Diagnostics.Activity.Current = outer;
+        if (changed)
+        {
+            outbox.Notify();
+        }
+
+        return true;
+    }
+
+    /// <summary>The processing Activity of <paramref name="record"/>, joining the delivery's trace (traceparent stored at receipt).</summary>
+    private static System.Diagnostics.Activity? StartProcessing(StripeEventRecord record) =>
+        Hosting.ControlPlaneTelemetry.Source.StartActivity(
+                "stripe_event process", System.Diagnostics.ActivityKind.Consumer, Telemetry.TelemetrySetup.ParentFrom(record.TraceParent))
+            ?.SetTag("stripe.event_id", record.EventId).SetTag("stripe.event_type", record.Type).SetTag("ed.tenant_id", record.TenantId);
+
+    /// <summary>Applies one taken event in <paramref name="tx"/> under a savepoint; an error is recorded on the event (retry or failed) and committed.</summary>
+    private async Task ProcessOneAsync(
+        EntitlementsDbContext db, StripeEventApplier applier, Microsoft.EntityFrameworkCore.Storage.IDbContextTransaction tx,
+        StripeEventRecord record, CancellationToken ct)
+    {
         var eventId = record.EventId;
-        // Joins the delivery's trace (traceparent stored at receipt): the outbox row written while applying carries this span on.
-        using var activity = Hosting.ControlPlaneTelemetry.Source.StartActivity(
-            "stripe_event process", System.Diagnostics.ActivityKind.Consumer, Telemetry.TelemetrySetup.ParentFrom(record.TraceParent));
-        activity?.SetTag("stripe.event_id", eventId).SetTag("stripe.event_type", record.Type).SetTag("ed.tenant_id", record.TenantId);
+        // Joins the delivery's trace: the outbox row written while applying carries this span on.
+        using var activity = StartProcessing(record);
         record.Attempts++;
         await db.SaveChangesAsync(ct);
         await tx.CreateSavepointAsync("apply", ct);
@@ -117,7 +239,7 @@ internal sealed partial class StripeEventProcessor(
 
             await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);
-            return eventId;
+            return;
         }
 
         await tx.CommitAsync(ct);
@@ -128,7 +250,6 @@ internal sealed partial class StripeEventProcessor(
         }
 
         LogProcessed(logger, eventId, record.Type, result.Outcome);
-        return eventId;
     }
 
     /// <summary>Time until the earliest pending retry is due, capped at <see cref="PollInterval"/>.</summary>
@@ -150,6 +271,9 @@ internal sealed partial class StripeEventProcessor(
 
     [LoggerMessage(EventId = 1021, Level = LogLevel.Warning, Message = "Stripe event {EventId} ({Type}) attempt {Attempt} failed; retrying in {DelayMs} ms: {Error}")]
     private static partial void LogRetry(ILogger logger, string eventId, string type, int attempt, double delayMs, string error);
+
+    [LoggerMessage(EventId = 1023, Level = LogLevel.Warning, Message = "A batch of {Count} Stripe events rolled back ({Error}); processing each alone")]
+    private static partial void LogBatchRolledBack(ILogger logger, int count, string error);
 
     [LoggerMessage(EventId = 1022, Level = LogLevel.Error, Message = "Stripe event {EventId} ({Type}) failed after {Attempts} attempts: {Error}")]
     private static partial void LogFailed(ILogger logger, string eventId, string type, int attempts, string error);

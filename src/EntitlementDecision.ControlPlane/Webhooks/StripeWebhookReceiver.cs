@@ -23,6 +23,7 @@ internal sealed partial class StripeWebhookReceiver(
     WebhookSignatureVerifier verifier,
     EntitlementsDbContext db,
     StripeEventSignal signal,
+    ParsedEventCache parsed,
     WebhookMetrics metrics,
     TimeProvider time,
     ILogger<StripeWebhookReceiver> logger)
@@ -72,6 +73,7 @@ internal sealed partial class StripeWebhookReceiver(
         }
 
         metrics.Stored();
+        parsed.Add(stripeEvent.Id, stripeEvent);
         signal.Notify();
         LogStored(logger, stripeEvent.Id, stripeEvent.Type, tenantId ?? "(unknown)");
         return new WebhookResult(null, false, stripeEvent.Id);

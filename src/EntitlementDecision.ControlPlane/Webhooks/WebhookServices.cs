@@ -19,6 +19,7 @@ internal static class WebhookServices
         services.AddMetrics();
         services.AddSingleton<WebhookMetrics>();
         services.AddSingleton<StripeEventSignal>();
+        services.AddSingleton<ParsedEventCache>();
         services.AddScoped<StripeWebhookReceiver>();
         services.AddScoped<StripeEventApplier>();
         services.AddHostedService<StripeEventProcessor>();

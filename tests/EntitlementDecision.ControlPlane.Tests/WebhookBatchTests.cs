@@ -1,0 +1,154 @@
+using EntitlementDecision.ControlPlane.Data;
+using EntitlementDecision.Stripe;
+using Microsoft.EntityFrameworkCore;
+
+namespace EntitlementDecision.ControlPlane.Tests;
+
+/// <summary>One webhook worker, so events that become due together are taken in one batch (ED_WEBHOOK_BATCH_SIZE 32).</summary>
+public sealed class SingleWorkerWorld : IAsyncLifetime
+{
+    private string _database = "";
+    private ControlPlaneFactory? _factory;
+
+    public ControlPlaneFixture Host { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        _database = await TestServices.CreateDatabaseAsync();
+        var settings = ControlPlaneFactory.DefaultSettings(_database);
+        settings["ED_WEBHOOK_WORKERS"] = "1";
+        settings["ED_WEBHOOK_BATCH_SIZE"] = "32";
+        _factory = new ControlPlaneFactory(settings);
+        Host = new ControlPlaneFixture(_factory);
+        await Host.ConnectRedisAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Host.DisposeHelpersAsync();
+        if (_factory is not null)
+        {
+            await _factory.DisposeAsync();
+        }
+
+        await TestServices.DropDatabaseAsync(_database);
+    }
+}
+
+/// <summary>
+/// The batch path of the webhook processor on the real database: events of several tenants stored in one statement and due at
+/// the same moment, so the single worker takes them together.
+/// </summary>
+public sealed class WebhookBatchTests(SingleWorkerWorld world) : IClassFixture<SingleWorkerWorld>
+{
+    private const string BusinessPrice = "price_1PgbusinessMonthlyDev01";
+    private static readonly DateTimeOffset T0 = DateTimeOffset.UtcNow.AddMinutes(-30);
+    private ControlPlaneFixture Fx => world.Host;
+
+    [Fact]
+    public async Task OneEventThrowing_OthersOfTheBatchApplied_TheFailingOneRetriedWithItsError()
+    {
+        var tenants = new List<string>();
+        for (var i = 0; i < 5; i++)
+        {
+            tenants.Add(await Fx.CreateTenantAsync());
+        }
+
+        var refusing = await Fx.CreateTenantAsync();
+        // A real database error for one tenant only: its entitlement row refuses updates (the apply's save fails).
+        var name = "refuse_" + refusing.Replace('-', '_');
+        var trigger = $"""
+            CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS
+            $$BEGIN RAISE EXCEPTION 'test: entitlement of {refusing} refuses updates'; END$$;
+            CREATE TRIGGER {name} BEFORE UPDATE ON entitlements FOR EACH ROW
+            WHEN (NEW.tenant_id = '{refusing}') EXECUTE FUNCTION {name}();
+            """;
+        await Fx.DbAsync(db => db.Database.ExecuteSqlRawAsync(trigger, TestContext.Current.CancellationToken));
+
+        var ids = await StoreDueTogetherAsync(tenants.Append(refusing).Select((t, i) => (t, ControlPlaneFixture.SubscriptionEvent(
+            StripeSubscriptionEvents.SubscriptionUpdated, t, "active", T0.AddSeconds(i), "sub_" + t).ToJson())).ToList());
+
+        for (var i = 0; i < tenants.Count; i++)
+        {
+            var row = await Fx.WaitProcessedAsync(ids[i]);
+            // Applied once: the rolled-back batch attempt left nothing behind, the rerun alone counted one attempt.
+            Assert.Equal((StripeEventRecord.Processed, "applied", 1, (string?)null), (row.Status, row.Outcome, row.Attempts, row.LastError));
+            Assert.Equal("pro", (await Fx.EntitlementAsync(tenants[i])).PlanId);
+            var audited = await Fx.DbAsync(db => db.AuditEntries.CountAsync(a => a.TenantId == tenants[i] && a.Cause == ids[i]));
+            Assert.Equal(1, audited);
+        }
+
+        var failingId = ids[^1];
+        var failed = await Fx.WaitProcessedAsync(failingId);
+        Assert.Equal((StripeEventRecord.Failed, 8), (failed.Status, failed.Attempts));
+        Assert.Contains("refuses updates", failed.LastError);
+        Assert.NotEqual("pro", (await Fx.EntitlementAsync(refusing)).PlanId);
+        Assert.Equal(0, await Fx.DbAsync(db => db.AuditEntries.CountAsync(a => a.TenantId == refusing && a.Cause == failingId)));
+    }
+
+    [Fact]
+    public async Task EventsOfOneTenant_NeverInOneBatch_AppliedInCreatedOrder_NoneLost()
+    {
+        var tenants = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            tenants.Add(await Fx.CreateTenantAsync());
+        }
+
+        // Per tenant three events, stored newest first: pro, business, pro in created order; the last (pro) must win, and each
+        // must be applied (a newer one applied first would make the older ones ignored_stale).
+        var stored = new List<(string Tenant, string Body)>();
+        var expected = new List<(string Tenant, int Seq)>();
+        foreach (var t in tenants)
+        {
+            for (var seq = 2; seq >= 0; seq--)
+            {
+                var body = ControlPlaneFixture.SubscriptionEvent(StripeSubscriptionEvents.SubscriptionUpdated, t, "active", T0.AddSeconds(seq), "sub_" + t)
+                    .WithPriceIds(seq == 1 ? BusinessPrice : TestServices.ProPrice).ToJson();
+                stored.Add((t, body));
+                expected.Add((t, seq));
+            }
+        }
+
+        var ids = await StoreDueTogetherAsync(stored);
+        var rows = new List<StripeEventRecord>();
+        foreach (var id in ids)
+        {
+            rows.Add(await Fx.WaitProcessedAsync(id));
+        }
+
+        Assert.All(rows, r => Assert.Equal((StripeEventRecord.Processed, "applied", 1), (r.Status, r.Outcome, r.Attempts)));
+        foreach (var t in tenants)
+        {
+            var ofTenant = rows.Where(r => r.TenantId == t).OrderBy(r => r.StripeCreated).ToList();
+            Assert.Equal(3, ofTenant.Count);
+            // Created order is applied order; two events of one tenant never share a transaction (strictly later commit times).
+            Assert.True(ofTenant[0].ProcessedAt < ofTenant[1].ProcessedAt && ofTenant[1].ProcessedAt < ofTenant[2].ProcessedAt,
+                string.Join(", ", ofTenant.Select(r => $"{r.StripeCreated:HH:mm:ss} -> {r.ProcessedAt:HH:mm:ss.ffffff}")));
+            // Ends on the newest event's plan, every change audited (none -> pro -> business -> pro).
+            Assert.Equal("pro", (await Fx.EntitlementAsync(t)).PlanId);
+            Assert.Equal(3, await Fx.DbAsync(db => db.AuditEntries.CountAsync(a => a.TenantId == t && a.Actor == "stripe")));
+        }
+    }
+
+    /// <summary>Stores the events in one statement as pending, due one second from now (so one take finds them all); returns their ids in order.</summary>
+    private async Task<List<string>> StoreDueTogetherAsync(List<(string Tenant, string Body)> events)
+    {
+        var parsed = events.Select(e => (e.Tenant, e.Body, Event: StripeWebhookEvents.Parse(e.Body))).ToList();
+        var due = DateTimeOffset.UtcNow.AddSeconds(1);
+        await Fx.DbAsync(async db =>
+        {
+            foreach (var (tenant, body, e) in parsed)
+            {
+                db.StripeEvents.Add(new StripeEventRecord
+                {
+                    EventId = e.Id, Type = e.Type, StripeCreated = e.CreatedAt(), ReceivedAt = DateTimeOffset.UtcNow, Payload = body,
+                    TenantId = tenant, Environment = "production", NextAttemptAt = due,
+                });
+            }
+
+            return await db.SaveChangesAsync(TestContext.Current.CancellationToken);
+        });
+        return parsed.Select(p => p.Event.Id).ToList();
+    }
+}
