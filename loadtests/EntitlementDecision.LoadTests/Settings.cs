@@ -47,7 +47,8 @@ public sealed class Settings
     /// <summary>Scenario duration: a few seconds in smoke mode.</summary>
     public TimeSpan Duration(int fullSeconds) => TimeSpan.FromSeconds(Smoke ? 1.5 : fullSeconds);
 
-    public TimeSpan WarmUp => TimeSpan.FromSeconds(Smoke ? 0.5 : 3);
+    /// <summary>Warm-up before each scenario's measured part: long enough on 2 busy cores for tiered JIT to reach tier 1.</summary>
+    public TimeSpan WarmUp => TimeSpan.FromSeconds(Smoke ? 0.5 : 10);
 
     private SidecarClient[]? _clients;
 
