@@ -54,6 +54,17 @@ failed=0
 count() { # adds "N passed, M failed" style results
   passed=$((passed + $1)); failed=$((failed + $2))
 }
+# count_suite LOG RC: counts the suite's last "N passed, M failed" line in LOG. No such line, or a non-zero RC while the line
+# says none failed (e.g. a stop that failed), counts one failure; a non-zero RC also shows the end of LOG.
+count_suite() {
+  local log=$1 rc=$2 line
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" 2>/dev/null | tail -n 1)
+  if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
+  if [ "$rc" != 0 ]; then
+    if [ -n "$line" ] && [ "$(echo "$line" | cut -d' ' -f3)" = 0 ]; then count 0 1; fi
+    tail -n 60 "$log" >&2
+  fi
+}
 
 echo "== buf lint protos/" >&2
 if tests/buf/node_modules/.bin/buf lint; then count 1 0; else count 0 1; fi
@@ -81,16 +92,14 @@ echo "== grpc-js against the running sidecar" >&2
 set +e
 GRPC_TARGET=${ED_SIDECAR_URL#http://} node tests/interop/sidecar.mjs | tee "$run_dir/sidecar-interop.log"
 set -e
-line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$run_dir/sidecar-interop.log" | tail -n 1)
-if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
+count_suite "$run_dir/sidecar-interop.log" 0 # these node suites: their summary line decides
 
 # --- admin console in a real browser (issue 13; owner: tests/browser/): Debian's chromium against the running hosts
 echo "== admin console in chromium (tests/browser/console.mjs; screenshots in tests/browser/screenshots/)" >&2
 set +e
 ensure_chromium && node tests/browser/console.mjs | tee "$run_dir/browser.log"
 set -e
-line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$run_dir/browser.log" 2>/dev/null | tail -n 1)
-if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
+count_suite "$run_dir/browser.log" 0 # these node suites: their summary line decides
 # --- end admin console
 
 # --- deploy manifests (issue 14; owner: tests/deploy/): offline checks of deploy/k8s, deploy/compose.yaml and the Dockerfiles
@@ -98,8 +107,7 @@ echo "== deploy manifests (tests/deploy/manifests.mjs)" >&2
 set +e
 node tests/deploy/manifests.mjs | tee "$run_dir/deploy.log"
 set -e
-line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$run_dir/deploy.log" 2>/dev/null | tail -n 1)
-if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
+count_suite "$run_dir/deploy.log" 0 # these node suites: their summary line decides
 # --- end deploy manifests
 
 # --- alert rules (issue 14; owner: deploy/observability/): promtool check + unit tests, the dashboard parses
@@ -114,12 +122,7 @@ set +e
 tests/cluster/run.sh >"$run_dir/cluster.log" 2>&1
 cluster_rc=$?
 set -e
-line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$run_dir/cluster.log" | tail -n 1)
-if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
-if [ "$cluster_rc" != 0 ]; then
-  if [ -z "$line" ] || [ "$(echo "$line" | cut -d' ' -f3)" = 0 ]; then count 0 1; fi
-  tail -n 60 "$run_dir/cluster.log" >&2
-fi
+count_suite "$run_dir/cluster.log" "$cluster_rc"
 # --- end Redis Cluster
 
 # --- loadtests smoke (issue 5; owner: loadtests/): one item, its own services and hosts on other ports; log in $run_dir/loadtests-smoke.log
@@ -133,13 +136,7 @@ set +e
 tests/faults/run.sh >"$run_dir/faults.log" 2>&1
 faults_rc=$?
 set -e
-line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$run_dir/faults.log" | tail -n 1)
-if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
-if [ "$faults_rc" != 0 ]; then
-  # A non-zero exit always counts as a failure, even when the driver's line says none (e.g. a stop that failed).
-  if [ -z "$line" ] || [ "$(echo "$line" | cut -d' ' -f3)" = 0 ]; then count 0 1; fi
-  tail -n 60 "$run_dir/faults.log" >&2
-fi
+count_suite "$run_dir/faults.log" "$faults_rc"
 # --- end fault suite
 
 echo

@@ -11,8 +11,9 @@ namespace EntitlementDecision.ControlPlane.Webhooks;
 /// </summary>
 internal sealed class ParsedEventCache(TimeProvider time)
 {
-    /// <summary>Most events kept (a parsed subscription event is a few tens of KB).</summary>
-    public const int Capacity = 2048;
+    /// <summary>Most events kept: a parsed subscription event is a few tens of KB, and the batched processor lags the receiver by
+    /// a few seconds at most (full load test: control plane RSS 460-519 MiB with 2,048, 258-282 MiB without the cache).</summary>
+    public const int Capacity = 512;
 
     /// <summary>Age beyond which an untaken entry is dropped when the cache is full.</summary>
     public static readonly TimeSpan MaxAge = TimeSpan.FromMinutes(2);
