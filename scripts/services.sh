@@ -63,6 +63,15 @@ run_dir_release() {
   if [ "$(cat "$dir/owner.pid" 2>/dev/null || true)" = "$$" ]; then rm -f "$dir/owner.pid"; fi
 }
 
+# run_dir_fresh DIR: claims DIR (run_dir_claim), stops servers an earlier run left on it and empties it (keeping the claim):
+# for the suites that start their own stack (tests/cluster, tests/faults).
+run_dir_fresh() {
+  local dir=$1
+  run_dir_claim "$dir" || return 1
+  services_stop "$dir" --force
+  find "$dir" -mindepth 1 -maxdepth 1 ! -name owner.pid -exec rm -rf {} +
+}
+
 services_start() {
   local dir=$1 pg_port=$2 redis_port=$3
   local pg_password=${ED_POSTGRES_PASSWORD:-entitlements-dev}

@@ -5,33 +5,13 @@ using Microsoft.EntityFrameworkCore;
 namespace EntitlementDecision.ControlPlane.Tests;
 
 /// <summary>One webhook worker, so events that become due together are taken in one batch (ED_WEBHOOK_BATCH_SIZE 32).</summary>
-public sealed class SingleWorkerWorld : IAsyncLifetime
+public sealed class SingleWorkerWorld : StripeWorld
 {
-    private string _database = "";
-    private ControlPlaneFactory? _factory;
-
-    public ControlPlaneFixture Host { get; private set; } = null!;
-
-    public async ValueTask InitializeAsync()
+    public SingleWorkerWorld()
     {
-        _database = await TestServices.CreateDatabaseAsync();
-        var settings = ControlPlaneFactory.DefaultSettings(_database);
-        settings["ED_WEBHOOK_WORKERS"] = "1";
-        settings["ED_WEBHOOK_BATCH_SIZE"] = "32";
-        _factory = new ControlPlaneFactory(settings);
-        Host = new ControlPlaneFixture(_factory);
-        await Host.ConnectRedisAsync();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await Host.DisposeHelpersAsync();
-        if (_factory is not null)
-        {
-            await _factory.DisposeAsync();
-        }
-
-        await TestServices.DropDatabaseAsync(_database);
+        Overrides["ED_WEBHOOK_REREAD"] = "off"; // payloads applied: batches of more than one event
+        Overrides["ED_WEBHOOK_WORKERS"] = "1";
+        Overrides["ED_WEBHOOK_BATCH_SIZE"] = "32";
     }
 }
 

@@ -28,21 +28,17 @@ otlp_port=${ED_CLUSTER_OTLP_PORT:-4329}
 source scripts/services.sh
 source scripts/hosts.sh
 
-claimed=0
 cleanup() {
   trap - INT TERM EXIT
   hosts_stop
   services_stop "$run_dir" --force
-  if [ "$claimed" = 1 ]; then run_dir_release "$run_dir"; fi
+  run_dir_release "$run_dir"   # only when this process holds the claim
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-run_dir_claim "$run_dir"
-claimed=1
-services_stop "$run_dir" --force
-find "$run_dir" -mindepth 1 -maxdepth 1 ! -name owner.pid -exec rm -rf {} +
+run_dir_fresh "$run_dir"
 mkdir -p "$run_dir/logs"
 
 if [ "$build" = 1 ]; then hosts_build; fi

@@ -46,7 +46,6 @@ run_dir=$ED_FAULTS_RUN_DIR
 source scripts/services.sh
 source scripts/hosts.sh
 
-claimed=0
 cleanup() {
   trap - INT TERM EXIT
   local f pid
@@ -63,16 +62,13 @@ cleanup() {
   hosts_stop
   # Servers a case stopped or restarted are still ours: stop whatever runs on our run directory.
   services_stop "$run_dir" --force
-  if [ "$claimed" = 1 ]; then run_dir_release "$run_dir"; fi
+  run_dir_release "$run_dir"   # only when this process holds the claim
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-run_dir_claim "$run_dir"
-claimed=1
-services_stop "$run_dir" --force
-find "$run_dir" -mindepth 1 -maxdepth 1 ! -name owner.pid -exec rm -rf {} +
+run_dir_fresh "$run_dir"
 mkdir -p "$ED_FAULTS_LOGS" "$run_dir/pids"
 
 if [ "$build" = 1 ]; then hosts_build; fi
