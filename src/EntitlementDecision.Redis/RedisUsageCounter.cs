@@ -177,7 +177,7 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
 
         var shard = RedisKeys.ShardOf(command.Event.Environment, command.Event.TenantId);
         var pending = new PendingRecord(command);
-        var queue = _queues[shard];
+        var queue = LazyInitializer.EnsureInitialized(ref _queues[shard]);
         queue.Items.Enqueue(pending);
         if (Interlocked.CompareExchange(ref queue.Flushing, 1, 0) == 0)
         {
@@ -192,7 +192,8 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
 
     private long _scriptCalls;
 
-    private readonly ShardQueue[] _queues = [.. Enumerable.Range(0, RedisKeys.Shards).Select(_ => new ShardQueue())];
+    // Made on a shard's first event: the control plane builds a counter per ingestion request, most touching one or two shards.
+    private readonly ShardQueue?[] _queues = new ShardQueue?[RedisKeys.Shards];
 
     private sealed class ShardQueue
     {

@@ -98,13 +98,25 @@ public sealed class WebhookBatchTests(SingleWorkerWorld world) : IClassFixture<S
         }
 
         Assert.All(rows, r => Assert.Equal((StripeEventRecord.Processed, "applied", 1), (r.Status, r.Outcome, r.Attempts)));
+        // A row's xmin is the transaction that processed it (nothing updates it afterwards).
+        var transaction = new Dictionary<string, string>();
+        foreach (var r in rows)
+        {
+            transaction[r.EventId] = await Fx.DbAsync(db => db.Database
+                .SqlQuery<string>($"SELECT xmin::text AS \"Value\" FROM stripe_events WHERE event_id = {r.EventId}").SingleAsync());
+        }
+
+        // The four tenants' oldest events became due together: one batch, one transaction.
+        Assert.Single(tenants.Select(t => transaction[rows.Where(r => r.TenantId == t).MinBy(r => r.StripeCreated)!.EventId]).Distinct());
         foreach (var t in tenants)
         {
             var ofTenant = rows.Where(r => r.TenantId == t).OrderBy(r => r.StripeCreated).ToList();
             Assert.Equal(3, ofTenant.Count);
-            // Created order is applied order; two events of one tenant never share a transaction (strictly later commit times).
+            // Created order is applied order; two events of one tenant never share a transaction (each row's xmin is its
+            // processing transaction: three different ones).
             Assert.True(ofTenant[0].ProcessedAt < ofTenant[1].ProcessedAt && ofTenant[1].ProcessedAt < ofTenant[2].ProcessedAt,
                 string.Join(", ", ofTenant.Select(r => $"{r.StripeCreated:HH:mm:ss} -> {r.ProcessedAt:HH:mm:ss.ffffff}")));
+            Assert.Equal(3, ofTenant.Select(r => transaction[r.EventId]).Distinct().Count());
             // Ends on the newest event's plan, every change audited (none -> pro -> business -> pro).
             Assert.Equal("pro", (await Fx.EntitlementAsync(t)).PlanId);
             Assert.Equal(3, await Fx.DbAsync(db => db.AuditEntries.CountAsync(a => a.TenantId == t && a.Actor == "stripe")));
