@@ -23,6 +23,9 @@ public class StripeWorld : IAsyncLifetime
     /// <summary>Extra host settings (applied over the defaults), for classes that derive a world.</summary>
     public Dictionary<string, string?> Overrides { get; } = new();
 
+    /// <summary>The control plane's clock, when a derived world sets one (default the system clock).</summary>
+    public TimeProvider? HostTime { get; set; }
+
     /// <summary>The fake's settings; by default Stripe-like, so events of one change share a second.</summary>
     public FakeStripeOptions StripeOptions { get; } = new();
 
@@ -52,7 +55,13 @@ public class StripeWorld : IAsyncLifetime
         }
 
         _factory = new ControlPlaneFactory(settings, services =>
-            services.AddHttpClient<IStripeBilling, StripeNetBilling>((http, _) => new StripeNetBilling(http, ApiOptions())));
+        {
+            services.AddHttpClient<IStripeBilling, StripeNetBilling>((http, _) => new StripeNetBilling(http, ApiOptions()));
+            if (HostTime is not null)
+            {
+                services.AddSingleton(HostTime);
+            }
+        });
         Host = new ControlPlaneFixture(_factory);
         await Host.ConnectRedisAsync();
     }

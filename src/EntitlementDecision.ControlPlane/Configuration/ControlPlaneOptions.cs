@@ -24,6 +24,10 @@ internal sealed class ControlPlaneOptions
     public const string UrlVariable = "ED_CONTROLPLANE_URL";
     public const string CatalogPathVariable = "ED_CATALOG_PATH";
     public const string StripeApiBaseVariable = "STRIPE_API_BASE";
+    public const string StripeRequestsVariable = "ED_STRIPE_REQUESTS_PER_SECOND";
+
+    /// <summary>Stripe's default limit: 25 requests/s per endpoint, and 25 operations/s per test-mode account (docs.stripe.com/rate-limits).</summary>
+    public const int DefaultStripeRequestsPerSecond = 25;
     public const string AuthAuthorityVariable = "ED_AUTH_AUTHORITY";
     public const string AuthAudienceVariable = "ED_AUTH_AUDIENCE";
     public const string RedisHealVariable = "ED_REDIS_HEAL";
@@ -60,6 +64,10 @@ internal sealed class ControlPlaneOptions
     /// <summary>Base URL of Stripe's API (STRIPE_API_BASE); <c>/v1/...</c> is appended.</summary>
     public string StripeApiBase { get; set; } = DefaultStripeApiBase;
 
+    /// <summary>ED_STRIPE_REQUESTS_PER_SECOND (1..1000, default 25): the process's Stripe request budget (<c>StripeRequestBudget</c>);
+    /// null when the variable is not an integer (reported by the validator).</summary>
+    public int? StripeRequestsPerSecond { get; set; } = DefaultStripeRequestsPerSecond;
+
     /// <summary>Absolute path of the catalog file, or null when none was found.</summary>
     public string? CatalogPath { get; set; }
 
@@ -78,6 +86,9 @@ internal sealed class ControlPlaneOptions
         options.Url = NullIfBlank(configuration[UrlVariable]) ?? DefaultUrl;
         options.Region = NullIfBlank(configuration[RegionVariable]) ?? DefaultRegion;
         options.StripeApiBase = NullIfBlank(configuration[StripeApiBaseVariable]) ?? DefaultStripeApiBase;
+        options.StripeRequestsPerSecond = NullIfBlank(configuration[StripeRequestsVariable]) is { } budget
+            ? int.TryParse(budget, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var perSecond) ? perSecond : null
+            : DefaultStripeRequestsPerSecond;
         options.CatalogPath = ResolveCatalogPath(NullIfBlank(configuration[CatalogPathVariable]), contentRoot);
     }
 
@@ -193,6 +204,11 @@ internal sealed class ControlPlaneOptionsValidator : IValidateOptions<ControlPla
         if (!Uri.TryCreate(options.StripeApiBase, UriKind.Absolute, out var stripeBase) || (stripeBase.Scheme != Uri.UriSchemeHttp && stripeBase.Scheme != Uri.UriSchemeHttps))
         {
             failures.Add($"{ControlPlaneOptions.StripeApiBaseVariable} must be an absolute http(s) URL.");
+        }
+
+        if (options.StripeRequestsPerSecond is not (>= 1 and <= 1000))
+        {
+            failures.Add($"{ControlPlaneOptions.StripeRequestsVariable} must be an integer 1..1000 (Stripe requests per second; Stripe's default limit is 25).");
         }
 
         if (options.CatalogPath is null)

@@ -140,8 +140,13 @@ internal sealed class Entitlement
     /// <summary>When <see cref="PendingPlanId"/> takes effect (UTC): the subscription's current_period_end when it was scheduled.</summary>
     public DateTimeOffset? PendingPlanEffectiveAt { get; set; }
 
-    /// <summary><c>created</c> of the newest applied Stripe subscription event (order safety).</summary>
+    /// <summary><c>created</c> of the newest applied Stripe event of the subscription, whole seconds as Stripe stamps it (order
+    /// safety; never our own clock: see <see cref="LastStripeReadAt"/> and <c>Subscriptions/SubscriptionOrder</c>).</summary>
     public DateTimeOffset? LastStripeEventCreated { get; set; }
+
+    /// <summary>When we last applied Stripe's subscription object as we read it ourselves (a webhook's re-read, a plan change
+    /// through our API, reconciliation), our clock, sub-second; null when never.</summary>
+    public DateTimeOffset? LastStripeReadAt { get; set; }
 
     public DateTimeOffset UpdatedAt { get; set; }
 }

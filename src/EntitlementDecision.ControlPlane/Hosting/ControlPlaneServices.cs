@@ -40,11 +40,17 @@ internal static class ControlPlaneServices
         services.AddWebhooks(configuration);
         services.AddSelfServiceBilling(configuration);
         services.AddReconciliation();
+        // One request budget for every Stripe call of the process, by priority (README, "Stripe request budget").
+        services.AddSingleton(sp => new StripeRequestBudget(
+            sp.GetRequiredService<IOptions<ControlPlaneOptions>>().Value.StripeRequestsPerSecond ?? ControlPlaneOptions.DefaultStripeRequestsPerSecond,
+            sp.GetRequiredService<TimeProvider>()));
+        services.AddTransient<StripeBudgetHandler>();
         services.AddHttpClient<IStripeBilling, StripeNetBilling>((http, sp) =>
         {
             var options = sp.GetRequiredService<IOptions<ControlPlaneOptions>>().Value;
             return new StripeNetBilling(http, new StripeApiOptions { ApiKey = options.StripeApiKey!, BaseAddress = new Uri(options.StripeApiBase) });
-        }).ConfigureHttpClient(http => http.Timeout = StripeApiOptions.AttemptTimeout);
+        }).ConfigureHttpClient(http => http.Timeout = StripeApiOptions.AttemptTimeout)
+          .AddHttpMessageHandler<StripeBudgetHandler>();
         services.AddHostedService<DatabaseMigrator>();
         services.AddHealthChecks()
             .AddCheck<PostgresReadyCheck>("postgresql", tags: [Telemetry.HealthEndpoints.ReadyTag])

@@ -29,7 +29,7 @@ internal static class ControlPlaneTelemetry
         advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LagBuckets });
     private static readonly Counter<long> Denied = Meter.CreateCounter<long>("ed.http.denied", "{request}", "Requests refused 401 or 403, by status and endpoint (route template)");
 
-    public static TelemetrySettings Settings => new("entitlement-controlplane", [Name], [Name, OperationalGauges.MeterName, Webhooks.WebhookMetrics.MeterName]) { Npgsql = true };
+    public static TelemetrySettings Settings => new("entitlement-controlplane", [Name], [Name, OperationalGauges.MeterName, Webhooks.WebhookMetrics.MeterName, EntitlementDecision.Stripe.Api.StripeRequestBudget.MeterName]) { Npgsql = true };
 
     /// <summary>Billing metrics derived from the audit trail (every billing state change is audited, in <see cref="AuditLog.Add"/>).</summary>
     public static void OnAudit(string action, object? before, object? after)

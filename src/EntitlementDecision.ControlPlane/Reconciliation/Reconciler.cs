@@ -43,6 +43,8 @@ internal sealed partial class Reconciler(
     /// <summary>Runs a reconciliation of every tenant (<paramref name="tenantId"/> null) or one tenant; returns the finished run.</summary>
     public async Task<ReconciliationRun> RunAsync(string trigger, string? tenantId, CancellationToken ct)
     {
+        // Reconciliation spends the Stripe request budget last, after customer calls and webhook re-reads.
+        using var priority = StripeCallContext.Use(StripeCallPriority.Background);
         var run = new ReconciliationRun { Trigger = trigger, TenantId = tenantId, Status = ReconciliationRun.Running, StartedAt = time.GetUtcNow() };
         db.ReconciliationRuns.Add(run);
         await db.SaveChangesAsync(ct);
@@ -207,7 +209,7 @@ internal sealed partial class Reconciler(
             if (locked is not null)
             {
                 var now = time.GetUtcNow();
-                var result = sync.Apply(locked, update, fromStripe: true, revealedAt: now, Actor, "reconciliation.repair", $"reconciliation:{runId}", now);
+                var result = sync.Apply(locked, update, StateSource.Repair, revealedAt: now, Actor, "reconciliation.repair", $"reconciliation:{runId}", now);
                 repaired = result.Changed;
                 if (repaired)
                 {

@@ -56,7 +56,7 @@ internal sealed class ReconciliationRepairAction(IStripeBilling stripe, PlanCata
             return ActionOutcome.Problem(StatusCodes.Status404NotFound, "Entitlement not found", $"No entitlement for tenant '{request.TenantId}' in environment '{environment}'.");
         }
 
-        new SubscriptionSync(db, catalog).Apply(row, read.Update, fromStripe: true, revealedAt: now, request.Actor, "reconciliation.repair", request.Cause, now);
+        new SubscriptionSync(db, catalog).Apply(row, read.Update, StateSource.Repair, revealedAt: now, request.Actor, "reconciliation.repair", request.Cause, now);
         // Time to correct: from the run that first reported this row's still-open drift.
         var reportedSince = await (from m in db.ReconciliationMismatches
                                    join r in db.ReconciliationRuns on m.RunId equals r.Id

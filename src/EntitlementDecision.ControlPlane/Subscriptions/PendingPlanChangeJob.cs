@@ -41,6 +41,8 @@ internal sealed partial class PendingPlanChangeJob(
 
     protected override async Task<TimeSpan?> PassAsync(CancellationToken stoppingToken)
     {
+        // Scheduled: after customer calls and webhook re-reads in the Stripe request budget.
+        using var priority = EntitlementDecision.Stripe.Api.StripeCallContext.Use(EntitlementDecision.Stripe.Api.StripeCallPriority.Background);
         var run = await RunDueAsync(time.GetUtcNow(), stoppingToken);
         if (run.Applied + run.Dropped + run.Failed > 0)
         {

@@ -106,7 +106,7 @@ internal static class PlanChanges
     {
         var read = StripeSubscriptionMapper.FromRetrieved(subscription, now);
         return read.Succeeded
-            ? sync.Apply(row, read.Update, fromStripe: true, now, actor, "subscription.updated", cause, now)
+            ? sync.Apply(row, read.Update, StateSource.Read, now, actor, "subscription.updated", cause, now)
             : new ApplyResult($"rejected: Stripe's subscription {subscription.Id}: {read.Error}", false);
     }
 

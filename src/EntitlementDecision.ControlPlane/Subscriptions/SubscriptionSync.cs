@@ -23,31 +23,33 @@ internal sealed class SubscriptionSync(EntitlementsDbContext db, PlanCatalog cat
     /// <summary>
     /// Applies a subscription state (a webhook payload, or an object retrieved from Stripe) to the locked <paramref name="row"/>:
     /// plan via price, status, ids, period, cancel_at_period_end, dunning start/end. Audits and bumps the version (outbox) when
-    /// anything observable changed. <paramref name="fromStripe"/>: the update is Stripe's current object (no order check).
+    /// anything observable changed. <paramref name="source"/> decides the order check (<see cref="SubscriptionOrder"/>): an event
+    /// payload by its <c>created</c> second (a same-second tie is applied), Stripe's object read by us by
+    /// <see cref="SubscriptionUpdate.EventCreated"/> (when we read it), a reconciliation repair without a check.
     /// </summary>
-    public ApplyResult Apply(Entitlement row, SubscriptionUpdate update, bool fromStripe, DateTimeOffset revealedAt, string actor, string action, string cause, DateTimeOffset now)
+    public ApplyResult Apply(Entitlement row, SubscriptionUpdate update, StateSource source, DateTimeOffset revealedAt, string actor, string action, string cause, DateTimeOffset now)
     {
         if (update.TenantId != row.TenantId || update.Environment != row.Environment)
         {
             return new ApplyResult($"rejected: subscription {update.SubscriptionId} belongs to {update.TenantId}/{update.Environment}", false);
         }
 
-        if (!fromStripe && row.LastStripeEventCreated is { } last && update.EventCreated < last)
-        {
-            return new ApplyResult(IgnoredStale, false);
-        }
-
         var sameSubscription = row.StripeSubscriptionId is null || update.SubscriptionId is null
             || string.Equals(row.StripeSubscriptionId, update.SubscriptionId, StringComparison.Ordinal);
-        if (!sameSubscription && update.Status is "canceled" or "incomplete_expired")
+        if (!sameSubscription && SubscriptionOrder.IsTerminal(update.Status))
         {
             // An ended earlier (or abandoned) subscription never overrides the tenant's current one.
             return new ApplyResult(IgnoredOtherSubscription, false);
         }
 
-        if (!fromStripe && sameSubscription && row.StripeStatus == "canceled" && update.Status != "canceled" && row.StripeSubscriptionId is not null)
+        var verdict = source switch
         {
-            // canceled is terminal for a Stripe subscription: a later-delivered event of it must not revive it.
+            StateSource.Event => SubscriptionOrder.OfEvent(row, update),
+            StateSource.Read => SubscriptionOrder.OfRead(row, update, update.EventCreated),
+            _ => OrderVerdict.Newer,
+        };
+        if (verdict == OrderVerdict.Older)
+        {
             return new ApplyResult(IgnoredStale, false);
         }
 
@@ -74,7 +76,7 @@ internal sealed class SubscriptionSync(EntitlementsDbContext db, PlanCatalog cat
         row.CurrentPeriodStart = update.CurrentPeriodStart ?? (sameSubscription ? row.CurrentPeriodStart : null);
         row.CurrentPeriodEnd = update.CurrentPeriodEnd;
         row.CancelAtPeriodEnd = update.CancelAtPeriodEnd;
-        row.LastStripeEventCreated = row.LastStripeEventCreated is { } previous && previous > update.EventCreated ? previous : update.EventCreated;
+        SubscriptionOrder.Note(row, source == StateSource.Event ? StateSource.Event : StateSource.Read, update.EventCreated);
         if (InDunning(update.Status))
         {
             row.DunningStartedAt ??= revealedAt;

@@ -17,9 +17,12 @@ namespace EntitlementDecision.ControlPlane.Webhooks;
 internal sealed class StripeEventRetryException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
-/// Applies one stored Stripe event inside the caller's transaction (not saved), for <see cref="StripeEventProcessor"/>:
-/// re-reads the subscription from Stripe (payload with the order check when Stripe stays unreachable), then hands the state
-/// to <see cref="SubscriptionSync"/>; invoices drive dunning. The rules: README, "Behaviour worth knowing".
+/// Applies stored Stripe events inside the caller's transaction (not saved), for <see cref="StripeEventProcessor"/>. With re-reading
+/// on, <see cref="PrepareAsync"/> first decides, before any row lock, which of a batch's events their payload cannot decide (a
+/// same-second tie, an event older than the row's state, an invoice event) and reads each of their subscriptions from Stripe once,
+/// for all of the batch's events of it; every other event, and every event with re-reading off, is applied from its payload with
+/// the order rule (<see cref="SubscriptionOrder"/>). The state goes to <see cref="SubscriptionSync"/>; invoices drive dunning.
+/// The rules: README, "Behaviour worth knowing".
 /// </summary>
 internal sealed partial class StripeEventApplier(
     EntitlementsDbContext db,
@@ -43,6 +46,17 @@ internal sealed partial class StripeEventApplier(
 
     // Entitlement rows a batch locked up front (LockAllAsync); LockAsync takes a row from here instead of querying it again.
     private readonly Dictionary<(string TenantId, string Environment), Entitlement> _locked = new();
+
+    // The batch's parsed events (PrepareAsync), its subscriptions read from Stripe (or why not), and the reads already applied.
+    private readonly Dictionary<string, Event> _events = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Reread> _rereads = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _appliedRereads = new(StringComparer.Ordinal);
+
+    /// <summary>One subscription read from Stripe for a batch: the object (null: Stripe does not know it) or the error, and when it was read.</summary>
+    private sealed record Reread(Subscription? Subscription, StripeException? Error, DateTimeOffset ObservedAt);
+
+    /// <summary>Subscriptions read from Stripe by the last <see cref="PrepareAsync"/> (for the measurement of how many events need one).</summary>
+    public int RereadCount => _rereads.Count;
 
     /// <summary>
     /// Locks, in one statement and in key order, the entitlement rows of <paramref name="keys"/> (a batch's events, each of another
@@ -71,8 +85,185 @@ internal sealed partial class StripeEventApplier(
         }
     }
 
-    /// <summary>Forgets the rows of <see cref="LockAllAsync"/> (after the batch's transaction ended).</summary>
-    public void ForgetLocked() => _locked.Clear();
+    /// <summary>Forgets the batch: rows of <see cref="LockAllAsync"/>, events and re-reads of <see cref="PrepareAsync"/> (after its transaction ended).</summary>
+    public void EndBatch()
+    {
+        _locked.Clear();
+        _events.Clear();
+        _rereads.Clear();
+        _appliedRereads.Clear();
+    }
+
+    /// <summary>
+    /// Before any entitlement row is locked: parses <paramref name="batch"/> (in processing order) and, with re-reading on, reads
+    /// from Stripe (<see cref="StripeCallPriority.Reread"/>, at most 8 at once, each within <see cref="RereadTimeout"/>) every
+    /// subscription one of whose events the payload cannot decide: a same-second tie or an older event against the row's order
+    /// data as the batch's earlier events leave them, or an invoice event. Returns the events whose read failed (network, 429,
+    /// 5xx, timeout, 404) and that <see cref="ApplyAsync"/> would therefore retry, with the error.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, Exception>> PrepareAsync(IReadOnlyList<StripeEventRecord> batch, CancellationToken ct)
+    {
+        var needed = new HashSet<string>(StringComparer.Ordinal);
+        var bySubscription = new Dictionary<string, List<StripeEventRecord>>(StringComparer.Ordinal);
+        var rows = new Dictionary<(string, string), Entitlement>();
+        if (Options.Reread)
+        {
+            var tenants = batch.Where(r => r.TenantId is not null && r.Environment is not null).Select(r => r.TenantId!).Distinct().ToArray();
+            foreach (var row in await db.Entitlements.AsNoTracking().Where(e => tenants.Contains(e.TenantId)).ToListAsync(ct))
+            {
+                rows[(row.TenantId, row.Environment)] = row;
+            }
+        }
+
+        foreach (var record in batch)
+        {
+            Event e;
+            try
+            {
+                // The receiver's parse of this very payload when this instance received it; else the stored payload.
+                e = parsed.Take(record.EventId) ?? StripeWebhookEvents.Parse(record.Payload);
+            }
+            catch (StripeEventFormatException)
+            {
+                continue; // ApplyAsync parses again and rejects it with the reason
+            }
+
+            _events[record.EventId] = e;
+            if (!Options.Reread || RereadTarget(e) is not { } target)
+            {
+                continue;
+            }
+
+            bySubscription.TryAdd(target.SubscriptionId, []);
+            bySubscription[target.SubscriptionId].Add(record);
+            if (needed.Contains(target.SubscriptionId))
+            {
+                continue;
+            }
+
+            if (target.Payload is null)
+            {
+                needed.Add(target.SubscriptionId); // an invoice: its payload is not the subscription
+                continue;
+            }
+
+            if (!rows.TryGetValue((target.Payload.TenantId, target.Payload.Environment), out var simulated))
+            {
+                continue; // no such entitlement: ApplyAsync rejects it without asking Stripe
+            }
+
+            if (SubscriptionOrder.OfEvent(simulated, target.Payload) == OrderVerdict.Newer)
+            {
+                // Decided by the payload: the batch's later events compare with it, as they will once it is applied.
+                SubscriptionOrder.Note(simulated, StateSource.Event, target.Payload.EventCreated);
+                simulated.StripeStatus = target.Payload.Status ?? simulated.StripeStatus;
+                simulated.StripeSubscriptionId = target.Payload.SubscriptionId ?? simulated.StripeSubscriptionId;
+            }
+            else
+            {
+                needed.Add(target.SubscriptionId);
+            }
+        }
+
+        if (needed.Count > 0)
+        {
+            using var reread = StripeCallContext.Use(StripeCallPriority.Reread);
+            using var gate = new SemaphoreSlim(8);
+            var reads = await Task.WhenAll(needed.Select(async id =>
+            {
+                await gate.WaitAsync(ct);
+                try
+                {
+                    return (Id: id, Read: await ReadAsync(id, ct));
+                }
+                finally
+                {
+                    gate.Release();
+                }
+            }));
+            foreach (var (id, read) in reads)
+            {
+                _rereads[id] = read;
+            }
+        }
+
+        var failed = new Dictionary<string, Exception>(StringComparer.Ordinal);
+        foreach (var (id, read) in _rereads)
+        {
+            foreach (var record in bySubscription[id])
+            {
+                if (RereadFailure(id, read, record.Attempts + 1) is { } error)
+                {
+                    failed[record.EventId] = error;
+                }
+            }
+        }
+
+        return failed;
+    }
+
+    /// <summary>The subscription an event concerns and its payload state (null for an invoice event), or null when no re-read applies.</summary>
+    private static (string SubscriptionId, SubscriptionUpdate? Payload)? RereadTarget(Event e)
+    {
+        switch (e.Type)
+        {
+            case StripeSubscriptionEvents.SubscriptionCreated or StripeSubscriptionEvents.SubscriptionUpdated or StripeSubscriptionEvents.SubscriptionDeleted:
+            {
+                var read = StripeSubscriptionEvents.Read(e);
+                return read.Succeeded && read.Update.SubscriptionId is { } id ? (id, read.Update) : null;
+            }
+
+            case StripeInvoiceEvents.TrialWillEnd:
+            {
+                var (trial, _) = StripeInvoiceEvents.ReadTrialWillEnd(e);
+                return trial?.Subscription.SubscriptionId is { } id ? (id, trial.Subscription) : null;
+            }
+
+            case StripeInvoiceEvents.PaymentFailed or StripeInvoiceEvents.Paid:
+            {
+                var (invoice, _) = StripeInvoiceEvents.ReadInvoice(e);
+                return invoice?.SubscriptionId is { } id ? (id, null) : null;
+            }
+
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>One GET of the subscription, bounded by <see cref="RereadTimeout"/>; a Stripe error is kept, not thrown.</summary>
+    private async Task<Reread> ReadAsync(string subscriptionId, CancellationToken ct)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(RereadTimeout);
+            try
+            {
+                var subscription = await stripe.GetSubscriptionAsync(subscriptionId, timeout.Token);
+                return new Reread(subscription, null, time.GetUtcNow());
+            }
+            catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+            {
+                throw StripeErrors.ConnectionError($"no answer within {RereadTimeout.TotalSeconds} s", e);
+            }
+        }
+        catch (StripeException ex)
+        {
+            return new Reread(null, ex, time.GetUtcNow());
+        }
+    }
+
+    /// <summary>Why an event whose subscription was read as <paramref name="read"/> must be retried at attempt <paramref name="attempt"/>; null when it can be applied.</summary>
+    private StripeEventRetryException? RereadFailure(string subscriptionId, Reread read, int attempt) => read switch
+    {
+        { Error: { } ex } when IsUnreachable(ex) && attempt >= Options.PayloadFallbackAfter => null, // applied from its payload
+        { Error: { } ex } when IsUnreachable(ex) => new StripeEventRetryException(
+            $"Stripe API unavailable retrieving {subscriptionId}: {ex.Status()?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? ex.StripeError?.Type} {ex.Message}", ex),
+        { Error: { } ex } => new StripeEventRetryException($"Stripe API error retrieving {subscriptionId}: {ex.Status()} {ex.StripeError?.Type}/{ex.StripeError?.Code}: {ex.Message}", ex),
+        { Subscription: null } => new StripeEventRetryException(
+            $"Stripe does not know subscription {subscriptionId} (404): is STRIPE_API_KEY of the account that sends these webhooks?"),
+        _ => null,
+    };
 
     /// <summary>
     /// Applies <paramref name="record"/> (its <see cref="StripeEventRecord.Attempts"/> already counts this attempt).
@@ -83,8 +274,8 @@ internal sealed partial class StripeEventApplier(
         Event e;
         try
         {
-            // The receiver's parse of this very payload when this instance received it; else the stored payload.
-            e = parsed.Take(record.EventId) ?? StripeWebhookEvents.Parse(record.Payload);
+            // PrepareAsync's parse (itself the receiver's when this instance received it); else the stored payload.
+            e = _events.GetValueOrDefault(record.EventId) ?? parsed.Take(record.EventId) ?? StripeWebhookEvents.Parse(record.Payload);
         }
         catch (StripeEventFormatException ex)
         {
@@ -132,8 +323,8 @@ internal sealed partial class StripeEventApplier(
             return new ApplyResult("rejected: unknown tenant", false);
         }
 
-        // Stripe first, then the row lock: the lock is never held across an HTTP call.
-        var (update, fromStripe, error) = await CurrentStateAsync(payload.SubscriptionId, payload, record, ct);
+        // Stripe's object when PrepareAsync read it (before any row lock: the lock is never held across an HTTP call).
+        var (current, error) = CurrentState(payload.SubscriptionId, payload, record);
         if (error is not null)
         {
             return new ApplyResult(error, false);
@@ -146,7 +337,7 @@ internal sealed partial class StripeEventApplier(
         }
 
         var now = time.GetUtcNow();
-        var result = sync.Apply(row.Row!, update!, fromStripe, record.StripeCreated, StripeActor, record.Type, record.EventId, now);
+        var result = ApplyState(row.Row!, payload, current, record.StripeCreated, record, now);
         if (trialEnd is not null || record.Type == StripeInvoiceEvents.TrialWillEnd)
         {
             AuditLog.Add(db, row.Row!.TenantId, row.Row.Environment, now, StripeActor, "trial.reminder", null,
@@ -156,6 +347,32 @@ internal sealed partial class StripeEventApplier(
         return result;
     }
 
+    /// <summary>
+    /// Applies the state of <paramref name="record"/> to the locked <paramref name="row"/>: Stripe's object <paramref name="current"/>
+    /// (once per batch; the event's <c>created</c> is noted either way, the object being at least as new), else the payload with
+    /// the order rule (a same-second tie is applied: it is never older than our own change).
+    /// </summary>
+    private ApplyResult ApplyState(Entitlement row, SubscriptionUpdate? payload, (SubscriptionUpdate Update, DateTimeOffset ObservedAt)? current,
+        DateTimeOffset revealedAt, StripeEventRecord record, DateTimeOffset now)
+    {
+        if (current is { } read)
+        {
+            var result = _appliedRereads.Add(read.Update.SubscriptionId!)
+                ? sync.Apply(row, read.Update, StateSource.Read, revealedAt, StripeActor, record.Type, record.EventId, now)
+                : new ApplyResult(SubscriptionSync.Applied, false);
+            if (!result.Outcome.StartsWith("rejected", StringComparison.Ordinal) && result.Outcome != SubscriptionSync.IgnoredOtherSubscription)
+            {
+                SubscriptionOrder.Note(row, StateSource.Event, record.StripeCreated);
+            }
+
+            return result;
+        }
+
+        return payload is null
+            ? new ApplyResult(SubscriptionSync.Applied, false)
+            : sync.Apply(row, payload, StateSource.Event, revealedAt, StripeActor, record.Type, record.EventId, now);
+    }
+
     private async Task<ApplyResult> ApplyInvoiceAsync(InvoiceUpdate invoice, StripeEventRecord record, CancellationToken ct)
     {
         if (record.TenantId is null || record.Environment is null)
@@ -163,8 +380,8 @@ internal sealed partial class StripeEventApplier(
             return new ApplyResult($"rejected: no tenant for invoice {invoice.InvoiceId} (no metadata.tenant_id and no entitlement with its subscription or customer)", false);
         }
 
-        // Stripe's current subscription first (its status decides whether dunning runs; read before the row lock), then the invoice's own facts.
-        var (update, fromStripe, error) = invoice.SubscriptionId is null ? (null, false, null) : await CurrentStateAsync(invoice.SubscriptionId, null, record, ct);
+        // Stripe's current subscription (its status decides whether dunning runs; read by PrepareAsync), then the invoice's own facts.
+        var (current, error) = invoice.SubscriptionId is null ? (null, null) : CurrentState(invoice.SubscriptionId, null, record);
         if (error is not null)
         {
             return new ApplyResult(error, false);
@@ -186,16 +403,16 @@ internal sealed partial class StripeEventApplier(
 
         var refreshed = false;
         var changed = false;
-        if (update is not null)
+        if (current is not null)
         {
-            var applied = sync.Apply(row, update, fromStripe, invoice.EventCreated, StripeActor, record.Type, record.EventId, now);
+            var applied = ApplyState(row, null, current, invoice.EventCreated, record, now);
             if (applied.Outcome.StartsWith("rejected", StringComparison.Ordinal))
             {
                 return applied;
             }
 
             changed = applied.Changed;
-            refreshed = fromStripe;
+            refreshed = true;
         }
 
         if (row.LastInvoiceEventCreated is { } lastInvoice && invoice.EventCreated < lastInvoice)
@@ -206,7 +423,7 @@ internal sealed partial class StripeEventApplier(
         var before = AuditLog.View(row);
         row.LastInvoiceEventCreated = invoice.EventCreated;
         // A subscription state newer than the invoice event wins over it (payload mode); a re-read state is always newer.
-        var newerState = refreshed || (row.LastStripeEventCreated is { } lastState && lastState > invoice.EventCreated);
+        var newerState = refreshed || SubscriptionOrder.StateNewerThan(row, invoice.EventCreated);
         if (invoice.EventType == StripeInvoiceEvents.Paid)
         {
             if (!(newerState && SubscriptionSync.InDunning(row.StripeStatus)))
@@ -273,65 +490,43 @@ internal sealed partial class StripeEventApplier(
     }
 
     /// <summary>
-    /// The subscription state to apply: Stripe's current object when re-reading is on (fromStripe = true), else the payload.
-    /// Returns an error outcome for a permanent problem; throws <see cref="StripeEventRetryException"/> to retry.
+    /// Stripe's object of <paramref name="subscriptionId"/> as <see cref="PrepareAsync"/> read it, with when; null when it was not
+    /// read (re-reading off, or the payload decides). Returns an error outcome for a permanent problem; throws
+    /// <see cref="StripeEventRetryException"/> when the read failed and the event should be retried (from attempt
+    /// <see cref="BillingOptions.PayloadFallbackAfter"/> on, an unreachable Stripe means the payload is applied instead).
     /// </summary>
-    private async Task<(SubscriptionUpdate? Update, bool FromStripe, string? Error)> CurrentStateAsync(
-        string? subscriptionId, SubscriptionUpdate? payload, StripeEventRecord record, CancellationToken ct)
+    private ((SubscriptionUpdate Update, DateTimeOffset ObservedAt)? Current, string? Error) CurrentState(
+        string? subscriptionId, SubscriptionUpdate? payload, StripeEventRecord record)
     {
-        if (!Options.Reread || subscriptionId is null)
+        if (subscriptionId is null || !_rereads.TryGetValue(subscriptionId, out var reread))
         {
-            return (payload, false, null);
+            return (null, null);
         }
 
-        Subscription? subscription;
-        try
+        if (RereadFailure(subscriptionId, reread, record.Attempts) is { } failure)
         {
-            // Bounded: the event row stays locked meanwhile, and with re-reading on the processor takes one event per transaction.
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(RereadTimeout);
-            try
-            {
-                subscription = await stripe.GetSubscriptionAsync(subscriptionId, timeout.Token);
-            }
-            catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
-            {
-                throw StripeErrors.ConnectionError($"no answer within {RereadTimeout.TotalSeconds} s", e);
-            }
-        }
-        catch (StripeException ex) when (IsUnreachable(ex))
-        {
-            if (record.Attempts >= Options.PayloadFallbackAfter)
-            {
-                LogPayloadFallback(logger, record.EventId, record.Attempts, ex.Status() ?? 0);
-                return (payload, false, null);
-            }
-
-            throw new StripeEventRetryException($"Stripe API unavailable retrieving {subscriptionId}: {ex.Status()?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? ex.StripeError?.Type} {ex.Message}", ex);
-        }
-        catch (StripeException ex)
-        {
-            throw new StripeEventRetryException($"Stripe API error retrieving {subscriptionId}: {ex.Status()} {ex.StripeError?.Type}/{ex.StripeError?.Code}: {ex.Message}", ex);
+            throw failure;
         }
 
-        if (subscription is null)
+        if (reread.Error is { } unreachable)
         {
-            throw new StripeEventRetryException($"Stripe does not know subscription {subscriptionId} (404): is STRIPE_API_KEY of the account that sends these webhooks?");
+            LogPayloadFallback(logger, record.EventId, record.Attempts, unreachable.Status() ?? 0);
+            return (null, null);
         }
 
-        var read = StripeSubscriptionMapper.FromRetrieved(subscription, time.GetUtcNow());
+        var read = StripeSubscriptionMapper.FromRetrieved(reread.Subscription!, reread.ObservedAt);
         if (!read.Succeeded)
         {
-            return (null, true, $"rejected: Stripe's subscription {subscriptionId}: {read.Error}");
+            return (null, $"rejected: Stripe's subscription {subscriptionId}: {read.Error}");
         }
 
         var current = read.Update;
         if (payload is not null && (current.TenantId != payload.TenantId || current.Environment != payload.Environment))
         {
-            return (null, true, $"rejected: Stripe's subscription {subscriptionId} belongs to {current.TenantId}/{current.Environment}, the event says {payload.TenantId}/{payload.Environment}");
+            return (null, $"rejected: Stripe's subscription {subscriptionId} belongs to {current.TenantId}/{current.Environment}, the event says {payload.TenantId}/{payload.Environment}");
         }
 
-        return (current, true, null);
+        return ((current, reread.ObservedAt), null);
     }
 
     /// <summary>Network errors, timeouts, 429 and 5xx: Stripe could not answer now.</summary>

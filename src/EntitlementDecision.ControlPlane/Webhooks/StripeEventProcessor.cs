@@ -11,13 +11,14 @@ namespace EntitlementDecision.ControlPlane.Webhooks;
 /// <summary>
 /// Processes stored webhook events in the background, <see cref="BillingOptions.Workers"/> drains at a time (never two events of one
 /// tenant at once). Wakes on <see cref="StripeEventSignal"/> (an event was stored or put back), else at the next due retry, at most
-/// every <see cref="PollInterval"/>. A drain takes up to <see cref="BillingOptions.BatchSize"/> due events in one statement with
-/// <c>FOR UPDATE SKIP LOCKED</c> (several instances share the work), the oldest first in Stripe's <c>created</c> order; an event of
-/// a tenant waits while an older event of the same tenant is still pending, so a batch holds at most one event per tenant and each
-/// tenant's events apply in order even when one is being retried. A batch is applied in one transaction (its entitlement rows
-/// locked in one statement, one save, one commit); when any of its events throws, the batch rolls back and each of its events is
-/// processed alone as below. One event alone (and every event while <see cref="BillingOptions.Reread"/> is on, so no row lock
-/// waits on Stripe's API) is applied under a savepoint: on an error the changes roll back, the attempt is counted,
+/// every <see cref="PollInterval"/>. A drain takes, with <c>FOR UPDATE SKIP LOCKED</c> (several instances share the work), the
+/// oldest due event of up to <see cref="BillingOptions.BatchSize"/> tenants (an event waits while an older event of its tenant is
+/// pending) and then up to <see cref="FollowersPerTenant"/> of each such tenant's next due events, at most
+/// <see cref="MaxBatchEvents"/> in all, in Stripe's <c>created</c> order per tenant. With re-reading on, the events whose payload
+/// cannot decide have their subscriptions read from Stripe first, once per subscription (<see cref="StripeEventApplier.PrepareAsync"/>);
+/// an event whose read failed is retried later and its tenant's later events wait for it. A batch is applied in one transaction
+/// (its entitlement rows locked in one statement, one save, one commit); when any of its events throws, the batch rolls back and
+/// each of its events is processed alone: under a savepoint, on an error the changes roll back, the attempt is counted,
 /// <c>last_error</c> kept and <c>next_attempt_at</c> moved by <see cref="BillingOptions.Backoff"/>; after
 /// <see cref="BillingOptions.MaxAttempts"/> the event is <c>failed</c> (queryable and retryable at the operator endpoints).
 /// </summary>
@@ -37,6 +38,11 @@ internal sealed partial class StripeEventProcessor(
     protected override TimeSpan MaxBackoff => MaxErrorBackoff;
 
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
+
+    /// <summary>Events of one tenant a batch takes after its oldest (so a subscription's waiting events share one re-read).</summary>
+    public const int FollowersPerTenant = 8;
+
+    private int MaxBatchEvents => options.Value.BatchSize * 4;
     private static readonly TimeSpan MaxErrorBackoff = TimeSpan.FromSeconds(30);
 
     // Several drains at once, each taking the oldest takeable events until none is left. A tenant's events never run
@@ -56,11 +62,10 @@ internal sealed partial class StripeEventProcessor(
     }
 
     /// <summary>
-    /// Takes up to <see cref="BillingOptions.BatchSize"/> due events (1 while re-reading is on), each of a different tenant, and
-    /// processes them; returns their ids in the order taken (Stripe's created order), empty when none was due.
+    /// Takes a batch of due events (the oldest of up to <see cref="BillingOptions.BatchSize"/> tenants, then their next ones) and
+    /// processes it; returns the ids in the order taken (each tenant's in Stripe's created order), empty when none was due.
     /// </summary>
-    internal Task<IReadOnlyList<string>> ProcessBatchAsync(CancellationToken ct) =>
-        ProcessAsync(options.Value.Reread ? 1 : options.Value.BatchSize, null, ct);
+    internal Task<IReadOnlyList<string>> ProcessBatchAsync(CancellationToken ct) => ProcessAsync(options.Value.BatchSize, null, ct);
 
     private async Task<IReadOnlyList<string>> ProcessAsync(int limit, string? onlyEventId, CancellationToken ct)
     {
@@ -76,6 +81,14 @@ internal sealed partial class StripeEventProcessor(
                 return [];
             }
 
+            if (onlyEventId is null)
+            {
+                taken.AddRange(await TakeFollowersAsync(db, taken, ct));
+            }
+
+            // Stripe's objects for what the payloads cannot decide, before any entitlement row is locked.
+            var unread = await applier.PrepareAsync(taken, ct);
+            metrics.Rereads(applier.RereadCount);
             if (taken.Count == 1)
             {
                 await ProcessOneAsync(db, applier, tx, taken[0], ct);
@@ -83,7 +96,8 @@ internal sealed partial class StripeEventProcessor(
             }
 
             ids = taken.Select(r => r.EventId).ToArray();
-            if (await TryApplyBatchAsync(db, applier, tx, taken, ct))
+            var apply = WithoutUnread(taken, unread);
+            if (await TryApplyBatchAsync(db, applier, tx, apply, ct))
             {
                 return ids;
             }
@@ -120,7 +134,89 @@ internal sealed partial class StripeEventProcessor(
     }
 
     /// <summary>
-    /// Applies several taken events (each of another tenant) in <paramref name="tx"/>: attempts counted, entitlement rows locked in one
+    /// Up to <see cref="FollowersPerTenant"/> pending events of each tenant of <paramref name="heads"/> after its head, in order, locked;
+    /// each tenant's run stops at its first event not yet due (a retry in backoff), and the batch at <see cref="MaxBatchEvents"/>.
+    /// No other worker takes them meanwhile: an event is takeable only while no older event of its tenant is pending.
+    /// </summary>
+    private async Task<List<StripeEventRecord>> TakeFollowersAsync(EntitlementsDbContext db, List<StripeEventRecord> heads, CancellationToken ct)
+    {
+        var keyed = heads.Where(h => h.TenantId is not null && h.Environment is not null).ToList();
+        var room = MaxBatchEvents - heads.Count;
+        if (keyed.Count == 0 || room <= 0)
+        {
+            return [];
+        }
+
+        var tenants = keyed.Select(h => h.TenantId!).ToArray();
+        var environments = keyed.Select(h => h.Environment!).ToArray();
+        var headIds = heads.Select(h => h.EventId).ToArray();
+        var candidates = await db.StripeEvents.FromSql($"""
+            SELECT * FROM stripe_events WHERE event_id IN (
+              SELECT event_id FROM (
+                SELECT e.event_id, row_number() OVER (PARTITION BY e.tenant_id, e.environment ORDER BY e.stripe_created, e.event_id) AS n
+                FROM stripe_events e
+                JOIN unnest({tenants}::text[], {environments}::text[]) AS k(tenant_id, environment)
+                  ON e.tenant_id = k.tenant_id AND e.environment = k.environment
+                WHERE e.status = 'pending' AND NOT (e.event_id = ANY({headIds}))) x
+              WHERE x.n <= {FollowersPerTenant})
+            ORDER BY tenant_id, environment, stripe_created, event_id
+            FOR UPDATE
+            """).ToListAsync(ct);
+        var now = time.GetUtcNow();
+        var followers = new List<StripeEventRecord>();
+        foreach (var run in candidates.GroupBy(c => (c.TenantId, c.Environment)))
+        {
+            foreach (var record in run)
+            {
+                if (record.NextAttemptAt > now || followers.Count >= room)
+                {
+                    break;
+                }
+
+                followers.Add(record);
+            }
+        }
+
+        return followers;
+    }
+
+    /// <summary>
+    /// The events of <paramref name="taken"/> that can be applied now: a tenant's events from its first one whose re-read failed are
+    /// left out (that one's attempt and error are recorded here, the later ones stay pending untouched), so each tenant's order holds.
+    /// </summary>
+    private List<StripeEventRecord> WithoutUnread(List<StripeEventRecord> taken, IReadOnlyDictionary<string, Exception> unread)
+    {
+        if (unread.Count == 0)
+        {
+            return taken;
+        }
+
+        var blocked = new HashSet<(string?, string?)>();
+        var apply = new List<StripeEventRecord>();
+        foreach (var record in taken)
+        {
+            var key = record.TenantId is null ? (record.EventId, null) : (record.TenantId, record.Environment);
+            if (blocked.Contains(key))
+            {
+                continue;
+            }
+
+            if (unread.TryGetValue(record.EventId, out var error))
+            {
+                blocked.Add(key);
+                record.Attempts++;
+                RecordFailure(record, error);
+                continue;
+            }
+
+            apply.Add(record);
+        }
+
+        return apply;
+    }
+
+    /// <summary>
+    /// Applies several taken events (at most <see cref="FollowersPerTenant"/> + 1 of one tenant, in its order) in <paramref name="tx"/>: attempts counted, entitlement rows locked in one
     /// statement, each event applied under its own processing Activity, one save, one commit. Returns false, with the transaction
     /// rolled back, when any event threw; cancellation and a failed rollback propagate.
     /// </summary>
@@ -167,7 +263,7 @@ internal sealed partial class StripeEventProcessor(
         }
         finally
         {
-            applier.ForgetLocked();
+            applier.EndBatch();
         }
 
         var changed = false;
@@ -221,22 +317,7 @@ internal sealed partial class StripeEventProcessor(
             activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.GetType().Name);
             await tx.RollbackToSavepointAsync("apply", ct);
             db.ChangeTracker.Clear();
-            var row = await db.StripeEvents.SingleAsync(x => x.EventId == eventId, ct);
-            row.LastError = ErrorText.Describe(e);
-            if (row.Attempts >= options.Value.MaxAttempts)
-            {
-                row.Status = StripeEventRecord.Failed;
-                metrics.Failed();
-                LogFailed(logger, eventId, row.Type, row.Attempts, row.LastError);
-            }
-            else
-            {
-                var delay = options.Value.Backoff(row.Attempts);
-                row.NextAttemptAt = time.GetUtcNow() + delay;
-                metrics.Retried();
-                LogRetry(logger, eventId, row.Type, row.Attempts, delay.TotalMilliseconds, row.LastError);
-            }
-
+            RecordFailure(await db.StripeEvents.SingleAsync(x => x.EventId == eventId, ct), e);
             await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);
             return;
@@ -250,6 +331,25 @@ internal sealed partial class StripeEventProcessor(
         }
 
         LogProcessed(logger, eventId, record.Type, result.Outcome);
+    }
+
+    /// <summary>Records a failed attempt on <paramref name="row"/> (its attempts already counted): <c>failed</c> after the last, else the next attempt's time.</summary>
+    private void RecordFailure(StripeEventRecord row, Exception e)
+    {
+        row.LastError = ErrorText.Describe(e);
+        if (row.Attempts >= options.Value.MaxAttempts)
+        {
+            row.Status = StripeEventRecord.Failed;
+            metrics.Failed();
+            LogFailed(logger, row.EventId, row.Type, row.Attempts, row.LastError);
+        }
+        else
+        {
+            var delay = options.Value.Backoff(row.Attempts);
+            row.NextAttemptAt = time.GetUtcNow() + delay;
+            metrics.Retried();
+            LogRetry(logger, row.EventId, row.Type, row.Attempts, delay.TotalMilliseconds, row.LastError);
+        }
     }
 
     /// <summary>Time until the earliest pending retry is due, capped at <see cref="PollInterval"/>.</summary>

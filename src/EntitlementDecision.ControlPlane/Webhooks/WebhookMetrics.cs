@@ -5,7 +5,7 @@ namespace EntitlementDecision.ControlPlane.Webhooks;
 /// <summary>
 /// Webhook counters since the process started, on the <see cref="System.Diagnostics.Metrics"/> meter
 /// <c>EntitlementDecision.ControlPlane.Webhooks</c> (instrument <c>ed.webhook.events</c>, tag <c>result</c> = received | verified |
-/// rejected_signature | rejected_parse | rejected_too_large | rate_limited | stored | duplicate | processed | retried | failed;
+/// rejected_signature | rejected_parse | rejected_too_large | rate_limited | stored | duplicate | processed | retried | failed | reread, the last counting subscriptions read from Stripe for events;
 /// histogram <c>ed.webhook.processing_lag</c>, seconds from receipt to applied) and as
 /// plain totals for <c>GET /billing/webhooks/stats</c>. Durable counts come from <c>stripe_events</c> (see <see cref="WebhookOperatorEndpoints"/>).
 /// </summary>
@@ -13,7 +13,7 @@ internal sealed class WebhookMetrics : IDisposable
 {
     public const string MeterName = "EntitlementDecision.ControlPlane.Webhooks";
     public static readonly string[] Results =
-        ["received", "verified", "rejected_signature", "rejected_parse", "rejected_too_large", "rate_limited", "stored", "duplicate", "processed", "retried", "failed"];
+        ["received", "verified", "rejected_signature", "rejected_parse", "rejected_too_large", "rate_limited", "stored", "duplicate", "processed", "retried", "failed", "reread"];
 
     private readonly Meter _meter;
     private readonly Counter<long> _events;
@@ -56,6 +56,15 @@ internal sealed class WebhookMetrics : IDisposable
     public void Retried() => Add(9);
 
     public void Failed() => Add(10);
+
+    /// <summary><paramref name="subscriptions"/> subscriptions were read from Stripe for a batch of events (one read answers all of a subscription's events).</summary>
+    public void Rereads(int subscriptions)
+    {
+        for (var i = 0; i < subscriptions; i++)
+        {
+            Add(11);
+        }
+    }
 
     /// <summary>The totals since start, by result name.</summary>
     public IReadOnlyDictionary<string, long> Snapshot() =>

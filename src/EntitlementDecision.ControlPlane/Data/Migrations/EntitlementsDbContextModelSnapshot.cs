@@ -194,6 +194,10 @@ namespace EntitlementDecision.ControlPlane.Data.Migrations
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("last_stripe_event_created");
 
+                    b.Property<DateTimeOffset?>("LastStripeReadAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("last_stripe_read_at");
+
                     b.Property<string>("OverridePlanId")
                         .HasColumnType("text")
                         .HasColumnName("override_plan_id");
