@@ -23,8 +23,11 @@ public class StripeWorld : IAsyncLifetime
     /// <summary>Extra host settings (applied over the defaults), for classes that derive a world.</summary>
     public Dictionary<string, string?> Overrides { get; } = new();
 
-    /// <summary>The fake's settings; by default Stripe-like, so events of one change share a second.</summary>
-    public FakeStripeOptions StripeOptions { get; } = new();
+    /// <summary>
+    /// The fake's settings; by default Stripe-like, so events of one change share a second, but without Stripe's rate limits:
+    /// the test and the host share one key with no client retries, and SameSecondWorld's clock never leaves its first second.
+    /// </summary>
+    public FakeStripeOptions StripeOptions { get; } = new() { RateLimits = null };
 
     public FakeStripeServer Stripe { get; private set; } = null!;
 
