@@ -26,8 +26,11 @@ public class StripeWorld : IAsyncLifetime
     /// <summary>The control plane's clock, when a derived world sets one (default the system clock).</summary>
     public TimeProvider? HostTime { get; set; }
 
-    /// <summary>The fake's settings; by default Stripe-like, so events of one change share a second.</summary>
-    public FakeStripeOptions StripeOptions { get; } = new();
+    /// <summary>
+    /// The fake's settings; by default Stripe-like, so events of one change share a second, but without Stripe's rate limits:
+    /// the test and the host share one key with no client retries, and the standing clocks of some worlds never leave one second.
+    /// </summary>
+    public FakeStripeOptions StripeOptions { get; } = new() { RateLimits = null };
 
     public FakeStripeServer Stripe { get; private set; } = null!;
 

@@ -39,6 +39,7 @@ public static class FakeStripeEndpoints
         var fake = app.MapGroup("/_fake");
         fake.MapGet("/requests", (string? path) =>
             Results.Json(state.Requests.Where(r => path is null || r.Path == path), ControlJson));
+        fake.MapGet("/requests/summary", () => Results.Json(state.RequestSummary, ControlJson));
         fake.MapDelete("/requests", () =>
         {
             state.ClearRequests();
@@ -124,10 +125,26 @@ public static class FakeStripeEndpoints
             h => h.Key.ToLowerInvariant(),
             h => h.Key.Equals("Authorization", StringComparison.OrdinalIgnoreCase) ? Mask(h.Value.ToString()) : h.Value.ToString(),
             StringComparer.Ordinal);
-        var (recorded, fault) = state.Record(method, path, headers, form);
+        var authorization = request.Headers.Authorization.ToString();
+        var key = authorization.StartsWith("Bearer ", StringComparison.Ordinal) ? authorization["Bearer ".Length..].Trim() : "";
+        var (recorded, limit, fault) = state.Record(method, path, headers, form, key);
         var response = context.Response;
         response.Headers["Request-Id"] = FakeStripeState.NewId("req");
         response.Headers["Stripe-Version"] = request.Headers["Stripe-Version"].FirstOrDefault() ?? Stripe.Api.StripeNetBilling.ApiVersion;
+
+        if (limit != RateLimitOutcome.Allowed)
+        {
+            response.Headers["Stripe-Rate-Limited-Reason"] = RateLimitAnswer.Reason(limit);
+            if (state.RateLimits?.ShouldRetry is { } retry)
+            {
+                response.Headers["Stripe-Should-Retry"] = retry ? "true" : "false";
+            }
+
+            var limited = RateLimitAnswer.Error(limit, key).Body();
+            limited["error"]!["doc_url"] = RateLimitAnswer.DocUrl;
+            await WriteAsync(context, state, recorded, 429, limited.ToJsonString());
+            return;
+        }
 
         if (fault is not null)
         {
@@ -168,8 +185,6 @@ public static class FakeStripeEndpoints
             return;
         }
 
-        var authorization = request.Headers.Authorization.ToString();
-        var key = authorization.StartsWith("Bearer ", StringComparison.Ordinal) ? authorization["Bearer ".Length..].Trim() : "";
         if (key.Length == 0)
         {
             var missing = new FakeStripeError(401, "invalid_request_error",

@@ -31,7 +31,13 @@ public sealed class FakeStripeOptions
     /// <summary>The webhook endpoint's signing secret (<c>whsec_...</c>); required with <see cref="WebhookUrl"/>.</summary>
     public string? WebhookSecret { get; set; }
 
-    /// <summary>The clock for <c>created</c>, periods, trials and webhook signatures (default the system clock).</summary>
+    /// <summary>
+    /// Stripe's rate limits on <c>/v1</c> (default Stripe's: 25 operations/s per test-mode key, 100 per live-mode key, 25
+    /// requests/s per endpoint); beyond them 429 <c>rate_limit</c>. Null: no limits. See <see cref="FakeStripeRateLimits"/>.
+    /// </summary>
+    public FakeStripeRateLimits? RateLimits { get; set; } = new();
+
+    /// <summary>The clock for <c>created</c>, periods, trials, webhook signatures and rate-limit seconds (default the system clock).</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
     /// <summary>

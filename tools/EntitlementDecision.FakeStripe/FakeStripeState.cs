@@ -22,6 +22,9 @@ public sealed record RecordedRequest(
 {
     /// <summary>The status the fake answered (0 when the connection was aborted by a fault).</summary>
     public int Status { get; internal set; }
+
+    /// <summary>The tally that counts its status once answered; null once answered, or forgotten by a clear.</summary>
+    internal RequestTally? PendingIn { get; set; }
 }
 
 /// <summary>
@@ -90,6 +93,8 @@ public sealed partial class FakeStripeState : IDisposable
     private readonly List<RecordedRequest> _requests = [];
     private readonly List<MutableFault> _faults = [];
     private readonly List<WebhookDelivery> _deliveries = [];
+    private readonly RateLimitWindows? _rateLimits;
+    private RequestTally _tally = new();
     private long _lastEventCreated;
     private Uri? _webhookUrl;
     private string? _webhookSecret;
@@ -99,6 +104,8 @@ public sealed partial class FakeStripeState : IDisposable
         _options = options ?? new FakeStripeOptions();
         _webhookUrl = _options.WebhookUrl;
         _webhookSecret = _options.WebhookSecret;
+        _options.RateLimits?.Validate();
+        _rateLimits = _options.RateLimits is { } limits ? new RateLimitWindows(limits) : null;
         foreach (var price in _options.Prices)
         {
             AddPrice(price);
@@ -124,13 +131,23 @@ public sealed partial class FakeStripeState : IDisposable
         get { lock (_gate) { return [.. _deliveries]; } }
     }
 
-    /// <summary>Forgets the recorded requests and deliveries (objects, events and idempotency results stay).</summary>
+    /// <summary>The rate limits in force (fixed at construction), or null.</summary>
+    internal FakeStripeRateLimits? RateLimits => _rateLimits?.Limits;
+
+    /// <summary>The recorded requests in figures (see <see cref="FakeRequestSummary"/>).</summary>
+    public FakeRequestSummary RequestSummary
+    {
+        get { lock (_gate) { return _tally.Snapshot(); } }
+    }
+
+    /// <summary>Forgets the recorded requests, their summary and the deliveries (objects, events, idempotency results and rate-limit windows stay).</summary>
     public void ClearRequests()
     {
         lock (_gate)
         {
             _requests.Clear();
             _deliveries.Clear();
+            _tally = new RequestTally();
         }
     }
 
@@ -227,26 +244,43 @@ public sealed partial class FakeStripeState : IDisposable
         }
     }
 
-    /// <summary>Records a request and returns the fault that answers it, if any (consuming one of its count).</summary>
-    internal (RecordedRequest Request, FakeFault? Fault) Record(string method, string path, IReadOnlyDictionary<string, string> headers, IReadOnlyDictionary<string, string> form)
+    /// <summary>
+    /// Records a request and counts it against the rate limits of <paramref name="apiKey"/> (none when empty). Over a limit it
+    /// returns that outcome and no fault; else the fault that answers it, if any (consuming one of its count).
+    /// </summary>
+    internal (RecordedRequest Request, RateLimitOutcome Limit, FakeFault? Fault) Record(
+        string method, string path, IReadOnlyDictionary<string, string> headers, IReadOnlyDictionary<string, string> form, string apiKey)
     {
         lock (_gate)
         {
             var request = new RecordedRequest(
                 _requests.Count + 1, method, path, headers, form,
-                headers.GetValueOrDefault("idempotency-key"), headers.GetValueOrDefault("stripe-version"));
+                headers.GetValueOrDefault("idempotency-key"), headers.GetValueOrDefault("stripe-version"))
+            {
+                PendingIn = _tally,
+            };
             _requests.Add(request);
+            var endpoint = StripeEndpoint.Of(method, path);
+            var second = NowSeconds;
+            _tally.Arrived(endpoint, second);
+            var limit = _rateLimits is not null && apiKey.Length > 0 ? _rateLimits.Admit(apiKey, endpoint, second) : RateLimitOutcome.Allowed;
+            if (limit != RateLimitOutcome.Allowed)
+            {
+                _tally.RateLimited(endpoint);
+                return (request, limit, null);
+            }
+
             foreach (var fault in _faults)
             {
                 if (fault.Remaining > 0 && fault.Matches(method, path))
                 {
                     fault.Remaining--;
-                    return (request, fault.Fault);
+                    return (request, RateLimitOutcome.Allowed, fault.Fault);
                 }
             }
 
             _faults.RemoveAll(f => f.Remaining == 0);
-            return (request, null);
+            return (request, RateLimitOutcome.Allowed, null);
         }
     }
 
@@ -255,6 +289,8 @@ public sealed partial class FakeStripeState : IDisposable
         lock (_gate)
         {
             request.Status = status;
+            request.PendingIn?.Answered(status);
+            request.PendingIn = null;
         }
     }
 
