@@ -92,10 +92,12 @@ public sealed class ApprovalFlowTests(GovernedWorld world) : IClassFixture<Gover
     {
         var tenant = await Fx.CreateTenantAsync();
         var eventId = "evt_failed_" + Guid.NewGuid().ToString("N");
-        var body = ControlPlaneFixture.SubscriptionEvent(Stripe.StripeSubscriptionEvents.SubscriptionUpdated, tenant, "active", DateTimeOffset.UtcNow.AddMinutes(-1), "sub_missing_in_fake")
+        var created = DateTimeOffset.UtcNow.AddMinutes(-1);
+        Assert.Equal("applied", await Fx.DeliverAsync(ControlPlaneFixture.SubscriptionEvent(Stripe.StripeSubscriptionEvents.SubscriptionUpdated, tenant, "active", created, "sub_missing_in_fake").ToUtf8Bytes()));
+        var body = ControlPlaneFixture.SubscriptionEvent(Stripe.StripeSubscriptionEvents.SubscriptionUpdated, tenant, "past_due", created, "sub_missing_in_fake")
             .WithEventId(eventId).ToUtf8Bytes();
         await Fx.PostWebhookAsync(body);
-        // Re-reading a subscription the fake does not hold ends the event failed (Stripe answers 404).
+        // A same-second tie needs Stripe's object; re-reading a subscription the fake does not hold ends the event failed (404).
         var failed = await Fx.WaitProcessedAsync(eventId);
         Assert.Equal("failed", failed.Status);
 

@@ -65,15 +65,20 @@ internal static class SubscriptionOrder
         return OrderVerdict.Newer;
     }
 
-    /// <summary>Stripe's object read at <paramref name="observedAt"/> against the row: older than a newer read, or than an event of a later second.</summary>
+    /// <summary>
+    /// Stripe's object read at <paramref name="observedAt"/> against the row: older than a newer read or than an event of a later
+    /// second; in the second of the row's terminal event, a non-terminal object is the older one (read before the end).
+    /// </summary>
     public static OrderVerdict OfRead(Entitlement row, SubscriptionUpdate update, DateTimeOffset observedAt)
     {
-        if (observedAt < row.LastStripeReadAt || (row.LastStripeEventCreated is { } e && Second(observedAt) < Second(e)))
+        var lastEvent = row.LastStripeEventCreated is { } e ? Second(e) : (DateTimeOffset?)null;
+        if (observedAt < row.LastStripeReadAt || Second(observedAt) < lastEvent)
         {
             return OrderVerdict.Older;
         }
 
-        return SameSubscription(row, update) && row.StripeSubscriptionId is not null && IsTerminal(row.StripeStatus) && !IsTerminal(update.Status)
+        return Second(observedAt) == lastEvent && SameSubscription(row, update) && row.StripeSubscriptionId is not null
+            && IsTerminal(row.StripeStatus) && !IsTerminal(update.Status)
             ? OrderVerdict.Older
             : OrderVerdict.Newer;
     }

@@ -1,6 +1,5 @@
 using System.Diagnostics.Metrics;
 using System.Net;
-using System.Threading.RateLimiting;
 
 namespace EntitlementDecision.Stripe.Api;
 
@@ -26,7 +25,7 @@ public enum StripeCallPriority
 /// background work for its <c>Retry-After</c> (1 s when absent); customer calls go on (Stripe.net retries them on
 /// <c>Stripe-Should-Retry</c>).
 /// </summary>
-public sealed class StripeRequestBudget : IDisposable
+public sealed class StripeRequestBudget
 {
     /// <summary>The meter of <c>ed_stripe_requests_total</c> (by priority) and <c>ed_stripe_rate_limited_total</c> (429s from Stripe).</summary>
     public const string MeterName = "EntitlementDecision.Stripe";
@@ -36,14 +35,16 @@ public sealed class StripeRequestBudget : IDisposable
     private static readonly Counter<long> RateLimited = Meter.CreateCounter<long>("ed_stripe_rate_limited_total", description: "Stripe API answers 429, by priority");
 
     // 11 segments of 100 ms: any one-second interval lies within one 1.1 s window, so no second ever holds more than the limit.
+    // Counted on the TimeProvider (the BCL's limiters measure real elapsed time, which a test clock cannot move).
     private static readonly TimeSpan Segment = TimeSpan.FromMilliseconds(100);
     private const int Segments = 11;
 
-    private readonly SlidingWindowRateLimiter _window;
-    private readonly ITimer _timer;
+    private readonly object _lock = new();
+    private readonly int[] _counts = new int[Segments];
     private readonly TimeProvider _time;
     private readonly int _rereadReserve;
     private readonly int _backgroundReserve;
+    private long _segment; // index (time / Segment) of the newest counted segment
     private long _pausedUntilTicks;
 
     /// <param name="requestsPerSecond">Requests in any one second, 1..1000 (<c>ED_STRIPE_REQUESTS_PER_SECOND</c>, default 25).</param>
@@ -57,73 +58,94 @@ public sealed class StripeRequestBudget : IDisposable
         _time = time;
         _rereadReserve = Math.Max(1, requestsPerSecond / 5);
         _backgroundReserve = Math.Max(2, 2 * requestsPerSecond / 5);
-        _window = new SlidingWindowRateLimiter(new SlidingWindowRateLimiterOptions
-        {
-            PermitLimit = requestsPerSecond,
-            Window = Segment * Segments,
-            SegmentsPerWindow = Segments,
-            AutoReplenishment = false,
-            QueueLimit = int.MaxValue,
-            QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
-        });
-        _timer = time.CreateTimer(_ => _window.TryReplenish(), null, Segment, Segment);
     }
 
     /// <summary>The budget: requests in any one second.</summary>
     public int RequestsPerSecond { get; }
 
     /// <summary>Requests the window still allows now.</summary>
-    public long Available => _window.GetStatistics()?.CurrentAvailablePermits ?? 0;
+    public int Available
+    {
+        get
+        {
+            lock (_lock)
+            {
+                Roll();
+                return RequestsPerSecond - _counts.Sum();
+            }
+        }
+    }
 
     /// <summary>
-    /// Waits for room for one request of <paramref name="priority"/>; dispose the lease after the request. Throws
-    /// <see cref="OperationCanceledException"/> when <paramref name="ct"/> ends first.
+    /// Waits for room for one request of <paramref name="priority"/> and counts it. Throws <see cref="OperationCanceledException"/>
+    /// when <paramref name="ct"/> ends first.
     /// </summary>
-    public async ValueTask<RateLimitLease> AcquireAsync(StripeCallPriority priority, CancellationToken ct)
+    public async ValueTask AcquireAsync(StripeCallPriority priority, CancellationToken ct)
     {
-        if (priority == StripeCallPriority.Customer)
+        while (!TryTake(priority))
         {
-            var lease = await _window.AcquireAsync(1, ct);
-            Requests.Add(1, new KeyValuePair<string, object?>("priority", "customer"));
-            return lease;
-        }
-
-        var reserve = priority == StripeCallPriority.Reread ? _rereadReserve : _backgroundReserve;
-        while (true)
-        {
-            ct.ThrowIfCancellationRequested();
-            if (_time.GetUtcNow().UtcTicks >= Interlocked.Read(ref _pausedUntilTicks) && Available > reserve)
-            {
-                var lease = _window.AttemptAcquire(1);
-                if (lease.IsAcquired)
-                {
-                    Requests.Add(1, new KeyValuePair<string, object?>("priority", priority == StripeCallPriority.Reread ? "reread" : "background"));
-                    return lease;
-                }
-
-                lease.Dispose();
-            }
-
             await Task.Delay(Segment / 4, _time, ct);
         }
+
+        Requests.Add(1, new KeyValuePair<string, object?>("priority", Name(priority)));
     }
 
     /// <summary>Stripe answered 429: re-reads and background work wait <paramref name="retryAfter"/> (customer calls do not).</summary>
     public void RateLimitedByStripe(StripeCallPriority priority, TimeSpan retryAfter)
     {
-        RateLimited.Add(1, new KeyValuePair<string, object?>("priority", priority.ToString().ToLowerInvariant()));
+        RateLimited.Add(1, new KeyValuePair<string, object?>("priority", Name(priority)));
         var until = (_time.GetUtcNow() + retryAfter).UtcTicks;
-        long seen;
-        while ((seen = Interlocked.Read(ref _pausedUntilTicks)) < until && Interlocked.CompareExchange(ref _pausedUntilTicks, until, seen) != seen)
+        lock (_lock)
         {
+            _pausedUntilTicks = Math.Max(_pausedUntilTicks, until);
         }
     }
 
-    public void Dispose()
+    /// <summary>Counts one request of <paramref name="priority"/> when the window has room for it now (above the priority's reserve).</summary>
+    internal bool TryTake(StripeCallPriority priority)
     {
-        _timer.Dispose();
-        _window.Dispose();
+        var reserve = priority switch
+        {
+            StripeCallPriority.Customer => 0,
+            StripeCallPriority.Reread => _rereadReserve,
+            _ => _backgroundReserve,
+        };
+        lock (_lock)
+        {
+            if (priority != StripeCallPriority.Customer && _time.GetUtcNow().UtcTicks < _pausedUntilTicks)
+            {
+                return false;
+            }
+
+            Roll();
+            if (RequestsPerSecond - _counts.Sum() <= reserve)
+            {
+                return false;
+            }
+
+            _counts[(int)(_segment % Segments)]++;
+            return true;
+        }
     }
+
+    // Moves the window to the current segment, forgetting the segments that left it.
+    private void Roll()
+    {
+        var now = _time.GetUtcNow().UtcTicks / Segment.Ticks;
+        for (var s = Math.Max(_segment + 1, now - Segments + 1); s <= now; s++)
+        {
+            _counts[(int)(s % Segments)] = 0;
+        }
+
+        _segment = Math.Max(_segment, now);
+    }
+
+    private static string Name(StripeCallPriority priority) => priority switch
+    {
+        StripeCallPriority.Customer => "customer",
+        StripeCallPriority.Reread => "reread",
+        _ => "background",
+    };
 }
 
 /// <summary>The priority of the Stripe calls made in the current async flow (<see cref="StripeCallPriority.Customer"/> unless set).</summary>
@@ -157,7 +179,7 @@ public sealed class StripeBudgetHandler(StripeRequestBudget budget) : Delegating
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         var priority = StripeCallContext.Priority;
-        using var lease = await budget.AcquireAsync(priority, cancellationToken);
+        await budget.AcquireAsync(priority, cancellationToken);
         var response = await base.SendAsync(request, cancellationToken);
         if (response.StatusCode == HttpStatusCode.TooManyRequests)
         {
