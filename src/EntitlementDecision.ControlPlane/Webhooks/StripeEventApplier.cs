@@ -19,7 +19,7 @@ internal sealed class StripeEventRetryException(string message, Exception? inner
 /// <summary>
 /// Applies stored Stripe events inside the caller's transaction (not saved), for <see cref="StripeEventProcessor"/>. With re-reading
 /// on, <see cref="PrepareAsync"/> first decides, before any row lock, which of a batch's events their payload cannot decide (a
-/// same-second tie, an event older than the row's state, an invoice event) and reads each of their subscriptions from Stripe once,
+/// same-second tie, an invoice event) and reads each of their subscriptions from Stripe once,
 /// for all of the batch's events of it; every other event, and every event with re-reading off, is applied from its payload with
 /// the order rule (<see cref="SubscriptionOrder"/>). The state goes to <see cref="SubscriptionSync"/>; invoices drive dunning.
 /// The rules: README, "Behaviour worth knowing".
@@ -97,8 +97,8 @@ internal sealed partial class StripeEventApplier(
     /// <summary>
     /// Before any entitlement row is locked: parses <paramref name="batch"/> (in processing order) and, with re-reading on, reads
     /// from Stripe (<see cref="StripeCallPriority.Reread"/>, at most 8 at once, each within <see cref="RereadTimeout"/>) every
-    /// subscription one of whose events the payload cannot decide: a same-second tie or an older event against the row's order
-    /// data as the batch's earlier events leave them, or an invoice event. Returns the events whose read failed (network, 429,
+    /// subscription one of whose events the payload cannot decide: a same-second tie against the row's order data as the batch's
+    /// earlier events leave them, or an invoice event. An older event needs no read: a newer state already supersedes it. Returns the events whose read failed (network, 429,
     /// 5xx, timeout, 404) and that <see cref="ApplyAsync"/> would therefore retry, with the error.
     /// </summary>
     public async Task<IReadOnlyDictionary<string, Exception>> PrepareAsync(IReadOnlyList<StripeEventRecord> batch, CancellationToken ct)
@@ -152,7 +152,13 @@ internal sealed partial class StripeEventApplier(
                 continue; // no such entitlement: ApplyAsync rejects it without asking Stripe
             }
 
-            if (SubscriptionOrder.OfEvent(simulated, target.Payload) == OrderVerdict.Newer)
+            var verdict = SubscriptionOrder.OfEvent(simulated, target.Payload);
+            if (verdict == OrderVerdict.Older)
+            {
+                continue; // superseded by a newer state already applied (a later event, or Stripe's object read after it)
+            }
+
+            if (verdict == OrderVerdict.Newer)
             {
                 // Decided by the payload: the batch's later events compare with it, as they will once it is applied.
                 SubscriptionOrder.Note(simulated, StateSource.Event, target.Payload.EventCreated);
