@@ -3,10 +3,14 @@
 #                           reports in loadtests/out/<timestamp>/ (report.md, report.json, one SVG per scenario, benchmarks/, ceiling/).
 # loadtests/run.sh --smoke  a few seconds per scenario, tiny N, no BenchmarkDotNet: checks the driver and the reports work, not the speed.
 # loadtests/run.sh --only check_batch,check_wide   the full settings for the named scenarios only (no BenchmarkDotNet, no ceiling).
-# Starts its own PostgreSQL, Redis, control plane, sidecar, a second sidecar with the decision log on (check_hot_open_decision_log),
-# a third on a Unix domain socket ($run_dir/sidecar.sock, admin port 51271/51272; check_hot_uds)
+# Starts its own PostgreSQL, Redis, fake Stripe API, control plane, sidecar, a second sidecar with the decision log on
+# (check_hot_open_decision_log), a third on a Unix domain socket ($run_dir/sidecar.sock, admin port 51271/51272; check_hot_uds)
 # and bare Kestrel on ports that run.sh and test.sh do not use
-# (full: 55434/56381/5280/50251/5281/5284/50261, smoke: 55435/56382/5282/50252/5283/5285/50262); stops everything it started on exit.
+# (full: 55434/56381/12113/5280/50251/5281/5284/50261, smoke: 55435/56382/12114/5282/50252/5283/5285/50262); stops everything it
+# started on exit.
+# Two webhook modes, the shipped one first: every scenario runs against the control plane with ED_WEBHOOK_REREAD=on (webhook_burst,
+# propagation: re-reads go to the fake, which holds the events' subscriptions); then the control plane is restarted with
+# ED_WEBHOOK_REREAD=off and the webhook scenarios run again as webhook_burst_payload and propagation_payload, added to the same report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,12 +24,12 @@ case "${1:-}" in
 esac
 
 if [ "$smoke" = 1 ]; then
-  pg_port=${ED_LT_PG_PORT:-55435}; redis_port=${ED_LT_REDIS_PORT:-56382}; cp_port=${ED_LT_CONTROLPLANE_PORT:-5282}
+  pg_port=${ED_LT_PG_PORT:-55435}; redis_port=${ED_LT_REDIS_PORT:-56382}; cp_port=${ED_LT_CONTROLPLANE_PORT:-5282}; fake_port=${ED_LT_FAKE_STRIPE_PORT:-12114}
   sidecar_port=${ED_LT_SIDECAR_PORT:-50252}; bare_port=${ED_LT_BARE_PORT:-5283}; constant_port=${ED_LT_GRPC_CONSTANT_PORT:-5285}; run_dir=.run/loadtest-smoke
   logged_port=${ED_LT_SIDECAR_DECISION_LOG_PORT:-50262}; uds_admin_port=${ED_LT_SIDECAR_UDS_ADMIN_PORT:-51272}
   out=loadtests/out/$(date -u +%Y%m%dT%H%M%SZ)-smoke
 else
-  pg_port=${ED_LT_PG_PORT:-55434}; redis_port=${ED_LT_REDIS_PORT:-56381}; cp_port=${ED_LT_CONTROLPLANE_PORT:-5280}
+  pg_port=${ED_LT_PG_PORT:-55434}; redis_port=${ED_LT_REDIS_PORT:-56381}; cp_port=${ED_LT_CONTROLPLANE_PORT:-5280}; fake_port=${ED_LT_FAKE_STRIPE_PORT:-12113}
   sidecar_port=${ED_LT_SIDECAR_PORT:-50251}; bare_port=${ED_LT_BARE_PORT:-5281}; constant_port=${ED_LT_GRPC_CONSTANT_PORT:-5284}; run_dir=.run/loadtest
   logged_port=${ED_LT_SIDECAR_DECISION_LOG_PORT:-50261}; uds_admin_port=${ED_LT_SIDECAR_UDS_ADMIN_PORT:-51271}
   out=loadtests/out/$(date -u +%Y%m%dT%H%M%SZ)
@@ -34,8 +38,12 @@ fi
 # Our own hosts and secrets, whatever the caller (e.g. test.sh) exported.
 export STRIPE_WEBHOOK_SECRET=whsec_loadtest_only_0123456789abcdef
 export STRIPE_API_KEY=sk_test_loadtest_only
-# Webhooks re-read subscriptions from Stripe's API (STRIPE_API_BASE) unless off; off until this script starts the fake Stripe API.
-export ED_WEBHOOK_REREAD=${ED_WEBHOOK_REREAD:-off}
+# Our own fake Stripe API (hosts.sh starts it and points the control plane's STRIPE_API_BASE at it): the driver creates the
+# subscriptions its webhooks name there, and reads the Stripe requests the control plane made from its log.
+export ED_FAKE_STRIPE_URL=http://127.0.0.1:$fake_port
+export ED_FAKE_STRIPE_LOG_LEVEL=Warning # its five log lines per request would cost CPU the control plane is measured on
+# The shipped default first (re-read each event's subscription from Stripe's API); the payload phase below restarts with off.
+export ED_WEBHOOK_REREAD=on
 export ED_WEBHOOK_RATE_LIMIT_PER_SECOND=0   # the webhook scenarios measure the pipeline, not the endpoint's rate limit
 export ED_TOKEN_SIGNING_KEY=loadtest-only-token-signing-key-0123456789abcdef
 export ED_CONTROLPLANE_URL=http://127.0.0.1:$cp_port
@@ -67,9 +75,9 @@ out=$(cd "$out" && pwd)
 logs="$out/logs"
 mkdir -p "$logs"
 
-# Build only what runs here: the two hosts and the load-test projects (Release).
-echo "build: the sidecar, the control plane and loadtests/* (Release)" >&2
-for p in src/EntitlementDecision.Sidecar src/EntitlementDecision.ControlPlane loadtests/EntitlementDecision.LoadTests.BareKestrel loadtests/EntitlementDecision.LoadTests loadtests/EntitlementDecision.LoadTests.Benchmarks; do
+# Build only what runs here: the hosts, the fake Stripe API and the load-test projects (Release).
+echo "build: the sidecar, the control plane, the fake Stripe API and loadtests/* (Release)" >&2
+for p in src/EntitlementDecision.Sidecar src/EntitlementDecision.ControlPlane tools/EntitlementDecision.FakeStripe.Host loadtests/EntitlementDecision.LoadTests.BareKestrel loadtests/EntitlementDecision.LoadTests loadtests/EntitlementDecision.LoadTests.Benchmarks; do
   if [ "$smoke" = 1 ] && [ "$p" = loadtests/EntitlementDecision.LoadTests.Benchmarks ]; then continue; fi
   dotnet build "$p" -c Release -nologo -v q -clp:ErrorsOnly >&2
 done
@@ -87,9 +95,8 @@ services_stop "$run_dir" --force
 rm -rf "$run_dir"
 services_start "$run_dir" "$pg_port" "$redis_port"
 hosts_start "$logs"
-cp_pid=${ED_HOST_PIDS[0]}
-sidecar_pid=${ED_HOST_PIDS[1]}
-token=$(dotnet "$ED_BIN_CONTROLPLANE" mint-token --tenant platform --role operator --subject loadtest)
+sidecar_pid=$ED_PID_SIDECAR
+token=$(dotnet "$ED_BIN_CONTROLPLANE" mint-token --tenant platform --role operator --subject loadtest --ttl-minutes 240) # both driver runs
 
 dotnet "$bare" "$bare_port" >"$logs/bare-kestrel.log" 2>&1 &
 bare_pid=$!
@@ -114,20 +121,40 @@ mem_total=$(free -g | awk '/^Mem:/ {print $2}')
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo " (working tree has uncommitted changes of other projects)" || true)
 
-echo "== load driver -> $out" >&2
+# run_driver ARGS...: the load driver against the hosts above, plus ARGS; its output also goes to $logs/driver.log; returns its exit code.
+run_driver() {
+  dotnet "$driver" --out "$out" $([ "$smoke" = 1 ] && echo --smoke) $([ -n "$only" ] && echo --only "$only" --no-ceiling) \
+    --sidecar "$ED_SIDECAR_URL" --redis "$ED_REDIS" --sidecar-pid "$sidecar_pid" \
+    --controlplane "$ED_CONTROLPLANE_URL" --controlplane-pid "$ED_PID_CONTROLPLANE" --token "$token" --webhook-secret "$STRIPE_WEBHOOK_SECRET" \
+    --stripe "$ED_FAKE_STRIPE_URL" --stripe-pid "$ED_PID_FAKE_STRIPE" --stripe-api-key "$STRIPE_API_KEY" --token-signing-key "$ED_TOKEN_SIGNING_KEY" \
+    --bare "http://127.0.0.1:$bare_port" --bare-pid "$bare_pid" \
+    --grpc-constant "http://127.0.0.1:$constant_port" --grpc-constant-pid "$constant_pid" \
+    --sidecar-decision-log "http://127.0.0.1:$logged_port" --sidecar-decision-log-pid "$logged_pid" --decision-log-spool "$spool" \
+    --sidecar-uds "unix:$uds_socket" --sidecar-uds-pid "$uds_pid" \
+    --env "machine=$(nproc) cores (nproc), ${mem_total} GiB (free -g), $cpu_model" \
+    --env "commit=$commit$dirty" \
+    --env "dotnet=$(dotnet --version)" \
+    --env "hosts=sidecar and control plane: Release, DOTNET_gcServer=0; fake Stripe API, load driver and h2load on the same machine" \
+    "$@" 2>&1 | tee -a "$logs/driver.log"
+  return "${PIPESTATUS[0]}"
+}
+
+echo "== load driver -> $out (control plane ED_WEBHOOK_REREAD=on)" >&2
 set +e
-dotnet "$driver" --out "$out" $([ "$smoke" = 1 ] && echo --smoke) $([ -n "$only" ] && echo --only "$only" --no-ceiling) \
-  --sidecar "$ED_SIDECAR_URL" --redis "$ED_REDIS" --sidecar-pid "$sidecar_pid" \
-  --controlplane "$ED_CONTROLPLANE_URL" --controlplane-pid "$cp_pid" --token "$token" --webhook-secret "$STRIPE_WEBHOOK_SECRET" \
-  --bare "http://127.0.0.1:$bare_port" --bare-pid "$bare_pid" \
-  --grpc-constant "http://127.0.0.1:$constant_port" --grpc-constant-pid "$constant_pid" \
-  --sidecar-decision-log "http://127.0.0.1:$logged_port" --sidecar-decision-log-pid "$logged_pid" --decision-log-spool "$spool" \
-  --sidecar-uds "unix:$uds_socket" --sidecar-uds-pid "$uds_pid" \
-  --env "machine=$(nproc) cores (nproc), ${mem_total} GiB (free -g), $cpu_model" \
-  --env "commit=$commit$dirty" \
-  --env "dotnet=$(dotnet --version)" \
-  --env "hosts=sidecar and control plane: Release, DOTNET_gcServer=0; load driver and h2load on the same machine" 2>&1 | tee "$logs/driver.log"
-rc=${PIPESTATUS[0]}
+run_driver --webhook-mode reread
+rc=$?
 set -e
+
+# Payload mode: the control plane restarted with ED_WEBHOOK_REREAD=off, the webhook scenarios again (skipped when --only names neither).
+if [ -z "$only" ] || [[ ",$only," == *,webhook_burst_payload,* ]] || [[ ",$only," == *,propagation_payload,* ]]; then
+  export ED_WEBHOOK_REREAD=off
+  hosts_restart_controlplane "$logs/controlplane-payload.log"
+  echo "== load driver -> $out (control plane ED_WEBHOOK_REREAD=off: *_payload)" >&2
+  set +e
+  run_driver --webhook-mode payload --append --no-ceiling
+  payload_rc=$?
+  set -e
+  if [ "$rc" = 0 ]; then rc=$payload_rc; fi
+fi
 echo "report: $out/report.md" >&2
 exit "$rc"

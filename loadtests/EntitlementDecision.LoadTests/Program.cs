@@ -4,6 +4,9 @@
 //     [--bare URL --bare-pid N] [--grpc-constant URL --grpc-constant-pid N] [--only name,name] [--no-ceiling] [--env key=value]...
 //     [--sidecar-decision-log URL --sidecar-decision-log-pid N --decision-log-spool DIR]   (a second sidecar with the decision log on)
 //     [--sidecar-uds unix:/path --sidecar-uds-pid N]   (a third sidecar on a Unix domain socket: check_hot_uds)
+//     [--stripe URL --stripe-pid N --stripe-api-key KEY --token-signing-key KEY]   (the fake Stripe API the control plane uses: the webhook scenarios)
+//     [--webhook-mode reread|payload] [--append]   (payload: only webhook_burst_payload and propagation_payload, against a control
+//                                                   plane with ED_WEBHOOK_REREAD=off; --append adds them to the report in --out)
 // Exit code: 0 when every correctness threshold passed (targets are reported as met or missed, not enforced), 1 otherwise.
 using EntitlementDecision.LoadTests;
 using EntitlementDecision.LoadTests.Framework;
@@ -35,6 +38,21 @@ for (var i = 0; i < args.Length; i++)
         case "--decision-log-spool": settings.DecisionLogSpool = Next(); break;
         case "--sidecar-uds": settings.SidecarUds = new Uri(Next()); break;
         case "--sidecar-uds-pid": settings.SidecarUdsPid = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
+        case "--stripe": settings.Stripe = new Uri(Next()); break;
+        case "--stripe-pid": settings.StripePid = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
+        case "--stripe-api-key": settings.StripeApiKey = Next(); break;
+        case "--token-signing-key": settings.TokenSigningKey = Next(); break;
+        case "--webhook-mode":
+            var webhookMode = Next();
+            if (webhookMode is not ("reread" or "payload"))
+            {
+                Console.Error.WriteLine($"--webhook-mode takes reread or payload, not {webhookMode}");
+                return 2;
+            }
+
+            settings.WebhookMode = webhookMode == "payload" ? WebhookMode.Payload : WebhookMode.Reread;
+            break;
+        case "--append": settings.Append = true; break;
         case "--env": var kv = Next().Split('=', 2); settings.Environment[kv[0]] = kv.Length > 1 ? kv[1] : ""; break;
         default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
     }
@@ -45,46 +63,71 @@ settings.Environment["mode"] = mode + (settings.Smoke ? " (a few seconds per sce
 settings.Environment["started (UTC)"] = DateTimeOffset.UtcNow.ToString("u", System.Globalization.CultureInfo.InvariantCulture);
 
 var seeder = new Seeder(settings);
-var sidecar = new SidecarScenarios(settings, seeder);
-await sidecar.SeedHotAsync();
-
-var copies = settings.Smoke ? 16 : 128;
-var scenarios = new List<Scenario>
-{
-    sidecar.CheckHot(copies),
-    sidecar.CheckHotOpen(settings.Smoke ? 500 : 15_000),
-    sidecar.CheckBatch(settings.Smoke ? 8 : 32),
-    sidecar.CheckWide(settings.Smoke ? 2_000 : 100_000, copies),
-    sidecar.RecordUsage(copies),
-    sidecar.Mixed(copies),
-};
+var reread = settings.WebhookMode == WebhookMode.Reread;
+settings.Environment["webhook mode"] = reread
+    ? "re-read (control plane ED_WEBHOOK_REREAD=on, the shipped default)"
+    : "payload (control plane restarted with ED_WEBHOOK_REREAD=off: the webhook scenarios again, as *_payload)";
+var scenarios = new List<Scenario>();
 var watched = new List<(string, int)> { ("sidecar", settings.SidecarPid) };
-if (settings.SidecarUds is not null)
+SidecarScenarios? sidecar = null;
+var copies = settings.Smoke ? 16 : 128;
+if (reread)
 {
-    scenarios.Insert(1, sidecar.CheckHotUds(copies));
-    watched.Add(("sidecar (unix socket)", settings.SidecarUdsPid));
-}
-else
-{
-    settings.Environment["not run (unix socket)"] = "check_hot_uds (no --sidecar-uds)";
-}
+    // The sidecar scenarios do not involve the control plane: they run once, in the first (default-mode) run.
+    sidecar = new SidecarScenarios(settings, seeder);
+    await sidecar.SeedHotAsync();
+    scenarios.AddRange(
+    [
+        sidecar.CheckHot(copies),
+        sidecar.CheckHotOpen(settings.Smoke ? 500 : 15_000),
+        sidecar.CheckBatch(settings.Smoke ? 8 : 32),
+        sidecar.CheckWide(settings.Smoke ? 2_000 : 100_000, copies),
+        sidecar.RecordUsage(copies),
+        sidecar.Mixed(copies),
+    ]);
+    if (settings.SidecarUds is not null)
+    {
+        scenarios.Insert(1, sidecar.CheckHotUds(copies));
+        watched.Add(("sidecar (unix socket)", settings.SidecarUdsPid));
+    }
+    else
+    {
+        settings.Environment["not run (unix socket)"] = "check_hot_uds (no --sidecar-uds)";
+    }
 
-if (settings.SidecarDecisionLog is not null && settings.DecisionLogSpool is { Length: > 0 } spool)
-{
-    scenarios.Insert(2, sidecar.CheckHotOpenDecisionLog(settings.Smoke ? 500 : 15_000, spool));
-    watched.Add(("sidecar (decision log)", settings.SidecarDecisionLogPid));
-}
-else
-{
-    settings.Environment["not run (decision log)"] = "check_hot_open_decision_log (no --sidecar-decision-log/--decision-log-spool)";
+    if (settings.SidecarDecisionLog is not null && settings.DecisionLogSpool is { Length: > 0 } spool)
+    {
+        scenarios.Insert(2, sidecar.CheckHotOpenDecisionLog(settings.Smoke ? 500 : 15_000, spool));
+        watched.Add(("sidecar (decision log)", settings.SidecarDecisionLogPid));
+    }
+    else
+    {
+        settings.Environment["not run (decision log)"] = "check_hot_open_decision_log (no --sidecar-decision-log/--decision-log-spool)";
+    }
 }
 
 if (settings.ControlPlane is not null && settings.OperatorToken is { Length: > 0 } && settings.WebhookSecret is { Length: > 0 })
 {
     var controlPlane = new ControlPlaneScenarios(settings, seeder);
-    scenarios.Add(controlPlane.LedgerDrain(TimeSpan.FromSeconds(settings.Smoke ? 60 : 600)));
-    scenarios.Add(controlPlane.WebhookBurst(settings.Smoke ? 100 : 5_000, settings.Smoke ? 10 : 100, 32));
-    scenarios.Add(controlPlane.Propagation(settings.Smoke ? 10 : 200));
+    if (reread)
+    {
+        scenarios.Add(controlPlane.LedgerDrain(TimeSpan.FromSeconds(settings.Smoke ? 60 : 600)));
+    }
+
+    if (settings.Stripe is not null && settings.TokenSigningKey is { Length: > 0 })
+    {
+        scenarios.Add(controlPlane.WebhookBurst(settings.Smoke ? 100 : 5_000, settings.Smoke ? 10 : 100, 32));
+        scenarios.Add(controlPlane.Propagation(settings.Smoke ? 10 : 200));
+        if (settings.StripePid > 0)
+        {
+            watched.Add(("fake Stripe API", settings.StripePid));
+        }
+    }
+    else
+    {
+        settings.Environment["not run (webhooks)"] = "webhook_burst and propagation (no --stripe/--token-signing-key: they need the fake Stripe API)";
+    }
+
     watched.Add(("control plane", settings.ControlPlanePid));
 }
 else
@@ -100,7 +143,7 @@ if (settings.Only.Count > 0)
 var results = await LoadRunner.RegisterScenarios([.. scenarios]).WatchProcesses(watched).RunAsync();
 
 CeilingResult? ceiling = null;
-if (settings.Ceiling && settings.Bare is not null)
+if (settings.Ceiling && settings.Bare is not null && sidecar is not null)
 {
     Console.Error.WriteLine("== ceiling: h2load against bare Kestrel and the sidecar");
     try
@@ -115,7 +158,7 @@ if (settings.Ceiling && settings.Bare is not null)
     }
 }
 
-Reports.Write(settings.Out, mode, settings.Environment, results, ceiling);
+Reports.Write(settings.Out, mode, settings.Environment, results, ceiling, settings.Append);
 Console.Error.WriteLine($"report: {Path.Combine(settings.Out, "report.md")}");
 var failed = results.Where(r => r.Error is not null || r.Thresholds.Any(t => !t.Passed && t.Kind == ThresholdKind.Correctness)).Select(r => r.Scenario.Name).ToList();
 var ceilingBroken = ceiling is not null && (ceiling.Runs.Count == 0 || ceiling.Runs.Any(r => r.Succeeded == 0 || r.Failed > 0));

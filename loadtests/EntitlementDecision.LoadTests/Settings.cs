@@ -3,6 +3,16 @@ using EntitlementDecision.Client;
 
 namespace EntitlementDecision.LoadTests;
 
+/// <summary>How the control plane under test applies Stripe webhooks (its ED_WEBHOOK_REREAD); names the webhook scenarios.</summary>
+public enum WebhookMode
+{
+    /// <summary>ED_WEBHOOK_REREAD=on, the shipped default: subscriptions re-read from Stripe's API (here the fake).</summary>
+    Reread,
+
+    /// <summary>ED_WEBHOOK_REREAD=off: payloads applied with the order check; scenario names end in <c>_payload</c>.</summary>
+    Payload,
+}
+
 /// <summary>Command-line settings of the driver (see Program.cs) and the clients shared by the scenarios.</summary>
 public sealed class Settings
 {
@@ -17,6 +27,23 @@ public sealed class Settings
     public int ControlPlanePid { get; set; }
     public Uri? Bare { get; set; }
     public int BarePid { get; set; }
+
+    /// <summary>The fake Stripe API the control plane talks to (its /v1 and /_fake routes); null: the webhook scenarios are not run.</summary>
+    public Uri? Stripe { get; set; }
+
+    public int StripePid { get; set; }
+
+    /// <summary>The API key the fake accepts (the control plane's STRIPE_API_KEY).</summary>
+    public string? StripeApiKey { get; set; }
+
+    /// <summary>ED_TOKEN_SIGNING_KEY of the control plane: the driver mints tenant owners' tokens with it (checkout).</summary>
+    public string? TokenSigningKey { get; set; }
+
+    /// <summary>The control plane's webhook mode: which webhook scenarios run (Payload: only those, after run.sh restarted it).</summary>
+    public WebhookMode WebhookMode { get; set; } = WebhookMode.Reread;
+
+    /// <summary>Add this run's scenarios to the report already in <see cref="Out"/> instead of replacing it.</summary>
+    public bool Append { get; set; }
 
     /// <summary>Grpc.AspNetCore with a constant answer (BareKestrel in grpc mode), the second ceiling; null: not run.</summary>
     public Uri? GrpcConstant { get; set; }

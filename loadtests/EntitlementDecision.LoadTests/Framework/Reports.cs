@@ -33,7 +33,13 @@ public static class Reports
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
     private static readonly double[] Percentiles = [50, 90, 99, 99.9];
 
-    public static void Write(string folder, string mode, IReadOnlyDictionary<string, string> environment, List<ScenarioResult> scenarios, CeilingResult? ceiling)
+    /// <summary>
+    /// Writes the report of <paramref name="scenarios"/> into <paramref name="folder"/>. With <paramref name="append"/>, the scenarios
+    /// are added to the report.json already there (a later run of the same load test, e.g. payload mode after a control plane restart):
+    /// its scenarios, ceiling and environment are kept (an environment value that differs becomes "earlier; then later"), and
+    /// report.md is rendered again from the merged report.json.
+    /// </summary>
+    public static void Write(string folder, string mode, IReadOnlyDictionary<string, string> environment, List<ScenarioResult> scenarios, CeilingResult? ceiling, bool append = false)
     {
         Directory.CreateDirectory(folder);
         foreach (var r in scenarios)
@@ -41,22 +47,67 @@ public static class Reports
             File.WriteAllText(Path.Combine(folder, r.Scenario.Name + ".svg"), Svg(r));
         }
 
-        File.WriteAllText(Path.Combine(folder, "report.json"), Json(mode, environment, scenarios, ceiling).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        File.WriteAllText(Path.Combine(folder, "report.md"), Markdown(folder, mode, environment, scenarios, ceiling));
+        var path = Path.Combine(folder, "report.json");
+        var report = Json(mode, environment, scenarios, ceiling);
+        if (append && File.Exists(path))
+        {
+            report = Merge(JsonNode.Parse(File.ReadAllText(path))!.AsObject(), report);
+        }
+
+        var text = report.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        File.WriteAllText(path, text);
+        // Rendered from the JSON as written, so an appended report reads exactly like one written at once.
+        File.WriteAllText(Path.Combine(folder, "report.md"), Markdown(folder, JsonNode.Parse(text)!.AsObject()));
     }
 
-    private static string Ms(double micros) => (micros / 1000).ToString("0.000", Inv);
+    /// <summary><paramref name="earlier"/> with <paramref name="later"/>'s scenarios after its own, the first ceiling, both environments.</summary>
+    private static JsonObject Merge(JsonObject earlier, JsonObject later)
+    {
+        if (earlier["environment"] is not JsonObject environment)
+        {
+            earlier["environment"] = environment = [];
+        }
 
-    private static string Mb(long bytes) => (bytes / 1048576.0).ToString("0", Inv);
+        foreach (var (key, value) in later["environment"]!.AsObject())
+        {
+            var was = Str(environment[key]);
+            var now = Str(value);
+            environment[key] = was is null || was == now ? now : $"{was}; then {now}";
+        }
 
-    private static string Markdown(string folder, string mode, IReadOnlyDictionary<string, string> environment, List<ScenarioResult> scenarios, CeilingResult? ceiling)
+        if (earlier["scenarios"] is not JsonArray list)
+        {
+            earlier["scenarios"] = list = [];
+        }
+
+        foreach (var scenario in later["scenarios"]!.AsArray())
+        {
+            list.Add(scenario!.DeepClone());
+        }
+
+        earlier["ceiling"] ??= later["ceiling"]?.DeepClone();
+        return earlier;
+    }
+
+    private static string? Str(JsonNode? n) => n?.GetValue<string>();
+
+    private static string Ms(JsonNode? ms) => (ms?.GetValue<double>() ?? 0).ToString("0.000", Inv);
+
+    private static string Mb(JsonNode? bytes) => ((bytes?.GetValue<long>() ?? 0) / 1048576.0).ToString("0", Inv);
+
+    private static long Long(JsonNode? n) => n?.GetValue<long>() ?? 0;
+
+    private static string PercentileCells(JsonNode? latency) =>
+        $"{Ms(latency?["p50"])} | {Ms(latency?["p90"])} | {Ms(latency?["p99"])} | {Ms(latency?["p99_9"])} | {Ms(latency?["max"])}";
+
+    private static string Markdown(string folder, JsonObject report)
     {
         var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"# EntitlementDecision load test report ({mode})");
+        md.AppendLine(CultureInfo.InvariantCulture, $"# EntitlementDecision load test report ({Str(report["mode"])})");
         md.AppendLine();
-        foreach (var (k, v) in environment)
+        foreach (var (k, v) in report["environment"]!.AsObject())
         {
-            md.AppendLine(CultureInfo.InvariantCulture, $"- **{k}**: {v}");
+            md.AppendLine(CultureInfo.InvariantCulture, $"- **{k}**: {Str(v)}");
         }
 
         md.AppendLine();
@@ -67,101 +118,108 @@ public static class Reports
         md.AppendLine();
         md.AppendLine("| scenario | simulation | ok | failed | ok/s | p50 | p90 | p99 | p99.9 | max |");
         md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-        foreach (var r in scenarios)
+        var scenarios = report["scenarios"]!.AsArray().Select(s => s!.AsObject()).ToList();
+        foreach (var s in scenarios)
         {
-            var s = r.Stats;
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {s.Name} | {s.Simulations} | {s.OkCount:N0} | {s.FailCount:N0} | {s.OkPerSecond:N0} | {Ms(s.Ok.PercentileMicros(50))} | {Ms(s.Ok.PercentileMicros(90))} | {Ms(s.Ok.PercentileMicros(99))} | {Ms(s.Ok.PercentileMicros(99.9))} | {Ms(s.Ok.MaxMicros)} |");
+                $"| {Str(s["name"])} | {Str(s["simulations"])} | {Long(s["ok"]):N0} | {Long(s["failed"]):N0} | {s["ok_per_s"]!.GetValue<double>():N0} | {PercentileCells(s["latency_ms"])} |");
         }
 
-        foreach (var r in scenarios)
+        foreach (var s in scenarios)
         {
-            var s = r.Stats;
+            var name = s["name"]!.GetValue<string>();
+            var ok = Long(s["ok"]);
+            var failed = Long(s["failed"]);
             md.AppendLine();
-            md.AppendLine(CultureInfo.InvariantCulture, $"### {s.Name}");
+            md.AppendLine(CultureInfo.InvariantCulture, $"### {name}");
             md.AppendLine();
-            if (r.Scenario.Description.Length > 0)
+            if (s["description"]?.GetValue<string>() is { Length: > 0 } description)
             {
-                md.AppendLine(r.Scenario.Description);
+                md.AppendLine(description);
                 md.AppendLine();
             }
 
-            md.AppendLine(CultureInfo.InvariantCulture, $"![{s.Name} latency by percentile]({s.Name}.svg)");
+            md.AppendLine(CultureInfo.InvariantCulture, $"![{name} latency by percentile]({name}.svg)");
             md.AppendLine();
-            md.AppendLine(CultureInfo.InvariantCulture, $"- measured {s.Duration.TotalSeconds:0.00} s; ok {s.OkCount:N0}, failed {s.FailCount:N0} ({s.FailPercent:0.###} %)");
-            foreach (var (status, n) in s.Failures.OrderByDescending(f => f.Value))
+            md.AppendLine(CultureInfo.InvariantCulture, $"- measured {s["duration_s"]!.GetValue<double>():0.00} s; ok {ok:N0}, failed {failed:N0} ({(ok + failed == 0 ? 0 : 100.0 * failed / (ok + failed)):0.###} %)");
+            foreach (var (status, n) in s["failures"]!.AsObject().OrderByDescending(f => Long(f.Value)))
             {
-                md.AppendLine(CultureInfo.InvariantCulture, $"- failures `{status}`: {n:N0}");
+                md.AppendLine(CultureInfo.InvariantCulture, $"- failures `{status}`: {Long(n):N0}");
             }
 
-            if (s.Metrics.Count > 0)
+            var metrics = s["metrics_ms"]!.AsObject();
+            if (metrics.Count > 0)
             {
                 md.AppendLine();
                 md.AppendLine("| metric | n | p50 | p90 | p99 | p99.9 | max |");
                 md.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
-                foreach (var (name, h) in s.Metrics.OrderBy(m => m.Key, StringComparer.Ordinal))
+                foreach (var (metric, h) in metrics.OrderBy(m => m.Key, StringComparer.Ordinal))
                 {
-                    md.AppendLine(CultureInfo.InvariantCulture,
-                        $"| {name} | {h.Count:N0} | {Ms(h.PercentileMicros(50))} | {Ms(h.PercentileMicros(90))} | {Ms(h.PercentileMicros(99))} | {Ms(h.PercentileMicros(99.9))} | {Ms(h.MaxMicros)} |");
+                    md.AppendLine(CultureInfo.InvariantCulture, $"| {metric} | {Long(h!["count"]):N0} | {PercentileCells(h)} |");
                 }
 
                 md.AppendLine();
             }
 
-            foreach (var (name, n) in s.Counters.OrderBy(c => c.Key, StringComparer.Ordinal))
+            foreach (var (counter, n) in s["counters"]!.AsObject().OrderBy(c => c.Key, StringComparer.Ordinal))
             {
-                md.AppendLine(CultureInfo.InvariantCulture, $"- counter `{name}`: {n:N0}");
+                md.AppendLine(CultureInfo.InvariantCulture, $"- counter `{counter}`: {Long(n):N0}");
             }
 
-            foreach (var p in s.Processes)
+            foreach (var p in s["processes"]!.AsArray())
             {
-                md.AppendLine(CultureInfo.InvariantCulture, $"- process {p.Name} (pid {p.Pid}): CPU {p.CpuSeconds:0.00} s = {p.CpuPercentOfOneCore:0} % of one core, RSS peak {Mb(p.PeakRssBytes)} MiB, end {Mb(p.EndRssBytes)} MiB");
+                md.AppendLine(CultureInfo.InvariantCulture,
+                    $"- process {Str(p!["name"])} (pid {p["pid"]}): CPU {p["cpu_s"]!.GetValue<double>():0.00} s = {p["cpu_percent_of_one_core"]!.GetValue<double>():0} % of one core, RSS peak {Mb(p["rss_peak_bytes"])} MiB, end {Mb(p["rss_end_bytes"])} MiB");
             }
 
-            foreach (var note in s.Notes)
+            foreach (var note in s["notes"]!.AsArray())
             {
-                md.AppendLine("- " + note);
+                md.AppendLine("- " + note!.GetValue<string>());
             }
 
-            if (r.Thresholds.Count > 0)
+            var thresholds = s["thresholds"]!.AsArray();
+            if (thresholds.Count > 0)
             {
                 md.AppendLine();
                 md.AppendLine("| threshold | kind | result | actual |");
                 md.AppendLine("|---|---|---|---|");
-                foreach (var t in r.Thresholds)
+                foreach (var t in thresholds)
                 {
-                    md.AppendLine(CultureInfo.InvariantCulture, $"| {t.Description} | {t.Kind} | {(t.Passed ? "met" : t.Kind == ThresholdKind.Target ? "**missed**" : "**FAILED**")} | {t.Actual} |");
+                    var kind = t!["kind"]!.GetValue<string>();
+                    var result = t["passed"]!.GetValue<bool>() ? "met" : kind == nameof(ThresholdKind.Target) ? "**missed**" : "**FAILED**";
+                    md.AppendLine(CultureInfo.InvariantCulture, $"| {Str(t["description"])} | {kind} | {result} | {Str(t["actual"])} |");
                 }
             }
         }
 
-        if (ceiling is not null)
+        if (report["ceiling"] is JsonObject ceiling)
         {
             md.AppendLine();
             md.AppendLine("## Ceiling: h2load, the same settings against bare Kestrel and the sidecar's CheckEntitlement");
             md.AppendLine();
-            md.AppendLine(CultureInfo.InvariantCulture, $"Settings: `{ceiling.Settings}`. Latency percentiles from h2load's per-request log (`--log-file`).");
+            md.AppendLine(CultureInfo.InvariantCulture, $"Settings: `{Str(ceiling["settings"])}`. Latency percentiles from h2load's per-request log (`--log-file`).");
             md.AppendLine();
             md.AppendLine("| round | target | requests | succeeded | failed | req/s | p50 | p90 | p99 | p99.9 | max | server CPU % (one core) | server RSS MiB |");
             md.AppendLine("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-            foreach (var r in ceiling.Runs)
+            foreach (var r in ceiling["runs"]!.AsArray())
             {
-                var server = r.Processes.FirstOrDefault(p => p.Name != "load driver");
+                var server = r!["processes"]!.AsArray().FirstOrDefault(p => p!["name"]!.GetValue<string>() != "load driver");
                 md.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {r.Round} | {r.Target} | {r.Requests:N0} | {r.Succeeded:N0} | {r.Failed:N0} | {r.RequestsPerSecond:N0} | {r.P50Ms:0.000} | {r.P90Ms:0.000} | {r.P99Ms:0.000} | {r.P999Ms:0.000} | {r.MaxMs:0.000} | {server?.CpuPercentOfOneCore:0} | {(server is null ? "" : Mb(server.PeakRssBytes))} |");
+                    $"| {r["round"]} | {Str(r["target"])} | {Long(r["requests"]):N0} | {Long(r["succeeded"]):N0} | {Long(r["failed"]):N0} | {r["req_per_s"]!.GetValue<double>():N0} | {Ms(r["p50_ms"])} | {Ms(r["p90_ms"])} | {Ms(r["p99_ms"])} | {Ms(r["p999_ms"])} | {Ms(r["max_ms"])} | {server?["cpu_percent_of_one_core"]?.GetValue<double>():0} | {(server is null ? "" : Mb(server["rss_peak_bytes"]))} |");
             }
 
             md.AppendLine();
-            md.AppendLine(CultureInfo.InvariantCulture, $"**CheckEntitlement / bare ceiling (mean req/s of the rounds): {(ceiling.Ratio is { } ratio ? (100 * ratio).ToString("0.0", Inv) + " %" : "n/a")}**");
-            if (ceiling.GrpcConstantRatio is { } framework)
+            md.AppendLine(CultureInfo.InvariantCulture, $"**CheckEntitlement / bare ceiling (mean req/s of the rounds): {(ceiling["ratio"] is { } ratio ? (100 * ratio.GetValue<double>()).ToString("0.0", Inv) + " %" : "n/a")}**");
+            if (ceiling["grpc_constant_ratio"] is { } framework)
             {
                 md.AppendLine();
-                md.AppendLine(CultureInfo.InvariantCulture, $"**CheckEntitlement / Grpc.AspNetCore constant answer: {(100 * framework).ToString("0.0", Inv)} %** (what our decision costs on top of the framework)");
+                md.AppendLine(CultureInfo.InvariantCulture, $"**CheckEntitlement / Grpc.AspNetCore constant answer: {(100 * framework.GetValue<double>()).ToString("0.0", Inv)} %** (what our decision costs on top of the framework)");
             }
-            foreach (var note in ceiling.Notes)
+
+            foreach (var note in ceiling["notes"]!.AsArray())
             {
                 md.AppendLine();
-                md.AppendLine("- " + note);
+                md.AppendLine("- " + note!.GetValue<string>());
             }
         }
 
@@ -194,6 +252,7 @@ public static class Reports
             list.Add(new JsonObject
             {
                 ["name"] = s.Name,
+                ["description"] = r.Scenario.Description,
                 ["simulations"] = s.Simulations,
                 ["duration_s"] = s.Duration.TotalSeconds,
                 ["ok"] = s.OkCount,

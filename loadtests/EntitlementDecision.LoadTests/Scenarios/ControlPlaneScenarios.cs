@@ -12,12 +12,31 @@ using StackExchange.Redis;
 
 namespace EntitlementDecision.LoadTests.Scenarios;
 
-/// <summary>Scenarios through the control plane: signed Stripe webhooks, and their propagation to the sidecar.</summary>
+/// <summary>
+/// Scenarios through the control plane: signed Stripe webhooks, and their propagation to the sidecar, in the control plane's
+/// webhook mode (<see cref="Settings.WebhookMode"/>; payload mode's scenario names end in <c>_payload</c>). The webhook scenarios
+/// need the fake Stripe API (<see cref="Settings.Stripe"/>): their events name subscriptions the fake holds, so a re-read finds
+/// what the event says.
+/// </summary>
 public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
 {
     private const string ProPrice = "price_1PgafmB7WZ01zgkW6dKueIc5";      // catalog/plans.json: pro
     private const string BusinessPrice = "price_1PgbusinessMonthlyDev01";  // catalog/plans.json: business
+    private const string Environment = "production";
+
+    /// <summary>Checkouts per second beside the burst: a busy shop's rate, two Stripe calls each (pro's trial check, the session).</summary>
+    private const double CheckoutsPerSecond = 3;
+
+    /// <summary>Stripe's per-account budget in test mode (docs.stripe.com/rate-limits), shared by re-reads and checkouts.</summary>
+    private const double StripeRequestsPerSecond = 25;
+
+    /// <summary>Shortest time between two propagation updates: with the driver's price change and a possible re-read, at most 20 Stripe requests/s.</summary>
+    private static readonly TimeSpan PropagationInterval = TimeSpan.FromMilliseconds(100);
+
     private readonly string _tag = settings.RunTag;
+    private readonly string _suffix = settings.WebhookMode == WebhookMode.Payload ? "_payload" : "";
+    private readonly FakeStripeClient? _stripe = settings.Stripe is null ? null : new FakeStripeClient(settings.Stripe, settings.StripeApiKey ?? "");
+    private Task? _webhooksStopped;
     private HttpClient? _http;
 
     private HttpClient Http => _http ??= CreateHttp();
@@ -35,22 +54,30 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
 
     private string Secret => settings.WebhookSecret!.Split(',')[0].Trim();
 
+    private FakeStripeClient Stripe => _stripe ?? throw new InvalidOperationException("the webhook scenarios need the fake Stripe API (--stripe)");
+
+    private static string PriceOf(string plan) => plan == "business" ? BusinessPrice : ProPrice;
+
+    // The fake's own deliveries are stopped once: the driver delivers each change it makes in the fake as the event it measures;
+    // the fake's event for the same change (created = its wall clock) would be a second delivery racing it.
+    private Task StopFakeWebhooksAsync() => _webhooksStopped ??= Stripe.StopWebhooksAsync();
+
     private async Task CreateTenantAsync(string tenant)
     {
-        using var response = await Http.PostAsJsonAsync("/tenants", new { tenant_id = tenant, name = "load test " + tenant, environment = "production" });
+        using var response = await Http.PostAsJsonAsync("/tenants", new { tenant_id = tenant, name = "load test " + tenant, environment = Environment });
         if (!response.IsSuccessStatusCode)
         {
             throw new InvalidOperationException($"POST /tenants {tenant} -> {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
         }
     }
 
-    /// <summary>A customer.subscription.updated event of the tenant's subscription, active on the given price; created = base + seq seconds.</summary>
-    private static byte[] Event(string eventId, string tenant, string subscriptionId, long seq, bool business, DateTimeOffset createdBase) =>
+    /// <summary>A customer.subscription.updated event of the tenant's subscription in the fake, active on the plan's price; created = base + seq seconds.</summary>
+    private static byte[] Event(string eventId, string tenant, FakeSubscription subscription, long seq, string plan, DateTimeOffset createdBase) =>
         StripeEventBuilder.Subscription(StripeSubscriptionEvents.SubscriptionUpdated)
             .WithEventId(eventId).WithCreated(createdBase.AddSeconds(seq))
-            .WithObjectId(subscriptionId).WithStatus("active").WithPriceIds(business ? BusinessPrice : ProPrice)
+            .WithObjectId(subscription.Id).WithCustomer(subscription.CustomerId).WithStatus("active").WithPriceIds(PriceOf(plan))
             .WithItemCurrentPeriodEnd(0, DateTimeOffset.UtcNow.AddMonths(1)).WithCancelAtPeriodEnd(false).WithCanceledAt(null)
-            .WithMetadata("tenant_id", tenant).WithMetadata("environment", "production")
+            .WithMetadata("tenant_id", tenant).WithMetadata("environment", Environment)
             .ToUtf8Bytes();
 
     private async Task<long> PendingEventsAsync()
@@ -61,7 +88,7 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
 
     private async Task<string?> ControlPlanePlanAsync(string tenant)
     {
-        using var doc = JsonDocument.Parse(await Http.GetStringAsync($"/tenants/{tenant}/entitlements?environment=production"));
+        using var doc = JsonDocument.Parse(await Http.GetStringAsync($"/tenants/{tenant}/entitlements?environment={Environment}"));
         return doc.RootElement.TryGetProperty("plan_id", out var p) ? p.GetString() : doc.RootElement.GetProperty("planId").GetString();
     }
 
@@ -86,8 +113,11 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
 
     /// <summary>
     /// A burst of signed Stripe events, 32 at a time, over many tenants (each tenant's events in any order: created increases with the
-    /// tenant's sequence, so the last one must win). Verified afterwards: every event id is stored (its redelivery answers duplicate),
-    /// and each tenant's plan in the control plane and in the sidecar is the one of its newest event.
+    /// tenant's sequence, so the last one must win). Each tenant has a real subscription in the fake Stripe API, on the plan of its
+    /// newest event, and the events name it (id, customer, tenant metadata), so a re-read finds Stripe agreeing with the newest event.
+    /// Verified afterwards: every event id is stored (its redelivery answers duplicate), and each tenant's plan in the control plane
+    /// and in the sidecar is the one of its newest event. Beside it: the Stripe requests the burst caused (the fake's log), and
+    /// checkouts of one more tenant at <see cref="CheckoutsPerSecond"/>, idle first, then during the burst.
     /// </summary>
     public Scenario WebhookBurst(int events, int tenants, int copies)
     {
@@ -97,14 +127,20 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
         long redeliveredDuplicates = 0;
         var processedPerSecond = 0.0;
         var burstStarted = 0L;
+        CheckoutProbe? checkout = null;
+        StripeTraffic? traffic = null;
+        var marks = new List<(long Marker, long Timestamp)>(); // marker requests in the fake's log: 1 s windows of the burst
+        var sampling = new CancellationTokenSource();
+        Task? sampler = null;
         string Tenant(int t) => $"lt-wh-{_tag}-{t}";
         var next = -1;
-        return Scenario.Create("webhook_burst", async context =>
+        return Scenario.Create("webhook_burst" + _suffix, async context =>
             {
                 var i = Interlocked.Increment(ref next);
                 if (i == 0)
                 {
                     Interlocked.CompareExchange(ref burstStarted, Stopwatch.GetTimestamp(), 0);
+                    checkout?.BurstStarted();
                 }
 
                 if (i >= bodies.Count)
@@ -121,22 +157,56 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
                 context.Count(duplicate ? "outcome.duplicate" : "outcome." + outcome);
                 return duplicate || outcome is null || outcome.StartsWith("rejected", StringComparison.Ordinal) ? Response.Fail("not_applied", outcome) : Response.Ok();
             })
-            .WithDescription($"{events:N0} signed customer.subscription.updated events (Stripe's fixture subscription, pro/business alternating) for {tenants} tenants, posted by {copies} concurrent senders to POST /billing/webhook; ok = HTTP 200 with status pending (stored; applied asynchronously, each tenant's events in Stripe's created order).")
+            .WithDescription($"{events:N0} signed customer.subscription.updated events (pro/business alternating) for {tenants} tenants, posted by {copies} concurrent senders to POST /billing/webhook; ok = HTTP 200 with status pending (stored; applied asynchronously, each tenant's events in Stripe's created order). "
+                + $"Control plane: ED_WEBHOOK_REREAD={(settings.WebhookMode == WebhookMode.Payload ? "off" : "on")}. Each tenant has a subscription in the fake Stripe API (a Checkout Session completed through the fake, on the newest event's plan; the fake's own webhooks off) and the events name it, so a re-read returns the newest event's state. "
+                + $"Stripe requests: the fake's request log between the burst's first event and the drained queue, in 1 s windows (a marker request splits the log). "
+                + $"Beside the burst: POST /billing/checkout of one more tenant's owner (plan pro, a fresh Idempotency-Key each), {CheckoutsPerSecond:0} per second on schedule, {settings.WarmUp.TotalSeconds:0.#} s unrecorded (warm-up), idle for {settings.Duration(15).TotalSeconds:0.#} s before the burst (`{CheckoutProbe.IdleMetric}`) and from its first event to its drained queue (`{CheckoutProbe.BurstMetric}`); latency from each call's scheduled start.")
             .WithInit(async stats =>
             {
                 var started = Stopwatch.GetTimestamp();
+                await StopFakeWebhooksAsync();
                 await Task.WhenAll(Enumerable.Range(0, tenants).Select(t => CreateTenantAsync(Tenant(t))));
+                for (var k = 0; k < events; k++)
+                {
+                    expectedPlan[k % tenants] = (k / tenants) % 2 == 1 ? "business" : "pro"; // the newest event of tenant k % tenants so far
+                }
+
+                // The fake's subscriptions, paced by the client below Stripe's test-mode budget; four at a time.
+                var subscriptions = new FakeSubscription[tenants];
+                await Parallel.ForEachAsync(Enumerable.Range(0, tenants), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (t, _) =>
+                    subscriptions[t] = await Stripe.CreateSubscriptionAsync(Tenant(t), Environment, expectedPlan[t], PriceOf(expectedPlan[t])));
                 var createdBase = DateTimeOffset.UtcNow.AddHours(-1);
                 for (var k = 0; k < events; k++)
                 {
                     var t = k % tenants;
                     long seq = k / tenants;
-                    var business = seq % 2 == 1;
-                    bodies.Add(($"evt_lt_{_tag}_{k}", t, Event($"evt_lt_{_tag}_{k}", Tenant(t), $"sub_lt_{_tag}_{t}", seq, business, createdBase)));
-                    expectedPlan[t] = business ? "business" : "pro"; // the newest event of tenant t so far
+                    bodies.Add(($"evt_lt_{_tag}_{k}", t, Event($"evt_lt_{_tag}_{k}", Tenant(t), subscriptions[t], seq, seq % 2 == 1 ? "business" : "pro", createdBase)));
                 }
 
-                stats.Notes.Add($"created {tenants} tenants and built {events:N0} signed events in {Stopwatch.GetElapsedTime(started).TotalSeconds:0.0} s");
+                stats.Notes.Add($"created {tenants} tenants and their subscriptions in the fake Stripe API, and built {events:N0} signed events, in {Stopwatch.GetElapsedTime(started).TotalSeconds:0.0} s");
+
+                var buyer = $"lt-co-{_tag}";
+                await CreateTenantAsync(buyer);
+                var owner = DevTokens.Mint(settings.TokenSigningKey!, "loadtest-owner", buyer, "owner", DateTimeOffset.UtcNow, TimeSpan.FromHours(2));
+                checkout = new CheckoutProbe(settings.ControlPlane!, owner, "pro", CheckoutsPerSecond);
+                await checkout.StartAsync(stats, settings.WarmUp, settings.Duration(15));
+                marks.Add((await Stripe.MarkAsync(), Stopwatch.GetTimestamp()));
+                sampler = Task.Run(async () =>
+                {
+                    while (true)
+                    {
+                        try
+                        {
+                            await Task.Delay(1000, sampling.Token);
+                        }
+                        catch (OperationCanceledException)
+                        {
+                            return;
+                        }
+
+                        marks.Add((await Stripe.MarkAsync(), Stopwatch.GetTimestamp()));
+                    }
+                });
             })
             .WithClean(async stats =>
             {
@@ -144,9 +214,21 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
                 // so that the checks below and the next scenario see a drained queue.
                 var drainStarted = Stopwatch.GetTimestamp();
                 long pending;
-                while ((pending = await PendingEventsAsync()) > 0 && Stopwatch.GetElapsedTime(drainStarted) < TimeSpan.FromSeconds(300))
+                try
                 {
-                    await Task.Delay(50);
+                    while ((pending = await PendingEventsAsync()) > 0 && Stopwatch.GetElapsedTime(drainStarted) < TimeSpan.FromSeconds(300))
+                    {
+                        await Task.Delay(50);
+                    }
+                }
+                finally
+                {
+                    // The burst ends with the drained queue: no more checkouts, a last marker, the fake's log read once.
+                    await sampling.CancelAsync();
+                    await (sampler ?? Task.CompletedTask);
+                    sampling.Dispose();
+                    marks.Add((await Stripe.MarkAsync(), Stopwatch.GetTimestamp()));
+                    await (checkout?.StopAsync() ?? Task.CompletedTask);
                 }
 
                 var processingSeconds = Stopwatch.GetElapsedTime(burstStarted).TotalSeconds;
@@ -157,6 +239,13 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
                 if (pending > 0)
                 {
                     problems.Add($"{pending} events still pending after 300 s");
+                }
+
+                traffic = StripeTraffic.From(await Stripe.RequestsAsync(), marks);
+                stats.Notes.Add($"Stripe (the fake's log, first event to drained queue): {traffic.Describe()}");
+                foreach (var failure in checkout!.FirstFailures)
+                {
+                    stats.Notes.Add("checkout failed: " + failure);
                 }
 
                 // 1. Every event id was stored: a redelivery of each answers { duplicate: true }.
@@ -221,14 +310,19 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
             .WithThresholds(
                 Threshold.Create("every event accepted (HTTP 200, applied or ignored_stale)", s => s.OkCount == events && s.FailCount == 0, s => $"{s.OkCount} of {events}, failures: {string.Join(", ", s.Failures.Select(f => f.Key + "=" + f.Value))}"),
                 Threshold.Create("none lost: every event id stored, every tenant on its newest event's plan", _ => redeliveredDuplicates == events && problems.IsEmpty, _ => $"{redeliveredDuplicates} of {events} stored, {problems.Count} problems"),
+                Threshold.Create("every checkout answered 200 (idle and during the burst)", _ => checkout is { Failed: 0, Ok: > 0 }, _ => $"{checkout?.Ok} ok, {checkout?.Failed} failed"),
                 Threshold.Target("webhook burst >= 1,000 events/s accepted", s => s.OkPerSecond >= 1000, s => $"{s.OkPerSecond:N0}/s"),
-                Threshold.Target("webhook burst processed (applied) >= 1,000 events/s end to end", _ => processedPerSecond >= 1000, _ => $"{processedPerSecond:N0}/s"));
+                Threshold.Target("webhook burst processed (applied) >= 1,000 events/s end to end", _ => processedPerSecond >= 1000, _ => $"{processedPerSecond:N0}/s"),
+                Threshold.Target($"Stripe requests <= {StripeRequestsPerSecond:0}/s during the burst (every 1 s window; Stripe's test-mode budget)", _ => traffic is { } x && x.PeakPerSecond <= StripeRequestsPerSecond,
+                    _ => traffic is { } x ? $"peak {x.PeakPerSecond:0.0}/s, mean {x.MeanPerSecond:0.0}/s, {x.TooMany:N0} answered 429" : "not measured"),
+                Threshold.Target("no Stripe 429 reached a customer call (checkout)", _ => traffic is { CheckoutTooMany: 0 } && checkout is { RateLimited: 0 },
+                    _ => $"{traffic?.CheckoutTooMany} 429s on checkout's Stripe calls (retried by Stripe.net), {checkout?.RateLimited} checkouts answered 503 'Stripe is rate limiting'"),
+                Threshold.Target("checkout p99 during the burst <= 2x idle", s => s.Metric(CheckoutProbe.BurstMetric).Count > 0 && s.Metric(CheckoutProbe.BurstMetric).PercentileMicros(99) <= 2 * s.Metric(CheckoutProbe.IdleMetric).PercentileMicros(99),
+                    s => $"idle p50 {Ms(s.Metric(CheckoutProbe.IdleMetric), 50)} / p99 {Ms(s.Metric(CheckoutProbe.IdleMetric), 99)} ms (n={s.Metric(CheckoutProbe.IdleMetric).Count}), during the burst p50 {Ms(s.Metric(CheckoutProbe.BurstMetric), 50)} / p99 {Ms(s.Metric(CheckoutProbe.BurstMetric), 99)} ms (n={s.Metric(CheckoutProbe.BurstMetric).Count})"));
     }
 
-    /// <summary>
-    /// Time from a webhook's HTTP 200 to (a) the snapshot's invalidation on Redis pub/sub and (b) the sidecar's new answer, polled back to back.
-    /// One webhook at a time, alternating the tenant between pro and business.
-    /// </summary>
+    private static string Ms(LatencyHistogram h, double percentile) => (h.PercentileMicros(percentile) / 1000).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>
     /// The ledger's catch-up after the sidecar scenarios: every RecordUsage (record_usage, mixed) appended a stream entry that the
     /// control plane's consumer (group "ledger") writes to PostgreSQL. Polls XINFO GROUPS until the group's lag and pending are 0,
@@ -288,18 +382,33 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
         return backlog;
     }
 
+    /// <summary>
+    /// Time from a webhook's HTTP 200 to (a) the snapshot's invalidation on Redis pub/sub and (b) the sidecar's new answer, polled back to back.
+    /// One webhook at a time, alternating the tenant between pro and business. The tenant's subscription in the fake Stripe API moves to
+    /// the event's plan just before each event is posted, so a re-read (if the control plane makes one) finds what the event says.
+    /// </summary>
     public Scenario Propagation(int iterations)
     {
         var tenant = $"lt-prop-{_tag}";
         var published = new ConcurrentDictionary<string, long>(StringComparer.Ordinal); // plan@version -> timestamp of the invalidation
         var createdBase = DateTimeOffset.UtcNow.AddHours(-1);
+        FakeSubscription? subscription = null;
         long lastVersion = 0;
-        return Scenario.Create("propagation", async context =>
+        long lastStarted = 0;
+        return Scenario.Create("propagation" + _suffix, async context =>
             {
+                // Paced (PropagationInterval): Stripe's budget holds the driver's price change and the control plane's re-read.
+                var rest = PropagationInterval - Stopwatch.GetElapsedTime(lastStarted);
+                if (lastStarted != 0 && rest > TimeSpan.Zero)
+                {
+                    await Task.Delay(rest);
+                }
+
+                lastStarted = Stopwatch.GetTimestamp();
                 var seq = context.InvocationNumber + 1;
-                var business = seq % 2 == 1;
-                var plan = business ? "business" : "pro";
-                var body = Event($"evt_lt_prop_{_tag}_{seq}", tenant, $"sub_lt_prop_{_tag}", seq, business, createdBase);
+                var plan = seq % 2 == 1 ? "business" : "pro";
+                await Stripe.SetPriceAsync(subscription!, PriceOf(plan));
+                var body = Event($"evt_lt_prop_{_tag}_{seq}", tenant, subscription!, seq, plan, createdBase);
                 var sent = Stopwatch.GetTimestamp();
                 var (status, duplicate, outcome) = await PostAsync(body);
                 var ok200 = Stopwatch.GetTimestamp();
@@ -347,15 +456,16 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
                     context.Count("invalidation_not_seen");
                 }
 
-                await Task.Delay(5);
                 return Response.Ok();
             })
-            .WithDescription($"One tenant, {iterations} signed subscription updates one after the other (pro and business alternating). Per update: HTTP 200 of the webhook, then the sidecar polled back to back until it answers with the new plan and a higher snapshot version; a Redis subscriber on the tenant's shard channel (`{RedisKeys.InvalidationChannel(RedisKeys.ShardOf("production", tenant))}`, SSUBSCRIBE) timestamps the invalidation. Step latency = the whole update; the target is on `webhook_200_to_sidecar`. An invalidation published before the HTTP 200 counts as 0 ms (counter `invalidation_before_200`).")
+            .WithDescription($"One tenant, {iterations} signed subscription updates one after the other (pro and business alternating), at most one per {PropagationInterval.TotalMilliseconds:0} ms; control plane ED_WEBHOOK_REREAD={(settings.WebhookMode == WebhookMode.Payload ? "off" : "on")}. Per update: the tenant's subscription in the fake Stripe API moved to the event's price (POST /v1/subscriptions/{{id}}), then the webhook naming it posted; after its HTTP 200 the sidecar is polled back to back until it answers with the new plan and a higher snapshot version; a Redis subscriber on the tenant's shard channel (`{RedisKeys.InvalidationChannel(RedisKeys.ShardOf(Environment, tenant))}`, SSUBSCRIBE) timestamps the invalidation. Step latency = the whole update (pacing and the price change included); the target is on `webhook_200_to_sidecar`. An invalidation published before the HTTP 200 counts as 0 ms (counter `invalidation_before_200`).")
             .WithInit(async stats =>
             {
+                await StopFakeWebhooksAsync();
                 await CreateTenantAsync(tenant);
+                subscription = await Stripe.CreateSubscriptionAsync(tenant, Environment, "pro", ProPrice);
                 var redis = await seeder.RedisAsync();
-                await redis.GetSubscriber().SubscribeAsync(RedisChannel.Sharded(RedisKeys.InvalidationChannel(RedisKeys.ShardOf("production", tenant))), (_, message) =>
+                await redis.GetSubscriber().SubscribeAsync(RedisChannel.Sharded(RedisKeys.InvalidationChannel(RedisKeys.ShardOf(Environment, tenant))), (_, message) =>
                 {
                     var now = Stopwatch.GetTimestamp();
                     var snapshot = SnapshotCodec.Decode((byte[])message!);
@@ -375,7 +485,7 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
                 }
 
                 lastVersion = r.SnapshotVersion;
-                stats.Notes.Add($"tenant {tenant} on plan {r.PlanId} at snapshot version {r.SnapshotVersion} before the first update");
+                stats.Notes.Add($"tenant {tenant} on plan {r.PlanId} at snapshot version {r.SnapshotVersion} before the first update; its subscription in the fake: {subscription.Id}");
             })
             .WithoutWarmUp()
             .WithLoadSimulations(Simulation.IterationsForConstant(1, iterations))

@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using EntitlementDecision.Contracts.V1;
 using EntitlementDecision.Stripe;
+using EntitlementDecision.TestSupport;
 using Grpc.Net.Client;
 using Npgsql;
 using StackExchange.Redis;

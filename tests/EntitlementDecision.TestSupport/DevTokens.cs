@@ -2,15 +2,16 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 
-namespace EntitlementDecision.FaultSuite;
+namespace EntitlementDecision.TestSupport;
 
 /// <summary>
 /// Development bearer tokens as the control plane's <c>mint-token</c> signs them (HS256 JWT, issuer <c>entitlementdecision-dev</c>,
-/// audience <c>entitlementdecision</c>, claims sub/role/tenant_id), made here because a case needs one per tenant and starting the
-/// control-plane executable once per token would cost seconds.
+/// audience <c>entitlementdecision</c>, claims sub/role/tenant_id), for the fault suite and the load driver: they need one per
+/// tenant, and starting the control-plane executable once per token would cost seconds.
 /// </summary>
-internal static class DevTokens
+public static class DevTokens
 {
+    /// <summary>A token for <paramref name="role"/> (and <paramref name="tenantId"/> for tenant roles) valid from <paramref name="now"/> for <paramref name="ttl"/>.</summary>
     public static string Mint(string signingKey, string subject, string? tenantId, string role, DateTimeOffset now, TimeSpan ttl)
     {
         var header = Base64Url("""{"alg":"HS256","typ":"JWT"}"""u8.ToArray());
