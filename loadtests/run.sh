@@ -38,6 +38,9 @@ fi
 # Our own hosts and secrets, whatever the caller (e.g. test.sh) exported.
 export STRIPE_WEBHOOK_SECRET=whsec_loadtest_only_0123456789abcdef
 export STRIPE_API_KEY=sk_test_loadtest_only
+# The driver plays Stripe's side (subscriptions set up, prices changed, request-log markers) on a key of its own, so the fake
+# counts its requests apart from the control plane's account (Stripe's limits are per key); the fake accepts any key.
+export ED_FAKE_STRIPE_API_KEY=
 # Our own fake Stripe API (hosts.sh starts it and points the control plane's STRIPE_API_BASE at it): the driver creates the
 # subscriptions its webhooks name there, and reads the Stripe requests the control plane made from its log.
 export ED_FAKE_STRIPE_URL=http://127.0.0.1:$fake_port
@@ -126,7 +129,7 @@ run_driver() {
   dotnet "$driver" --out "$out" $([ "$smoke" = 1 ] && echo --smoke) $([ -n "$only" ] && echo --only "$only" --no-ceiling) \
     --sidecar "$ED_SIDECAR_URL" --redis "$ED_REDIS" --sidecar-pid "$sidecar_pid" \
     --controlplane "$ED_CONTROLPLANE_URL" --controlplane-pid "$ED_PID_CONTROLPLANE" --token "$token" --webhook-secret "$STRIPE_WEBHOOK_SECRET" \
-    --stripe "$ED_FAKE_STRIPE_URL" --stripe-pid "$ED_PID_FAKE_STRIPE" --stripe-api-key "$STRIPE_API_KEY" --token-signing-key "$ED_TOKEN_SIGNING_KEY" \
+    --stripe "$ED_FAKE_STRIPE_URL" --stripe-pid "$ED_PID_FAKE_STRIPE" --stripe-api-key sk_test_loadtest_driver --token-signing-key "$ED_TOKEN_SIGNING_KEY" \
     --bare "http://127.0.0.1:$bare_port" --bare-pid "$bare_pid" \
     --grpc-constant "http://127.0.0.1:$constant_port" --grpc-constant-pid "$constant_pid" \
     --sidecar-decision-log "http://127.0.0.1:$logged_port" --sidecar-decision-log-pid "$logged_pid" --decision-log-spool "$spool" \

@@ -4,7 +4,8 @@
 # With ED_FAKE_STRIPE_URL set (e.g. http://127.0.0.1:12111) it also starts the fake Stripe API there
 # (tools/EntitlementDecision.FakeStripe) and points the control plane at it (STRIPE_API_BASE); the fake posts signed
 # webhooks to the control plane with the first secret of STRIPE_WEBHOOK_SECRET. Unset: the control plane talks to
-# STRIPE_API_BASE (default https://api.stripe.com). ED_FAKE_STRIPE_LOG_LEVEL (default Information) is the fake's log level.
+# STRIPE_API_BASE (default https://api.stripe.com). ED_FAKE_STRIPE_LOG_LEVEL (default Information) is the fake's log level;
+# ED_FAKE_STRIPE_API_KEY (default STRIPE_API_KEY) the only key it accepts (empty: any key).
 
 ED_CONFIGURATION=${ED_CONFIGURATION:-Release}
 ED_BIN_CONTROLPLANE="src/EntitlementDecision.ControlPlane/bin/$ED_CONFIGURATION/net10.0/EntitlementDecision.ControlPlane.dll"
@@ -48,7 +49,7 @@ hosts_start() {
   if [ -n "${ED_FAKE_STRIPE_URL:-}" ]; then
     export STRIPE_API_BASE=$ED_FAKE_STRIPE_URL
     Logging__LogLevel__Default=${ED_FAKE_STRIPE_LOG_LEVEL:-Information} FAKE_STRIPE_URLS=$ED_FAKE_STRIPE_URL FAKE_STRIPE_WEBHOOK_URL="$ED_CONTROLPLANE_URL/billing/webhook" \
-      FAKE_STRIPE_WEBHOOK_SECRET="$(echo "$STRIPE_WEBHOOK_SECRET" | cut -d, -f1 | tr -d ' ')" FAKE_STRIPE_API_KEY="$STRIPE_API_KEY" \
+      FAKE_STRIPE_WEBHOOK_SECRET="$(echo "$STRIPE_WEBHOOK_SECRET" | cut -d, -f1 | tr -d ' ')" FAKE_STRIPE_API_KEY="${ED_FAKE_STRIPE_API_KEY-$STRIPE_API_KEY}" \
       dotnet "$ED_BIN_FAKE_STRIPE" >"$logs/fake-stripe.log" 2>&1 &
     ED_PID_FAKE_STRIPE=$!
     ED_HOST_PIDS+=($!)
