@@ -106,6 +106,21 @@ public sealed class OrderRulePropertyTests
         db.Dispose();
     }
 
+    [Theory]
+    [InlineData("active", "invoice.paid", 0, true)]             // a renewal: the update and the payment agree in one second
+    [InlineData("past_due", "invoice.payment_failed", 0, true)]
+    [InlineData("past_due", "invoice.paid", 0, false)]          // same second, they disagree: which came last? Stripe's object says
+    [InlineData("active", "invoice.payment_failed", 0, false)]
+    [InlineData("past_due", "invoice.paid", 1, true)]           // the invoice is newer than the state
+    [InlineData("active", "invoice.payment_failed", -1, true)]  // the state is newer than the invoice
+    public void InvoiceEvent_NeedsStripesObject_OnlyForASameSecondDisagreement(string status, string type, int invoiceSecondsAfterState, bool decides)
+    {
+        var row = NewRow();
+        row.StripeStatus = status;
+        row.LastStripeEventCreated = Base;
+        Assert.Equal(decides, SubscriptionOrder.InvoiceDecides(row, type, Base.AddSeconds(invoiceSecondsAfterState)));
+    }
+
     private static bool Run(History h, bool reread)
     {
         var (db, sync) = World();

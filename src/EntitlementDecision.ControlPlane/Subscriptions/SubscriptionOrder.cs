@@ -90,6 +90,24 @@ internal static class SubscriptionOrder
         return (row.LastStripeEventCreated is { } e && Second(e) > created) || (row.LastStripeReadAt is { } r && Second(r) > created);
     }
 
+    /// <summary>
+    /// Whether an invoice event's payload decides what it does to dunning: yes when the row's subscription state is of another
+    /// second than the invoice (the newer one wins), or of the same second and agrees with it (paid while not in dunning, failed
+    /// while in dunning: either order ends the same); no for a same-second disagreement, which needs Stripe's object.
+    /// </summary>
+    public static bool InvoiceDecides(Entitlement row, string invoiceEventType, DateTimeOffset invoiceCreated)
+    {
+        var created = Second(invoiceCreated);
+        var tie = (row.LastStripeEventCreated is { } e && Second(e) == created) || (row.LastStripeReadAt is { } r && Second(r) == created);
+        if (!tie || StateNewerThan(row, invoiceCreated))
+        {
+            return true;
+        }
+
+        var inDunning = SubscriptionSync.InDunning(row.StripeStatus);
+        return invoiceEventType == StripeInvoiceEvents.Paid ? !inDunning : inDunning;
+    }
+
     /// <summary>Records that the row now reflects <paramref name="source"/>'s state stamped <paramref name="stamp"/> (never moving either mark back).</summary>
     public static void Note(Entitlement row, StateSource source, DateTimeOffset stamp)
     {

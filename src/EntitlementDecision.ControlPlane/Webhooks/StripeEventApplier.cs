@@ -19,7 +19,7 @@ internal sealed class StripeEventRetryException(string message, Exception? inner
 /// <summary>
 /// Applies stored Stripe events inside the caller's transaction (not saved), for <see cref="StripeEventProcessor"/>. With re-reading
 /// on, <see cref="PrepareAsync"/> first decides, before any row lock, which of a batch's events their payload cannot decide (a
-/// same-second tie, an invoice event) and reads each of their subscriptions from Stripe once,
+/// same-second tie, an invoice event that disagrees with a state of its second) and reads each of their subscriptions from Stripe once,
 /// for all of the batch's events of it; every other event, and every event with re-reading off, is applied from its payload with
 /// the order rule (<see cref="SubscriptionOrder"/>). The state goes to <see cref="SubscriptionSync"/>; invoices drive dunning.
 /// The rules: README, "Behaviour worth knowing".
@@ -98,7 +98,8 @@ internal sealed partial class StripeEventApplier(
     /// Before any entitlement row is locked: parses <paramref name="batch"/> (in processing order) and, with re-reading on, reads
     /// from Stripe (<see cref="StripeCallPriority.Reread"/>, at most 8 at once, each within <see cref="RereadTimeout"/>) every
     /// subscription one of whose events the payload cannot decide: a same-second tie against the row's order data as the batch's
-    /// earlier events leave them, or an invoice event. An older event needs no read: a newer state already supersedes it. Returns the events whose read failed (network, 429,
+    /// earlier events leave them, or an invoice event of the second of the row's state that disagrees with it
+    /// (<see cref="SubscriptionOrder.InvoiceDecides"/>). An older event needs no read: a newer state already supersedes it. Returns the events whose read failed (network, 429,
     /// 5xx, timeout, 404) and that <see cref="ApplyAsync"/> would therefore retry, with the error.
     /// </summary>
     public async Task<IReadOnlyDictionary<string, Exception>> PrepareAsync(IReadOnlyList<StripeEventRecord> batch, CancellationToken ct)
@@ -143,7 +144,13 @@ internal sealed partial class StripeEventApplier(
 
             if (target.Payload is null)
             {
-                needed.Add(target.SubscriptionId); // an invoice: its payload is not the subscription
+                // An invoice: its payload is not the subscription; it needs Stripe's object only for a same-second disagreement.
+                if (record.TenantId is null || record.Environment is null || !rows.TryGetValue((record.TenantId, record.Environment), out var invoiceRow)
+                    || !SubscriptionOrder.InvoiceDecides(invoiceRow, e.Type, record.StripeCreated))
+                {
+                    needed.Add(target.SubscriptionId);
+                }
+
                 continue;
             }
 
