@@ -80,6 +80,35 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
             .WithMetadata("tenant_id", tenant).WithMetadata("environment", Environment)
             .ToUtf8Bytes();
 
+    /// <summary>An invoice.paid event of the tenant's subscription in the fake (Stripe's fixture invoice, status paid, the subscription
+    /// under <c>parent.subscription_details</c> with the tenant's metadata); created = base + seq seconds.</summary>
+    private static byte[] InvoicePaid(string eventId, string tenant, FakeSubscription subscription, long seq, DateTimeOffset createdBase)
+    {
+        var invoice = StripeEventBuilder.LoadFixture("invoice");
+        invoice["id"] = "in_" + eventId;
+        invoice["customer"] = subscription.CustomerId;
+        invoice["status"] = "paid";
+        invoice["attempt_count"] = 1;
+        invoice["subscription"] = null;
+        invoice["parent"] = new System.Text.Json.Nodes.JsonObject
+        {
+            ["type"] = "subscription_details",
+            ["subscription_details"] = new System.Text.Json.Nodes.JsonObject
+            {
+                ["subscription"] = subscription.Id,
+                ["metadata"] = new System.Text.Json.Nodes.JsonObject { ["tenant_id"] = tenant, ["environment"] = Environment },
+            },
+        };
+        return StripeEventBuilder.Create("invoice.paid", invoice).WithEventId(eventId).WithCreated(createdBase.AddSeconds(seq)).ToUtf8Bytes();
+    }
+
+    /// <summary>Subscriptions the control plane has read from Stripe for webhook events since it started (<c>since_start.reread</c>).</summary>
+    private async Task<long> RereadsAsync()
+    {
+        using var doc = JsonDocument.Parse(await Http.GetStringAsync("/billing/webhooks/stats"));
+        return doc.RootElement.GetProperty("since_start").TryGetProperty("reread", out var r) ? r.GetInt64() : -1;
+    }
+
     private async Task<long> PendingEventsAsync()
     {
         using var doc = JsonDocument.Parse(await Http.GetStringAsync("/billing/webhooks/stats"));
@@ -127,6 +156,7 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
         long redeliveredDuplicates = 0;
         var processedPerSecond = 0.0;
         var burstStarted = 0L;
+        long rereadsBefore = 0;
         CheckoutProbe? checkout = null;
         StripeTraffic? traffic = null;
         var marks = new List<(long Marker, long Timestamp)>(); // marker requests in the fake's log: 1 s windows of the burst
@@ -157,7 +187,7 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
                 context.Count(duplicate ? "outcome.duplicate" : "outcome." + outcome);
                 return duplicate || outcome is null || outcome.StartsWith("rejected", StringComparison.Ordinal) ? Response.Fail("not_applied", outcome) : Response.Ok();
             })
-            .WithDescription($"{events:N0} signed customer.subscription.updated events (pro/business alternating) for {tenants} tenants, posted by {copies} concurrent senders to POST /billing/webhook; ok = HTTP 200 with status pending (stored; applied asynchronously, each tenant's events in Stripe's created order). "
+            .WithDescription($"{events:N0} signed events of a renewal burst for {tenants} tenants (per tenant, renewals in consecutive seconds: customer.subscription.updated, pro/business alternating, and invoice.paid of the same second), posted by {copies} concurrent senders to POST /billing/webhook; ok = HTTP 200 with status pending (stored; applied asynchronously, each tenant's events in Stripe's created order). "
                 + $"Control plane: ED_WEBHOOK_REREAD={(settings.WebhookMode == WebhookMode.Payload ? "off" : "on")}. Each tenant has a subscription in the fake Stripe API (a Checkout Session completed through the fake, on the newest event's plan; the fake's own webhooks off) and the events name it, so a re-read returns the newest event's state. "
                 + $"Stripe requests: the fake's request log between the burst's first event and the drained queue, in 1 s windows (a marker request splits the log). "
                 + $"Beside the burst: POST /billing/checkout of one more tenant's owner (plan pro, a fresh Idempotency-Key each), {CheckoutsPerSecond:0} per second on schedule, {settings.WarmUp.TotalSeconds:0.#} s unrecorded (warm-up), idle for {settings.Duration(15).TotalSeconds:0.#} s before the burst (`{CheckoutProbe.IdleMetric}`) and from its first event to its drained queue (`{CheckoutProbe.BurstMetric}`); latency from each call's scheduled start.")
@@ -166,9 +196,15 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
                 var started = Stopwatch.GetTimestamp();
                 await StopFakeWebhooksAsync();
                 await Task.WhenAll(Enumerable.Range(0, tenants).Select(t => CreateTenantAsync(Tenant(t))));
+                // A renewal burst: each tenant's events are renewals r = 0, 1, ...: customer.subscription.updated (pro/business
+                // alternating) and invoice.paid, both in second r, as Stripe sends a renewal.
                 for (var k = 0; k < events; k++)
                 {
-                    expectedPlan[k % tenants] = (k / tenants) % 2 == 1 ? "business" : "pro"; // the newest event of tenant k % tenants so far
+                    long seq = k / tenants;
+                    if (seq % 2 == 0)
+                    {
+                        expectedPlan[k % tenants] = (seq / 2) % 2 == 1 ? "business" : "pro"; // the newest update of tenant k % tenants so far
+                    }
                 }
 
                 // The fake's subscriptions, paced by the client below Stripe's test-mode budget; four at a time.
@@ -180,7 +216,10 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
                 {
                     var t = k % tenants;
                     long seq = k / tenants;
-                    bodies.Add(($"evt_lt_{_tag}_{k}", t, Event($"evt_lt_{_tag}_{k}", Tenant(t), subscriptions[t], seq, seq % 2 == 1 ? "business" : "pro", createdBase)));
+                    var id = $"evt_lt_{_tag}_{k}";
+                    bodies.Add((id, t, seq % 2 == 0
+                        ? Event(id, Tenant(t), subscriptions[t], seq / 2, (seq / 2) % 2 == 1 ? "business" : "pro", createdBase)
+                        : InvoicePaid(id, Tenant(t), subscriptions[t], seq / 2, createdBase)));
                 }
 
                 stats.Notes.Add($"created {tenants} tenants and their subscriptions in the fake Stripe API, and built {events:N0} signed events, in {Stopwatch.GetElapsedTime(started).TotalSeconds:0.0} s");
@@ -190,6 +229,7 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
                 var owner = DevTokens.Mint(settings.TokenSigningKey!, "loadtest-owner", buyer, "owner", DateTimeOffset.UtcNow, TimeSpan.FromHours(2));
                 checkout = new CheckoutProbe(settings.ControlPlane!, owner, "pro", CheckoutsPerSecond);
                 await checkout.StartAsync(stats, settings.WarmUp, settings.Duration(15));
+                rereadsBefore = await RereadsAsync();
                 marks.Add((await Stripe.MarkAsync(), Stopwatch.GetTimestamp()));
                 sampler = Task.Run(async () =>
                 {
@@ -233,6 +273,8 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
 
                 var processingSeconds = Stopwatch.GetElapsedTime(burstStarted).TotalSeconds;
                 processedPerSecond = events / Math.Max(processingSeconds, 0.001);
+                var rereads = await RereadsAsync() - rereadsBefore;
+                stats.Notes.Add($"re-reads: {rereads:N0} subscriptions read from Stripe for the burst's {events:N0} events ({100.0 * rereads / events:0.0} %; the control plane's since_start.reread)");
                 stats.Notes.Add(pending == 0
                     ? $"processing: all {events:N0} events processed {processingSeconds:0.0} s after the first was sent ({processedPerSecond:N0} events/s end to end; the queue drained {Stopwatch.GetElapsedTime(drainStarted).TotalSeconds:0.0} s after the last 200)"
                     : $"processing: {pending:N0} events still pending 300 s after the burst");
