@@ -10,9 +10,9 @@ cd "$(dirname "$0")"
 export STRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET:-whsec_test_only_0123456789abcdef,whsec_test_only_rotated_fedcba9876543210}
 export STRIPE_API_KEY=${STRIPE_API_KEY:-sk_test_only}
 # The fake Stripe API (tools/EntitlementDecision.FakeStripe) stands in for api.stripe.com (hosts.sh starts it).
-# The end-to-end tests post their own signed events for subscriptions the fake does not hold, so the running control plane
-# applies payloads (ED_WEBHOOK_REREAD=off); the re-read path is covered by the control-plane tests on the in-process fake.
-export ED_WEBHOOK_REREAD=${ED_WEBHOOK_REREAD:-off}
+# The running control plane is in the shipped mode, re-reading on: the end-to-end tests' own signed events are all decidable
+# from their payloads (each a newer second), so it applies them without asking the fake, which does not hold them.
+export ED_WEBHOOK_REREAD=${ED_WEBHOOK_REREAD:-on}
 if [ -z "${STRIPE_API_BASE:-}" ]; then export ED_FAKE_STRIPE_URL=${ED_FAKE_STRIPE_URL-http://127.0.0.1:12112}; fi
 export ED_TOKEN_SIGNING_KEY=${ED_TOKEN_SIGNING_KEY:-test-only-token-signing-key-0123456789abcdef}
 export ED_CONTROLPLANE_URL=${ED_TEST_CONTROLPLANE_URL:-http://127.0.0.1:5180}

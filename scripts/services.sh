@@ -72,9 +72,21 @@ run_dir_fresh() {
   find "$dir" -mindepth 1 -maxdepth 1 ! -name owner.pid -exec rm -rf {} +
 }
 
+# _reserve_ports: keeps the kernel from giving the ports our hosts listen on (sidecars and their admin ports 50000-51999,
+# PostgreSQL 55400-55499, Redis 56300-56499: all inside Linux's ephemeral range) to outgoing connections, which the test
+# suites open by the thousand; a host starting later then failed with "address already in use". Root only; else a no-op.
+_reserve_ports() {
+  local file=/proc/sys/net/ipv4/ip_local_reserved_ports ours=50000-51999,55400-55499,56300-56499 current
+  [ -w "$file" ] || return 0
+  current=$(cat "$file" 2>/dev/null)
+  case ",$current," in *",50000-51999,"*) return 0 ;; esac
+  echo "${current:+$current,}$ours" >"$file" 2>/dev/null || true
+}
+
 services_start() {
   local dir=$1 pg_port=$2 redis_port=$3
   local pg_password=${ED_POSTGRES_PASSWORD:-entitlements-dev}
+  _reserve_ports
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   local bin; bin=$(_pg_bin) || return 1

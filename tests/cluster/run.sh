@@ -17,7 +17,7 @@ export ED_TOKEN_SIGNING_KEY=cluster-only-token-signing-key-0123456789abcdef
 export ED_CONTROLPLANE_URL=http://127.0.0.1:${ED_CLUSTER_CONTROLPLANE_PORT:-5187}
 export ED_SIDECAR_URL=http://127.0.0.1:${ED_CLUSTER_SIDECAR_PORT:-50158}
 export ED_FAKE_STRIPE_URL=http://127.0.0.1:${ED_CLUSTER_FAKE_STRIPE_PORT:-12117}
-export ED_WEBHOOK_REREAD=off   # as test.sh: the end-to-end tests post their own signed events
+export ED_WEBHOOK_REREAD=on    # as test.sh: the shipped mode; the end-to-end tests' own events are decidable from their payloads
 export ED_REDIS_CLUSTER=1
 export ED_CONFIGURATION=${ED_CONFIGURATION:-Release}
 export DOTNET_gcServer=0 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
