@@ -34,6 +34,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 run_dir_claim "$run_dir"
+# Each suite's log is this run's: an earlier run's summary line must never count (e.g. with ED_POSTGRES and ED_REDIS preset).
+rm -f "$run_dir"/dotnet-test.log "$run_dir"/sidecar-interop.log "$run_dir"/browser.log "$run_dir"/deploy.log "$run_dir"/cluster.log \
+  "$run_dir"/loadtests-smoke.log "$run_dir"/faults.log
 if [ -z "${ED_POSTGRES:-}" ] || [ -z "${ED_REDIS:-}" ]; then
   services_stop "$run_dir" --force
   find "$run_dir" -mindepth 1 -maxdepth 1 ! -name owner.pid -exec rm -rf {} +
@@ -58,11 +61,12 @@ count() { # adds "N passed, M failed" style results
 # says none failed (e.g. a stop that failed), counts one failure; a non-zero RC also shows the end of LOG.
 count_suite() {
   local log=$1 rc=$2 line
-  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" 2>/dev/null | tail -n 1)
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" 2>/dev/null | tail -n 1 || true) # no line (a crash) must not end the run
   if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
-  if [ "$rc" != 0 ]; then
+  if [ "$rc" != 0 ] || [ -z "$line" ]; then
     if [ -n "$line" ] && [ "$(echo "$line" | cut -d' ' -f3)" = 0 ]; then count 0 1; fi
-    tail -n 60 "$log" >&2
+    echo "-- $log ended without success (exit $rc); its last lines:" >&2
+    tail -n 60 "$log" >&2 2>/dev/null || echo "(no log)" >&2
   fi
 }
 

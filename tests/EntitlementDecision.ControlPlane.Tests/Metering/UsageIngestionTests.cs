@@ -235,7 +235,8 @@ public sealed class UsageIngestionTests(UsageIngestionFixture fx) : IClassFixtur
         proto3.Remove("feature");
         proto3["feature_key"] = "api_calls";
         var noOffset = Event(tenant, "p-no-offset");
-        noOffset["timestamp"] = "2026-11-21T09:30:00";
+        // Five minutes ago, well inside the late-arrival window, so only the missing offset can make it invalid (no fixed date).
+        noOffset["timestamp"] = DateTime.UtcNow.AddMinutes(-5).ToString("yyyy-MM-ddTHH:mm:ss", System.Globalization.CultureInfo.InvariantCulture);
         var noTimestamp = Event(tenant, "p-now");
         noTimestamp.Remove("timestamp");
         noTimestamp.Remove("environment");
