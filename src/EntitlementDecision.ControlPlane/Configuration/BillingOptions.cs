@@ -7,11 +7,11 @@ namespace EntitlementDecision.ControlPlane.Configuration;
 /// <list type="bullet">
 /// <item><c>ED_WEBHOOK_MAX_ATTEMPTS</c> (default 8): processing attempts of a stored event before it is marked failed.</item>
 /// <item><c>ED_WEBHOOK_WORKERS</c> (default 4, 1..64): events processed at once; never two of the same tenant.</item>
-/// <item><c>ED_WEBHOOK_BATCH_SIZE</c> (default 32, 1..64): stored events (each of a different tenant) taken and applied in one
-/// transaction by a worker when re-reading is off; with re-reading on, one event per transaction (no row lock waits on Stripe).</item>
+/// <item><c>ED_WEBHOOK_BATCH_SIZE</c> (default 32, 1..64): tenants whose oldest due event a worker takes at once, with up to 8 more
+/// of each (at most 4x this many events), applied in one transaction in both modes (re-reads happen before any row lock).</item>
 /// <item><c>ED_WEBHOOK_RETRY_BASE_MS</c> (default 2000): backoff after attempt n is base * 2^(n-1), at most one hour.</item>
-/// <item><c>ED_WEBHOOK_REREAD</c> (<c>on</c> default | <c>off</c>): re-read the subscription from Stripe's API before applying a
-/// subscription, invoice or trial event (off: apply the payload with the order check only, e.g. offline).</item>
+/// <item><c>ED_WEBHOOK_REREAD</c> (<c>on</c> default | <c>off</c>): re-read the subscription from Stripe's API for the events whose
+/// payload cannot decide (a same-second tie; README, "Order rule"); off: apply every payload with the order rule, e.g. offline.</item>
 /// <item><c>ED_WEBHOOK_PAYLOAD_FALLBACK_AFTER</c> (default 3): after this many attempts on which Stripe's API was unreachable
 /// (network, 429, 5xx), apply the event's payload with the order check instead of waiting for the API.</item>
 /// <item><c>ED_WEBHOOK_RATE_LIMIT_PER_SECOND</c> (default 100; 0 = no limit) and <c>ED_WEBHOOK_RATE_LIMIT_BURST</c> (default 200):
@@ -46,7 +46,7 @@ internal sealed class BillingOptions
     public int Workers { get; set; } = 4;
 
     /// <summary>
-    /// Events (each of a different tenant) one worker takes and applies in one transaction while <see cref="Reread"/> is off.
+    /// Tenants whose oldest due event one worker takes at once (with up to 8 more events of each), applied in one transaction.
     /// ED_WEBHOOK_BATCH_SIZE, 1..64 (a batch's rows stay locked until it commits, and one failing event makes the whole batch rerun).
     /// </summary>
     public int BatchSize { get; set; } = 32;
