@@ -108,7 +108,8 @@ internal static class SubscriptionOrder
         return invoiceEventType == StripeInvoiceEvents.Paid ? !inDunning : inDunning;
     }
 
-    /// <summary>Records that the row now reflects <paramref name="source"/>'s state stamped <paramref name="stamp"/> (never moving either mark back).</summary>
+    /// <summary>Records that the row now reflects <paramref name="source"/>'s state stamped <paramref name="stamp"/> (never moving either
+    /// mark back): an event's <c>created</c>, or the time Stripe's object was read (a read or a repair).</summary>
     public static void Note(Entitlement row, StateSource source, DateTimeOffset stamp)
     {
         if (source == StateSource.Event)

@@ -76,7 +76,7 @@ internal sealed class SubscriptionSync(EntitlementsDbContext db, PlanCatalog cat
         row.CurrentPeriodStart = update.CurrentPeriodStart ?? (sameSubscription ? row.CurrentPeriodStart : null);
         row.CurrentPeriodEnd = update.CurrentPeriodEnd;
         row.CancelAtPeriodEnd = update.CancelAtPeriodEnd;
-        SubscriptionOrder.Note(row, source == StateSource.Event ? StateSource.Event : StateSource.Read, update.EventCreated);
+        SubscriptionOrder.Note(row, source, update.EventCreated);
         if (InDunning(update.Status))
         {
             row.DunningStartedAt ??= revealedAt;

@@ -121,15 +121,13 @@ internal sealed partial class StripeEventApplier(
             Event e;
             try
             {
-                // The receiver's parse of this very payload when this instance received it; else the stored payload.
-                e = parsed.Take(record.EventId) ?? StripeWebhookEvents.Parse(record.Payload);
+                e = EventOf(record);
             }
             catch (StripeEventFormatException)
             {
                 continue; // ApplyAsync parses again and rejects it with the reason
             }
 
-            _events[record.EventId] = e;
             if (!Options.Reread || RereadTarget(e) is not { } target)
             {
                 continue;
@@ -215,6 +213,20 @@ internal sealed partial class StripeEventApplier(
         return failed;
     }
 
+    /// <summary>
+    /// The parsed event of <paramref name="record"/>, parsed once per batch: the receiver's parse when this instance received it,
+    /// else the stored payload. Throws <see cref="StripeEventFormatException"/> for a payload that is not an event.
+    /// </summary>
+    private Event EventOf(StripeEventRecord record)
+    {
+        if (!_events.TryGetValue(record.EventId, out var e))
+        {
+            _events[record.EventId] = e = parsed.Take(record.EventId) ?? StripeWebhookEvents.Parse(record.Payload);
+        }
+
+        return e;
+    }
+
     /// <summary>The subscription an event concerns and its payload state (null for an invoice event), or null when no re-read applies.</summary>
     private static (string SubscriptionId, SubscriptionUpdate? Payload)? RereadTarget(Event e)
     {
@@ -287,8 +299,7 @@ internal sealed partial class StripeEventApplier(
         Event e;
         try
         {
-            // PrepareAsync's parse (itself the receiver's when this instance received it); else the stored payload.
-            e = _events.GetValueOrDefault(record.EventId) ?? parsed.Take(record.EventId) ?? StripeWebhookEvents.Parse(record.Payload);
+            e = EventOf(record);
         }
         catch (StripeEventFormatException ex)
         {
@@ -365,13 +376,13 @@ internal sealed partial class StripeEventApplier(
     /// (once per batch; the event's <c>created</c> is noted either way, the object being at least as new), else the payload with
     /// the order rule (a same-second tie is applied: it is never older than our own change).
     /// </summary>
-    private ApplyResult ApplyState(Entitlement row, SubscriptionUpdate? payload, (SubscriptionUpdate Update, DateTimeOffset ObservedAt)? current,
+    private ApplyResult ApplyState(Entitlement row, SubscriptionUpdate? payload, SubscriptionUpdate? current,
         DateTimeOffset revealedAt, StripeEventRecord record, DateTimeOffset now)
     {
-        if (current is { } read)
+        if (current is not null)
         {
-            var result = _appliedRereads.Add(read.Update.SubscriptionId!)
-                ? sync.Apply(row, read.Update, StateSource.Read, revealedAt, StripeActor, record.Type, record.EventId, now)
+            var result = _appliedRereads.Add(current.SubscriptionId!)
+                ? sync.Apply(row, current, StateSource.Read, revealedAt, StripeActor, record.Type, record.EventId, now)
                 : new ApplyResult(SubscriptionSync.Applied, false);
             if (!result.Outcome.StartsWith("rejected", StringComparison.Ordinal) && result.Outcome != SubscriptionSync.IgnoredOtherSubscription)
             {
@@ -503,12 +514,12 @@ internal sealed partial class StripeEventApplier(
     }
 
     /// <summary>
-    /// Stripe's object of <paramref name="subscriptionId"/> as <see cref="PrepareAsync"/> read it, with when; null when it was not
+    /// Stripe's object of <paramref name="subscriptionId"/> as <see cref="PrepareAsync"/> read it (stamped with when); null when it was not
     /// read (re-reading off, or the payload decides). Returns an error outcome for a permanent problem; throws
     /// <see cref="StripeEventRetryException"/> when the read failed and the event should be retried (from attempt
     /// <see cref="BillingOptions.PayloadFallbackAfter"/> on, an unreachable Stripe means the payload is applied instead).
     /// </summary>
-    private ((SubscriptionUpdate Update, DateTimeOffset ObservedAt)? Current, string? Error) CurrentState(
+    private (SubscriptionUpdate? Current, string? Error) CurrentState(
         string? subscriptionId, SubscriptionUpdate? payload, StripeEventRecord record)
     {
         if (subscriptionId is null || !_rereads.TryGetValue(subscriptionId, out var reread))
@@ -539,7 +550,7 @@ internal sealed partial class StripeEventApplier(
             return (null, $"rejected: Stripe's subscription {subscriptionId} belongs to {current.TenantId}/{current.Environment}, the event says {payload.TenantId}/{payload.Environment}");
         }
 
-        return ((current, reread.ObservedAt), null);
+        return (current, null);
     }
 
     /// <summary>Network errors, timeouts, 429 and 5xx: Stripe could not answer now.</summary>

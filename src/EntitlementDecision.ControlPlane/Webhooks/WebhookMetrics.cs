@@ -60,9 +60,9 @@ internal sealed class WebhookMetrics : IDisposable
     /// <summary><paramref name="subscriptions"/> subscriptions were read from Stripe for a batch of events (one read answers all of a subscription's events).</summary>
     public void Rereads(int subscriptions)
     {
-        for (var i = 0; i < subscriptions; i++)
+        if (subscriptions > 0)
         {
-            Add(11);
+            Add(11, subscriptions);
         }
     }
 
@@ -72,9 +72,9 @@ internal sealed class WebhookMetrics : IDisposable
 
     public void Dispose() => _meter.Dispose();
 
-    private void Add(int index)
+    private void Add(int index, long count = 1)
     {
-        Interlocked.Increment(ref _totals[index]);
-        _events.Add(1, new KeyValuePair<string, object?>("result", Results[index]));
+        Interlocked.Add(ref _totals[index], count);
+        _events.Add(count, new KeyValuePair<string, object?>("result", Results[index]));
     }
 }
