@@ -259,7 +259,8 @@ public sealed partial class FakeStripeState
 
     private JsonObject UpdateSubscription(string id, IReadOnlyDictionary<string, string> form, string? idempotencyKey, List<JsonObject> events)
     {
-        Allow(form, "items[0][id]", "items[0][price]", "items[0][quantity]", "proration_behavior", "cancel_at_period_end", "metadata[", "expand[");
+        Allow(form, "items[0][id]", "items[0][price]", "items[0][quantity]", "proration_behavior", "cancel_at_period_end", "metadata[", "expand[",
+            "pause_collection", "pause_collection[behavior]", "pause_collection[resumes_at]");
         var sub = _subscriptions.Get(id) ?? throw FakeStripeError.NoSuch("subscription", id);
         if ((string?)sub["status"] == "canceled")
         {
@@ -273,6 +274,7 @@ public sealed partial class FakeStripeState
         }
 
         var cancelAtPeriodEnd = Boolean(form, "cancel_at_period_end");
+        var pauseCollection = PauseCollection(form);
         JsonObject? item = null;
         JsonObject? newPrice = null;
         var itemId = form.GetValueOrDefault("items[0][id]");
@@ -322,6 +324,12 @@ public sealed partial class FakeStripeState
             sub["cancel_at"] = cape ? PeriodEnd(sub) : null;
         }
 
+        if (pauseCollection is not null)
+        {
+            // Stripe's pause_collection: { behavior, resumes_at } while paused, null once cleared ("pause_collection=").
+            previous.Merge(Change(sub, "pause_collection", pauseCollection.Value.Cleared ? null : pauseCollection.Value.Object));
+        }
+
         var metadataChanges = Map(form, "metadata");
         if (metadataChanges.Count > 0)
         {
@@ -346,6 +354,35 @@ public sealed partial class FakeStripeState
         }
 
         return (JsonObject)sub.DeepClone();
+    }
+
+    /// <summary>
+    /// <c>pause_collection</c> of a subscription update: null when not sent; Cleared for <c>pause_collection=</c>; else the object
+    /// Stripe stores (<c>behavior</c> one of keep_as_draft, mark_uncollectible, void; <c>resumes_at</c> a Unix time or null).
+    /// </summary>
+    private static (bool Cleared, JsonObject? Object)? PauseCollection(IReadOnlyDictionary<string, string> form)
+    {
+        if (form.TryGetValue("pause_collection", out var whole))
+        {
+            return whole.Length == 0 && !form.Keys.Any(k => k.StartsWith("pause_collection[", StringComparison.Ordinal))
+                ? (true, null)
+                : throw new FakeStripeError(400, "invalid_request_error", "Invalid pause_collection: send pause_collection[behavior], or an empty string to unset it.", null, "pause_collection");
+        }
+
+        if (!form.TryGetValue("pause_collection[behavior]", out var behavior))
+        {
+            return form.ContainsKey("pause_collection[resumes_at]")
+                ? throw new FakeStripeError(400, "invalid_request_error", "Missing required param: pause_collection[behavior].", "parameter_missing", "pause_collection[behavior]")
+                : null;
+        }
+
+        if (behavior is not ("keep_as_draft" or "mark_uncollectible" or "void"))
+        {
+            throw new FakeStripeError(400, "invalid_request_error",
+                $"Invalid pause_collection[behavior]: must be one of keep_as_draft, mark_uncollectible, or void", null, "pause_collection[behavior]");
+        }
+
+        return (false, new JsonObject { ["behavior"] = behavior, ["resumes_at"] = Integer(form, "pause_collection[resumes_at]") });
     }
 
     private static JsonObject ListPage(IEnumerable<JsonObject> newestFirst, string url, IReadOnlyDictionary<string, string> form)

@@ -74,11 +74,17 @@ public sealed partial class FakeStripeState
         }, cancellationToken);
 
     /// <summary>A renewal payment fails: an open invoice (a new one, or the open latest one with one more attempt) and the
-    /// subscription becomes <c>past_due</c>. Events: <c>invoice.payment_failed</c>, <c>customer.subscription.updated</c> (when the status changed).</summary>
+    /// subscription becomes <c>past_due</c>. Events: <c>invoice.payment_failed</c>, <c>customer.subscription.updated</c> (when the status changed).
+    /// While its collection is paused (<c>pause_collection</c>) and no invoice is open, the renewal is not charged: see <see cref="PausedRenewal"/>.</summary>
     public Task<ScenarioResult> FailPaymentAsync(string subscriptionId, CancellationToken cancellationToken = default) =>
         RunAsync(events =>
         {
             var sub = LiveSubscription(subscriptionId);
+            if (PausedRenewal(sub))
+            {
+                return sub;
+            }
+
             var invoice = OpenInvoice(sub) ?? NewInvoice(sub, paid: false, "subscription_cycle");
             invoice["attempt_count"] = (AsLong(invoice["attempt_count"]) ?? 0) + 1;
             invoice["attempted"] = true;
@@ -95,11 +101,17 @@ public sealed partial class FakeStripeState
         }, cancellationToken);
 
     /// <summary>The customer pays: the open invoice (or a new renewal invoice) is paid and the subscription becomes <c>active</c>.
-    /// Events: <c>invoice.paid</c>, <c>customer.subscription.updated</c> (when the status changed).</summary>
+    /// Events: <c>invoice.paid</c>, <c>customer.subscription.updated</c> (when the status changed). While its collection is paused
+    /// and no invoice is open, the renewal is not charged: see <see cref="PausedRenewal"/>.</summary>
     public Task<ScenarioResult> PayAsync(string subscriptionId, CancellationToken cancellationToken = default) =>
         RunAsync(events =>
         {
             var sub = LiveSubscription(subscriptionId);
+            if (PausedRenewal(sub))
+            {
+                return sub;
+            }
+
             var invoice = OpenInvoice(sub) ?? NewInvoice(sub, paid: false, "subscription_cycle");
             MarkPaid(invoice);
             var previous = Change(sub, "status", "active");
@@ -297,6 +309,34 @@ public sealed partial class FakeStripeState
             item["current_period_start"] = start.ToUnixTimeSeconds();
             item["current_period_end"] = end.ToUnixTimeSeconds();
         }
+    }
+
+    /// <summary>
+    /// A renewal while <c>pause_collection</c> is set and no earlier invoice is open (those are still collected, as in Stripe): the
+    /// new invoice is created and left as Stripe's pause behavior says, <c>void</c> (voided), <c>mark_uncollectible</c> or
+    /// <c>keep_as_draft</c>; nothing is charged, the status stays, and no event is sent (Stripe sends none for them). False when not paused.
+    /// </summary>
+    private bool PausedRenewal(JsonObject sub)
+    {
+        if (sub["pause_collection"]?["behavior"] is not { } behavior || OpenInvoice(sub) is not null)
+        {
+            return false;
+        }
+
+        var invoice = NewInvoice(sub, paid: false, "subscription_cycle");
+        var status = (string?)behavior switch
+        {
+            "void" => "void",
+            "mark_uncollectible" => "uncollectible",
+            _ => "draft",
+        };
+        invoice["status"] = status;
+        invoice["auto_advance"] = false;
+        invoice["status_transitions"]!["voided_at"] = status == "void" ? NowSeconds : null;
+        invoice["status_transitions"]!["marked_uncollectible_at"] = status == "uncollectible" ? NowSeconds : null;
+        invoice["status_transitions"]!["finalized_at"] = status == "draft" ? null : NowSeconds;
+        sub["latest_invoice"] = invoice["id"]!.DeepClone();
+        return true;
     }
 
     private JsonObject? OpenInvoice(JsonObject sub) =>

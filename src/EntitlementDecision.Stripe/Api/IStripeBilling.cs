@@ -38,7 +38,7 @@ public interface IStripeBilling
     /// <summary><c>GET /v1/invoices?customer=</c>: the customer's newest invoices (one page of at most <paramref name="limit"/>, 1..100), newest first.</summary>
     Task<IReadOnlyList<Invoice>> ListInvoicesAsync(string customerId, int limit, CancellationToken cancellationToken = default);
 
-    /// <summary><c>POST /v1/subscriptions/{id}</c>: a plan change (item price, proration) and/or cancel at period end.</summary>
+    /// <summary><c>POST /v1/subscriptions/{id}</c>: a plan change (item price, proration), cancel at period end, and/or a pause of payment collection.</summary>
     Task<Subscription> UpdateSubscriptionAsync(string subscriptionId, UpdateSubscriptionRequest request, string operationId, CancellationToken cancellationToken = default);
 
     /// <summary><c>GET /v1/prices/{id}</c>; null when Stripe does not know the id.</summary>
@@ -98,9 +98,13 @@ public sealed record CreatePortalSessionRequest(string CustomerId, string Return
 /// <param name="ProrationBehavior"><c>create_prorations</c> (Stripe's default), <c>always_invoice</c> or <c>none</c>.</param>
 /// <param name="CancelAtPeriodEnd">True to cancel when the current period ends; false to undo that.</param>
 /// <param name="Metadata">Metadata keys to set (<c>metadata[key]=value</c>; an empty value removes the key, as in Stripe).</param>
+/// <param name="PauseCollection">Stripe's "pause payment collection": <c>keep_as_draft</c>, <c>mark_uncollectible</c> or <c>void</c>
+/// (sent as <c>pause_collection[behavior]</c>, no <c>resumes_at</c>: the pause lasts until cleared); an empty string clears it
+/// (<c>pause_collection=</c>, collection resumes); null: not sent. Another value throws <see cref="ArgumentException"/>.</param>
 public sealed record UpdateSubscriptionRequest(
     string? ItemId = null,
     string? PriceId = null,
     string? ProrationBehavior = null,
     bool? CancelAtPeriodEnd = null,
-    IReadOnlyDictionary<string, string>? Metadata = null);
+    IReadOnlyDictionary<string, string>? Metadata = null,
+    string? PauseCollection = null);

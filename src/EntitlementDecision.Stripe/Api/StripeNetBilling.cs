@@ -142,7 +142,8 @@ public sealed class StripeNetBilling : IStripeBilling
         };
     }
 
-    /// <summary>A subscription update; a price change needs the item id (<c>items[0][id]</c>); null fields are not sent.</summary>
+    /// <summary>A subscription update; a price change needs the item id (<c>items[0][id]</c>); null fields are not sent (an empty
+    /// <see cref="UpdateSubscriptionRequest.PauseCollection"/> is: it unsets the pause).</summary>
     internal static SubscriptionUpdateOptions SubscriptionUpdateOptions(UpdateSubscriptionRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -172,6 +173,21 @@ public sealed class StripeNetBilling : IStripeBilling
         if (request.Metadata is not null)
         {
             options.Metadata = Copy(request.Metadata);
+        }
+
+        if (request.PauseCollection is { Length: 0 })
+        {
+            // Stripe.net tracks an explicit null on an emptyable field and sends "pause_collection=", which unsets the pause.
+            options.PauseCollection = null;
+        }
+        else if (request.PauseCollection is not null)
+        {
+            if (request.PauseCollection is not ("keep_as_draft" or "mark_uncollectible" or "void"))
+            {
+                throw new ArgumentException($"pause_collection behavior must be keep_as_draft, mark_uncollectible or void, not '{request.PauseCollection}'.", nameof(request));
+            }
+
+            options.PauseCollection = new SubscriptionPauseCollectionOptions { Behavior = request.PauseCollection };
         }
 
         return options;

@@ -297,6 +297,39 @@ public sealed class StripeNetBillingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task PauseCollection_SendsBehavior_ThenEmptyUnsets_AndAPausedRenewalIsVoided()
+    {
+        var client = Client();
+        var sub = await SubscribeAsync(client, "t-pause");
+        var path = "/v1/subscriptions/" + sub.Id;
+
+        var paused = await client.UpdateSubscriptionAsync(sub.Id, new UpdateSubscriptionRequest(PauseCollection: "void"), "pause:t-pause", Ct);
+
+        Assert.Equal(("void", (DateTime?)null), (paused.PauseCollection?.Behavior, paused.PauseCollection?.ResumesAt));
+        Assert.Equal("active", paused.Status); // pausing collection leaves the status as it is
+        Assert.Equal(new Dictionary<string, string> { ["pause_collection[behavior]"] = "void" },
+            _stripe.State.Requests.Last(r => r.Method == "POST" && r.Path == path).Form);
+        var pausedEvent = (await EventsAsync("customer.subscription.updated"))[0];
+        Assert.Equal("void", ((Subscription)pausedEvent.Data.Object).PauseCollection?.Behavior);
+
+        // A renewal while paused: the new invoice is voided, nothing is charged, no event.
+        var eventsBefore = (await EventsAsync("invoice.*")).Count + (await EventsAsync("customer.subscription.*")).Count;
+        await _stripe.State.PayAsync(sub.Id, Ct);
+        var renewal = (await client.ListInvoicesAsync(sub.CustomerId, 1, Ct)).Single();
+        Assert.Equal(("void", 0L, "subscription_cycle"), (renewal.Status, renewal.AmountPaid, renewal.BillingReason));
+        Assert.Equal(eventsBefore, (await EventsAsync("invoice.*")).Count + (await EventsAsync("customer.subscription.*")).Count);
+        Assert.Equal("active", (await client.GetSubscriptionAsync(sub.Id, Ct))!.Status);
+
+        var resumed = await client.UpdateSubscriptionAsync(sub.Id, new UpdateSubscriptionRequest(PauseCollection: ""), "resume:t-pause", Ct);
+
+        Assert.Null(resumed.PauseCollection);
+        Assert.Equal(new Dictionary<string, string> { ["pause_collection"] = "" }, _stripe.State.Requests.Last(r => r.Method == "POST" && r.Path == path).Form);
+        await _stripe.State.PayAsync(sub.Id, Ct);
+        Assert.Equal("paid", (await client.ListInvoicesAsync(sub.CustomerId, 1, Ct)).Single().Status);
+        Assert.Throws<ArgumentException>(() => StripeNetBilling.SubscriptionUpdateOptions(new UpdateSubscriptionRequest(PauseCollection: "skip")));
+    }
+
+    [Fact]
     public async Task FromRetrieved_OfARetrievedSubscription_MatchesWhatTheWebhookSays()
     {
         var client = Client();
