@@ -13,12 +13,12 @@ internal static class AuditLog
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     /// <summary>Adds an entry. <paramref name="before"/>/<paramref name="after"/> are serialized as snake_case JSON (null stays SQL NULL).
-    /// A change that notifies the tenant also adds its notice here (<see cref="NoticeRules"/>), in the same transaction.</summary>
+    /// A change that notifies the tenant also adds its notice here (<see cref="NoticeRules"/>), in the same transaction; its billing
+    /// KPIs are raised after that transaction commits (<see cref="EntitlementsDbContext.AfterCommit"/>).</summary>
     public static void Add(EntitlementsDbContext db, string tenantId, string? environment, DateTimeOffset at, string actor, string action, object? before, object? after, string cause)
     {
         NoticeRules.OnAudit(db, tenantId, environment, at, action, before, after, cause);
-        Hosting.ControlPlaneTelemetry.OnAudit(action, before, after);
-        db.AuditEntries.Add(new AuditEntry
+        var entry = new AuditEntry
         {
             TenantId = tenantId,
             Environment = environment,
@@ -28,7 +28,10 @@ internal static class AuditLog
             Before = before is null ? null : JsonSerializer.Serialize(before, before.GetType(), Json),
             After = after is null ? null : JsonSerializer.Serialize(after, after.GetType(), Json),
             Cause = cause,
-        });
+        };
+        db.AuditEntries.Add(entry);
+        // KPIs count what committed, once: a rolled-back batch replayed event by event counts each change one time.
+        db.AfterCommit(entry, () => Hosting.ControlPlaneTelemetry.OnAudit(action, before, after));
     }
 
     /// <summary>The audited view of an entitlement row (every field that affects resolution, plus the version).</summary>

@@ -10,6 +10,29 @@ namespace EntitlementDecision.ControlPlane.Data;
 /// </summary>
 internal sealed class EntitlementsDbContext(DbContextOptions<EntitlementsDbContext> options) : DbContext(options), IDataProtectionKeyContext
 {
+    private CommitHooks? _hooks;
+
+    internal CommitHooks Hooks => _hooks ??= new CommitHooks(this);
+
+    /// <summary>Runs <paramref name="run"/> once <paramref name="row"/> (tracked, not saved yet) is committed; never when it is not (<see cref="CommitHooks"/>).</summary>
+    internal void AfterCommit(object row, Action run) => Hooks.Add(row, run);
+
+    public override int SaveChanges(bool acceptAllChangesOnSuccess)
+    {
+        var n = base.SaveChanges(acceptAllChangesOnSuccess);
+        _hooks?.Saved();
+        return n;
+    }
+
+    public override async Task<int> SaveChangesAsync(bool acceptAllChangesOnSuccess, CancellationToken cancellationToken = default)
+    {
+        var n = await base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
+        _hooks?.Saved();
+        return n;
+    }
+
+    protected override void OnConfiguring(DbContextOptionsBuilder optionsBuilder) => optionsBuilder.AddInterceptors(CommitHooks.Interceptor);
+
     /// <summary>ASP.NET Core's data-protection key ring (console cookies, antiforgery tokens), shared by every replica.</summary>
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
 

@@ -31,7 +31,7 @@ internal static class ControlPlaneTelemetry
 
     public static TelemetrySettings Settings => new("entitlement-controlplane", [Name], [Name, OperationalGauges.MeterName, Webhooks.WebhookMetrics.MeterName, EntitlementDecision.Stripe.Api.StripeRequestBudget.MeterName]) { Npgsql = true };
 
-    /// <summary>Billing metrics derived from the audit trail (every billing state change is audited, in <see cref="AuditLog.Add"/>).</summary>
+    /// <summary>Billing metrics derived from an audit entry (every billing state change is audited); <see cref="AuditLog.Add"/> calls it after the entry commits.</summary>
     public static void OnAudit(string action, object? before, object? after)
     {
         switch (action)
