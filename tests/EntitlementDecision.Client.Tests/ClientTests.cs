@@ -90,7 +90,7 @@ public sealed class InventoryTests
     [Fact]
     public async Task Sample_EveryProtectedEndpointNamesItsEntitlement()
     {
-        await using var sample = new WebApplicationFactory<Program>().WithWebHostBuilder(b => b.UseSetting("ED_SIDECAR_URL", "http://127.0.0.1:1"));
+        await using var sample = SampleAuthenticationTests.Sample();
         _ = sample.Server; // builds the host and its endpoints
         var sources = sample.Services.GetServices<EndpointDataSource>();
         var output = new StringWriter();

@@ -11,14 +11,19 @@ namespace EntitlementDecision.TestSupport;
 /// </summary>
 public static class DevTokens
 {
-    /// <summary>A token for <paramref name="role"/> (and <paramref name="tenantId"/> for tenant roles) valid from <paramref name="now"/> for <paramref name="ttl"/>.</summary>
-    public static string Mint(string signingKey, string subject, string? tenantId, string role, DateTimeOffset now, TimeSpan ttl)
+    public const string Issuer = "entitlementdecision-dev";
+    public const string Audience = "entitlementdecision";
+
+    /// <summary>A token for <paramref name="role"/> (and <paramref name="tenantId"/> for tenant roles) valid from <paramref name="now"/> for
+    /// <paramref name="ttl"/>; <paramref name="issuer"/> and <paramref name="audience"/> differ only in tests of their rejection.</summary>
+    public static string Mint(string signingKey, string subject, string? tenantId, string role, DateTimeOffset now, TimeSpan ttl,
+        string issuer = Issuer, string audience = Audience)
     {
         var header = Base64Url("""{"alg":"HS256","typ":"JWT"}"""u8.ToArray());
         var claims = new Dictionary<string, object>
         {
-            ["iss"] = "entitlementdecision-dev",
-            ["aud"] = "entitlementdecision",
+            ["iss"] = issuer,
+            ["aud"] = audience,
             ["sub"] = subject,
             ["role"] = role,
             ["iat"] = now.ToUnixTimeSeconds(),
