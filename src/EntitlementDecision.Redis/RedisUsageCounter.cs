@@ -25,8 +25,8 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
     public static readonly TimeSpan DedupeRetention = TimeSpan.FromDays(40);
 
     // One call records a batch of events of ONE shard (every key in its hash slot), in arrival order, as if one by one.
-    // KEYS: [1] events stream, [2] overages stream, [3] coverage hash, [4] generation marker; then per event i = 0..n-1:
-    //       [5 + 2i] counter, [6 + 2i] dedupe marker.
+    // KEYS: [1] events stream, [2] coverage hash, [3] generation marker; then per event i = 0..n-1:
+    //       [4 + 2i] counter, [5 + 2i] dedupe marker.
     // ARGV: per event i, from a = 17i: [a+1] quantity, [a+2] limit (-1 unlimited), [a+3] limit_mode (hard|soft|report_only),
     //       [a+4] counter ttl (s, > 0), [a+5] dedupe ttl (s), [a+6] tenant_id, [a+7] environment, [a+8] event_id, [a+9] feature,
     //       [a+10] unit, [a+11] service, [a+12] occurred_at_ms, [a+13] window, [a+14] request_id, [a+15] trace_id,
@@ -37,7 +37,7 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
     // write. Each event is all or nothing: its checks (counter type and value, overflow) run before its first write; a refused
     // event writes nothing and the next one goes on. Out of memory is refused at the batch's first write, so nothing is written.
     internal const string RecordScript = """
-        if redis.call('EXISTS', KEYS[4]) == 0 then
+        if redis.call('EXISTS', KEYS[3]) == 0 then
           return redis.error_reply('ED_REBUILDING usage counters are being rebuilt after Redis lost its data; nothing was recorded')
         end
         local function wrong_type(key, want)
@@ -47,16 +47,16 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
           end
           return nil
         end
-        local problem = wrong_type(KEYS[1], 'stream') or wrong_type(KEYS[2], 'stream') or wrong_type(KEYS[3], 'hash')
+        local problem = wrong_type(KEYS[1], 'stream') or wrong_type(KEYS[2], 'hash')
         if problem then return redis.error_reply(problem) end
-        local reject = redis.call('HGET', KEYS[3], '__mode') == 'reject'
+        local reject = redis.call('HGET', KEYS[2], '__mode') == 'reject'
         local declared = {}
         local t = redis.call('TIME')
         local received = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
         local names = { 'accepted', 'duplicate', 'limit_exceeded', 'rejected_undeclared' }
         local out = {}
-        for i = 0, (#KEYS - 4) / 2 - 1 do
-          local counter, marker, a = KEYS[5 + 2 * i], KEYS[6 + 2 * i], 17 * i
+        for i = 0, (#KEYS - 3) / 2 - 1 do
+          local counter, marker, a = KEYS[4 + 2 * i], KEYS[5 + 2 * i], 17 * i
           local refused = wrong_type(counter, 'string')
           local used = 0
           if not refused then
@@ -77,7 +77,7 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
             local pair = ARGV[a + 11] .. '|' .. ARGV[a + 9]
             local undeclared = declared[pair]
             if undeclared == nil then
-              undeclared = redis.call('HEXISTS', KEYS[3], pair) == 0 and '1' or '0'
+              undeclared = redis.call('HEXISTS', KEYS[2], pair) == 0 and '1' or '0'
               declared[pair] = undeclared
             end
             local outcome = 0
@@ -109,9 +109,6 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
                 'used_after', string.format('%d', used), 'overage', string.format('%d', overage), 'undeclared', undeclared,
                 'request_id', ARGV[a + 14], 'trace_id', ARGV[a + 15], 'source_digest', ARGV[a + 16], 'origin', ARGV[a + 17] }
               local id = redis.call('XADD', KEYS[1], '*', unpack(fields))
-              if overage > 0 then
-                redis.call('XADD', KEYS[2], '*', unpack(fields))
-              end
               out[#out + 1] = outcome; out[#out + 1] = used; out[#out + 1] = overage; out[#out + 1] = tonumber(undeclared); out[#out + 1] = id
             end
           end
@@ -253,18 +250,17 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
     // Runs the script for batch (one shard) and completes every item: its outcome, or the exception it would have seen alone.
     private async Task RecordBatchAsync(int shard, List<PendingRecord> batch)
     {
-        var keys = new RedisKey[4 + 2 * batch.Count];
+        var keys = new RedisKey[3 + 2 * batch.Count];
         keys[0] = _keys.Events(shard);
-        keys[1] = _keys.Overages(shard);
-        keys[2] = _keys.Coverage(shard);
-        keys[3] = _keys.Generation(shard);
+        keys[1] = _keys.Coverage(shard);
+        keys[2] = _keys.Generation(shard);
         var args = new RedisValue[17 * batch.Count];
         for (var i = 0; i < batch.Count; i++)
         {
             var command = batch[i].Command;
             var e = command.Event;
-            keys[4 + 2 * i] = RedisKeys.UsageCounter(e.Environment, e.TenantId, e.FeatureKey, command.Window.Key);
-            keys[5 + 2 * i] = RedisKeys.UsageEvent(e.Environment, e.TenantId, e.EventId);
+            keys[3 + 2 * i] = RedisKeys.UsageCounter(e.Environment, e.TenantId, e.FeatureKey, command.Window.Key);
+            keys[4 + 2 * i] = RedisKeys.UsageEvent(e.Environment, e.TenantId, e.EventId);
             var a = 17 * i;
             args[a] = e.Quantity;
             args[a + 1] = command.Limit;

@@ -15,14 +15,18 @@ public sealed record UsageStreamKeys(string Prefix)
     /// <summary>Field of <see cref="Coverage"/> holding the mode: "warn" (default when absent) or "reject".</summary>
     public const string CoverageModeField = RedisKeys.CoverageModeField;
 
-    /// <summary>ed:usage-events:{tag}, ed:usage-overages:{tag}, ed:coverage:{tag}, ed:generation:{tag}.</summary>
+    /// <summary>ed:usage-events:{tag}, ed:coverage:{tag}, ed:generation:{tag}.</summary>
     public static UsageStreamKeys Default { get; } = new(RedisKeys.UsagePrefix);
 
     /// <summary>Stream of every RecordUsage outcome of the shard's tenants (consumer group "ledger" in the control plane).</summary>
     public string Events(int shard) => $"{Prefix}:usage-events:{RedisKeys.ShardTag(shard)}";
 
-    /// <summary>Stream of the shard's soft-limit overage events (the same fields as their entry in <see cref="Events"/>).</summary>
-    public string Overages(int shard) => $"{Prefix}:usage-overages:{RedisKeys.ShardTag(shard)}";
+    /// <summary>The shard's soft-limit overage stream of earlier versions: no longer written (an overage is the <c>overage</c> field of
+    /// the event's entry in <see cref="Events"/>); the ledger consumer deletes what an upgrade left behind.</summary>
+    public string RetiredOverages(int shard) => $"{Prefix}:usage-overages:{RedisKeys.ShardTag(shard)}";
+
+    /// <summary>Every retired overage stream: each shard's <see cref="RetiredOverages"/> and the unsharded one before them.</summary>
+    public IReadOnlyList<string> AllRetiredOverages => [$"{Prefix}:usage-overages", .. Enumerable.Range(0, RedisKeys.Shards).Select(RetiredOverages)];
 
     /// <summary>The shard's copy of the coverage declarations: field "service|feature" → "1", field "__mode" → "warn" | "reject".</summary>
     public string Coverage(int shard) => $"{Prefix}:coverage:{RedisKeys.ShardTag(shard)}";

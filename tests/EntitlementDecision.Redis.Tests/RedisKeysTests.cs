@@ -24,7 +24,7 @@ public sealed class RedisKeysTests
             string[] same =
             [
                 RedisKeys.UsageCounter("production", tenant, "api_calls", "m202612"), RedisKeys.UsageEvent("production", tenant, "e1"),
-                keys.Events(shard), keys.Overages(shard), keys.Coverage(shard), keys.Generation(shard), RedisKeys.InvalidationChannel(shard),
+                keys.Events(shard), keys.Coverage(shard), keys.Generation(shard), RedisKeys.InvalidationChannel(shard),
             ];
             Assert.All(same, key => Assert.Equal(slot, Slot(key)));
         }

@@ -39,7 +39,7 @@ public sealed class RedisUsageCounterTests
 
     private Task<List<(string Id, Dictionary<string, string> Fields)>> Events() => UsageStreamReader.EventsAsync(_keys);
 
-    private Task<List<(string Id, Dictionary<string, string> Fields)>> Overages() => UsageStreamReader.OveragesAsync(_keys);
+    private Task<long> RetiredOverageKeys() => UsageStreamReader.RetiredOverageKeysAsync(_keys);
 
     [Fact]
     public async Task NoGenerationMarker_CountersBeingRebuilt_NothingRecordedAndReadsSaySo()
@@ -112,7 +112,7 @@ public sealed class RedisUsageCounterTests
         Assert.Equal("4bf92f3577b34da6a3ce929d0e0e4736", f["trace_id"]);
         Assert.Equal("sha256:" + new string('a', 64), f["source_digest"]);
         Assert.Equal("grpc", f["origin"]);
-        Assert.Empty(await Overages());
+        Assert.Equal(0, await RetiredOverageKeys());
     }
 
     [Fact]
@@ -157,7 +157,7 @@ public sealed class RedisUsageCounterTests
         Assert.Equal((UsageOutcome.Accepted, 5L), Pick(await Record(tenant, 2, 5, "e2")));
         Assert.Equal(5, await Used(tenant));
         Assert.Equal(["accepted", "limit_exceeded", "accepted"], (await Events()).Select(e => e.Fields["outcome"]));
-        Assert.Empty(await Overages());
+        Assert.Equal(0, await RetiredOverageKeys());
     }
 
     [Fact]
@@ -194,7 +194,7 @@ public sealed class RedisUsageCounterTests
     }
 
     [Fact]
-    public async Task SoftLimit_AcceptsCountsFlagsAndEmitsOverageEvent()
+    public async Task SoftLimit_AcceptsCountsAndRecordsOverageOnTheEventsEntryOnly()
     {
         var tenant = TestRedis.NewTenant();
 
@@ -207,13 +207,12 @@ public sealed class RedisUsageCounterTests
         Assert.Equal((UsageOutcome.Accepted, 9L, 2L), (beyond.Outcome, beyond.Used, beyond.Overage));
         Assert.Equal(9, await Used(tenant));
 
-        var overages = await Overages();
-        Assert.Equal(["s2", "s3"], overages.Select(e => e.Fields["event_id"]));
-        Assert.Equal(["2", "2"], overages.Select(e => e.Fields["overage"]));
-        Assert.All(overages, e => Assert.Equal("soft", e.Fields["limit_mode"]));
+        // The events stream (bounded by the ledger consumer's trim) is the overage's only record: no second, unbounded stream.
         var events = await Events();
+        Assert.Equal(["s1", "s2", "s3"], events.Select(e => e.Fields["event_id"]));
         Assert.Equal(["0", "2", "2"], events.Select(e => e.Fields["overage"]));
-        Assert.Equal(events[1].Fields.Where(kv => kv.Key != "received_at_ms"), overages[0].Fields.Where(kv => kv.Key != "received_at_ms"));
+        Assert.All(events, e => Assert.Equal("soft", e.Fields["limit_mode"]));
+        Assert.Equal(0, await RetiredOverageKeys());
     }
 
     [Fact]
@@ -228,7 +227,7 @@ public sealed class RedisUsageCounterTests
         Assert.Equal((UsageOutcome.Accepted, 10L, 0L), (second.Outcome, second.Used, second.Overage));
         Assert.Equal(10, await Used(tenant));
         Assert.All(await Events(), e => Assert.Equal("report_only", e.Fields["limit_mode"]));
-        Assert.Empty(await Overages());
+        Assert.Equal(0, await RetiredOverageKeys());
     }
 
     [Fact]
@@ -296,16 +295,18 @@ public sealed class RedisUsageCounterTests
     }
 
     [Fact]
-    public async Task OverageStreamOfWrongType_SoftOverageFailsBeforeCounting()
+    public async Task RetiredOverageKeyLeftByAnUpgrade_NotTouchedBySoftOverage()
     {
-        // The overage XADD is the script's last write: its key is checked before the first write, so nothing is half-done.
+        // The script no longer names the old overage stream: whatever an earlier version left there neither fails nor grows.
         var tenant = TestRedis.NewTenant();
-        await TestRedis.Connection.GetDatabase().StringSetAsync(_keys.Overages(UsageStreamReader.Shard(tenant)), "not a stream");
+        var retired = _keys.RetiredOverages(UsageStreamReader.Shard(tenant));
+        await TestRedis.Connection.GetDatabase().StringSetAsync(retired, "left by an earlier version");
 
-        await Assert.ThrowsAsync<StoreUnavailableException>(async () => await Record(tenant, 3, 1, "soft", mode: LimitMode.Soft));
+        var outcome = await Record(tenant, 3, 1, "soft", mode: LimitMode.Soft);
 
-        Assert.Equal(0, await Used(tenant));
-        Assert.Empty(await Events());
+        Assert.Equal((UsageOutcome.Accepted, 3L, 2L), (outcome.Outcome, outcome.Used, outcome.Overage));
+        Assert.Equal("2", Assert.Single(await Events()).Fields["overage"]);
+        Assert.Equal("left by an earlier version", (string?)await TestRedis.Connection.GetDatabase().StringGetAsync(retired));
     }
 
     [Fact]

@@ -104,7 +104,7 @@ public sealed class UsageRecorderTests
     }
 
     [Fact]
-    public async Task SoftLimit_AcceptedOverLimitWithOverageEvent()
+    public async Task SoftLimit_AcceptedOverLimitWithOverageOnItsEventsEntry()
     {
         var tenant = TestRedis.NewTenant();
         var snapshot = Snapshot(tenant);
@@ -114,8 +114,9 @@ public sealed class UsageRecorderTests
 
         Assert.Equal(UsageRecordStatus.Accepted, over.Status);
         Assert.Equal((true, 2L, 5L, 0L, LimitMode.Soft), (over.OverLimit, over.Overage, over.Used, over.Remaining, over.LimitMode));
-        var overage = Assert.Single(await UsageStreamReader.OveragesAsync(_keys));
+        var overage = (await UsageStreamReader.EventsAsync(_keys))[^1];
         Assert.Equal(("2", "5", "d20261121"), (overage.Fields["overage"], overage.Fields["used_after"], overage.Fields["window"]));
+        Assert.Equal(0, await UsageStreamReader.RetiredOverageKeysAsync(_keys));
     }
 
     [Fact]
@@ -127,7 +128,7 @@ public sealed class UsageRecorderTests
         var result = await Record(snapshot, Event(tenant, "compute_minutes", 250));
 
         Assert.Equal((UsageRecordStatus.Accepted, true, 0L, 250L), (result.Status, result.OverLimit, result.Overage, result.Used));
-        Assert.Empty(await UsageStreamReader.OveragesAsync(_keys));
+        Assert.Equal("0", Assert.Single(await UsageStreamReader.EventsAsync(_keys)).Fields["overage"]);
     }
 
     [Theory]

@@ -28,8 +28,10 @@ internal static class UsageStreamReader
     /// <summary>Every usage event entry of <paramref name="keys"/>, shard by shard, each shard oldest first, as (ledger id, field → value).</summary>
     public static Task<List<(string Id, Dictionary<string, string> Fields)>> EventsAsync(UsageStreamKeys keys) => ReadShardsAsync(keys.Events);
 
-    /// <summary>Every overage entry of <paramref name="keys"/>, as <see cref="EventsAsync"/>.</summary>
-    public static Task<List<(string Id, Dictionary<string, string> Fields)>> OveragesAsync(UsageStreamKeys keys) => ReadShardsAsync(keys.Overages);
+    /// <summary>How many of the retired overage streams of <paramref name="keys"/> exist (the usage script must write none).
+    /// One EXISTS per key: they are in different cluster slots.</summary>
+    public static async Task<long> RetiredOverageKeysAsync(UsageStreamKeys keys) =>
+        (await Task.WhenAll(keys.AllRetiredOverages.Select(k => TestRedis.Connection.GetDatabase().KeyExistsAsync(k)))).Count(e => e);
 
     private static async Task<List<(string Id, Dictionary<string, string> Fields)>> ReadShardsAsync(Func<int, string> key)
     {

@@ -6,7 +6,7 @@ namespace EntitlementDecision.ControlPlane.Metering;
 /// <summary>
 /// The ledger writer's loop (hosted service; off with ED_USAGE_LEDGER_CONSUMER=off). Each <see cref="PumpAsync"/>, for every
 /// shard's stream <c>ed:usage-events:{tag}</c> in turn (first the unsharded stream of earlier versions while it exists): creates the
-/// group <c>ledger</c> (MKSTREAM, from id 0) once, then takes (1) what this consumer left pending (a crash between commit and XACK),
+/// group <c>ledger</c> (MKSTREAM, from id 0) and deletes the retired overage streams once, then takes (1) what this consumer left pending (a crash between commit and XACK),
 /// (2) entries pending longer than ED_USAGE_CLAIM_IDLE_SECONDS at other consumers (XAUTOCLAIM), (3) new entries, each batch written
 /// by <see cref="LedgerWriter"/> in one transaction and acknowledged only after the commit; then trims the acknowledged entries. Polls every <see cref="PollInterval"/> when idle (no BLOCK: the Redis connection is shared); on errors
 /// backs off exponentially up to 30 s and retries (nothing is acknowledged that was not committed).
@@ -38,6 +38,7 @@ internal sealed partial class LedgerConsumer(
         if (!_groupsReady)
         {
             await Task.WhenAll(shards.Select(s => s.EnsureGroupAsync()));
+            await DeleteRetiredOverageStreamsAsync(connection);
             _groupsReady = true;
         }
 
@@ -65,6 +66,18 @@ internal sealed partial class LedgerConsumer(
             // Redis lost its data (the healer refills it): create the groups again on the next pass instead of failing until restart.
             _groupsReady = false;
             throw;
+        }
+    }
+
+    // Earlier versions copied each soft-limit overage to ed:usage-overages:{tag}, unbounded and read by nothing; the ledger has every
+    // overage from the events stream, so an upgrade drops those streams (UNLINK: freed off the main thread; one key per call for a cluster).
+    private async Task DeleteRetiredOverageStreamsAsync(StackExchange.Redis.IConnectionMultiplexer connection)
+    {
+        var db = connection.GetDatabase();
+        var deleted = await Task.WhenAll(UsageStreamKeys.Default.AllRetiredOverages.Select(k => db.ExecuteAsync("UNLINK", (StackExchange.Redis.RedisKey)k)));
+        if (deleted.Sum(d => (long)d) is var count and > 0)
+        {
+            LogRetired(logger, count);
         }
     }
 
@@ -111,6 +124,9 @@ internal sealed partial class LedgerConsumer(
 
         return total;
     }
+
+    [LoggerMessage(EventId = 4102, Level = LogLevel.Information, Message = "Deleted {Count} retired ed:usage-overages streams (overages are read from the usage events stream)")]
+    private static partial void LogRetired(ILogger logger, long count);
 
     [LoggerMessage(EventId = 4101, Level = LogLevel.Debug, Message = "Usage ledger batch: {Entries} entries, {Rows} ledger rows, {Redelivered} already received")]
     private static partial void LogBatch(ILogger logger, int entries, int rows, int redelivered);

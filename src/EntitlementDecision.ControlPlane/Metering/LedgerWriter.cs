@@ -192,6 +192,7 @@ internal sealed class LedgerWriter(TimeProvider time)
             Outcome = outcome,
             Reason = reason,
             Undeclared = e.Undeclared,
+            Overage = outcome == "accepted" ? e.Overage : 0,
             Lateness = lateness,
             UsageDay = day,
             ReceivedAt = e.ReceivedAt,
@@ -288,8 +289,8 @@ internal sealed class LedgerWriter(TimeProvider time)
         }
 
         await using var cmd = new NpgsqlCommand(
-            "INSERT INTO usage_receipts (stream_id, tenant_id, environment, event_id, feature, quantity, outcome, reason, undeclared, lateness, usage_day, received_at, raw) " +
-            "SELECT * FROM unnest(@sid, @t, @e, @eid, @f, @q, @o, @r, @u, @l, @d, @at, @raw::jsonb[]) ON CONFLICT (stream_id) DO NOTHING", connection);
+            "INSERT INTO usage_receipts (stream_id, tenant_id, environment, event_id, feature, quantity, outcome, reason, undeclared, overage, lateness, usage_day, received_at, raw) " +
+            "SELECT * FROM unnest(@sid, @t, @e, @eid, @f, @q, @o, @r, @u, @ov, @l, @d, @at, @raw::jsonb[]) ON CONFLICT (stream_id) DO NOTHING", connection);
         cmd.Parameters.AddWithValue("sid", receipts.Select(r => r.StreamId).ToArray());
         cmd.Parameters.AddWithValue("t", receipts.Select(r => r.TenantId).ToArray());
         cmd.Parameters.AddWithValue("e", receipts.Select(r => r.Environment).ToArray());
@@ -299,6 +300,7 @@ internal sealed class LedgerWriter(TimeProvider time)
         cmd.Parameters.AddWithValue("o", receipts.Select(r => r.Outcome).ToArray());
         cmd.Parameters.Add(new NpgsqlParameter("r", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = receipts.Select(r => (object?)r.Reason ?? DBNull.Value).ToArray() });
         cmd.Parameters.AddWithValue("u", receipts.Select(r => r.Undeclared).ToArray());
+        cmd.Parameters.AddWithValue("ov", receipts.Select(r => r.Overage).ToArray());
         cmd.Parameters.AddWithValue("l", receipts.Select(r => r.Lateness).ToArray());
         cmd.Parameters.AddWithValue("d", receipts.Select(r => r.UsageDay).ToArray());
         cmd.Parameters.AddWithValue("at", receipts.Select(r => r.ReceivedAt).ToArray());

@@ -120,6 +120,9 @@ internal sealed class UsageReceipt
 
     public bool Undeclared { get; set; }
 
+    /// <summary>Units beyond a soft limit counted by this event (the entry's <c>overage</c>) when accepted, else 0.</summary>
+    public long Overage { get; set; }
+
     public required string Lateness { get; set; }
 
     /// <summary>The day the receipt is reported under (same rule as <see cref="LedgerRow.UsageDay"/>; the receive day for invalid entries).</summary>
@@ -181,6 +184,9 @@ internal sealed class DailyIntegrity
     public long Undeclared { get; set; }
 
     public long Invalid { get; set; }
+
+    /// <summary>Accepted past a soft limit (receipt overage &gt; 0): the day's overage events.</summary>
+    public long OverageEvents { get; set; }
 
     public DateTimeOffset ComputedAt { get; set; }
 }

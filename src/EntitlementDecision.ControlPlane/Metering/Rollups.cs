@@ -10,7 +10,7 @@ internal sealed class RollupSignal : Background.WakeSignal;
 /// Recomputes <c>usage_daily</c> (sum of accepted quantities, event count and soft-limit overage per tenant, environment, feature and
 /// usage day, from <c>usage_ledger</c>) and <c>usage_integrity_daily</c> (per tenant, environment and day, from <c>usage_receipts</c>:
 /// received = every stream entry; accepted, duplicate, limit_exceeded, rejected_undeclared, invalid by outcome; late / too_late /
-/// undeclared among the accepted ones). A recompute replaces the rows of the days it covers, so it can be repeated at will.
+/// undeclared / overage_events (past a soft limit) among the accepted ones). A recompute replaces the rows of the days it covers, so it can be repeated at will.
 /// </summary>
 internal static class Rollups
 {
@@ -29,6 +29,7 @@ internal static class Rollups
                count(*) FILTER (WHERE r.outcome = 'rejected_undeclared'),
                count(*) FILTER (WHERE r.outcome = 'accepted' AND r.undeclared),
                count(*) FILTER (WHERE r.outcome = 'invalid'),
+               count(*) FILTER (WHERE r.outcome = 'accepted' AND r.overage > 0),
                @now
         FROM usage_receipts r
         """;
@@ -36,7 +37,7 @@ internal static class Rollups
     private const string DailyColumns = "usage_daily (tenant_id, environment, feature, day, quantity, events, overage, computed_at)";
 
     private const string IntegrityColumns =
-        "usage_integrity_daily (tenant_id, environment, day, received, accepted, duplicate, late, too_late, limit_exceeded, rejected_undeclared, undeclared, invalid, computed_at)";
+        "usage_integrity_daily (tenant_id, environment, day, received, accepted, duplicate, late, too_late, limit_exceeded, rejected_undeclared, undeclared, invalid, overage_events, computed_at)";
 
     /// <summary>Takes up to <paramref name="max"/> queued (tenant, environment, day)s (SKIP LOCKED) and recomputes them in one transaction; returns how many.</summary>
     public static async Task<int> DrainQueueAsync(MeteringDbContext db, DateTimeOffset now, int max, CancellationToken ct)

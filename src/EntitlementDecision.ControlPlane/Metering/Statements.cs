@@ -5,8 +5,9 @@ using Microsoft.EntityFrameworkCore;
 
 namespace EntitlementDecision.ControlPlane.Metering;
 
-/// <summary>One feature of a monthly statement: accepted units in the month (by usage day), events, and how many of them arrived late / too late.</summary>
-internal sealed record StatementLine(string Feature, string Unit, long Quantity, long Events, long LateEvents, long TooLateEvents, long SoftOverageRecorded);
+/// <summary>One feature of a monthly statement: accepted units in the month (by usage day), events, how many of them arrived late /
+/// too late, and the soft-limit overage: units beyond the limit as the usage script counted them, and the events that went past it.</summary>
+internal sealed record StatementLine(string Feature, string Unit, long Quantity, long Events, long LateEvents, long TooLateEvents, long SoftOverageRecorded, long SoftOverageEvents);
 
 /// <summary>
 /// A tenant's monthly usage statement (one environment): <c>{ tenant_id, environment, month ("2026-11"), period_start, period_end
@@ -16,7 +17,7 @@ internal sealed record StatementLine(string Feature, string Unit, long Quantity,
 internal sealed record UsageStatement(string TenantId, string Environment, string Month, DateTimeOffset PeriodStart, DateTimeOffset PeriodEnd, DateTimeOffset GeneratedAt, IReadOnlyList<StatementLine> Lines);
 
 /// <summary>Units beyond the plan's limit: per window (day windows: summed over the days; month and billing-period windows: the calendar month).</summary>
-internal sealed record OverageLine(string Feature, long? Limit, string ResetPeriod, string LimitMode, long Quantity, long OverageUnits, long SoftOverageRecorded);
+internal sealed record OverageLine(string Feature, long? Limit, string ResetPeriod, string LimitMode, long Quantity, long OverageUnits, long SoftOverageRecorded, long SoftOverageEvents);
 
 internal sealed record PlanInfo(string PlanId, string PlanSource);
 
@@ -44,7 +45,7 @@ internal static class Statements
             .Select(g => new StatementLine(
                 g.Key,
                 g.Select(x => x.Unit).FirstOrDefault(u => u.Length > 0) ?? (catalog.Features.TryGetValue(g.Key, out var f) ? f.Unit ?? "" : ""),
-                g.Sum(x => x.Quantity), g.Sum(x => x.Events), g.Sum(x => x.Late), g.Sum(x => x.TooLate), g.Sum(x => x.Overage)))
+                g.Sum(x => x.Quantity), g.Sum(x => x.Events), g.Sum(x => x.Late), g.Sum(x => x.TooLate), g.Sum(x => x.Overage), g.Sum(x => x.OverageEvents)))
             .ToList();
         return new UsageStatement(tenantId, environment, month.ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture), start, end, now, lines);
     }
@@ -79,7 +80,7 @@ internal static class Statements
             var mode = await db.Ledger.AsNoTracking()
                 .Where(r => r.TenantId == tenantId && r.Environment == environment && r.Feature == line.Feature)
                 .OrderByDescending(r => r.Seq).Select(r => r.LimitMode).FirstOrDefaultAsync(ct) ?? "hard";
-            overages.Add(new OverageLine(line.Feature, limit, period.ToString().ToLowerInvariant(), mode, line.Quantity, overage, line.SoftOverageRecorded));
+            overages.Add(new OverageLine(line.Feature, limit, period.ToString().ToLowerInvariant(), mode, line.Quantity, overage, line.SoftOverageRecorded, line.SoftOverageEvents));
         }
 
         var head = await db.LedgerHeads.AsNoTracking().FirstOrDefaultAsync(h => h.TenantId == tenantId && h.Environment == environment, ct);
@@ -102,7 +103,7 @@ internal static class Statements
         return (start, start.AddMonths(1));
     }
 
-    private sealed record DayTotal(string Feature, string Unit, DateOnly Day, long Quantity, long Events, long Late, long TooLate, long Overage);
+    private sealed record DayTotal(string Feature, string Unit, DateOnly Day, long Quantity, long Events, long Late, long TooLate, long Overage, long OverageEvents);
 
     private static async Task<List<DayTotal>> PerDayAsync(MeteringDbContext db, string tenantId, string environment, DateOnly month, CancellationToken ct)
     {
@@ -113,7 +114,7 @@ internal static class Statements
             .GroupBy(r => new { r.Feature, r.UsageDay })
             .Select(g => new DayTotal(
                 g.Key.Feature, g.Max(r => r.Unit)!, g.Key.UsageDay, g.Sum(r => r.Quantity), g.LongCount(),
-                g.LongCount(r => r.Lateness == Lateness.Late), g.LongCount(r => r.Lateness == Lateness.TooLate), g.Sum(r => r.Overage)))
+                g.LongCount(r => r.Lateness == Lateness.Late), g.LongCount(r => r.Lateness == Lateness.TooLate), g.Sum(r => r.Overage), g.LongCount(r => r.Overage > 0)))
             .ToListAsync(ct);
     }
 }

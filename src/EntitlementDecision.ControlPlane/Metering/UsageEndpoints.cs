@@ -15,8 +15,9 @@ namespace EntitlementDecision.ControlPlane.Metering;
 /// <summary>A rollup row: <c>{ day (yyyy-MM-dd), feature, quantity, events, overage }</c>.</summary>
 internal sealed record DailyUsageDto(DateOnly Day, string Feature, long Quantity, long Events, long Overage);
 
-/// <summary>An integrity row: what arrived on the stream for one usage day and what became of it.</summary>
-internal sealed record DailyIntegrityDto(DateOnly Day, long Received, long Accepted, long Duplicate, long Late, long TooLate, long LimitExceeded, long RejectedUndeclared, long Undeclared, long Invalid);
+/// <summary>An integrity row: what arrived on the stream for one usage day and what became of it (<c>overage_events</c>: accepted
+/// events that went past a soft limit).</summary>
+internal sealed record DailyIntegrityDto(DateOnly Day, long Received, long Accepted, long Duplicate, long Late, long TooLate, long LimitExceeded, long RejectedUndeclared, long Undeclared, long Invalid, long OverageEvents);
 
 /// <summary><c>GET /tenants/{id}/usage/daily</c> (JSON): the rollups and the integrity report of [from, to].</summary>
 internal sealed record DailyReportDto(string TenantId, string Environment, DateOnly From, DateOnly To, IReadOnlyList<DailyUsageDto> Usage, IReadOnlyList<DailyIntegrityDto> Integrity);
@@ -78,8 +79,8 @@ internal static class UsageEndpoints
         if (csv)
         {
             return Csv($"usage-integrity-{tenantId}-{env}-{range.From:yyyyMMdd}-{range.To:yyyyMMdd}.csv",
-                ["tenant_id", "environment", "day", "received", "accepted", "duplicate", "late", "too_late", "limit_exceeded", "rejected_undeclared", "undeclared", "invalid"],
-                rows.Select(r => new object[] { tenantId, env, Day(r.Day), r.Received, r.Accepted, r.Duplicate, r.Late, r.TooLate, r.LimitExceeded, r.RejectedUndeclared, r.Undeclared, r.Invalid }));
+                ["tenant_id", "environment", "day", "received", "accepted", "duplicate", "late", "too_late", "limit_exceeded", "rejected_undeclared", "undeclared", "invalid", "overage_events"],
+                rows.Select(r => new object[] { tenantId, env, Day(r.Day), r.Received, r.Accepted, r.Duplicate, r.Late, r.TooLate, r.LimitExceeded, r.RejectedUndeclared, r.Undeclared, r.Invalid, r.OverageEvents }));
         }
 
         return TypedResults.Ok(rows);
@@ -143,6 +144,7 @@ internal static class UsageEndpoints
             rows.Add(["overage", "limit", o.Feature, o.Limit?.ToString(CultureInfo.InvariantCulture) ?? "unlimited"]);
             rows.Add(["overage", "overage_units", o.Feature, o.OverageUnits]);
             rows.Add(["overage", "soft_overage_recorded", o.Feature, o.SoftOverageRecorded]);
+            rows.Add(["overage", "soft_overage_events", o.Feature, o.SoftOverageEvents]);
         }
 
         foreach (var a in pack.Audit)
@@ -164,16 +166,16 @@ internal static class UsageEndpoints
         return TypedResults.Ok(new RecomputeDto(tenantId, range.From, range.To));
     }
 
-    internal static readonly string[] StatementHeader = ["tenant_id", "environment", "month", "feature", "unit", "quantity", "events", "late_events", "too_late_events", "soft_overage_recorded"];
+    internal static readonly string[] StatementHeader = ["tenant_id", "environment", "month", "feature", "unit", "quantity", "events", "late_events", "too_late_events", "soft_overage_recorded", "soft_overage_events"];
 
     internal static IEnumerable<object[]> StatementRows(UsageStatement s) =>
-        s.Lines.Select(l => new object[] { s.TenantId, s.Environment, s.Month, l.Feature, l.Unit, l.Quantity, l.Events, l.LateEvents, l.TooLateEvents, l.SoftOverageRecorded });
+        s.Lines.Select(l => new object[] { s.TenantId, s.Environment, s.Month, l.Feature, l.Unit, l.Quantity, l.Events, l.LateEvents, l.TooLateEvents, l.SoftOverageRecorded, l.SoftOverageEvents });
 
     internal static Task<List<DailyIntegrityDto>> IntegrityAsync(MeteringDbContext db, string tenantId, string env, (DateOnly From, DateOnly To) range, CancellationToken ct) =>
         db.DailyIntegrity.AsNoTracking()
             .Where(d => d.TenantId == tenantId && d.Environment == env && d.Day >= range.From && d.Day <= range.To)
             .OrderBy(d => d.Day)
-            .Select(d => new DailyIntegrityDto(d.Day, d.Received, d.Accepted, d.Duplicate, d.Late, d.TooLate, d.LimitExceeded, d.RejectedUndeclared, d.Undeclared, d.Invalid))
+            .Select(d => new DailyIntegrityDto(d.Day, d.Received, d.Accepted, d.Duplicate, d.Late, d.TooLate, d.LimitExceeded, d.RejectedUndeclared, d.Undeclared, d.Invalid, d.OverageEvents))
             .ToListAsync(ct);
 
     // A 400 validation ProblemDetails (errors by field) as a ProblemHttpResult, so every handler's result type stays one union.

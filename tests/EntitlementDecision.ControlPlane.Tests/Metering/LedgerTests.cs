@@ -56,6 +56,32 @@ public sealed class LedgerTests(LedgerFixture fx) : IClassFixture<LedgerFixture>
     }
 
     [Fact]
+    public async Task OverageStreamsOfEarlierVersions_AreDeletedByTheConsumerAtStart()
+    {
+        // Earlier versions copied soft overages to ed:usage-overages (unsharded, then per shard), unbounded; nothing writes them now.
+        var tenant = TestServices.NewTenantId("led");
+        var retired = UsageStreamKeys.Default.AllRetiredOverages;
+        Assert.Equal(["ed:usage-overages", "ed:usage-overages:{ed0}"], retired.Take(2));
+        Assert.Equal(RedisKeys.Shards + 1, retired.Count);
+        foreach (var key in retired)
+        {
+            await fx.RedisDb.StreamAddAsync(key, "event_id", "old");
+        }
+
+        await fx.XAddAsync(MeteringFixture.Entry(tenant, "evt-soft", "api_calls", 4, Day1, limit: 3, limitMode: "soft", usedAfter: 4, overage: 1));
+        var consumer = Microsoft.Extensions.DependencyInjection.ActivatorUtilities.CreateInstance<LedgerConsumer>(fx.Host.Factory.Services); // a restarted process
+        Assert.True(await consumer.PumpAsync(Ct) > 0);
+
+        foreach (var key in retired)
+        {
+            Assert.False(await fx.RedisDb.KeyExistsAsync(key), $"{key} is deleted");
+        }
+
+        Assert.Equal(1, await fx.MeteringAsync(db => db.Ledger.Where(r => r.TenantId == tenant).Select(r => r.Overage).SingleAsync(Ct)));
+        Assert.Equal(1, await fx.MeteringAsync(db => db.Receipts.Where(r => r.TenantId == tenant).Select(r => r.Overage).SingleAsync(Ct)));
+    }
+
+    [Fact]
     public async Task SameEventIdInTwoEntries_OneRow_SecondReceiptedAsDuplicate()
     {
         // Redis lost the dedupe marker and counted the event again: the ledger still holds it once.

@@ -181,6 +181,49 @@ public sealed class RollupStatementTests(RollupStatementFixture fx) : IClassFixt
     }
 
     [Fact]
+    public async Task SoftLimitOverages_InTheStatementAndTheIntegrityReport_EachEventOnce()
+    {
+        // Entries as the usage script writes them under a soft limit of 10 calls a month: the overage is the entry's own field.
+        var tenant = TestServices.NewTenantId("ovr");
+        var day1 = new DateTimeOffset(2026, 9, 14, 10, 0, 0, TimeSpan.Zero);
+        var day2 = day1.AddDays(1);
+        await fx.XAddAsync(MeteringFixture.Entry(tenant, "o-1", "api_calls", 6, day1, limit: 10, limitMode: "soft", usedAfter: 6));
+        await fx.XAddAsync(MeteringFixture.Entry(tenant, "o-2", "api_calls", 6, day1.AddMinutes(1), limit: 10, limitMode: "soft", usedAfter: 12, overage: 2));
+        await fx.XAddAsync(MeteringFixture.Entry(tenant, "o-3", "api_calls", 3, day1.AddMinutes(2), limit: 10, limitMode: "soft", usedAfter: 15, overage: 3));
+        await fx.XAddAsync(MeteringFixture.Entry(tenant, "o-4", "api_calls", 1, day2, limit: 10, limitMode: "soft", usedAfter: 16, overage: 1));
+        // The producer retried o-2 (Redis: duplicate, no overage), and Redis lost o-3's marker and counted it again (the ledger: duplicate).
+        await fx.XAddAsync(MeteringFixture.Entry(tenant, "o-2", "api_calls", 6, day1.AddMinutes(3), limit: 10, limitMode: "soft", outcome: "duplicate", usedAfter: 15));
+        await fx.XAddAsync(MeteringFixture.Entry(tenant, "o-3", "api_calls", 3, day1.AddMinutes(4), limit: 10, limitMode: "soft", usedAfter: 18, overage: 3));
+        // Over a report-only limit: over the limit, but no soft overage.
+        await fx.XAddAsync(MeteringFixture.Entry(tenant, "r-1", "exports", 5, day1, limit: 3, limitMode: "report_only", usedAfter: 5));
+        await fx.PumpAsync();
+        await fx.RollupAsync();
+
+        var (response, integrity) = await fx.Host.SendAsync(HttpMethod.Get, $"/tenants/{tenant}/usage/integrity?from=2026-09-14&to=2026-09-15", fx.Host.OperatorToken());
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var byDay = integrity!.AsArray().ToDictionary(r => (string)r!["day"]!, r => ((long)r!["accepted"]!, (long)r["duplicate"]!, (long)r["overage_events"]!));
+        Assert.Equal((4L, 2L, 2L), byDay["2026-09-14"]); // o-2 and o-3 went past the limit; their second entries are duplicates
+        Assert.Equal((1L, 0L, 1L), byDay["2026-09-15"]);
+
+        var csv = await fx.Host.Client.SendAsync(fx.Host.Request(HttpMethod.Get, $"/tenants/{tenant}/usage/integrity?from=2026-09-14&to=2026-09-15&format=csv", fx.Host.OperatorToken()), Ct);
+        var csvRows = (await csv.Content.ReadAsStringAsync(Ct)).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.EndsWith(",invalid,overage_events", csvRows[0], StringComparison.Ordinal);
+        Assert.Equal(["2", "1"], csvRows.Skip(1).Select(r => r.Split(',')[^1]));
+
+        var (_, statement) = await fx.Host.SendAsync(HttpMethod.Get, $"/tenants/{tenant}/usage/statements/2026-09", fx.Host.OperatorToken());
+        var lines = statement!["lines"]!.AsArray().ToDictionary(l => (string)l!["feature"]!, l => ((long)l!["quantity"]!, (long)l["soft_overage_recorded"]!, (long)l["soft_overage_events"]!));
+        Assert.Equal((16L, 6L, 3L), lines["api_calls"]); // o-3 counted once: 2 + 3 + 1 units beyond the limit, in 3 events
+        Assert.Equal((5L, 0L, 0L), lines["exports"]);
+        var statementCsv = await fx.Host.Client.SendAsync(fx.Host.Request(HttpMethod.Get, $"/tenants/{tenant}/usage/statements/2026-09?format=csv", fx.Host.OperatorToken()), Ct);
+        var apiRow = (await statementCsv.Content.ReadAsStringAsync(Ct)).Split('\n', StringSplitOptions.TrimEntries).Single(r => r.Contains(",api_calls,", StringComparison.Ordinal)).Split(',');
+        Assert.Equal(("6", "3"), (apiRow[Array.IndexOf(UsageEndpoints.StatementHeader, "soft_overage_recorded")], apiRow[Array.IndexOf(UsageEndpoints.StatementHeader, "soft_overage_events")]));
+
+        // A recompute of the days gives the same overage counts.
+        await fx.Host.SendAsync(HttpMethod.Post, $"/tenants/{tenant}/usage/daily/recompute?from=2026-09-14&to=2026-09-15", fx.Host.OperatorToken());
+        Assert.Equal([2L, 1L], await fx.MeteringAsync(db => db.DailyIntegrity.Where(d => d.TenantId == tenant).OrderBy(d => d.Day).Select(d => d.OverageEvents).ToListAsync(Ct)));
+    }
+
+    [Fact]
     public async Task UsageReads_AreLimitedToOperatorsAndTheTenantsOwnersAndAdmins()
     {
         var tenant = TestServices.NewTenantId("iso");

@@ -221,6 +221,12 @@ public sealed class UsageIngestionTests(UsageIngestionFixture fx) : IClassFixtur
         Assert.Equal(HttpStatusCode.OK, integrityResponse.StatusCode);
         long Sum(string column) => integrity!.AsArray().Sum(d => (long)d![column]!);
         Assert.Equal((9L, 3L, 1L, 1L, 1L, 3L), (Sum("received"), Sum("accepted"), Sum("duplicate"), Sum("limit_exceeded"), Sum("rejected_undeclared"), Sum("invalid")));
+        Assert.Equal(1L, Sum("overage_events")); // e-soft, past the soft limit of exports
+
+        // The statement of the month e-soft counts in carries its overage, read from the ledger (no overage stream).
+        var (_, statement) = await fx.Host.SendAsync(HttpMethod.Get, $"/tenants/{tenant}/usage/statements/{rows[2].UsageDay:yyyy-MM}", fx.Host.Token(Roles.Owner, tenant));
+        var exports = statement!["lines"]!.AsArray().Single(l => (string)l!["feature"]! == "exports")!;
+        Assert.Equal((1L, 1L), ((long)exports["soft_overage_recorded"]!, (long)exports["soft_overage_events"]!));
     }
 
     [Fact]

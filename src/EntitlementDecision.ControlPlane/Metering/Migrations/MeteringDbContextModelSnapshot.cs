@@ -60,6 +60,10 @@ namespace EntitlementDecision.ControlPlane.Metering.Migrations
                         .HasColumnType("bigint")
                         .HasColumnName("limit_exceeded");
 
+                    b.Property<long>("OverageEvents")
+                        .HasColumnType("bigint")
+                        .HasColumnName("overage_events");
+
                     b.Property<long>("Received")
                         .HasColumnType("bigint")
                         .HasColumnName("received");
@@ -341,6 +345,10 @@ namespace EntitlementDecision.ControlPlane.Metering.Migrations
                         .IsRequired()
                         .HasColumnType("text")
                         .HasColumnName("outcome");
+
+                    b.Property<long>("Overage")
+                        .HasColumnType("bigint")
+                        .HasColumnName("overage");
 
                     b.Property<long>("Quantity")
                         .HasColumnType("bigint")
