@@ -5,7 +5,8 @@ namespace EntitlementDecision.Sidecar;
 
 /// <summary>
 /// The sidecar's gRPC composition, shared by the host and the conformance tests so both run the same server:
-/// Grpc.AspNetCore with <see cref="StoreFailureInterceptor"/>, 4 MiB messages (larger: RESOURCE_EXHAUSTED), gzip requests,
+/// Grpc.AspNetCore with <see cref="StoreFailureInterceptor"/>, requests that do not parse INVALID_ARGUMENT
+/// (<see cref="ParseCheckedMethodProvider{TService}"/>), 4 MiB messages (larger: RESOURCE_EXHAUSTED), gzip requests,
 /// optional gzip responses (ED_SIDECAR_RESPONSE_COMPRESSION), grpc.health.v1 (Check and Watch; NOT_SERVING until the
 /// invalidation subscription is live) and server reflection.
 /// </summary>
@@ -31,6 +32,7 @@ internal static class SidecarGrpc
                 o.ResponseCompressionAlgorithm = responseCompression;
             }
         });
+        ParseCheckedMethodProvider.Replace(services);
         services.AddGrpcReflection();
         services.AddSingleton<InvalidationHealth>();
         services.AddGrpcHealthChecks(o =>

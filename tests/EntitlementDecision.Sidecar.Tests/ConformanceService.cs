@@ -85,11 +85,16 @@ internal sealed class ConformanceService : EntitlementDecisionService.Entitlemen
     };
 
     /// <summary>Kestrel on 127.0.0.1:0 (HTTP/2 only) with the sidecar's gRPC composition and these handlers; the invalidation
-    /// subscription reported live unless <paramref name="live"/> is false.</summary>
-    public static async Task<(WebApplication App, int Port)> StartAsync(bool live = true, string? responseCompression = null)
+    /// subscription reported live unless <paramref name="live"/> is false; logs go to <paramref name="logs"/> when given, else nowhere.</summary>
+    public static async Task<(WebApplication App, int Port)> StartAsync(bool live = true, string? responseCompression = null, ILoggerProvider? logs = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
+        if (logs is not null)
+        {
+            builder.Logging.AddProvider(logs);
+        }
+
         builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
         builder.Services.AddSidecarGrpc(responseCompression);
         var app = builder.Build();

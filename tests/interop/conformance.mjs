@@ -142,15 +142,6 @@ const cases = [
     await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(trailers().get('x-request-id'), ['req-123']);
   }],
-  ['malformed message answered with a status, then the server keeps serving', async () => {
-    // Grpc.AspNetCore answers a request it cannot parse UNKNOWN (the parse runs before handlers and interceptors).
-    const err = await rejects(
-      raw('/entitlements.v1.EntitlementDecisionService/CheckEntitlement', Buffer.from([0xff, 0xff, 0xff])),
-      grpc.status.UNKNOWN);
-    assert.ok(!/ff|Protocol/i.test(err.details), `parser text leaked: ${err.details}`);
-    const { response } = await unary(service, 'CheckEntitlement', check('after-garbage'));
-    assert.equal(response.plan_id, 'after-garbage');
-  }],
   ['gzip-compressed request succeeds', async () => {
     const { response } = await unary(gzipService, 'CheckEntitlement', check('gzip-tenant'));
     assert.equal(response.plan_id, 'gzip-tenant');
