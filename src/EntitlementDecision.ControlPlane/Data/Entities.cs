@@ -148,6 +148,14 @@ internal sealed class Entitlement
     /// through our API, reconciliation), our clock, sub-second; null when never.</summary>
     public DateTimeOffset? LastStripeReadAt { get; set; }
 
+    /// <summary>The subscription whose payment collection Stripe has paused for us (<c>pause_collection[behavior]=void</c>, set while
+    /// the tenant is suspended; <c>Tenants/CollectionPause</c>); null when none is, as far as Stripe last answered us.</summary>
+    public string? CollectionPausedSubscriptionId { get; set; }
+
+    /// <summary>When a suspend or resume asked Stripe to pause or resume collection and Stripe has not confirmed it yet (retried by
+    /// <c>CollectionPauseJob</c>; part of the idempotency key); null when Stripe is in step.</summary>
+    public DateTimeOffset? CollectionChangeRequestedAt { get; set; }
+
     public DateTimeOffset UpdatedAt { get; set; }
 }
 

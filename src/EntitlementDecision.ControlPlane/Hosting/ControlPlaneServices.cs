@@ -88,6 +88,9 @@ internal static class ControlPlaneServices
         services.AddHostedService(sp => sp.GetRequiredService<Notices.NoticeDispatcher>());
         services.AddSingleton<Tenants.PurgeJob>();
         services.AddHostedService(sp => sp.GetRequiredService<Tenants.PurgeJob>());
+        services.AddTransient<Tenants.CollectionPause>();
+        services.AddSingleton<Tenants.CollectionPauseJob>();
+        services.AddHostedService(sp => sp.GetRequiredService<Tenants.CollectionPauseJob>());
     }
 
     private static void TryAddSingletonTimeProvider(this IServiceCollection services)

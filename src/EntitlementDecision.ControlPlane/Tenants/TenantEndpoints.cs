@@ -232,15 +232,22 @@ internal static class TenantEndpoints
         return TypedResults.Ok(ToDto(tenant, envs.Select(e => (e.Environment, e.Version))));
     }
 
-    public static Task<Results<Ok<TenantDto>, ProblemHttpResult>> Suspend(string tenantId, ClaimsPrincipal user, EntitlementsDbContext db, OutboxSignal signal, TimeProvider time, CancellationToken ct) =>
-        SetStatus(tenantId, Tenant.Suspended, user, db, signal, time, ct);
+    public static Task<Results<Ok<TenantDto>, ProblemHttpResult>> Suspend(
+        string tenantId, ClaimsPrincipal user, EntitlementsDbContext db, CollectionPause collection, OutboxSignal signal, TimeProvider time, CancellationToken ct) =>
+        SetStatus(tenantId, Tenant.Suspended, user, db, collection, signal, time, ct);
 
-    public static Task<Results<Ok<TenantDto>, ProblemHttpResult>> Resume(string tenantId, ClaimsPrincipal user, EntitlementsDbContext db, OutboxSignal signal, TimeProvider time, CancellationToken ct) =>
-        SetStatus(tenantId, Tenant.Active, user, db, signal, time, ct);
+    public static Task<Results<Ok<TenantDto>, ProblemHttpResult>> Resume(
+        string tenantId, ClaimsPrincipal user, EntitlementsDbContext db, CollectionPause collection, OutboxSignal signal, TimeProvider time, CancellationToken ct) =>
+        SetStatus(tenantId, Tenant.Active, user, db, collection, signal, time, ct);
 
-    /// <summary>Sets the status; when it changes, bumps every entitlement row of the tenant (outbox + audit) in one transaction. Idempotent.</summary>
+    /// <summary>
+    /// Sets the status; when it changes, bumps every entitlement row of the tenant (outbox + audit) and records the Stripe collection
+    /// pause or resume it needs, in one transaction. Then, committed (access is blocked or restored whatever Stripe does), asks Stripe
+    /// to pause or resume collection (<see cref="CollectionPause"/>; a failure is audited and retried by <see cref="CollectionPauseJob"/>).
+    /// Idempotent: a repeat sends only a change Stripe has not confirmed, under the same idempotency key.
+    /// </summary>
     private static async Task<Results<Ok<TenantDto>, ProblemHttpResult>> SetStatus(
-        string tenantId, string status, ClaimsPrincipal user, EntitlementsDbContext db, OutboxSignal signal, TimeProvider time, CancellationToken ct)
+        string tenantId, string status, ClaimsPrincipal user, EntitlementsDbContext db, CollectionPause collection, OutboxSignal signal, TimeProvider time, CancellationToken ct)
     {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var tenant = await db.LockTenantAsync(tenantId, ct);
@@ -258,6 +265,7 @@ internal static class TenantEndpoints
             foreach (var e in entitlements)
             {
                 EntitlementChanges.Bump(db, e, now);
+                CollectionPause.Request(tenant, e, now);
             }
 
             AuditLog.Add(db, tenantId, null, now, user.Actor(), status == Tenant.Suspended ? "tenant.suspended" : "tenant.resumed", before, AuditLog.View(tenant), "operator");
@@ -265,8 +273,15 @@ internal static class TenantEndpoints
             await tx.CommitAsync(ct);
             signal.Notify();
         }
+        else
+        {
+            await tx.CommitAsync(ct);
+        }
 
-        return TypedResults.Ok(ToDto(tenant, entitlements.Select(e => (e.Environment, e.Version))));
+        var dto = ToDto(tenant, entitlements.Select(e => (e.Environment, e.Version)));
+        // An operator waits: customer priority in the Stripe request budget.
+        await collection.SyncAsync(db, tenantId, user.Actor(), "operator", EntitlementDecision.Stripe.Api.StripeCallPriority.Customer, auditFailure: true, ct);
+        return TypedResults.Ok(dto);
     }
 
     /// <summary>The resolved entitlements of any tenant (operators). 404 when the tenant or environment is unknown.</summary>

@@ -192,6 +192,8 @@ internal static class TenantLifecycle
             dropped += (e.StripeCustomerId is null ? 0 : 1) + (e.StripeSubscriptionId is null ? 0 : 1);
             e.StripeCustomerId = null;
             e.StripeSubscriptionId = null;
+            e.CollectionPausedSubscriptionId = null;
+            e.CollectionChangeRequestedAt = null;
             EntitlementChanges.Bump(db, e, now);
         }
 

@@ -166,6 +166,14 @@ namespace EntitlementDecision.ControlPlane.Data.Migrations
                         .HasColumnType("boolean")
                         .HasColumnName("cancel_at_period_end");
 
+                    b.Property<DateTimeOffset?>("CollectionChangeRequestedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("collection_change_requested_at");
+
+                    b.Property<string>("CollectionPausedSubscriptionId")
+                        .HasColumnType("text")
+                        .HasColumnName("collection_paused_subscription_id");
+
                     b.Property<bool>("Comped")
                         .HasColumnType("boolean")
                         .HasColumnName("comped");
