@@ -42,9 +42,15 @@ public sealed class ApprovalFlowTests(GovernedWorld world) : IClassFixture<Gover
         var approval = Assert.Single(pending!.AsArray());
         Assert.Equal(("reconciliation.repair", "system:reconciliation", sub), ((string)approval!["action"]!, (string)approval["requested_by"]!, (string)approval["payload"]!["subscription_id"]!));
 
+        using var kpis = new BillingKpiTests.KpiListener();
         var (approved, decided) = await Fx.SendAsync(HttpMethod.Post, $"/approvals/{(string)approval["id"]!}/approve", Fx.OperatorToken());
         Assert.Equal(HttpStatusCode.OK, approved.StatusCode);
         Assert.Equal(200, (int)decided!["approval"]!["result_status"]!);
+        // The repair closes the drift both runs reported: a later drift is timed from its own first report.
+        var actions = await Fx.DbAsync(db => db.ReconciliationMismatches.Where(m => m.TenantId == tenant).Select(m => m.Action).ToListAsync(Ct));
+        Assert.NotEmpty(actions);
+        Assert.All(actions, a => Assert.Equal("repaired", a));
+        Assert.Equal(1, kpis.Count("ed.reconciliation.time_to_correct"));
         var after = await world.RowAsync(tenant);
         Assert.Equal(("canceled", before.Version + 1), (after.StripeStatus, after.Version));
         var repair = Assert.Single(await world.AuditAsync(tenant), e => e.Action == "reconciliation.repair");

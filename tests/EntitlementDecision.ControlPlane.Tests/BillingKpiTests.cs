@@ -54,7 +54,7 @@ public sealed class BillingKpiTests(SingleWorkerRereadWorld world) : IClassFixtu
         Assert.Equal(0, kpis.Sum("ed.billing.payments_failed"));
     }
 
-    /// <summary>Sums the control plane's counters by name (and one tag), from the moment it is created.</summary>
+    /// <summary>Sums the control plane's counters by name (and one tag), and counts its histograms' records, from the moment it is created.</summary>
     internal sealed class KpiListener : IDisposable
     {
         private readonly MeterListener _listener = new();
@@ -82,6 +82,13 @@ public sealed class BillingKpiTests(SingleWorkerRereadWorld world) : IClassFixtu
                     _seen.Add((instrument.Name, value, copy));
                 }
             });
+            _listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) =>
+            {
+                lock (_seen)
+                {
+                    _seen.Add((instrument.Name, 1, []));
+                }
+            });
             _listener.Start();
         }
 
@@ -90,6 +97,15 @@ public sealed class BillingKpiTests(SingleWorkerRereadWorld world) : IClassFixtu
             lock (_seen)
             {
                 return _seen.Where(s => s.Name == name && (tag is not { } t || Equals(s.Tags.GetValueOrDefault(t.Key), t.Value))).Sum(s => s.Value);
+            }
+        }
+
+        /// <summary>How many measurements of <paramref name="name"/> were recorded (histograms: one per record).</summary>
+        public int Count(string name)
+        {
+            lock (_seen)
+            {
+                return _seen.Count(s => s.Name == name);
             }
         }
 

@@ -204,6 +204,7 @@ internal sealed partial class Reconciler(
 
         if (mismatches.Count > 0 && !unknownPrice)
         {
+            DateTimeOffset? reportedSince = null, correctedAt = null;
             await using var tx = await rowDb.Database.BeginTransactionAsync(ct);
             var locked = await rowDb.LockEntitlementAsync(row.TenantId, row.Environment, ct);
             if (locked is not null)
@@ -218,13 +219,20 @@ internal sealed partial class Reconciler(
                         m.Action = "repaired";
                     }
 
-                    Hosting.ControlPlaneTelemetry.DriftCorrected(TimeSpan.Zero); // auto-repair: corrected when found
+                    // Auto-repair corrects a drift when found, unless an earlier run reported it and left it open.
+                    reportedSince = (await ReconciliationRepairAction.CloseReportedAsync(rowDb, row.TenantId, row.Environment, ct))?.Since;
+                    correctedAt = now;
                 }
             }
 
             rowDb.ReconciliationMismatches.AddRange(mismatches);
             await rowDb.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);
+            if (correctedAt is { } at)
+            {
+                Hosting.ControlPlaneTelemetry.DriftCorrected(at - (reportedSince ?? at));
+            }
+
             return (mismatches, repaired);
         }
 

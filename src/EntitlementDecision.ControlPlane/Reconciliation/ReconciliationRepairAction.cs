@@ -57,17 +57,39 @@ internal sealed class ReconciliationRepairAction(IStripeBilling stripe, PlanCata
         }
 
         new SubscriptionSync(db, catalog).Apply(row, read.Update, StateSource.Repair, revealedAt: now, request.Actor, "reconciliation.repair", request.Cause, now);
-        // Time to correct: from the run that first reported this row's still-open drift.
-        var reportedSince = await (from m in db.ReconciliationMismatches
-                                   join r in db.ReconciliationRuns on m.RunId equals r.Id
-                                   where m.TenantId == request.TenantId && m.Environment == environment && m.Action == "reported"
-                                   select (DateTimeOffset?)r.StartedAt).MinAsync(ct);
+        if (await CloseReportedAsync(db, request.TenantId, environment, ct) is { } open)
+        {
+            // Joined to the approval's transaction: timed once that commits.
+            db.AfterCommit(open.Row, () => Hosting.ControlPlaneTelemetry.DriftCorrected(now - open.Since));
+        }
+
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
-        if (reportedSince is { } since)
-        {
-            Hosting.ControlPlaneTelemetry.DriftCorrected(now - since);
-        }
+
         return ActionOutcome.Ok(EntitlementDto.From(catalog, row, Tenant.Blocks(tenant.Status), now, dunning));
+    }
+
+    /// <summary>
+    /// Marks the row's open drift (mismatches still <c>reported</c>) <c>repaired</c>, in the caller's transaction; returns when the
+    /// earliest of them was reported (its run's start) and one of the rows, null when none was open. Time to correct runs from
+    /// there, so a later drift of the same row is timed from its own first report.
+    /// </summary>
+    internal static async Task<(DateTimeOffset Since, ReconciliationMismatch Row)?> CloseReportedAsync(EntitlementsDbContext db, string tenantId, string environment, CancellationToken ct)
+    {
+        var open = await db.ReconciliationMismatches
+            .Where(m => m.TenantId == tenantId && m.Environment == environment && m.Action == "reported").ToListAsync(ct);
+        if (open.Count == 0)
+        {
+            return null;
+        }
+
+        var runs = open.Select(m => m.RunId).Distinct().ToList();
+        var first = await db.ReconciliationRuns.Where(r => runs.Contains(r.Id)).MinAsync(r => r.StartedAt, ct);
+        foreach (var m in open)
+        {
+            m.Action = "repaired";
+        }
+
+        return (first, open[0]);
     }
 }
