@@ -221,7 +221,7 @@ public sealed class SelfServiceBillingTests(SelfServiceWorld world) : SelfServic
     }
 
     [Fact]
-    public async Task SuccessPage_PendingUntilTheSessionsWebhookIsApplied_ThenThePlan_CancelAndPortalPagesExist()
+    public async Task SuccessPage_SaysOnlyWhatStripeAndWeKnow_PendingOnlyOncePaid_RefreshBounded()
     {
         var tenant = await Fx.CreateTenantAsync();
         var session = await CheckoutAsync(tenant, "pro");
@@ -231,20 +231,74 @@ public sealed class SelfServiceBillingTests(SelfServiceWorld world) : SelfServic
             return (response.StatusCode, await response.Content.ReadAsStringAsync(Ct));
         }
 
-        var (status, pending) = await Page($"/billing/checkout/success?session_id={session}");
-        Assert.Equal(HttpStatusCode.OK, status);
-        Assert.Contains("pending sync", pending, StringComparison.Ordinal);
-        Assert.Contains("http-equiv=\"refresh\"", pending, StringComparison.Ordinal);
+        // A made-up id: Stripe does not know it, so nothing is claimed and nothing refreshes.
+        var (unknownStatus, unknown) = await Page("/billing/checkout/success?session_id=cs_test_doesnotexist");
+        Assert.Equal(HttpStatusCode.NotFound, unknownStatus);
+        Assert.Contains("<strong>Status:</strong> unknown", unknown, StringComparison.Ordinal);
+        Assert.DoesNotContain("Payment received", unknown, StringComparison.Ordinal);
+        Assert.DoesNotContain("refresh", unknown, StringComparison.Ordinal);
 
+        // Open (the customer has not paid): not paid, no refresh.
+        var (openStatus, open) = await Page($"/billing/checkout/success?session_id={session}");
+        Assert.Equal(HttpStatusCode.OK, openStatus);
+        Assert.Contains("open, not paid", open, StringComparison.Ordinal);
+        Assert.DoesNotContain("Payment received", open, StringComparison.Ordinal);
+        Assert.DoesNotContain("refresh", open, StringComparison.Ordinal);
+
+        // Paid at Stripe, our webhook not applied yet: pending sync, refreshing with a count, until the bound.
         var completed = await World.Stripe.State.CompleteCheckoutSessionAsync(session, Ct);
+        var (_, pending) = await Page($"/billing/checkout/success?session_id={session}");
+        Assert.Contains("Payment received", pending, StringComparison.Ordinal);
+        Assert.Contains("pending sync", pending, StringComparison.Ordinal);
+        Assert.Contains($"http-equiv=\"refresh\" content=\"2;url=/billing/checkout/success?session_id={session}&amp;n=1\"", pending, StringComparison.Ordinal);
+        var (_, last) = await Page($"/billing/checkout/success?session_id={session}&n={Subscriptions.CheckoutPages.MaxRefreshes}");
+        Assert.Contains("pending sync", last, StringComparison.Ordinal);
+        Assert.Contains("stopped refreshing", last, StringComparison.Ordinal);
+        Assert.DoesNotContain("http-equiv", last, StringComparison.Ordinal);
+
         await World.DeliverAsync(completed);
         var (_, active) = await Page($"/billing/checkout/success?session_id={session}");
         Assert.Contains("<strong>Plan:</strong> pro", active, StringComparison.Ordinal);
         Assert.DoesNotContain("refresh", active, StringComparison.Ordinal);
 
+        // Expired before payment.
+        var other = await Fx.CreateTenantAsync();
+        var abandoned = await CheckoutAsync(other, "pro");
+        await World.StripeNet.V1.Checkout.Sessions.ExpireAsync(abandoned, cancellationToken: Ct);
+        var (_, expired) = await Page($"/billing/checkout/success?session_id={abandoned}");
+        Assert.Contains("expired, not paid", expired, StringComparison.Ordinal);
+        Assert.DoesNotContain("Payment received", expired, StringComparison.Ordinal);
+
         Assert.Equal(HttpStatusCode.BadRequest, (await Page("/billing/checkout/success")).Item1);
         Assert.Equal(HttpStatusCode.OK, (await Page("/billing/checkout/canceled")).Item1);
         Assert.Equal(HttpStatusCode.OK, (await Page("/billing/portal/returned")).Item1);
+    }
+
+    [Fact]
+    public async Task SuccessPage_LooksUpTheStoredEventByIndex()
+    {
+        // The partial expression index exists and the page's query uses it (no scan of stripe_events per refresh).
+        var plan = await Fx.DbAsync(async db =>
+        {
+            await using var conn = new Npgsql.NpgsqlConnection(db.Database.GetConnectionString());
+            await conn.OpenAsync(Ct);
+            await using (var off = new Npgsql.NpgsqlCommand("SET enable_seqscan = off", conn))
+            {
+                await off.ExecuteNonQueryAsync(Ct);
+            }
+
+            await using var explain = new Npgsql.NpgsqlCommand(
+                "EXPLAIN SELECT * FROM stripe_events WHERE type = 'checkout.session.completed' AND (payload->'data'->'object'->>'id') = 'cs_x' ORDER BY received_at DESC LIMIT 1", conn);
+            var lines = new List<string>();
+            await using var reader = await explain.ExecuteReaderAsync(Ct);
+            while (await reader.ReadAsync(Ct))
+            {
+                lines.Add(reader.GetString(0));
+            }
+
+            return string.Join("\n", lines);
+        });
+        Assert.Contains("ix_stripe_events_checkout_session", plan, StringComparison.Ordinal);
     }
 
     [Fact]

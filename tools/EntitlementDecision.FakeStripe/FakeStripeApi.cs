@@ -63,6 +63,7 @@ public sealed partial class FakeStripeState
             ("GET", ["v1", "customers", var id]) => Retrieve(_customers, "customer", id, form),
             ("POST", ["v1", "checkout", "sessions"]) => CreateCheckoutSession(form),
             ("GET", ["v1", "checkout", "sessions", var id]) => Retrieve(_sessions, "checkout.session", id, form),
+            ("POST", ["v1", "checkout", "sessions", var id, "expire"]) => ExpireCheckoutSession(id, form, events),
             ("POST", ["v1", "billing_portal", "sessions"]) => CreatePortalSession(form),
             ("GET", ["v1", "subscriptions"]) => ListSubscriptions(form),
             ("GET", ["v1", "subscriptions", var id]) => Retrieve(_subscriptions, "subscription", id, form),
@@ -82,6 +83,23 @@ public sealed partial class FakeStripeState
     {
         Allow(form, "expand[");
         return (JsonObject?)store.Get(id)?.DeepClone() ?? throw FakeStripeError.NoSuch(kind, id);
+    }
+
+    /// <summary><c>POST /v1/checkout/sessions/{id}/expire</c>: an open session becomes expired (Stripe: 400 when it is not open); emits <c>checkout.session.expired</c>.</summary>
+    private JsonObject ExpireCheckoutSession(string id, IReadOnlyDictionary<string, string> form, List<JsonObject> events)
+    {
+        Allow(form, "expand[");
+        var session = _sessions.Get(id) ?? throw FakeStripeError.NoSuch("checkout.session", id);
+        if ((string?)session["status"] != "open")
+        {
+            throw new FakeStripeError(400, "invalid_request_error", $"Only Checkout Sessions with a status in [\"open\"] can be expired. This Checkout Session has a status of \"{(string?)session["status"]}\".");
+        }
+
+        session["status"] = "expired";
+        session["url"] = null;
+        _sessions.Put(session);
+        events.Add(EmitEvent("checkout.session.expired", session));
+        return (JsonObject)session.DeepClone();
     }
 
     private JsonObject CreateCustomer(IReadOnlyDictionary<string, string> form)

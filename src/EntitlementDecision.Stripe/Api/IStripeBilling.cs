@@ -26,6 +26,9 @@ public interface IStripeBilling
     /// <summary><c>POST /v1/checkout/sessions</c> in <c>mode=subscription</c> for one price (see <see cref="CreateCheckoutSessionRequest"/>).</summary>
     Task<Session> CreateCheckoutSessionAsync(CreateCheckoutSessionRequest request, string operationId, CancellationToken cancellationToken = default);
 
+    /// <summary><c>GET /v1/checkout/sessions/{id}</c> (status open | complete | expired, payment_status paid | unpaid | no_payment_required); null when Stripe does not know the id.</summary>
+    Task<Session?> GetCheckoutSessionAsync(string sessionId, CancellationToken cancellationToken = default);
+
     /// <summary><c>POST /v1/billing_portal/sessions</c>: a customer portal session (its <c>Url</c> is where to send the customer).</summary>
     Task<global::Stripe.BillingPortal.Session> CreatePortalSessionAsync(CreatePortalSessionRequest request, string operationId, CancellationToken cancellationToken = default);
 

@@ -61,6 +61,12 @@ public sealed class StripeNetBilling : IStripeBilling
         return CallAsync(() => _client.V1.Checkout.Sessions.CreateAsync(options, Idempotent("/v1/checkout/sessions", operationId), cancellationToken), cancellationToken);
     }
 
+    public Task<Session?> GetCheckoutSessionAsync(string sessionId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(sessionId);
+        return OrNullWhenMissingAsync(() => _client.V1.Checkout.Sessions.GetAsync(sessionId, cancellationToken: cancellationToken), cancellationToken);
+    }
+
     public Task<global::Stripe.BillingPortal.Session> CreatePortalSessionAsync(CreatePortalSessionRequest request, string operationId, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
