@@ -179,14 +179,19 @@ public sealed class SelfServiceBillingTests(SelfServiceWorld world) : SelfServic
         Assert.Single(StripeRequests("POST", "/v1/customers"));
         Assert.Equal(row.StripeCustomerId, (await World.RowAsync(tenant)).StripeCustomerId);
 
-        // Without a key, each request is a new session.
+        // Without a key, the key derives from the state the request acts on: a retry gets the same session, never a second one.
         var (third, thirdJson) = await SendAsync(HttpMethod.Post, "/billing/checkout", Owner(tenant), new { plan_id = "pro" });
         Assert.Equal(HttpStatusCode.OK, third.StatusCode);
         Assert.NotEqual(sessionId, (string)thirdJson!["id"]!);
+        var (fourth, fourthJson) = await SendAsync(HttpMethod.Post, "/billing/checkout", Owner(tenant), new { plan_id = "pro" });
+        Assert.Equal(HttpStatusCode.OK, fourth.StatusCode);
+        Assert.Equal((string)thirdJson["id"]!, (string)fourthJson!["id"]!);
+        Assert.Equal(2, StripeRequests("POST", "/v1/checkout/sessions").Select(r => r.IdempotencyKey).Distinct().Count()); // four requests, two keys
 
         var audit = await World.AuditAsync(tenant);
         var created = audit.Where(a => a.Action == "billing.checkout_session_created").ToList();
-        Assert.Equal(3, created.Count);
+        Assert.Equal(2, created.Count); // the retries are audited billing.checkout_session_returned, and counted once as KPIs
+        Assert.Equal(2, audit.Count(a => a.Action == "billing.checkout_session_returned"));
         Assert.Equal(("admin:bob", $"request:{key}"), (created[0].Actor, created[0].Cause));
         Assert.Contains(sessionId, created[0].After);
         var customerAudit = Assert.Single(audit, a => a.Action == "billing.customer_created");
@@ -548,6 +553,17 @@ public sealed class SelfServiceBillingTests(SelfServiceWorld world) : SelfServic
         snapshot = await Fx.WaitForSnapshotAsync(tenant, s => s.Version >= row.Version);
         Assert.Null(snapshot!.AccessDeadline);
         Assert.Equal("false", StripeRequests("POST", $"/v1/subscriptions/{sub}")[^1].Form["cancel_at_period_end"]);
+
+        // No Idempotency-Key: the Stripe key derives from the row's version, so cancelling again after the resume is a new call
+        // (a retry of the same request on the same version would be the same call, answered again by Stripe).
+        var version = row.Version;
+        var (again, againJson) = await SendAsync(HttpMethod.Post, "/billing/subscription/cancel", Owner(tenant));
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        Assert.True((bool)againJson!["cancel_at_period_end"]!);
+        Assert.True(World.Subscription(sub)["cancel_at_period_end"]!.GetValue<bool>());
+        var keys = StripeRequests("POST", $"/v1/subscriptions/{sub}").Select(r => r.IdempotencyKey).ToList();
+        Assert.Equal(3, keys.Distinct().Count());
+        Assert.Equal(StripeNetBilling.IdempotencyKeyFor($"/v1/subscriptions/{sub}", $"cancel:{tenant}:production:{sub}:state:v{version}"), keys[^1]);
     }
 
     [Fact]

@@ -29,9 +29,8 @@ internal sealed record SessionDto(string Id, string? Url);
 /// from the token, never from the body): <c>POST /billing/checkout</c> and <c>POST /billing/portal</c> here, the plan changes in
 /// <see cref="PlanChangeEndpoints"/>. Every call is audited (actor <c>role:sub</c>, cause <c>request:&lt;Idempotency-Key or
 /// request id&gt;</c>). Stripe's errors are answered with <see cref="StripeProblemDetails.From"/>.
-/// <para>An <c>Idempotency-Key</c> request header (1-200 printable ASCII characters) makes the Stripe call idempotent across
-/// client retries: the same key (for the same tenant, environment and operation) derives the same Stripe idempotency key, so a
-/// retried request gets the same session or update instead of a second one.</para>
+/// <para>Retries never create a second Stripe object (<see cref="OperationId"/>): an <c>Idempotency-Key</c> request header (1-200
+/// printable ASCII characters) derives the Stripe idempotency key; without one, it derives from the state the request acts on.</para>
 /// </summary>
 internal static class CheckoutEndpoints
 {
@@ -116,14 +115,20 @@ internal static class CheckoutEndpoints
             signal.Notify();
             var trialDays = plan!.TrialDays > 0 && !await HadTrialAsync(stripe, row, customerId, ct) ? plan.TrialDays : 0;
             var o = options.Value;
-            var session = await stripe.CreateCheckoutSessionAsync(
-                new CreateCheckoutSessionRequest(
-                    tenantId, environment, price.Id, o.SuccessUrl, o.CancelUrl, CustomerId: customerId,
-                    TrialPeriodDays: trialDays > 0 ? trialDays : null,
-                    Metadata: new Dictionary<string, string> { ["plan_id"] = plan.Id }),
-                $"checkout:{tenantId}:{environment}:{plan.Id}:{key ?? Guid.NewGuid().ToString("N")}",
-                ct);
-            AuditLog.Add(db, tenantId, environment, time.GetUtcNow(), user.Actor(), "billing.checkout_session_created", null,
+            var request = new CreateCheckoutSessionRequest(
+                tenantId, environment, price.Id, o.SuccessUrl, o.CancelUrl, CustomerId: customerId,
+                TrialPeriodDays: trialDays > 0 ? trialDays : null,
+                Metadata: new Dictionary<string, string> { ["plan_id"] = plan.Id });
+            // Without a key, one session per plan and subscription cycle: the row's subscription id changes with each new subscription.
+            var operation = OperationId($"checkout:{tenantId}:{environment}:{plan.Id}", key, row.StripeSubscriptionId ?? "none");
+            var session = await stripe.CreateCheckoutSessionAsync(request, operation, ct);
+            if (session.Status == "expired")
+            {
+                // Stripe replayed a session that expired since: the next one, derived from it, so its retries converge too.
+                session = await stripe.CreateCheckoutSessionAsync(request, $"{operation}:after:{session.Id}", ct);
+            }
+
+            AuditLog.Add(db, tenantId, environment, time.GetUtcNow(), user.Actor(), Replayed(session) ? "billing.checkout_session_returned" : "billing.checkout_session_created", null,
                 new { SessionId = session.Id, PlanId = plan.Id, PriceId = price.Id, CustomerId = customerId, TrialDays = trialDays },
                 Cause(http, key));
             await db.SaveChangesAsync(ct);
@@ -171,11 +176,13 @@ internal static class CheckoutEndpoints
 
         try
         {
+            // Without a key, one portal session per customer and 5 minutes (a portal session is short-lived; Stripe answers a retry with the same one).
+            var window = time.GetUtcNow().ToUnixTimeSeconds() / 300;
             var session = await stripe.CreatePortalSessionAsync(
                 new CreatePortalSessionRequest(customerId, options.Value.PortalReturnUrl),
-                $"portal:{tenantId}:{environment}:{key ?? Guid.NewGuid().ToString("N")}",
+                OperationId($"portal:{tenantId}:{environment}", key, $"{customerId}:{window}"),
                 ct);
-            AuditLog.Add(db, tenantId, environment, time.GetUtcNow(), user.Actor(), "billing.portal_session_created", null,
+            AuditLog.Add(db, tenantId, environment, time.GetUtcNow(), user.Actor(), Replayed(session) ? "billing.portal_session_returned" : "billing.portal_session_created", null,
                 new { SessionId = session.Id, CustomerId = customerId }, Cause(http, key));
             await db.SaveChangesAsync(ct);
             return TypedResults.Ok(new SessionDto(session.Id, session.Url));
@@ -236,6 +243,18 @@ internal static class CheckoutEndpoints
 
         return key;
     }
+
+    /// <summary>
+    /// The operation id of a self-service Stripe call (its Stripe idempotency key derives from it): <paramref name="operation"/> with
+    /// the client's <c>Idempotency-Key</c> when sent, else with <paramref name="state"/>, what the request acts on (e.g. the row's
+    /// version), so a retried request on the same state is the same Stripe call and Stripe answers it again instead of creating a
+    /// second object (Stripe keeps keys at least 24 h). A request after a change of that state is a new call.
+    /// </summary>
+    internal static string OperationId(string operation, string? key, string state) => key is null ? $"{operation}:state:{state}" : $"{operation}:{key}";
+
+    /// <summary>True when Stripe answered with the saved result of an earlier request of the same idempotency key (<c>Idempotent-Replayed: true</c>).</summary>
+    internal static bool Replayed(global::Stripe.IStripeEntity entity) =>
+        entity is global::Stripe.StripeEntity { StripeResponse: { } r } && r.Headers is { } h && h.TryGetValues("Idempotent-Replayed", out var v) && v.Contains("true");
 
     /// <summary>The audit cause of a request: <c>request:&lt;Idempotency-Key&gt;</c>, else <c>request:&lt;request id&gt;</c>.</summary>
     internal static string Cause(HttpContext http, string? key) => $"request:{key ?? http.TraceIdentifier}";

@@ -218,7 +218,7 @@ internal static class PlanChangeEndpoints
             updated = await stripe.UpdateSubscriptionAsync(
                 subscriptionId,
                 new UpdateSubscriptionRequest(CancelAtPeriodEnd: cancel),
-                $"{(cancel ? "cancel" : "resume")}:{row.TenantId}:{row.Environment}:{subscriptionId}:{key ?? Guid.NewGuid().ToString("N")}",
+                CheckoutEndpoints.OperationId($"{(cancel ? "cancel" : "resume")}:{row.TenantId}:{row.Environment}:{subscriptionId}", key, $"v{row.Version}"),
                 ct);
         }
         catch (StripeException e)
@@ -266,7 +266,7 @@ internal static class PlanChangeEndpoints
             updated = await stripe.UpdateSubscriptionAsync(
                 subscriptionId,
                 new UpdateSubscriptionRequest(item.Id, targetPrice.Id, PlanChanges.UpgradeProration, Metadata: new Dictionary<string, string> { ["plan_id"] = target.Id }),
-                $"upgrade:{row.TenantId}:{row.Environment}:{subscriptionId}:{target.Id}:{key ?? Guid.NewGuid().ToString("N")}",
+                CheckoutEndpoints.OperationId($"upgrade:{row.TenantId}:{row.Environment}:{subscriptionId}:{target.Id}", key, $"v{row.Version}"),
                 ct);
         }
         catch (StripeException e)
