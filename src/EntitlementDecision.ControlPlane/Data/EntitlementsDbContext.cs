@@ -8,8 +8,21 @@ namespace EntitlementDecision.ControlPlane.Data;
 /// The control plane's PostgreSQL schema (snake_case tables and columns, timestamptz, jsonb). Migrations live in
 /// Data/Migrations and are applied with <c>Database.MigrateAsync()</c> (the <c>migrate</c> command, and at serve start-up).
 /// </summary>
-internal sealed class EntitlementsDbContext(DbContextOptions<EntitlementsDbContext> options) : DbContext(options), IDataProtectionKeyContext
+internal sealed class EntitlementsDbContext : DbContext, IDataProtectionKeyContext
 {
+    /// <summary>Design time and the <c>migrate</c> command: no catalog (<see cref="Catalog"/> null).</summary>
+    public EntitlementsDbContext(DbContextOptions<EntitlementsDbContext> options)
+        : base(options)
+    {
+    }
+
+    /// <summary>The hosts (dependency injection picks this one): the catalog the notices name plans from.</summary>
+    public EntitlementsDbContext(DbContextOptions<EntitlementsDbContext> options, Engine.Catalog.PlanCatalog catalog)
+        : base(options) => Catalog = catalog;
+
+    /// <summary>The plan catalog in force, for rules that name the plan a change lands on (<see cref="Audit.NoticeRules"/>); null at design time.</summary>
+    internal Engine.Catalog.PlanCatalog? Catalog { get; }
+
     private CommitHooks? _hooks;
 
     internal CommitHooks Hooks => _hooks ??= new CommitHooks(this);

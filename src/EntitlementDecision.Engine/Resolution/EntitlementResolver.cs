@@ -70,6 +70,30 @@ public static class EntitlementResolver
         state is SubscriptionState.Active or SubscriptionState.Trialing or SubscriptionState.PastDue or SubscriptionState.Unpaid;
 
     /// <summary>
+    /// The plan in force and where it comes from: the override plan (when in the catalog) > the comped subscription plan > the
+    /// subscription plan while its Stripe status grants it (<see cref="GrantsPlan"/>) > the catalog's baseline plan. Plan ids not in
+    /// <paramref name="catalog"/> are skipped.
+    /// </summary>
+    public static (Plan Plan, PlanSource Source) PlanOf(PlanCatalog catalog, string? overridePlanId, bool comped, string? subscriptionPlanId, string? stripeStatus)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        Plan? subscriptionPlan = subscriptionPlanId is { } sp && catalog.TryGetPlan(sp, out var p) ? p : null;
+        if (overridePlanId is { } op && catalog.TryGetPlan(op, out var overridePlan))
+        {
+            return (overridePlan, PlanSource.Override);
+        }
+
+        if (comped && subscriptionPlan is not null)
+        {
+            return (subscriptionPlan, PlanSource.Comped);
+        }
+
+        return subscriptionPlan is not null && GrantsPlan(MapStripeStatus(stripeStatus))
+            ? (subscriptionPlan, PlanSource.Subscription)
+            : (catalog.Baseline, PlanSource.Baseline);
+    }
+
+    /// <summary>
     /// Resolves <paramref name="state"/> against <paramref name="catalog"/> into a snapshot with <paramref name="version"/>.
     /// A plan id that the catalog no longer has falls through to the next source (and finally the baseline).
     /// Access: a subscription plan in past_due or unpaid gets the dunning schedule of <paramref name="policy"/> (default
@@ -83,29 +107,7 @@ public static class EntitlementResolver
         var subscriptionState = MapStripeStatus(state.StripeStatus);
         Plan? subscriptionPlan = state.SubscriptionPlanId is { } sp && catalog.TryGetPlan(sp, out var p) ? p : null;
 
-        Plan plan;
-        PlanSource source;
-        if (state.OverridePlanId is { } op && catalog.TryGetPlan(op, out var overridePlan))
-        {
-            plan = overridePlan;
-            source = PlanSource.Override;
-        }
-        else if (state.Comped && subscriptionPlan is not null)
-        {
-            plan = subscriptionPlan;
-            source = PlanSource.Comped;
-        }
-        else if (subscriptionPlan is not null && GrantsPlan(subscriptionState))
-        {
-            plan = subscriptionPlan;
-            source = PlanSource.Subscription;
-        }
-        else
-        {
-            plan = catalog.Baseline;
-            source = PlanSource.Baseline;
-        }
-
+        var (plan, source) = PlanOf(catalog, state.OverridePlanId, state.Comped, subscriptionPlan?.Id, state.StripeStatus);
         var grants = plan.Features.Values.Select(f => new FeatureGrant(
             f.Feature.Key, f.Feature.Kind, f.Limit, f.Feature.ResetPeriod, f.Feature.IsWrite, f.LimitMode, f.Feature.Unit,
             f.Feature.Degradation, f.Feature.MaxStalenessSeconds));
