@@ -51,14 +51,24 @@ internal static class ApprovalEndpoints
         return TypedResults.Ok(rows.Select(ApprovalDto.From).ToList());
     }
 
-    public static async Task<Results<Ok<ApprovalDto>, ProblemHttpResult>> Get(string id, EntitlementsDbContext db, CancellationToken ct) =>
-        await db.Approvals.AsNoTracking().FirstOrDefaultAsync(a => a.Id == id, ct) is { } a
+    /// <summary>One approval; a pending one past its expiry is marked expired first (audited), as in the queue.</summary>
+    public static async Task<Results<Ok<ApprovalDto>, ProblemHttpResult>> Get(string id, EntitlementsDbContext db, TimeProvider time, CancellationToken ct)
+    {
+        await ExpireDueAsync(db, time.GetUtcNow(), ct, id);
+        return await db.Approvals.AsNoTracking().FirstOrDefaultAsync(a => a.Id == id, ct) is { } a
             ? TypedResults.Ok(ApprovalDto.From(a))
             : TypedResults.Problem(statusCode: 404, title: "Approval not found", detail: $"No approval '{id}'.");
+    }
 
-    private static async Task ExpireDueAsync(EntitlementsDbContext db, DateTimeOffset now, CancellationToken ct)
+    /// <summary>Marks the due pending approvals (or only <paramref name="id"/>) expired, each audited <c>approval.expired</c>.</summary>
+    private static async Task ExpireDueAsync(EntitlementsDbContext db, DateTimeOffset now, CancellationToken ct, string? id = null)
     {
-        var due = await db.Approvals.Where(a => a.Status == Approval.Pending && a.ExpiresAt <= now).ToListAsync(ct);
+        // Row locks: PostgreSQL re-checks the condition after a concurrent approve commits, so an approval it executed stays executed.
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var due = await (id is null
+            ? db.Approvals.FromSql($"SELECT * FROM approvals WHERE status = {Approval.Pending} AND expires_at <= {now} FOR UPDATE")
+            : db.Approvals.FromSql($"SELECT * FROM approvals WHERE id = {id} AND status = {Approval.Pending} AND expires_at <= {now} FOR UPDATE"))
+            .ToListAsync(ct);
         foreach (var a in due)
         {
             a.Status = Approval.Expired;
@@ -70,6 +80,8 @@ internal static class ApprovalEndpoints
         {
             await db.SaveChangesAsync(ct);
         }
+
+        await tx.CommitAsync(ct);
     }
 
     // An executed action may have queued snapshots: wake the publisher after the approval's commit, not before.
