@@ -255,17 +255,32 @@ public sealed class BillingLifecycleTests(StripeWorld world) : IClassFixture<Str
         Assert.Equal(0, (long)invoice["amount_paid"]!);
         Assert.StartsWith("https://invoice.stripe.com/i/", (string)invoice["hosted_invoice_url"]!, StringComparison.Ordinal);
 
-        await world.DeliverAsync(await world.Stripe.State.PayAsync(sub, Ct));
+        // A newer state in a new event (invoice.paid) replaces the open one.
+        var payment = await world.Stripe.State.PayAsync(sub, Ct);
+        await world.DeliverAsync(payment);
         var (_, paid) = await Fx.SendAsync(HttpMethod.Get, $"/tenants/{tenant}/invoices", Fx.OperatorToken());
         var after = paid!.AsArray().Single(i => (string)i!["invoice_id"]! == id)!;
         Assert.Equal(("paid", (long)invoice["amount_due"]!), ((string)after["status"]!, (long)after["amount_paid"]!));
         Assert.False(string.IsNullOrEmpty((string?)after["number"]));
 
-        // Stripe redelivers the older payment_failed event: the paid state stays.
-        var failedEvent = failed.EventIds.Single(e => (string?)world.Stripe.State.Find(e)!["type"] == StripeInvoiceEvents.PaymentFailed);
-        await Fx.PostWebhookAsync(world.EventBody(failedEvent));
-        var (_, again) = await Fx.SendAsync(HttpMethod.Get, $"/tenants/{tenant}/invoices", Fx.OperatorToken());
-        Assert.Equal("paid", (string)again!.AsArray().Single(i => (string)i!["invoice_id"]! == id)!["status"]!);
+        // Stripe does not deliver in order: another event (its own id, so the event-id dedupe lets it through) carrying the invoice's
+        // open state arrives after the paid one. Older than invoice.paid, or of its second (open is earlier in the lifecycle), it is ignored.
+        var failedEvent = world.Stripe.State.Find(failed.EventIds.Single(e => (string?)world.Stripe.State.Find(e)!["type"] == StripeInvoiceEvents.PaymentFailed))!;
+        var paidCreated = (long)world.Stripe.State.Find(payment.EventIds.Single(e => (string?)world.Stripe.State.Find(e)!["type"] == StripeInvoiceEvents.Paid))!["created"]!;
+        foreach (var created in new[] { paidCreated - 60, paidCreated })
+        {
+            var lateId = "evt_late_" + Guid.NewGuid().ToString("N");
+            var late = failedEvent.DeepClone();
+            late["id"] = lateId;
+            late["created"] = created;
+            Assert.Equal("open", (string?)late["data"]!["object"]!["status"]);
+            await Fx.DeliverAsync(System.Text.Encoding.UTF8.GetBytes(late.ToJsonString()));
+            Assert.Equal(StripeEventRecord.Processed, (await Fx.WaitProcessedAsync(lateId)).Status); // applied, not deduped or failed
+            var (_, again) = await Fx.SendAsync(HttpMethod.Get, $"/tenants/{tenant}/invoices", Fx.OperatorToken());
+            var kept = again!.AsArray().Single(i => (string)i!["invoice_id"]! == id)!;
+            Assert.Equal(("paid", (long)invoice["amount_due"]!, 0L), ((string)kept["status"]!, (long)kept["amount_paid"]!, (long)kept["amount_remaining"]!));
+        }
+
         Assert.Equal(HttpStatusCode.Forbidden, (await Fx.SendAsync(HttpMethod.Get, "/billing/invoices", Fx.Token(Roles.Member, tenant))).Response.StatusCode);
     }
 

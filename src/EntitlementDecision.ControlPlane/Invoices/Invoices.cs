@@ -34,11 +34,15 @@ internal static class InvoiceStore
             .RequireAuthorization(Policies.Staff);
     }
 
-    /// <summary>Adds or updates (tracked, not saved) the invoice of an <c>invoice.*</c> event, unless a newer event already set it.</summary>
+    /// <summary>
+    /// Adds or updates (tracked, not saved) the invoice of an <c>invoice.*</c> event, unless a newer event already set it: an older
+    /// event never applies, and one of the same second (Stripe's resolution) only when its status is not earlier in the lifecycle.
+    /// </summary>
     public static async Task TrackAsync(EntitlementsDbContext db, global::Stripe.Invoice invoice, string tenantId, string environment, string? subscriptionId, DateTimeOffset eventCreated, DateTimeOffset now, CancellationToken ct)
     {
         var row = await db.Invoices.FirstOrDefaultAsync(i => i.InvoiceId == invoice.Id, ct);
-        if (row is not null && row.LastEventCreated > eventCreated)
+        if (row is not null && (row.LastEventCreated > eventCreated
+            || (row.LastEventCreated == eventCreated && Stage(invoice.Status) < Stage(row.Status))))
         {
             return;
         }
@@ -85,6 +89,9 @@ internal static class InvoiceStore
             .OrderByDescending(i => i.StripeCreated).Take(100).ToListAsync(ct);
         return TypedResults.Ok(rows.Select(InvoiceDto.From).ToList());
     }
+
+    // Stripe's invoice lifecycle: draft, open, uncollectible, then paid or void (final): a same-second payment_failed never reopens a paid invoice.
+    private static int Stage(string? status) => status switch { "open" => 1, "uncollectible" => 2, "paid" or "void" => 3, _ => 0 };
 
     // Stripe.net leaves unset timestamps as DateTime.MinValue or the epoch.
     private static DateTimeOffset? Utc(DateTime value) =>
