@@ -30,6 +30,7 @@ internal static class AdminConsole
     public static IServiceCollection AddAdminConsole(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddHttpContextAccessor();
+        services.AddSingleton<ConsoleSessions>();
         // Cookies and antiforgery tokens must survive restarts and verify on every replica: one key ring, in PostgreSQL.
         services.AddDataProtection().SetApplicationName("entitlement-decision-controlplane").PersistKeysToDbContext<EntitlementsDbContext>();
         services.AddHttpClient<AdminApi>((sp, http) =>
@@ -55,6 +56,8 @@ internal static class AdminConsole
             o.AccessDeniedPath = "/admin/sign-in";
             o.ExpireTimeSpan = SessionLifetime;
             o.SlidingExpiration = false;
+            o.Events.OnSigningIn = ConsoleSessions.OnSigningIn;
+            o.Events.OnValidatePrincipal = ConsoleSessions.OnValidatePrincipal;
         });
         if (configuration[ControlPlaneOptions.AuthAuthorityVariable] is { Length: > 0 } authority && configuration[ClientIdVariable] is { Length: > 0 } clientId)
         {
@@ -119,18 +122,25 @@ internal static class AdminConsole
             return (null, $"A '{who.Value.Role}' token cannot use the console: it needs the operator or support role.");
         }
 
+        // The session ends at SessionLifetime or the token's exp, whichever is first (ConsoleSessions.OnSigningIn, on the host's clock).
         var identity = new ClaimsIdentity([new Claim("sub", who.Value.Subject), new Claim("role", who.Value.Role)], CookieScheme, "sub", "role");
-        var now = DateTimeOffset.UtcNow;
-        var expires = who.Value.ExpiresAt is { } exp && exp < now + SessionLifetime ? exp : now + SessionLifetime;
-        var properties = new AuthenticationProperties { IsPersistent = false, ExpiresUtc = expires, AllowRefresh = false };
-        properties.StoreTokens([new AuthenticationToken { Name = "access_token", Value = token }]);
+        var properties = new AuthenticationProperties { IsPersistent = false, AllowRefresh = false };
+        List<AuthenticationToken> tokens = [new() { Name = "access_token", Value = token }];
+        if (who.Value.ExpiresAt is { } exp)
+        {
+            tokens.Add(new() { Name = "expires_at", Value = exp.ToString("o", System.Globalization.CultureInfo.InvariantCulture) });
+        }
+
+        properties.StoreTokens(tokens);
         await http.SignInAsync(CookieScheme, new ClaimsPrincipal(identity), properties);
         return (who.Value, null);
     }
 
-    /// <summary>Only local console paths are followed after sign-in (no open redirect).</summary>
+    /// <summary>Only local console paths are followed after sign-in (no open redirect): under <c>/admin</c>, no backslash, no
+    /// control character (a CR/LF would break the Location header); anything else becomes <c>/admin/tenants</c>.</summary>
     public static string SafeReturn(string? returnUrl) =>
-        returnUrl is { Length: > 1 } && returnUrl.StartsWith("/admin", StringComparison.Ordinal) && !returnUrl.StartsWith("//", StringComparison.Ordinal) && !returnUrl.Contains('\\')
+        returnUrl is { Length: > 1 } && returnUrl.StartsWith("/admin", StringComparison.Ordinal) && !returnUrl.StartsWith("//", StringComparison.Ordinal)
+            && !returnUrl.Contains('\\') && !returnUrl.Any(char.IsControl)
             ? returnUrl : "/admin/tenants";
 
     /// <summary>The address this process listens on, for its own API: a wildcard host becomes 127.0.0.1.</summary>
