@@ -1,7 +1,8 @@
 // The admin console in a real browser: Debian's chromium driven by playwright-core, against the stack test.sh started.
 // Signs in, finds a tenant, opens its 360, suspends it (the sidecar denies), reactivates it, downloads a statement as CSV and
-// checks a value against the API, requests a delete (pending), approves it as a second operator, and checks that the support
-// role sees no action and is refused by the API. Screenshots of every screen go to tests/browser/screenshots/.
+// checks a value against the API, requests a delete (pending), approves it as a second operator, checks that the support
+// role sees no action and is refused by the API, and that sign-out ends a session. Every "absent" check first asserts what the
+// same page must show, so an empty or error page cannot pass it. Screenshots of every screen go to tests/browser/screenshots/.
 // Env (test.sh sets it): ED_CONTROLPLANE_URL, ED_SIDECAR_URL, ED_E2E_OPERATOR_TOKEN, ED_E2E_SECOND_OPERATOR_TOKEN,
 // ED_E2E_SUPPORT_TOKEN; CHROMIUM (default: chromium on PATH). Prints "N passed, M failed" last; exits 1 when anything failed.
 import assert from 'node:assert/strict';
@@ -61,6 +62,12 @@ const tenant = `console-${randomUUID().slice(0, 8)}`;
 const month = new Date().toISOString().slice(0, 7);
 const created = await api('POST', '/tenants', operator, { tenant_id: tenant, name: 'Console Test Ltd', region: 'eu-west-1', allowed_regions: ['eu-west-1', 'eu-central-1'] });
 assert.equal(created.status, 201, created.text);
+// A suspended sibling the same search finds: the status filter must show it and leave the active tenant out.
+const sibling = `${tenant}-s`;
+const siblingCreated = await api('POST', '/tenants', operator, { tenant_id: sibling, name: 'Console Sibling Ltd' });
+assert.equal(siblingCreated.status, 201, siblingCreated.text);
+const siblingSuspended = await api('POST', `/tenants/${sibling}/suspend`, operator);
+assert.equal(siblingSuspended.status, 200, siblingSuspended.text);
 await until('the sidecar to know the tenant', async () => (await check({ tenant_id: tenant, feature_key: 'projects' })).reason !== 'DECISION_REASON_UNKNOWN_TENANT');
 const events = Array.from({ length: 7 }, (_, i) => ({ tenant_id: tenant, feature: 'api_calls', quantity: 3, unit: 'call', event_id: `${tenant}-${i}` }));
 const ingested = await api('POST', '/usage/events', operator, events);
@@ -108,6 +115,7 @@ await run('sign-in refuses a bad token and keeps the token out of the page', asy
   const session = cookies.find((c) => c.name === 'ed_admin');
   assert.ok(session?.httpOnly, 'the session cookie is HttpOnly');
   assert.equal(session.sameSite, 'Strict');
+  assert.equal(await text(page, '[data-testid=signed-in-as]'), 'test (operator)', 'the signed-in tenants page is shown');
   assert.ok(!(await page.content()).includes(operator), 'the token is never rendered');
 });
 
@@ -119,9 +127,13 @@ await run('find the tenant by search and filters; region and data residency show
   await row.waitFor();
   assert.match(await row.textContent(), /eu-west-1, eu-central-1/);
   assert.match(await row.textContent(), /free/);
+  assert.equal(await page.locator(`tr[data-tenant="${sibling}"]`).count(), 0, 'the status filter excludes the suspended sibling');
   await shot(page, '02-tenants');
   await page.selectOption('select[name=status]', 'suspended');
   await Promise.all([page.waitForURL(/status=suspended/), page.click('[data-testid=filter]')]);
+  const suspendedRow = page.locator(`[data-testid=tenants] tr[data-tenant="${sibling}"]`);
+  assert.equal(await suspendedRow.count(), 1, 'the same search with status=suspended lists the suspended sibling');
+  assert.match(await suspendedRow.textContent(), /suspended/);
   assert.equal(await page.locator(`tr[data-tenant="${tenant}"]`).count(), 0, 'the status filter excludes an active tenant');
 });
 
@@ -200,6 +212,8 @@ await run('delete is pending until a second operator approves it', async () => {
   assert.equal(await text(page, '[data-testid=tenant-status]'), 'active');
   await page.goto('/admin/approvals');
   const row = page.locator(`tr[data-approval="${deleteApproval}"]`);
+  assert.equal(await row.count(), 1, 'the pending delete is listed');
+  assert.match(await row.textContent(), /tenant\.delete.*your request: another operator decides/s);
   assert.equal(await row.locator('[data-testid=approve]').count(), 0, 'no approve button on one\'s own request');
 
   const bob = await signIn(second);
@@ -219,10 +233,18 @@ await run('delete is pending until a second operator approves it', async () => {
 await run('billing operations and catalog screens render their data', async () => {
   await page.goto('/admin/billing?gate=run');
   await page.locator('[data-testid=events]').waitFor();
-  assert.match(await text(page, '[data-testid=gate-result]'), /Catalog .* against Stripe/);
+  // The fake Stripe is seeded with the catalog's prices: every active plan's price must match, so the gate says OK.
+  const catalog = (await api('GET', '/catalog/plans', operator)).json;
+  const prices = catalog.plans.filter((p) => p.active).flatMap((p) => p.prices.map((price) => price.id)).sort();
+  assert.ok(prices.length > 0, 'the catalog sells something');
+  const gate = page.locator('[data-testid=gate-result]');
+  assert.match(await text(page, '[data-testid=gate-result]'), new RegExp(`^Catalog ${catalog.version.replace(/\./g, '\\.')} against Stripe at .+: OK, ${prices.length} prices match$`));
+  assert.equal(await gate.getAttribute('class'), 'ok');
+  const gateRows = await page.locator('[data-testid=gate-rows] tr[data-price]').evaluateAll((rows) => rows.map((r) => [r.dataset.price, r.querySelector('[data-testid=gate-row-result]').textContent.trim()]));
+  assert.deepEqual(gateRows.map(([id]) => id).sort(), prices);
+  assert.deepEqual(gateRows.filter(([, result]) => result !== 'match'), [], 'every price matches');
   await shot(page, '07-billing');
   await page.goto('/admin/catalog');
-  const catalog = (await api('GET', '/catalog/plans', operator)).json;
   assert.equal(await text(page, '[data-testid=catalog-version]'), catalog.version);
   assert.equal(await text(page, '[data-testid=catalog-hash]'), catalog.content_hash);
   await shot(page, '08-catalog');
@@ -237,14 +259,22 @@ await run('support sees but cannot act: no action buttons, and the API answers 4
   const sam = await signIn(support);
   assert.equal(await text(sam.page, '[data-testid=role]'), 'support');
   await sam.page.goto(`/admin/tenants/${tenant}`);
+  assert.equal(await text(sam.page, '[data-testid=tenant-status]'), 'deleting', 'the 360 of the tenant is shown');
+  assert.equal(await text(sam.page, '[data-testid=plan]'), 'free');
+  assert.equal(await sam.page.locator('[data-testid=read-only]').count(), 1);
   assert.equal(await sam.page.locator('[data-testid=actions]').count(), 0);
-  assert.ok(await sam.page.locator('[data-testid=read-only]').count() === 1);
   await shot(sam.page, '09-support-360');
   const confirm = await sam.page.goto(`/admin/tenants/${tenant}/confirm?do=suspend`);
   assert.equal(confirm.status(), 403);
+  assert.equal(await text(sam.page, '[data-testid=error]'), 'Your role can see tenants but not act on them.');
+  assert.equal(await sam.page.locator('[data-testid=confirm-title]').count(), 1, 'the confirmation page itself is shown');
   assert.equal(await sam.page.locator('[data-testid=confirm]').count(), 0);
   await sam.page.goto('/admin/approvals?status=all');
+  const executed = sam.page.locator(`[data-testid=approvals] tr[data-approval="${deleteApproval}"]`);
+  assert.equal(await executed.count(), 1, 'support sees the approvals, the executed delete among them');
+  assert.match(await executed.textContent(), /executed by operator:second-operator/);
   assert.equal(await sam.page.locator('[data-testid=approve]').count(), 0);
+  assert.equal(await sam.page.locator('[data-testid=reject]').count(), 0);
   for (const [method, url] of [['POST', `/tenants/${tenant}/suspend`], ['POST', `/approvals/${deleteApproval}/reject`], ['POST', '/billing/reconciliation/runs'], ['DELETE', `/tenants/${tenant}`]]) {
     assert.equal((await api(method, url, support)).status, 403, `${method} ${url}`);
   }
@@ -252,6 +282,28 @@ await run('support sees but cannot act: no action buttons, and the API answers 4
   const signIns = (await api('GET', '/tenants/_system/audit?action=console.signed_in', operator)).json.entries.map((e) => e.actor);
   assert.ok(signIns.includes('support:support-test'), signIns.join(', '));
   await sam.context.close();
+});
+
+await run('sign out ends the session; a copy of its cookie is refused too', async () => {
+  const bob = await signIn(second);
+  const [cookie] = (await bob.context.cookies()).filter((c) => c.name === 'ed_admin');
+  assert.ok(cookie, 'signed in');
+  await Promise.all([bob.page.waitForURL(/\/admin\/sign-in$/), bob.page.click('text=Sign out')]);
+  assert.equal(await bob.page.locator('[data-testid=sign-in-form]').count(), 1);
+  assert.equal((await bob.context.cookies()).filter((c) => c.name === 'ed_admin').length, 0, 'the cookie is deleted');
+  await bob.page.goto('/admin/tenants');
+  assert.match(bob.page.url(), /\/admin\/sign-in\?ReturnUrl=%2Fadmin%2Ftenants$/);
+  const replay = await browser.newContext({ baseURL: base });
+  await replay.addCookies([cookie]);
+  const p = await replay.newPage();
+  await p.goto('/admin/tenants');
+  assert.match(p.url(), /\/admin\/sign-in/, 'the old cookie no longer signs in');
+  assert.equal(await p.locator('[data-testid=sign-in-form]').count(), 1);
+  await replay.close();
+  await bob.context.close();
+  // The other sessions go on.
+  await page.goto('/admin/tenants');
+  assert.equal(await text(page, '[data-testid=signed-in-as]'), 'test (operator)');
 });
 
 await op.context.close();
