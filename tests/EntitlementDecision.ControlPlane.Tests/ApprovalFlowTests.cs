@@ -5,14 +5,9 @@ using Microsoft.EntityFrameworkCore;
 
 namespace EntitlementDecision.ControlPlane.Tests;
 
-/// <summary>The default governance: every listed action approval-first and reconciliation report-only, on the fake Stripe API.</summary>
+/// <summary>The default governance (nothing overridden): every listed action approval-first and reconciliation report-only, on the fake Stripe API.</summary>
 public sealed class GovernedWorld : StripeWorld
 {
-    public GovernedWorld()
-    {
-        Overrides["ED_APPROVAL_REQUIRED"] = null;
-        Overrides["ED_RECONCILE_AUTO_REPAIR"] = null;
-    }
 }
 
 /// <summary>Reconciliation that reports drift and files repairs as approvals; an approved repair applies Stripe's state once.</summary>

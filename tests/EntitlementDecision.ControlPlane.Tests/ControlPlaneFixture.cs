@@ -106,8 +106,9 @@ public sealed class ControlPlaneFactory(IReadOnlyDictionary<string, string?> set
         ["ED_POSTGRES"] = postgres,
         ["ED_REDIS"] = TestServices.Redis,
         ["ED_CATALOG_PATH"] = Path.Combine(RepoPaths.Root, "catalog", "plans.json"),
-        // Webhook payloads are applied with the order check (no Stripe API here); classes that re-read start a fake Stripe API.
-        ["ED_WEBHOOK_REREAD"] = "off",
+        // The shipped mode (re-reads on) with no Stripe API behind it: events decidable from their payloads apply without a read; one
+        // that needs a read fails fast (connection refused) and is retried. Classes that need Stripe start the fake (StripeWorld).
+        ["STRIPE_API_BASE"] = "http://127.0.0.1:9/",
         ["ED_WEBHOOK_RETRY_BASE_MS"] = "1",
         ["ED_RECONCILE_INTERVAL_MINUTES"] = "0",
         // The ledger consumer shares the Redis usage stream with the control plane test.sh starts: a test host consuming it
@@ -115,10 +116,6 @@ public sealed class ControlPlaneFactory(IReadOnlyDictionary<string, string?> set
         ["ED_USAGE_LEDGER_CONSUMER"] = "off",
         // Healing rewrites counters of the shared Redis from this host's ledger; RedisHealingTests turns it on, on its own database.
         ["ED_REDIS_HEAL"] = "off",
-        // Override and comp tests exercise the change itself; approval-first (the default) is tested by LifecycleTests.
-        ["ED_APPROVAL_REQUIRED"] = "none",
-        // Reconciliation tests check the repair itself; report-only with approvals (the default) is tested by ApprovalFlowTests.
-        ["ED_RECONCILE_AUTO_REPAIR"] = "true",
     };
 }
 
@@ -219,6 +216,26 @@ public sealed class ControlPlaneFixture : IAsyncLifetime
         var response = await Client.SendAsync(Request(method, url, token, body), TestContext.Current.CancellationToken);
         var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
         return (response, text.Length == 0 ? null : JsonNode.Parse(text));
+    }
+
+    /// <summary>
+    /// An approval-first operator action the shipped way (ED_APPROVAL_REQUIRED unset): operator <c>ops</c> asks (202 with the
+    /// approval), operator <c>reviewer</c> approves; returns the executed action's answer (its status and body) as if answered
+    /// directly. An answer other than 202 (e.g. a 400 before anything is filed) is returned as is.
+    /// </summary>
+    public async Task<(HttpResponseMessage Response, JsonNode? Json)> ApprovedAsync(HttpMethod method, string url, object? body = null)
+    {
+        var (asked, filed) = await SendAsync(method, url, OperatorToken(), body);
+        if (asked.StatusCode != System.Net.HttpStatusCode.Accepted)
+        {
+            return (asked, filed);
+        }
+
+        var id = (string)filed!["approval"]!["id"]!;
+        var (approved, decided) = await SendAsync(HttpMethod.Post, $"/approvals/{id}/approve", Token(Roles.Operator, "platform", "reviewer"));
+        Assert.Equal(System.Net.HttpStatusCode.OK, approved.StatusCode);
+        var status = (System.Net.HttpStatusCode)(int)decided!["approval"]!["result_status"]!;
+        return (new HttpResponseMessage(status), decided["result"]);
     }
 
     /// <summary>Creates a tenant (operator) and returns its id; asserts 201.</summary>

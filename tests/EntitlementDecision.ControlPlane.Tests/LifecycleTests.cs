@@ -12,10 +12,7 @@ using Microsoft.EntityFrameworkCore;
 namespace EntitlementDecision.ControlPlane.Tests;
 
 /// <summary>The default governance policy (every action approval-first, 72 h to approve, 30 days' retention), on its own Redis database.</summary>
-public sealed class LifecycleFixture() : MeteringFixture(10)
-{
-    protected override void Configure(Dictionary<string, string?> settings) => settings.Remove("ED_APPROVAL_REQUIRED");
-}
+public sealed class LifecycleFixture() : MeteringFixture(10);
 
 /// <summary>
 /// One tenant's life on real PostgreSQL and Redis: provision, metered usage, suspend, reactivate, delete (refused while a subscription

@@ -95,7 +95,7 @@ public sealed class NoticeTests(ControlPlaneFixture fx) : IClassFixture<ControlP
     public async Task PlanChange_WithoutAnEndpoint_IsKeptAsNoEndpoint()
     {
         var tenant = await fx.CreateTenantAsync();
-        await fx.SendAsync(HttpMethod.Put, $"/tenants/{tenant}/entitlements/production/override", fx.OperatorToken(), new { plan_id = "business" });
+        await fx.ApprovedAsync(HttpMethod.Put, $"/tenants/{tenant}/entitlements/production/override", new { plan_id = "business" });
 
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
         JsonNode? changed;

@@ -50,7 +50,6 @@ public class StripeWorld : IAsyncLifetime
         StripeNet = new global::Stripe.StripeClient("sk_test_world", apiBase: Stripe.BaseUrl.GetLeftPart(UriPartial.Authority));
         _database = await TestServices.CreateDatabaseAsync();
         var settings = ControlPlaneFactory.DefaultSettings(_database);
-        settings["ED_WEBHOOK_REREAD"] = "on";
         settings["STRIPE_API_BASE"] = Stripe.BaseUrl.ToString();
         foreach (var (k, v) in Overrides)
         {

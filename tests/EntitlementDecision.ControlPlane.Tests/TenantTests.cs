@@ -74,25 +74,24 @@ public sealed class TenantTests(ControlPlaneFixture fx) : IClassFixture<ControlP
     public async Task CompThenOverride_ResolveInPrecedence_AndReachRedis()
     {
         var id = await fx.CreateTenantAsync();
-        var op = fx.OperatorToken();
-
-        var (comp, compJson) = await fx.SendAsync(HttpMethod.Put, $"/tenants/{id}/entitlements/production/comp", op, new { plan_id = "pro", comped = true });
+        // Approval-first (the shipped default): each change is asked by one operator and approved by another.
+        var (comp, compJson) = await fx.ApprovedAsync(HttpMethod.Put, $"/tenants/{id}/entitlements/production/comp", new { plan_id = "pro", comped = true });
         Assert.Equal(HttpStatusCode.OK, comp.StatusCode);
         Assert.Equal(("pro", "comped", true), ((string?)compJson?["plan_id"], (string?)compJson?["plan_source"], (bool?)compJson?["comped"]));
         Assert.Equal(2L, (long?)compJson?["version"]);
 
-        var (ovr, ovrJson) = await fx.SendAsync(HttpMethod.Put, $"/tenants/{id}/entitlements/production/override", op, new { plan_id = "business" });
+        var (ovr, ovrJson) = await fx.ApprovedAsync(HttpMethod.Put, $"/tenants/{id}/entitlements/production/override", new { plan_id = "business" });
         Assert.Equal(HttpStatusCode.OK, ovr.StatusCode);
         Assert.Equal(("business", "override"), ((string?)ovrJson?["plan_id"], (string?)ovrJson?["plan_source"]));
         var snapshot = await fx.WaitForSnapshotAsync(id, s => s.Version == 3);
         Assert.Equal(("business", PlanSource.Override, 3L), (snapshot?.PlanId, snapshot?.PlanSource, snapshot?.Version));
 
-        var (cleared, clearedJson) = await fx.SendAsync(HttpMethod.Put, $"/tenants/{id}/entitlements/production/override", op, new { plan_id = (string?)null });
+        var (cleared, clearedJson) = await fx.ApprovedAsync(HttpMethod.Put, $"/tenants/{id}/entitlements/production/override", new { plan_id = (string?)null });
         Assert.Equal(HttpStatusCode.OK, cleared.StatusCode);
         Assert.Equal(("pro", "comped"), ((string?)clearedJson?["plan_id"], (string?)clearedJson?["plan_source"]));
         Assert.Null(clearedJson?["override_plan_id"]);
 
-        var (uncomp, uncompJson) = await fx.SendAsync(HttpMethod.Put, $"/tenants/{id}/entitlements/production/comp", op, new { comped = false });
+        var (uncomp, uncompJson) = await fx.ApprovedAsync(HttpMethod.Put, $"/tenants/{id}/entitlements/production/comp", new { comped = false });
         Assert.Equal(HttpStatusCode.OK, uncomp.StatusCode);
         Assert.Equal(("free", "baseline"), ((string?)uncompJson?["plan_id"], (string?)uncompJson?["plan_source"]));
 
@@ -123,7 +122,7 @@ public sealed class TenantTests(ControlPlaneFixture fx) : IClassFixture<ControlP
     {
         var mine = await fx.CreateTenantAsync();
         var other = await fx.CreateTenantAsync();
-        await fx.SendAsync(HttpMethod.Put, $"/tenants/{mine}/entitlements/production/comp", fx.OperatorToken(), new { plan_id = "pro", comped = true });
+        await fx.ApprovedAsync(HttpMethod.Put, $"/tenants/{mine}/entitlements/production/comp", new { plan_id = "pro", comped = true });
 
         // a tenant id in the query is ignored: the tenant comes from the token only
         var (response, json) = await fx.SendAsync(HttpMethod.Get, $"/billing/entitlements?environment=production&tenant_id={other}", fx.Token(Roles.Member, mine));
