@@ -85,6 +85,7 @@ public sealed class DegradationTests
 }
 
 /// <summary>The endpoint inventory: every endpoint with its entitlement; protected endpoints without one fail the gate.</summary>
+[Collection(nameof(SampleHostCollection))]
 public sealed class InventoryTests
 {
     [Fact]

@@ -8,9 +8,17 @@ using Microsoft.AspNetCore.Mvc.Testing;
 namespace EntitlementDecision.Client.Tests;
 
 /// <summary>
+/// The classes that build the sample's host with WebApplicationFactory&lt;Program&gt;: run one at a time, since hosts of a
+/// top-level-statements Program built concurrently are found through one process-wide DiagnosticListener and can be mixed up.
+/// </summary>
+[CollectionDefinition(nameof(SampleHostCollection), DisableParallelization = true)]
+public sealed class SampleHostCollection;
+
+/// <summary>
 /// The sample product API authenticates its callers (bearer JWT of the dev issuer) before any entitlement check, with no sidecar
 /// behind it (a refused port): /api/projects fails open, so a 200 there shows the token passed and a 401 that it did not.
 /// </summary>
+[Collection(nameof(SampleHostCollection))]
 public sealed class SampleAuthenticationTests
 {
     private const string Key = "sample-test-token-signing-key-0123456789abcdef";
