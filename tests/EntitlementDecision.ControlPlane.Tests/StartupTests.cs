@@ -102,7 +102,7 @@ public sealed class StartupTests
             var settings = ControlPlaneFactory.DefaultSettings(database);
             var (first, firstOutput) = await RunAsync(settings, "migrate");
             Assert.True(first == 0, firstOutput);
-            Assert.Contains("InitialCreate", firstOutput, StringComparison.Ordinal);
+            Assert.Contains("_Baseline", firstOutput, StringComparison.Ordinal);
             var (second, secondOutput) = await RunAsync(settings, "migrate");
             Assert.Equal(0, second);
             Assert.Contains("Applied 0 migration(s)", secondOutput, StringComparison.Ordinal);

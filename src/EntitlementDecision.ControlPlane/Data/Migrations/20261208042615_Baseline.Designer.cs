@@ -13,8 +13,8 @@ using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
 namespace EntitlementDecision.ControlPlane.Data.Migrations
 {
     [DbContext(typeof(EntitlementsDbContext))]
-    [Migration("20261202215529_TenantRegion")]
-    partial class TenantRegion
+    [Migration("20261208042615_Baseline")]
+    partial class Baseline
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
@@ -169,6 +169,14 @@ namespace EntitlementDecision.ControlPlane.Data.Migrations
                         .HasColumnType("boolean")
                         .HasColumnName("cancel_at_period_end");
 
+                    b.Property<DateTimeOffset?>("CollectionChangeRequestedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("collection_change_requested_at");
+
+                    b.Property<string>("CollectionPausedSubscriptionId")
+                        .HasColumnType("text")
+                        .HasColumnName("collection_paused_subscription_id");
+
                     b.Property<bool>("Comped")
                         .HasColumnType("boolean")
                         .HasColumnName("comped");
@@ -196,6 +204,10 @@ namespace EntitlementDecision.ControlPlane.Data.Migrations
                     b.Property<DateTimeOffset?>("LastStripeEventCreated")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("last_stripe_event_created");
+
+                    b.Property<DateTimeOffset?>("LastStripeReadAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("last_stripe_read_at");
 
                     b.Property<string>("OverridePlanId")
                         .HasColumnType("text")
@@ -530,6 +542,10 @@ namespace EntitlementDecision.ControlPlane.Data.Migrations
                         .HasColumnType("text")
                         .HasColumnName("tenant_id");
 
+                    b.Property<string>("TraceParent")
+                        .HasColumnType("text")
+                        .HasColumnName("trace_parent");
+
                     b.HasKey("Id")
                         .HasName("pk_outbox_messages");
 
@@ -762,6 +778,10 @@ namespace EntitlementDecision.ControlPlane.Data.Migrations
                         .HasColumnType("text")
                         .HasColumnName("tenant_id");
 
+                    b.Property<string>("TraceParent")
+                        .HasColumnType("text")
+                        .HasColumnName("trace_parent");
+
                     b.Property<string>("Type")
                         .IsRequired()
                         .HasColumnType("text")
@@ -852,6 +872,29 @@ namespace EntitlementDecision.ControlPlane.Data.Migrations
                         .HasDatabaseName("ix_tenants_status_purge_after");
 
                     b.ToTable("tenants", (string)null);
+                });
+
+            modelBuilder.Entity("Microsoft.AspNetCore.DataProtection.EntityFrameworkCore.DataProtectionKey", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("integer")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<int>("Id"));
+
+                    b.Property<string>("FriendlyName")
+                        .HasColumnType("text")
+                        .HasColumnName("friendly_name");
+
+                    b.Property<string>("Xml")
+                        .HasColumnType("text")
+                        .HasColumnName("xml");
+
+                    b.HasKey("Id")
+                        .HasName("pk_data_protection_keys");
+
+                    b.ToTable("data_protection_keys", (string)null);
                 });
 
             modelBuilder.Entity("EntitlementDecision.ControlPlane.Data.Entitlement", b =>

@@ -5,8 +5,11 @@ using Microsoft.EntityFrameworkCore.Migrations;
 
 namespace EntitlementDecision.ControlPlane.Metering.Migrations
 {
-    /// <inheritdoc />
-    public partial class MeteringInitial : Migration
+    /// <summary>
+    /// The whole metering schema in one step: the earlier history (and its backfill of overage counts) was squashed before
+    /// anything was deployed. Generated from the model; nothing hand-written is needed.
+    /// </summary>
+    public partial class Baseline : Migration
     {
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
@@ -60,6 +63,7 @@ namespace EntitlementDecision.ControlPlane.Metering.Migrations
                     rejected_undeclared = table.Column<long>(type: "bigint", nullable: false),
                     undeclared = table.Column<long>(type: "bigint", nullable: false),
                     invalid = table.Column<long>(type: "bigint", nullable: false),
+                    overage_events = table.Column<long>(type: "bigint", nullable: false),
                     computed_at = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
                 },
                 constraints: table =>
@@ -116,6 +120,7 @@ namespace EntitlementDecision.ControlPlane.Metering.Migrations
                     outcome = table.Column<string>(type: "text", nullable: false),
                     reason = table.Column<string>(type: "text", nullable: true),
                     undeclared = table.Column<bool>(type: "boolean", nullable: false),
+                    overage = table.Column<long>(type: "bigint", nullable: false),
                     lateness = table.Column<string>(type: "text", nullable: false),
                     usage_day = table.Column<DateOnly>(type: "date", nullable: false),
                     received_at = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),

@@ -12,8 +12,8 @@ using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
 namespace EntitlementDecision.ControlPlane.Metering.Migrations
 {
     [DbContext(typeof(MeteringDbContext))]
-    [Migration("20261208032831_SoftOverageEvents")]
-    partial class SoftOverageEvents
+    [Migration("20261208042618_Baseline")]
+    partial class Baseline
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
