@@ -23,7 +23,6 @@ builder.Services.AddControlPlaneOpenApi();
 builder.WebHost.UseUrls(builder.Configuration[ControlPlaneOptions.UrlVariable] is { Length: > 0 } url ? url : ControlPlaneOptions.DefaultUrl);
 
 var app = builder.Build();
-_ = app.Services.GetRequiredService<GovernanceOptions>(); // an invalid approval or retention policy fails start-up, naming the variable
 // Malformed JSON bodies and other bad requests surface as BadHttpRequestException: answer with its status (400/413), not 500.
 app.UseExceptionHandler(new ExceptionHandlerOptions { StatusCodeSelector = e => e is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError });
 app.UseStatusCodePages();

@@ -1,5 +1,4 @@
 using System.Text;
-using Microsoft.Extensions.Options;
 
 namespace EntitlementDecision.ControlPlane.Configuration;
 
@@ -12,9 +11,9 @@ namespace EntitlementDecision.ControlPlane.Configuration;
 /// ED_CATALOG_PATH (default: catalog/plans.json under the content root or the nearest folder above it),
 /// STRIPE_API_BASE (default https://api.stripe.com; the fake Stripe API in tests and the demo), ED_REGION (default <c>local</c>: the
 /// region this control plane runs in, where tenants created without one are homed).
-/// Validated at start-up (<see cref="ControlPlaneOptionsValidator"/>); failures name the variable.
+/// Validated at start-up (<see cref="EnvironmentOptions"/>); failures name the variable, never its value.
 /// </summary>
-internal sealed class ControlPlaneOptions
+internal sealed class ControlPlaneOptions : EnvironmentOptions
 {
     public const string WebhookSecretVariable = "STRIPE_WEBHOOK_SECRET";
     public const string ApiKeyVariable = "STRIPE_API_KEY";
@@ -64,32 +63,27 @@ internal sealed class ControlPlaneOptions
     /// <summary>Base URL of Stripe's API (STRIPE_API_BASE); <c>/v1/...</c> is appended.</summary>
     public string StripeApiBase { get; set; } = DefaultStripeApiBase;
 
-    /// <summary>ED_STRIPE_REQUESTS_PER_SECOND (1..1000, default 25): the process's Stripe request budget (<c>StripeRequestBudget</c>);
-    /// null when the variable is not an integer (reported by the validator).</summary>
-    public int? StripeRequestsPerSecond { get; set; } = DefaultStripeRequestsPerSecond;
+    /// <summary>ED_STRIPE_REQUESTS_PER_SECOND (1..1000, default 25): the process's Stripe request budget (<c>StripeRequestBudget</c>).</summary>
+    public int StripeRequestsPerSecond { get; set; } = DefaultStripeRequestsPerSecond;
 
-    /// <summary>Absolute path of the catalog file, or null when none was found.</summary>
+    /// <summary>Absolute path of the catalog file (ED_CATALOG_PATH, resolved by <see cref="ResolveCatalogPath"/> at registration), or null when none was found.</summary>
     public string? CatalogPath { get; set; }
 
-    /// <summary>Reads the options from <paramref name="configuration"/>; <paramref name="contentRoot"/> anchors the default catalog search.</summary>
-    public static void Bind(ControlPlaneOptions options, IConfiguration configuration, string contentRoot)
+    protected internal override void Read(EnvironmentReader env)
     {
-        options.WebhookSecrets = (configuration[WebhookSecretVariable] ?? "")
-            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        options.StripeApiKey = NullIfBlank(configuration[ApiKeyVariable]);
-        options.TokenSigningKey = NullIfBlank(configuration[SigningKeyVariable]);
-        options.AuthAuthority = NullIfBlank(configuration[AuthAuthorityVariable]);
-        options.AuthAudience = NullIfBlank(configuration[AuthAudienceVariable]);
-        options.RedisHeal = !string.Equals(NullIfBlank(configuration[RedisHealVariable]), "off", StringComparison.OrdinalIgnoreCase);
-        options.Postgres = NullIfBlank(configuration[PostgresVariable]);
-        options.Redis = NullIfBlank(configuration[RedisVariable]);
-        options.Url = NullIfBlank(configuration[UrlVariable]) ?? DefaultUrl;
-        options.Region = NullIfBlank(configuration[RegionVariable]) ?? DefaultRegion;
-        options.StripeApiBase = NullIfBlank(configuration[StripeApiBaseVariable]) ?? DefaultStripeApiBase;
-        options.StripeRequestsPerSecond = NullIfBlank(configuration[StripeRequestsVariable]) is { } budget
-            ? int.TryParse(budget, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var perSecond) ? perSecond : null
-            : DefaultStripeRequestsPerSecond;
-        options.CatalogPath = ResolveCatalogPath(NullIfBlank(configuration[CatalogPathVariable]), contentRoot);
+        WebhookSecrets = env.List(WebhookSecretVariable);
+        StripeApiKey = env.Text(ApiKeyVariable);
+        TokenSigningKey = env.Text(SigningKeyVariable);
+        AuthAuthority = env.Text(AuthAuthorityVariable);
+        AuthAudience = env.Text(AuthAudienceVariable);
+        RedisHeal = env.Switch(RedisHealVariable, RedisHeal);
+        Postgres = env.Text(PostgresVariable);
+        Redis = env.Text(RedisVariable);
+        Url = env.Text(UrlVariable) ?? Url;
+        Region = env.Text(RegionVariable) ?? Region;
+        StripeApiBase = env.Text(StripeApiBaseVariable) ?? StripeApiBase;
+        StripeRequestsPerSecond = env.Int(StripeRequestsVariable, StripeRequestsPerSecond, StripeRequestsError);
+        CatalogPath = env.Text(CatalogPathVariable);
     }
 
     /// <summary>An explicit path (relative to the content root when relative), else catalog/plans.json in the content root or a folder above it.</summary>
@@ -116,110 +110,108 @@ internal sealed class ControlPlaneOptions
     public static bool IsLoopbackHttp(string url) =>
         Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttp && uri.IsLoopback;
 
-    private static string? NullIfBlank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
-}
-
-/// <summary>Start-up validation of <see cref="ControlPlaneOptions"/>; each failure names the environment variable, never its value.</summary>
-internal sealed class ControlPlaneOptionsValidator : IValidateOptions<ControlPlaneOptions>
-{
-    public ValidateOptionsResult Validate(string? name, ControlPlaneOptions options)
+    protected internal override IEnumerable<string> Check()
     {
-        var failures = new List<string>();
-        if (options.WebhookSecrets.Count == 0)
+        if (WebhookSecrets.Count == 0)
         {
-            failures.Add($"{ControlPlaneOptions.WebhookSecretVariable} is required (the Stripe webhook endpoint secret; comma-separated for rotation).");
+            yield return $"{WebhookSecretVariable} is required (the Stripe webhook endpoint secret; comma-separated for rotation).";
         }
 
-        if (options.StripeApiKey is null)
+        if (StripeApiKey is null)
         {
-            failures.Add($"{ControlPlaneOptions.ApiKeyVariable} is required.");
+            yield return $"{ApiKeyVariable} is required.";
         }
 
-        if (options.AuthAuthority is not null)
+        if (AuthAuthority is not null)
         {
-            if (!Uri.TryCreate(options.AuthAuthority, UriKind.Absolute, out var authority)
-                || !(authority.Scheme == Uri.UriSchemeHttps || ControlPlaneOptions.IsLoopbackHttp(options.AuthAuthority)))
+            if (!Uri.TryCreate(AuthAuthority, UriKind.Absolute, out var authority)
+                || !(authority.Scheme == Uri.UriSchemeHttps || IsLoopbackHttp(AuthAuthority)))
             {
-                failures.Add($"{ControlPlaneOptions.AuthAuthorityVariable} must be an https URL (http only on a loopback host).");
+                yield return $"{AuthAuthorityVariable} must be an https URL (http only on a loopback host).";
             }
 
-            if (options.AuthAudience is null)
+            if (AuthAudience is null)
             {
-                failures.Add($"{ControlPlaneOptions.AuthAudienceVariable} is required with {ControlPlaneOptions.AuthAuthorityVariable}.");
+                yield return $"{AuthAudienceVariable} is required with {AuthAuthorityVariable}.";
             }
         }
 
         // With an external issuer the dev key is optional (mint-token then refuses to run).
-        if (options.TokenSigningKey is null && options.AuthAuthority is null)
+        if (TokenSigningKey is null && AuthAuthority is null)
         {
-            failures.Add($"{ControlPlaneOptions.SigningKeyVariable} is required (HMAC key for bearer tokens, at least 32 bytes).");
+            yield return $"{SigningKeyVariable} is required (HMAC key for bearer tokens, at least 32 bytes).";
         }
-        else if (options.TokenSigningKey is not null && Encoding.UTF8.GetByteCount(options.TokenSigningKey) < 32)
+        else if (TokenSigningKey is not null && Encoding.UTF8.GetByteCount(TokenSigningKey) < 32)
         {
-            failures.Add($"{ControlPlaneOptions.SigningKeyVariable} is too short: at least 32 bytes are required.");
+            yield return $"{SigningKeyVariable} is too short: at least 32 bytes are required.";
         }
 
-        if (options.Postgres is null)
+        if (Postgres is null)
         {
-            failures.Add($"{ControlPlaneOptions.PostgresVariable} is required (Npgsql connection string).");
+            yield return $"{PostgresVariable} is required (Npgsql connection string).";
         }
         else
         {
-            try
+            if (!Parses(() => new Npgsql.NpgsqlConnectionStringBuilder(Postgres)))
             {
-                _ = new Npgsql.NpgsqlConnectionStringBuilder(options.Postgres);
-            }
-            catch (ArgumentException)
-            {
-                failures.Add($"{ControlPlaneOptions.PostgresVariable} is not a valid Npgsql connection string.");
+                yield return $"{PostgresVariable} is not a valid Npgsql connection string.";
             }
         }
 
-        if (options.Redis is null)
+        if (Redis is null)
         {
-            failures.Add($"{ControlPlaneOptions.RedisVariable} is required (e.g. 127.0.0.1:6379).");
+            yield return $"{RedisVariable} is required (e.g. 127.0.0.1:6379).";
         }
         else
         {
-            try
+            if (!Parses(() => StackExchange.Redis.ConfigurationOptions.Parse(Redis)))
             {
-                _ = StackExchange.Redis.ConfigurationOptions.Parse(options.Redis);
-            }
-            catch (ArgumentException)
-            {
-                failures.Add($"{ControlPlaneOptions.RedisVariable} is not a valid StackExchange.Redis configuration.");
+                yield return $"{RedisVariable} is not a valid StackExchange.Redis configuration.";
             }
         }
 
-        if (!Uri.TryCreate(options.Url, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
+        if (!IsHttpUrl(Url))
         {
-            failures.Add($"{ControlPlaneOptions.UrlVariable} must be an absolute http(s) URL.");
+            yield return $"{UrlVariable} must be an absolute http(s) URL.";
         }
 
-        if (!Engine.Identifiers.IsEnvironment(options.Region))
+        if (!Engine.Identifiers.IsEnvironment(Region))
         {
-            failures.Add($"{ControlPlaneOptions.RegionVariable} must be a region id (lower-case letters, digits and '-', at most 32).");
+            yield return $"{RegionVariable} must be a region id (lower-case letters, digits and '-', at most 32).";
         }
 
-        if (!Uri.TryCreate(options.StripeApiBase, UriKind.Absolute, out var stripeBase) || (stripeBase.Scheme != Uri.UriSchemeHttp && stripeBase.Scheme != Uri.UriSchemeHttps))
+        if (!IsHttpUrl(StripeApiBase))
         {
-            failures.Add($"{ControlPlaneOptions.StripeApiBaseVariable} must be an absolute http(s) URL.");
+            yield return $"{StripeApiBaseVariable} must be an absolute http(s) URL.";
         }
 
-        if (options.StripeRequestsPerSecond is not (>= 1 and <= 1000))
+        if (StripeRequestsPerSecond is not (>= 1 and <= 1000))
         {
-            failures.Add($"{ControlPlaneOptions.StripeRequestsVariable} must be an integer 1..1000 (Stripe requests per second; Stripe's default limit is 25).");
+            yield return StripeRequestsError;
         }
 
-        if (options.CatalogPath is null)
+        if (CatalogPath is null)
         {
-            failures.Add($"{ControlPlaneOptions.CatalogPathVariable} is not set and catalog/plans.json was not found above the content root.");
+            yield return $"{CatalogPathVariable} is not set and catalog/plans.json was not found above the content root.";
         }
-        else if (!File.Exists(options.CatalogPath))
+        else if (!File.Exists(CatalogPath))
         {
-            failures.Add($"{ControlPlaneOptions.CatalogPathVariable}: the catalog file {options.CatalogPath} does not exist.");
+            yield return $"{CatalogPathVariable}: the catalog file {CatalogPath} does not exist.";
         }
+    }
 
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    private const string StripeRequestsError = $"{StripeRequestsVariable} must be an integer 1..1000 (Stripe requests per second; Stripe's default limit is 25).";
+
+    private static bool Parses(Action parse)
+    {
+        try
+        {
+            parse();
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
     }
 }

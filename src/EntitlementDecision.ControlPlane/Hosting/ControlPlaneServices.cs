@@ -23,10 +23,8 @@ internal static class ControlPlaneServices
 {
     public static IServiceCollection AddControlPlane(this IServiceCollection services, IConfiguration configuration, string contentRoot)
     {
-        services.AddOptions<ControlPlaneOptions>()
-            .Configure(o => ControlPlaneOptions.Bind(o, configuration, contentRoot))
-            .ValidateOnStart();
-        services.AddSingleton<IValidateOptions<ControlPlaneOptions>, ControlPlaneOptionsValidator>();
+        services.AddEnvironmentOptions<ControlPlaneOptions>()
+            .PostConfigure(o => o.CatalogPath = ControlPlaneOptions.ResolveCatalogPath(o.CatalogPath, contentRoot));
 
         services.TryAddSingletonTimeProvider();
         services.AddSingleton(sp => PlanCatalogLoader.LoadFile(sp.GetRequiredService<IOptions<ControlPlaneOptions>>().Value.CatalogPath!));
@@ -37,12 +35,12 @@ internal static class ControlPlaneServices
         services.AddDbContext<EntitlementsDbContext>((sp, o) => o.UseNpgsql(sp.GetRequiredService<IOptions<ControlPlaneOptions>>().Value.Postgres));
         services.AddSingleton<RedisConnection>();
         services.AddSingleton<OutboxSignal>();
-        services.AddWebhooks(configuration);
-        services.AddSelfServiceBilling(configuration);
+        services.AddWebhooks();
+        services.AddSelfServiceBilling();
         services.AddReconciliation();
         // One request budget for every Stripe call of the process, by priority (README, "Stripe request budget").
         services.AddSingleton(sp => new StripeRequestBudget(
-            sp.GetRequiredService<IOptions<ControlPlaneOptions>>().Value.StripeRequestsPerSecond ?? ControlPlaneOptions.DefaultStripeRequestsPerSecond,
+            sp.GetRequiredService<IOptions<ControlPlaneOptions>>().Value.StripeRequestsPerSecond,
             sp.GetRequiredService<TimeProvider>()));
         services.AddTransient<StripeBudgetHandler>();
         services.AddHttpClient<IStripeBilling, StripeNetBilling>((http, sp) =>
@@ -75,7 +73,7 @@ internal static class ControlPlaneServices
     /// <summary>Approvals and the tenant lifecycle: the policy, the approvable actions, the purge job.</summary>
     private static void AddGovernance(this IServiceCollection services)
     {
-        services.AddSingleton(sp => GovernanceOptions.From(sp.GetRequiredService<IConfiguration>()));
+        services.AddEnvironmentOptions<Approvals.GovernanceOptions>().AsSingleton();
         services.AddScoped<Approvals.ApprovalService>();
         services.AddSingleton<Approvals.IApprovableAction, Tenants.OverrideAction>();
         services.AddSingleton<Approvals.IApprovableAction, Tenants.CompAction>();

@@ -1,4 +1,4 @@
-using System.Globalization;
+using EntitlementDecision.ControlPlane.Configuration;
 
 namespace EntitlementDecision.ControlPlane.Metering;
 
@@ -10,9 +10,9 @@ namespace EntitlementDecision.ControlPlane.Metering;
 /// ED_USAGE_LEDGER_CONSUMER ("on" default | "off": whether this process consumes the usage stream), ED_USAGE_LEDGER_CONSUMER_NAME
 /// (default the machine name: the consumer name in group "ledger"; keep it stable across restarts so a restarted process
 /// re-reads what it left pending), ED_USAGE_LEDGER_BATCH (default 500 entries per transaction), ED_USAGE_CLAIM_IDLE_SECONDS
-/// (default 60: entries pending that long at another consumer are claimed). Invalid values fail start-up naming the variable.
+/// (default 60: entries pending that long at another consumer are claimed). Invalid values fail start-up naming the variable (<see cref="EnvironmentOptions"/>).
 /// </summary>
-internal sealed class MeteringOptions
+internal sealed class MeteringOptions : EnvironmentOptions
 {
     public const string LateWindowVariable = "ED_USAGE_LATE_WINDOW_HOURS";
     public const string RollupIntervalVariable = "ED_USAGE_ROLLUP_INTERVAL_SECONDS";
@@ -36,59 +36,14 @@ internal sealed class MeteringOptions
 
     public TimeSpan ClaimIdle { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Reads the options; throws <see cref="InvalidOperationException"/> naming the variable for a bad value.</summary>
-    public static MeteringOptions From(IConfiguration configuration)
+    protected internal override void Read(EnvironmentReader env)
     {
-        var o = new MeteringOptions();
-        if (Number(configuration, LateWindowVariable, 0, 24 * 366) is { } hours)
-        {
-            o.LateWindow = TimeSpan.FromHours(hours);
-        }
-
-        if (Number(configuration, RollupIntervalVariable, 1, 86400) is { } seconds)
-        {
-            o.RollupInterval = TimeSpan.FromSeconds(seconds);
-        }
-
-        if (Number(configuration, RollupMinGapVariable, 0, 3600) is { } gap)
-        {
-            o.RollupMinGap = TimeSpan.FromSeconds(gap);
-        }
-
-        if (Number(configuration, BatchVariable, 1, 10000) is { } batch)
-        {
-            o.BatchSize = (int)batch;
-        }
-
-        if (Number(configuration, ClaimIdleVariable, 1, 86400) is { } idle)
-        {
-            o.ClaimIdle = TimeSpan.FromSeconds(idle);
-        }
-
-        o.ConsumerEnabled = configuration[ConsumerVariable]?.Trim().ToLowerInvariant() switch
-        {
-            null or "" or "on" or "true" or "1" => true,
-            "off" or "false" or "0" => false,
-            _ => throw new InvalidOperationException($"{ConsumerVariable} must be 'on' or 'off'."),
-        };
-        if (configuration[ConsumerNameVariable] is { Length: > 0 } name)
-        {
-            o.ConsumerName = name.Trim();
-        }
-
-        return o;
-    }
-
-    private static long? Number(IConfiguration configuration, string variable, long min, long max)
-    {
-        var text = configuration[variable];
-        if (string.IsNullOrWhiteSpace(text))
-        {
-            return null;
-        }
-
-        return long.TryParse(text.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max
-            ? value
-            : throw new InvalidOperationException($"{variable} must be a whole number between {min} and {max}.");
+        LateWindow = TimeSpan.FromHours(env.Int(LateWindowVariable, (int)LateWindow.TotalHours, 0, 24 * 366));
+        RollupInterval = TimeSpan.FromSeconds(env.Int(RollupIntervalVariable, (int)RollupInterval.TotalSeconds, 1, 86400));
+        RollupMinGap = TimeSpan.FromSeconds(env.Int(RollupMinGapVariable, (int)RollupMinGap.TotalSeconds, 0, 3600));
+        BatchSize = env.Int(BatchVariable, BatchSize, 1, 10000);
+        ClaimIdle = TimeSpan.FromSeconds(env.Int(ClaimIdleVariable, (int)ClaimIdle.TotalSeconds, 1, 86400));
+        ConsumerEnabled = env.Switch(ConsumerVariable, ConsumerEnabled);
+        ConsumerName = env.Text(ConsumerNameVariable) ?? ConsumerName;
     }
 }

@@ -1,3 +1,5 @@
+using EntitlementDecision.ControlPlane.Configuration;
+
 namespace EntitlementDecision.ControlPlane.Metering;
 
 /// <summary>Registration of the metering services (context, coverage declarations, ledger writer and consumer, rollup job).</summary>
@@ -5,7 +7,7 @@ internal static class MeteringServices
 {
     public static IServiceCollection AddMetering(this IServiceCollection services)
     {
-        services.AddSingleton(sp => MeteringOptions.From(sp.GetRequiredService<IConfiguration>()));
+        services.AddEnvironmentOptions<MeteringOptions>().AsSingleton();
         services.AddDbContext<MeteringDbContext>((sp, o) =>
             MeteringDbContext.Configure(o, sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<Configuration.ControlPlaneOptions>>().Value.Postgres!));
         services.AddSingleton<LedgerWriter>();

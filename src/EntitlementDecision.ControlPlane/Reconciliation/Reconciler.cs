@@ -8,7 +8,8 @@ using EntitlementDecision.Stripe;
 using EntitlementDecision.Stripe.Api;
 using Microsoft.EntityFrameworkCore;
 using EntitlementDecision.ControlPlane.Background;
-using EntitlementDecision.ControlPlane.Configuration;
+using EntitlementDecision.ControlPlane.Approvals;
+using EntitlementDecision.ControlPlane.Webhooks;
 using EntitlementDecision.ControlPlane.Subscriptions;
 using EntitlementDecision.Engine;
 

@@ -1,5 +1,4 @@
 using EntitlementDecision.ControlPlane.Approvals;
-using EntitlementDecision.ControlPlane.Configuration;
 using EntitlementDecision.ControlPlane.Data;
 using EntitlementDecision.ControlPlane.Entitlements;
 using EntitlementDecision.ControlPlane.Subscriptions;

@@ -1,4 +1,4 @@
-using Microsoft.Extensions.Options;
+using EntitlementDecision.ControlPlane.Configuration;
 
 namespace EntitlementDecision.ControlPlane.Subscriptions;
 
@@ -23,9 +23,9 @@ internal enum DowngradeOverUsagePolicy
 /// <item><c>ED_DOWNGRADE_OVER_USAGE</c> (<c>refuse</c> default | <c>soft_lock</c>): see <see cref="DowngradeOverUsagePolicy"/>.</item>
 /// <item><c>ED_PLAN_CHANGE_INTERVAL_SECONDS</c> (default 60; 0 = the job does not run): how often due pending plan changes are applied.</item>
 /// </list>
-/// The URLs must be absolute http(s) URLs; validated at start-up, failures name the variable. The defaults are for development only.
+/// The URLs must be absolute http(s) URLs; validated at start-up (<see cref="EnvironmentOptions"/>), failures name the variable. The defaults are for development only.
 /// </summary>
-internal sealed class SelfServiceBillingOptions
+internal sealed class SelfServiceBillingOptions : EnvironmentOptions
 {
     public const string SuccessUrlVariable = "ED_BILLING_SUCCESS_URL";
     public const string CancelUrlVariable = "ED_BILLING_CANCEL_URL";
@@ -44,69 +44,36 @@ internal sealed class SelfServiceBillingOptions
     /// <summary>Interval of <see cref="PendingPlanChangeJob"/>; <see cref="TimeSpan.Zero"/> = off.</summary>
     public TimeSpan JobInterval { get; set; } = TimeSpan.FromSeconds(60);
 
-    internal List<string> ParseErrors { get; } = [];
-
-    /// <summary>Reads the options from <paramref name="configuration"/> (unset or blank = default).</summary>
-    public static void Bind(SelfServiceBillingOptions o, IConfiguration configuration)
+    protected internal override void Read(EnvironmentReader env)
     {
-        o.SuccessUrl = Url(configuration, SuccessUrlVariable, o.SuccessUrl, o);
-        o.CancelUrl = Url(configuration, CancelUrlVariable, o.CancelUrl, o);
-        o.PortalReturnUrl = Url(configuration, PortalReturnUrlVariable, o.PortalReturnUrl, o);
-        switch (configuration[OverUsageVariable]?.Trim().ToLowerInvariant())
-        {
-            case null or "" or "refuse": o.OverUsage = DowngradeOverUsagePolicy.Refuse; break;
-            case "soft_lock": o.OverUsage = DowngradeOverUsagePolicy.SoftLock; break;
-            default: o.ParseErrors.Add($"{OverUsageVariable} must be 'refuse' or 'soft_lock'."); break;
-        }
-
-        var interval = configuration[IntervalVariable];
-        if (!string.IsNullOrWhiteSpace(interval))
-        {
-            if (int.TryParse(interval.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds))
-            {
-                o.JobInterval = TimeSpan.FromSeconds(seconds);
-            }
-            else
-            {
-                o.ParseErrors.Add($"{IntervalVariable} must be a non-negative integer (seconds).");
-            }
-        }
+        SuccessUrl = env.Text(SuccessUrlVariable) ?? SuccessUrl;
+        CancelUrl = env.Text(CancelUrlVariable) ?? CancelUrl;
+        PortalReturnUrl = env.Text(PortalReturnUrlVariable) ?? PortalReturnUrl;
+        OverUsage = env.Choice(OverUsageVariable, OverUsage, $"{OverUsageVariable} must be 'refuse' or 'soft_lock'.",
+            ("refuse", DowngradeOverUsagePolicy.Refuse), ("soft_lock", DowngradeOverUsagePolicy.SoftLock));
+        JobInterval = TimeSpan.FromSeconds(env.Int(IntervalVariable, (int)JobInterval.TotalSeconds, $"{IntervalVariable} must be a non-negative integer (seconds)."));
     }
 
-    private static string Url(IConfiguration configuration, string name, string fallback, SelfServiceBillingOptions o)
+    protected internal override IEnumerable<string> Check()
     {
-        var raw = configuration[name];
-        if (string.IsNullOrWhiteSpace(raw))
-        {
-            return fallback;
-        }
-
-        raw = raw.Trim();
         // {CHECKOUT_SESSION_ID} is Stripe's template: not a valid URI character sequence, so check the URL without it.
-        if (!Uri.TryCreate(raw.Replace("{CHECKOUT_SESSION_ID}", "x", StringComparison.Ordinal), UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+        foreach (var (name, url) in new[] { (SuccessUrlVariable, SuccessUrl), (CancelUrlVariable, CancelUrl), (PortalReturnUrlVariable, PortalReturnUrl) })
         {
-            o.ParseErrors.Add($"{name} must be an absolute http(s) URL.");
+            if (!IsHttpUrl(url.Replace("{CHECKOUT_SESSION_ID}", "x", StringComparison.Ordinal)))
+            {
+                yield return $"{name} must be an absolute http(s) URL.";
+            }
         }
-
-        return raw;
     }
-}
-
-/// <summary>Start-up validation of <see cref="SelfServiceBillingOptions"/>; each failure names the environment variable.</summary>
-internal sealed class SelfServiceBillingOptionsValidator : IValidateOptions<SelfServiceBillingOptions>
-{
-    public ValidateOptionsResult Validate(string? name, SelfServiceBillingOptions options) =>
-        options.ParseErrors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(options.ParseErrors);
 }
 
 /// <summary>Service registration of subscriptions: <see cref="SubscriptionSync"/>, self-service options, the owner/admin policy and <see cref="PendingPlanChangeJob"/>.</summary>
 internal static class SelfServiceBillingServices
 {
-    public static IServiceCollection AddSelfServiceBilling(this IServiceCollection services, IConfiguration configuration)
+    public static IServiceCollection AddSelfServiceBilling(this IServiceCollection services)
     {
         services.AddScoped<SubscriptionSync>();
-        services.AddOptions<SelfServiceBillingOptions>().Configure(o => SelfServiceBillingOptions.Bind(o, configuration)).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<SelfServiceBillingOptions>, SelfServiceBillingOptionsValidator>();
+        services.AddEnvironmentOptions<SelfServiceBillingOptions>();
         services.AddSingleton<PendingPlanChangeJob>();
         services.AddHostedService(sp => sp.GetRequiredService<PendingPlanChangeJob>());
         services.AddAuthorizationBuilder().AddPolicy(CheckoutEndpoints.OwnerOrAdminPolicy, p => p

@@ -4,7 +4,6 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using EntitlementDecision.ControlPlane.Approvals;
 using EntitlementDecision.ControlPlane.Audit;
-using EntitlementDecision.ControlPlane.Configuration;
 using EntitlementDecision.ControlPlane.Data;
 using EntitlementDecision.ControlPlane.Metering;
 using EntitlementDecision.Engine.Catalog;

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using EntitlementDecision.ControlPlane.Approvals;
 using EntitlementDecision.ControlPlane.Audit;
-using EntitlementDecision.ControlPlane.Configuration;
 using EntitlementDecision.ControlPlane.Data;
 using EntitlementDecision.ControlPlane.Entitlements;
 using EntitlementDecision.Engine.Catalog;

@@ -2,7 +2,6 @@ using System.Security.Claims;
 using EntitlementDecision.ControlPlane.Approvals;
 using EntitlementDecision.ControlPlane.Audit;
 using EntitlementDecision.ControlPlane.Auth;
-using EntitlementDecision.ControlPlane.Configuration;
 using EntitlementDecision.ControlPlane.Data;
 using EntitlementDecision.ControlPlane.Entitlements;
 using EntitlementDecision.ControlPlane.Snapshots;

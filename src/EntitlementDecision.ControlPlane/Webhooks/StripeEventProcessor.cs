@@ -3,7 +3,6 @@ using EntitlementDecision.ControlPlane.Snapshots;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using EntitlementDecision.ControlPlane.Background;
-using EntitlementDecision.ControlPlane.Configuration;
 using EntitlementDecision.ControlPlane.Subscriptions;
 
 namespace EntitlementDecision.ControlPlane.Webhooks;

@@ -138,7 +138,7 @@ internal static class WebhookOperatorEndpoints
             return NotFailed(row);
         }
 
-        var result = await approvals.RunAsync(db, Configuration.ApprovalActions.WebhookRetry, row.TenantId ?? AuditLog.SystemTenant, row.Environment,
+        var result = await approvals.RunAsync(db, Approvals.ApprovalActions.WebhookRetry, row.TenantId ?? AuditLog.SystemTenant, row.Environment,
             new Dictionary<string, string> { ["event_id"] = eventId }, user, $"request:{http.TraceIdentifier}", ct);
         signal.Notify();
         return result;
@@ -207,7 +207,7 @@ internal static class WebhookOperatorEndpoints
 /// <summary><c>webhook.retry</c> as an approvable action (payload <c>{ event_id }</c>).</summary>
 internal sealed class WebhookRetryAction(TimeProvider time) : Approvals.IApprovableAction
 {
-    public string Name => Configuration.ApprovalActions.WebhookRetry;
+    public string Name => Approvals.ApprovalActions.WebhookRetry;
 
     public Task<Approvals.ActionOutcome> ExecuteAsync(EntitlementsDbContext db, Approvals.ActionRequest request, CancellationToken ct) =>
         WebhookOperatorEndpoints.RetryAsync(db, request, time, ct);

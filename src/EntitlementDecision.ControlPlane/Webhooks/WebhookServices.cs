@@ -11,10 +11,9 @@ internal static class WebhookServices
     /// <summary>Rate-limiter policy of <c>POST /billing/webhook</c>.</summary>
     public const string WebhookRateLimitPolicy = "stripe-webhook";
 
-    public static IServiceCollection AddWebhooks(this IServiceCollection services, IConfiguration configuration)
+    public static IServiceCollection AddWebhooks(this IServiceCollection services)
     {
-        services.AddOptions<BillingOptions>().Configure(o => BillingOptions.Bind(o, configuration)).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<BillingOptions>, BillingOptionsValidator>();
+        services.AddEnvironmentOptions<BillingOptions>();
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<BillingOptions>>().Value.DunningPolicy());
         services.AddMetrics();
         services.AddSingleton<WebhookMetrics>();

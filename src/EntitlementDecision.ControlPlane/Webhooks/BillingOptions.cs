@@ -1,6 +1,6 @@
-using Microsoft.Extensions.Options;
+using EntitlementDecision.ControlPlane.Configuration;
 
-namespace EntitlementDecision.ControlPlane.Configuration;
+namespace EntitlementDecision.ControlPlane.Webhooks;
 
 /// <summary>
 /// Webhook processing, dunning and reconciliation settings, read from environment variables (any IConfiguration source):
@@ -21,9 +21,9 @@ namespace EntitlementDecision.ControlPlane.Configuration;
 /// 0.0001 = 8.64 s).</item>
 /// <item><c>ED_RECONCILE_INTERVAL_MINUTES</c> (default 60; 0 = no scheduled run): reconciliation with Stripe.</item>
 /// </list>
-/// Validated at start-up (<see cref="BillingOptionsValidator"/>); failures name the variable.
+/// Validated at start-up (<see cref="EnvironmentOptions"/>); failures name the variable.
 /// </summary>
-internal sealed class BillingOptions
+internal sealed class BillingOptions : EnvironmentOptions
 {
     public const string MaxAttemptsVariable = "ED_WEBHOOK_MAX_ATTEMPTS";
     public const string WorkersVariable = "ED_WEBHOOK_WORKERS";
@@ -71,9 +71,6 @@ internal sealed class BillingOptions
     /// <summary>Scheduled reconciliation interval; <see cref="TimeSpan.Zero"/> = off.</summary>
     public TimeSpan ReconcileInterval { get; set; } = TimeSpan.FromMinutes(60);
 
-    /// <summary>Variables that could not be parsed (reported by the validator).</summary>
-    internal List<string> ParseErrors { get; } = [];
-
     /// <summary>The resolver's dunning policy: full access for <see cref="FullAccessDays"/>, read-only until <see cref="ReadOnlyDays"/>.</summary>
     public Engine.Resolution.DunningPolicy DunningPolicy() =>
         Engine.Resolution.DunningPolicy.Create(TimeSpan.FromDays(FullAccessDays), TimeSpan.FromDays(ReadOnlyDays));
@@ -86,99 +83,54 @@ internal sealed class BillingOptions
         return TimeSpan.FromMilliseconds(ms);
     }
 
-    /// <summary>Reads the options from <paramref name="configuration"/> (unset = default).</summary>
-    public static void Bind(BillingOptions o, IConfiguration configuration)
+    protected internal override void Read(EnvironmentReader env)
     {
-        o.MaxAttempts = Int(configuration, MaxAttemptsVariable, o.MaxAttempts, o);
-        o.Workers = Int(configuration, WorkersVariable, o.Workers, o);
-        o.BatchSize = Int(configuration, BatchSizeVariable, o.BatchSize, o);
-        o.RetryBase = TimeSpan.FromMilliseconds(Int(configuration, RetryBaseVariable, (int)o.RetryBase.TotalMilliseconds, o));
-        o.PayloadFallbackAfter = Int(configuration, FallbackAfterVariable, o.PayloadFallbackAfter, o);
-        o.RateLimitPerSecond = Int(configuration, RateLimitVariable, o.RateLimitPerSecond, o);
-        o.RateLimitBurst = Int(configuration, RateBurstVariable, o.RateLimitBurst, o);
-        o.FullAccessDays = Days(configuration, FullAccessDaysVariable, o.FullAccessDays, o);
-        o.ReadOnlyDays = Days(configuration, ReadOnlyDaysVariable, o.ReadOnlyDays, o);
-        o.ReconcileInterval = TimeSpan.FromMinutes(Int(configuration, ReconcileIntervalVariable, (int)o.ReconcileInterval.TotalMinutes, o));
-        switch (configuration[RereadVariable]?.Trim().ToLowerInvariant())
+        MaxAttempts = env.Int(MaxAttemptsVariable, MaxAttempts);
+        Workers = env.Int(WorkersVariable, Workers);
+        BatchSize = env.Int(BatchSizeVariable, BatchSize);
+        RetryBase = TimeSpan.FromMilliseconds(env.Int(RetryBaseVariable, (int)RetryBase.TotalMilliseconds));
+        Reread = env.Switch(RereadVariable, Reread);
+        PayloadFallbackAfter = env.Int(FallbackAfterVariable, PayloadFallbackAfter);
+        RateLimitPerSecond = env.Int(RateLimitVariable, RateLimitPerSecond);
+        RateLimitBurst = env.Int(RateBurstVariable, RateLimitBurst);
+        FullAccessDays = Days(env, FullAccessDaysVariable, FullAccessDays);
+        ReadOnlyDays = Days(env, ReadOnlyDaysVariable, ReadOnlyDays);
+        ReconcileInterval = TimeSpan.FromMinutes(env.Int(ReconcileIntervalVariable, (int)ReconcileInterval.TotalMinutes));
+    }
+
+    protected internal override IEnumerable<string> Check()
+    {
+        if (MaxAttempts < 1)
         {
-            case null or "" or "on" or "true" or "1": o.Reread = true; break;
-            case "off" or "false" or "0": o.Reread = false; break;
-            default: o.ParseErrors.Add($"{RereadVariable} must be 'on' or 'off'."); break;
+            yield return $"{MaxAttemptsVariable} must be at least 1.";
+        }
+
+        if (Workers is < 1 or > 64)
+        {
+            yield return $"{WorkersVariable} must be between 1 and 64.";
+        }
+
+        if (BatchSize is < 1 or > 64)
+        {
+            yield return $"{BatchSizeVariable} must be between 1 and 64.";
+        }
+
+        if (PayloadFallbackAfter < 1)
+        {
+            yield return $"{FallbackAfterVariable} must be at least 1.";
+        }
+
+        if (RateLimitPerSecond > 0 && RateLimitBurst < 1)
+        {
+            yield return $"{RateBurstVariable} must be at least 1 when {RateLimitVariable} is set.";
+        }
+
+        if (ReadOnlyDays < FullAccessDays)
+        {
+            yield return $"{ReadOnlyDaysVariable} must not be less than {FullAccessDaysVariable}.";
         }
     }
 
-    private static double Days(IConfiguration configuration, string name, double fallback, BillingOptions o)
-    {
-        var raw = configuration[name];
-        if (string.IsNullOrWhiteSpace(raw))
-        {
-            return fallback;
-        }
-
-        if (double.TryParse(raw.Trim(), System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out var value)
-            && value <= 3650)
-        {
-            return value;
-        }
-
-        o.ParseErrors.Add($"{name} must be a number of days >= 0 (a decimal such as 3 or 0.5), at most 3650.");
-        return fallback;
-    }
-
-    private static int Int(IConfiguration configuration, string name, int fallback, BillingOptions o)
-    {
-        var raw = configuration[name];
-        if (string.IsNullOrWhiteSpace(raw))
-        {
-            return fallback;
-        }
-
-        if (int.TryParse(raw.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value))
-        {
-            return value;
-        }
-
-        o.ParseErrors.Add($"{name} must be a non-negative integer.");
-        return fallback;
-    }
-}
-
-/// <summary>Start-up validation of <see cref="BillingOptions"/>; each failure names the environment variable.</summary>
-internal sealed class BillingOptionsValidator : IValidateOptions<BillingOptions>
-{
-    public ValidateOptionsResult Validate(string? name, BillingOptions options)
-    {
-        var failures = new List<string>(options.ParseErrors);
-        if (options.MaxAttempts < 1)
-        {
-            failures.Add($"{BillingOptions.MaxAttemptsVariable} must be at least 1.");
-        }
-
-        if (options.Workers is < 1 or > 64)
-        {
-            failures.Add($"{BillingOptions.WorkersVariable} must be between 1 and 64.");
-        }
-
-        if (options.BatchSize is < 1 or > 64)
-        {
-            failures.Add($"{BillingOptions.BatchSizeVariable} must be between 1 and 64.");
-        }
-
-        if (options.PayloadFallbackAfter < 1)
-        {
-            failures.Add($"{BillingOptions.FallbackAfterVariable} must be at least 1.");
-        }
-
-        if (options.RateLimitPerSecond > 0 && options.RateLimitBurst < 1)
-        {
-            failures.Add($"{BillingOptions.RateBurstVariable} must be at least 1 when {BillingOptions.RateLimitVariable} is set.");
-        }
-
-        if (options.ReadOnlyDays < options.FullAccessDays)
-        {
-            failures.Add($"{BillingOptions.ReadOnlyDaysVariable} must not be less than {BillingOptions.FullAccessDaysVariable}.");
-        }
-
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
-    }
+    private static double Days(EnvironmentReader env, string name, double fallback) => env.Decimal(name, fallback, days => days is >= 0 and <= 3650,
+        _ => $"{name} must be a number of days >= 0 (a decimal such as 3 or 0.5), at most 3650.");
 }

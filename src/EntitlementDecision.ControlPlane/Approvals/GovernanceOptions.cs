@@ -1,8 +1,9 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using EntitlementDecision.ControlPlane.Configuration;
 
-namespace EntitlementDecision.ControlPlane.Configuration;
+namespace EntitlementDecision.ControlPlane.Approvals;
 
 /// <summary>
 /// Approval and retention policy, read from environment variables (any IConfiguration source):
@@ -14,23 +15,23 @@ namespace EntitlementDecision.ControlPlane.Configuration;
 /// <item><c>ED_RECONCILE_AUTO_REPAIR</c> (<c>false</c> default | <c>true</c>): false: reconciliation records drift and files a
 /// <c>reconciliation.repair</c> approval per drifted row; true: it repairs at once.</item>
 /// </list>
-/// Invalid values fail start-up naming the variable.
+/// Invalid values fail start-up naming the variable (<see cref="EnvironmentOptions"/>).
 /// </summary>
-internal sealed class GovernanceOptions
+internal sealed class GovernanceOptions : EnvironmentOptions
 {
     public const string ApprovalRequiredVariable = "ED_APPROVAL_REQUIRED";
     public const string ApprovalTtlVariable = "ED_APPROVAL_TTL_HOURS";
     public const string RetentionVariable = "ED_RETENTION_DAYS";
     public const string AutoRepairVariable = "ED_RECONCILE_AUTO_REPAIR";
 
-    public IReadOnlySet<string> ApprovalRequired { get; init; } = ApprovalActions.All;
+    public IReadOnlySet<string> ApprovalRequired { get; set; } = ApprovalActions.All;
 
-    public TimeSpan ApprovalTtl { get; init; } = TimeSpan.FromHours(72);
+    public TimeSpan ApprovalTtl { get; set; } = TimeSpan.FromHours(72);
 
-    public TimeSpan Retention { get; init; } = TimeSpan.FromDays(30);
+    public TimeSpan Retention { get; set; } = TimeSpan.FromDays(30);
 
     /// <summary>True: reconciliation repairs drift at once; false (default): it reports drift and files approvals for the repairs.</summary>
-    public bool ReconcileAutoRepair { get; init; }
+    public bool ReconcileAutoRepair { get; set; }
 
     /// <summary>True when <paramref name="action"/> needs a second operator.</summary>
     public bool RequiresApproval(string action) => ApprovalRequired.Contains(action);
@@ -39,45 +40,25 @@ internal sealed class GovernanceOptions
     public string PolicyHash() => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(
         $"approval_required={string.Join(',', ApprovalRequired.Order(StringComparer.Ordinal))};approval_ttl_s={ApprovalTtl.TotalSeconds.ToString(CultureInfo.InvariantCulture)};retention_s={Retention.TotalSeconds.ToString(CultureInfo.InvariantCulture)};reconcile_auto_repair={ReconcileAutoRepair}")));
 
-    /// <summary>Reads the options; throws <see cref="InvalidOperationException"/> naming the variable that is invalid.</summary>
-    public static GovernanceOptions From(IConfiguration configuration)
+    protected internal override void Read(EnvironmentReader env)
     {
-        var required = ApprovalActions.All;
-        if (configuration[ApprovalRequiredVariable] is { Length: > 0 } list)
+        var names = env.List(ApprovalRequiredVariable);
+        if (names is ["none"])
         {
-            var names = list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-            required = names is ["none"]
-                ? new HashSet<string>()
-                : names.All(ApprovalActions.All.Contains)
-                    ? names.ToHashSet(StringComparer.Ordinal)
-                    : throw new InvalidOperationException(
-                        $"{ApprovalRequiredVariable} lists '{names.First(n => !ApprovalActions.All.Contains(n))}'; known actions: {string.Join(", ", ApprovalActions.All.Order())} (or 'none')");
+            ApprovalRequired = new HashSet<string>();
+        }
+        else if (names.FirstOrDefault(n => !ApprovalActions.All.Contains(n)) is { } unknown)
+        {
+            env.Fail($"{ApprovalRequiredVariable} lists '{unknown}'; known actions: {string.Join(", ", ApprovalActions.All.Order())} (or 'none')");
+        }
+        else if (names.Length > 0)
+        {
+            ApprovalRequired = names.ToHashSet(StringComparer.Ordinal);
         }
 
-        return new GovernanceOptions
-        {
-            ApprovalRequired = required,
-            ApprovalTtl = TimeSpan.FromHours(Read(configuration, ApprovalTtlVariable, 72, positive: true)),
-            Retention = TimeSpan.FromDays(Read(configuration, RetentionVariable, 30, positive: false)),
-            ReconcileAutoRepair = configuration[AutoRepairVariable] switch
-            {
-                null or "" or "false" => false,
-                "true" => true,
-                var other => throw new InvalidOperationException($"{AutoRepairVariable} must be 'true' or 'false', got '{other}'"),
-            },
-        };
-    }
-
-    private static double Read(IConfiguration configuration, string name, double fallback, bool positive)
-    {
-        if (configuration[name] is not { Length: > 0 } text)
-        {
-            return fallback;
-        }
-
-        return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && (positive ? value > 0 : value >= 0)
-            ? value
-            : throw new InvalidOperationException($"{name} must be a number {(positive ? "> 0" : ">= 0")}, got '{text}'");
+        ApprovalTtl = TimeSpan.FromHours(env.Decimal(ApprovalTtlVariable, ApprovalTtl.TotalHours, h => h > 0, text => $"{ApprovalTtlVariable} must be a number > 0, got '{text}'"));
+        Retention = TimeSpan.FromDays(env.Decimal(RetentionVariable, Retention.TotalDays, d => d >= 0, text => $"{RetentionVariable} must be a number >= 0, got '{text}'"));
+        ReconcileAutoRepair = env.Switch(AutoRepairVariable, ReconcileAutoRepair, $"{AutoRepairVariable} must be 'true' or 'false', got '{env.Text(AutoRepairVariable)}'");
     }
 }
 
