@@ -54,6 +54,30 @@ public sealed class BillingKpiTests(SingleWorkerRereadWorld world) : IClassFixtu
         Assert.Equal(0, kpis.Sum("ed.billing.payments_failed"));
     }
 
+    [Fact]
+    public async Task SelfServiceJourney_CountsCheckoutCreatedCompletedAndTheUpgrade_EachOnce()
+    {
+        var fx = world.Host;
+        var ct = TestContext.Current.CancellationToken;
+        var tenant = await fx.CreateTenantAsync();
+        var owner = fx.Token(Auth.Roles.Owner, tenant, "alice");
+        using var kpis = new KpiListener();
+
+        var (created, json) = await fx.SendAsync(HttpMethod.Post, "/billing/checkout", owner, new { plan_id = "pro" });
+        Assert.Equal(System.Net.HttpStatusCode.OK, created.StatusCode);
+        var session = (string)json!["id"]!;
+        var (retried, _) = await fx.SendAsync(HttpMethod.Post, "/billing/checkout", owner, new { plan_id = "pro" }); // Stripe replays it
+        Assert.Equal(System.Net.HttpStatusCode.OK, retried.StatusCode);
+        await world.DeliverAsync(await world.Stripe.State.CompleteCheckoutSessionAsync(session, ct));
+        var (upgraded, _) = await fx.SendAsync(HttpMethod.Post, "/billing/subscription/change", owner, new { plan_id = "business" });
+        Assert.Equal(System.Net.HttpStatusCode.OK, upgraded.StatusCode);
+
+        Assert.Equal(1, kpis.Sum("ed.billing.checkout_sessions", ("stage", "created")));
+        Assert.Equal(1, kpis.Sum("ed.billing.checkout_sessions", ("stage", "completed")));
+        Assert.Equal(1, kpis.Sum("ed.billing.plan_changes", ("kind", "upgrade")));
+        Assert.Equal(0, kpis.Sum("ed.billing.plan_changes", ("kind", "cancel_scheduled")));
+    }
+
     /// <summary>Sums the control plane's counters by name (and one tag), and counts its histograms' records, from the moment it is created.</summary>
     internal sealed class KpiListener : IDisposable
     {

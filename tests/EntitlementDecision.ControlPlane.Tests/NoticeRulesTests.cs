@@ -7,7 +7,10 @@ using Microsoft.EntityFrameworkCore;
 
 namespace EntitlementDecision.ControlPlane.Tests;
 
-/// <summary>The notice templates name the plan the tenant lands on, resolved with the catalog in force (no database: nothing is saved).</summary>
+/// <summary>
+/// The notice templates name the plan the tenant lands on, resolved with the catalog in force (no database: nothing is saved).
+/// Notices follow the typed event an audit entry carries, whatever its action string.
+/// </summary>
 public sealed class NoticeRulesTests
 {
     private static readonly DateTimeOffset At = new(2026, 3, 1, 12, 0, 0, TimeSpan.Zero);
@@ -21,7 +24,8 @@ public sealed class NoticeRulesTests
     {
         using var db = Context(baseline);
         var before = View("active", overridePlan, comped);
-        AuditLog.Add(db, "t-1", "production", At, "stripe", "customer.subscription.deleted", before, before with { StripeStatus = "canceled", Version = 2 }, "evt_1");
+        var after = before with { StripeStatus = "canceled", Version = 2 };
+        AuditLog.Add(db, "t-1", "production", At, "stripe", "any.action", before, after, "evt_1", new EntitlementChanged(before, after));
 
         var notice = Assert.Single(db.ChangeTracker.Entries<Notice>()).Entity;
         Assert.Equal("canceled", notice.Kind);
@@ -35,10 +39,20 @@ public sealed class NoticeRulesTests
     {
         using var db = Context("pro");
         var before = View(null, null, false) with { PlanId = null };
-        AuditLog.Add(db, "t-1", "production", At, "operator:x", "entitlement.override_set", before, before with { OverridePlanId = "business", Version = 2 }, "request:1");
+        var after = before with { OverridePlanId = "business", Version = 2 };
+        AuditLog.Add(db, "t-1", "production", At, "operator:x", "any.action", before, after, "request:1", new EntitlementChanged(before, after));
 
         var notice = Assert.Single(db.ChangeTracker.Entries<Notice>()).Entity;
         Assert.Equal("The plan of tenant t-1 (production) changed from pro to business.", notice.Body);
+    }
+
+    [Fact]
+    public void AnAuditEntryWithoutAnEvent_NotifiesNobody()
+    {
+        using var db = Context("free");
+        var before = View("active", null, false);
+        AuditLog.Add(db, "t-1", "production", At, "operator:x", "tenant.suspended", before, before with { StripeStatus = "canceled" }, "request:1");
+        Assert.Empty(db.ChangeTracker.Entries<Notice>());
     }
 
     private static EntitlementAuditView View(string? status, string? overridePlan, bool comped) =>

@@ -12,12 +12,16 @@ internal static class AuditLog
 
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
-    /// <summary>Adds an entry. <paramref name="before"/>/<paramref name="after"/> are serialized as snake_case JSON (null stays SQL NULL).
-    /// A change that notifies the tenant also adds its notice here (<see cref="NoticeRules"/>), in the same transaction; its billing
-    /// KPIs are raised after that transaction commits (<see cref="EntitlementsDbContext.AfterCommit"/>).</summary>
-    public static void Add(EntitlementsDbContext db, string tenantId, string? environment, DateTimeOffset at, string actor, string action, object? before, object? after, string cause)
+    /// <summary>
+    /// Adds an entry. <paramref name="before"/>/<paramref name="after"/> are serialized as snake_case JSON (null stays SQL NULL).
+    /// <paramref name="raised"/>, the typed event of the change if it has one, goes to its subscribers: the tenant's notice is added
+    /// here, in the same transaction (<see cref="NoticeRules"/>); the billing KPIs count it after that transaction commits
+    /// (<see cref="BillingKpis"/>, <see cref="EntitlementsDbContext.AfterCommit"/>). The action string is for readers of the trail only.
+    /// </summary>
+    public static void Add(
+        EntitlementsDbContext db, string tenantId, string? environment, DateTimeOffset at, string actor, string action, object? before, object? after, string cause,
+        DomainEvent? raised = null)
     {
-        NoticeRules.OnAudit(db, tenantId, environment, at, action, before, after, cause);
         var entry = new AuditEntry
         {
             TenantId = tenantId,
@@ -30,8 +34,20 @@ internal static class AuditLog
             Cause = cause,
         };
         db.AuditEntries.Add(entry);
-        // KPIs count what committed, once: a rolled-back batch replayed event by event counts each change one time.
-        db.AfterCommit(entry, () => Hosting.ControlPlaneTelemetry.OnAudit(action, before, after));
+        if (raised is not null)
+        {
+            NoticeRules.Raised(db, tenantId, environment, at, raised, cause);
+            // KPIs count what committed, once: a rolled-back batch replayed event by event counts each change one time.
+            db.AfterCommit(entry, () => BillingKpis.Committed(raised));
+        }
+    }
+
+    /// <summary>Audits a change of an entitlement row from <paramref name="before"/> to its state now, raising <see cref="EntitlementChanged"/>.</summary>
+    public static void EntitlementChange(
+        EntitlementsDbContext db, Entitlement row, EntitlementAuditView before, DateTimeOffset at, string actor, string action, string cause, bool completesCheckout = false)
+    {
+        var after = View(row);
+        Add(db, row.TenantId, row.Environment, at, actor, action, before, after, cause, new EntitlementChanged(before, after, completesCheckout));
     }
 
     /// <summary>The audited view of an entitlement row (every field that affects resolution, plus the version).</summary>

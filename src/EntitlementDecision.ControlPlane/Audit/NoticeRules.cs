@@ -5,11 +5,11 @@ using EntitlementDecision.ControlPlane.Data;
 namespace EntitlementDecision.ControlPlane.Audit;
 
 /// <summary>
-/// Which audited changes notify the tenant, and the versioned templates they are rendered with (the one place for both).
-/// Called for every audit entry (<see cref="AuditLog.Add"/>), so a notice is written in the same transaction as its cause:
-/// <c>trial.reminder</c> -> trial_ending; <c>dunning.reminder</c> -> payment_failed (with the grace deadline); <c>tenant.suspended</c>
-/// -> suspended; <c>tenant.resumed</c> -> reactivated; an entitlement whose Stripe status becomes canceled -> canceled (naming the
-/// plan it lands on, resolved with the catalog: usually the baseline plan); whose
+/// Which changes notify the tenant, and the versioned templates they are rendered with (the one place for both). Subscribes to the
+/// <see cref="DomainEvent"/> an audit entry carries (<see cref="AuditLog.Add"/>), so a notice is written in the same transaction as
+/// its cause: <see cref="TrialEnding"/> -> trial_ending; <see cref="PaymentFailed"/> -> payment_failed (with the grace deadline);
+/// <see cref="TenantSuspended"/> -> suspended; <see cref="TenantResumed"/> -> reactivated; an <see cref="EntitlementChanged"/> whose
+/// Stripe status becomes canceled -> canceled (naming the plan it lands on, resolved with the catalog: usually the baseline plan); whose
 /// subscribed or override plan changes -> plan_changed. Not raised yet: read_only (a time-based change of the dunning schedule,
 /// which no write marks).
 /// </summary>
@@ -28,10 +28,10 @@ internal static class NoticeRules
         ["plan_changed"] = ("Your plan changed to {plan}", "The plan of tenant {tenant} ({environment}) changed from {previous_plan} to {plan}."),
     };
 
-    /// <summary>Adds the notice an audit entry raises (not saved), if any.</summary>
-    public static void OnAudit(EntitlementsDbContext db, string tenantId, string? environment, DateTimeOffset at, string action, object? before, object? after, string cause)
+    /// <summary>Adds the notice <paramref name="raised"/> gives the tenant (not saved), if any; platform events (<see cref="AuditLog.SystemTenant"/>) notify nobody.</summary>
+    public static void Raised(EntitlementsDbContext db, string tenantId, string? environment, DateTimeOffset at, DomainEvent raised, string cause)
     {
-        var facts = Facts(db.Catalog, action, before, after);
+        var facts = Facts(db.Catalog, raised);
         if (facts is not { } f || tenantId == AuditLog.SystemTenant)
         {
             return;
@@ -61,55 +61,39 @@ internal static class NoticeRules
         ? view.OverridePlanId ?? (view.Comped ? view.PlanId : null) ?? "baseline"
         : Engine.Resolution.EntitlementResolver.PlanOf(catalog, view.OverridePlanId, view.Comped, view.PlanId, view.StripeStatus).Plan.Id;
 
-    private static (string Kind, Dictionary<string, string> Data)? Facts(Engine.Catalog.PlanCatalog? catalog, string action, object? before, object? after)
+    private static (string Kind, Dictionary<string, string> Data)? Facts(Engine.Catalog.PlanCatalog? catalog, DomainEvent raised)
     {
-        switch (action)
+        switch (raised)
         {
-            case "trial.reminder":
-                return ("trial_ending", Props(after, ("trial_end", "TrialEnd")));
-            case "dunning.reminder":
-                return ("payment_failed", Props(after, ("invoice_id", "InvoiceId"), ("grace_ends_at", "GraceEndsAt"), ("suspend_at", "SuspendAt")));
-            case "tenant.suspended":
+            case TrialEnding t:
+                return ("trial_ending", new() { ["trial_end"] = Time(t.TrialEnd) });
+            case PaymentFailed p:
+                return ("payment_failed", new() { ["invoice_id"] = p.InvoiceId ?? "-", ["grace_ends_at"] = Time(p.GraceEndsAt), ["suspend_at"] = Time(p.SuspendAt) });
+            case TenantSuspended:
                 return ("suspended", []);
-            case "tenant.resumed":
+            case TenantResumed:
                 return ("reactivated", []);
+            case EntitlementChanged { Before: var b, After: var a }:
+                if (a.StripeStatus == "canceled" && b.StripeStatus != "canceled")
+                {
+                    return ("canceled", new() { ["subscription_id"] = a.StripeSubscriptionId ?? "", ["plan"] = PlanIn(catalog, a) });
+                }
+
+                var was = b.OverridePlanId ?? b.PlanId;
+                var now = a.OverridePlanId ?? a.PlanId;
+                if (now is not null && !string.Equals(was, now, StringComparison.Ordinal))
+                {
+                    return ("plan_changed", new() { ["plan"] = now, ["previous_plan"] = was ?? catalog?.Baseline.Id ?? "baseline" });
+                }
+
+                return null;
+            default:
+                return null;
         }
-
-        if (before is EntitlementAuditView b && after is EntitlementAuditView a)
-        {
-            if (a.StripeStatus == "canceled" && b.StripeStatus != "canceled")
-            {
-                return ("canceled", new() { ["subscription_id"] = a.StripeSubscriptionId ?? "", ["plan"] = PlanIn(catalog, a) });
-            }
-
-            var was = b.OverridePlanId ?? b.PlanId;
-            var now = a.OverridePlanId ?? a.PlanId;
-            if (now is not null && !string.Equals(was, now, StringComparison.Ordinal))
-            {
-                return ("plan_changed", new() { ["plan"] = now, ["previous_plan"] = was ?? catalog?.Baseline.Id ?? "baseline" });
-            }
-        }
-
-        return null;
     }
 
-    // Reads named properties of an anonymous audit object; timestamps as ISO 8601 UTC.
-    private static Dictionary<string, string> Props(object? value, params (string Name, string Property)[] names)
-    {
-        var data = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (name, property) in names)
-        {
-            var v = value?.GetType().GetProperty(property)?.GetValue(value);
-            data[name] = v switch
-            {
-                DateTimeOffset d => d.UtcDateTime.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture),
-                null => "-",
-                _ => Convert.ToString(v, CultureInfo.InvariantCulture) ?? "-",
-            };
-        }
-
-        return data;
-    }
+    // Timestamps in notices: ISO-like UTC to the minute; "-" when unknown.
+    private static string Time(DateTimeOffset? at) => at is { } d ? d.UtcDateTime.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture) : "-";
 
     private static string Render(string template, Dictionary<string, string> data)
     {

@@ -130,7 +130,7 @@ internal static class CheckoutEndpoints
 
             AuditLog.Add(db, tenantId, environment, time.GetUtcNow(), user.Actor(), Replayed(session) ? "billing.checkout_session_returned" : "billing.checkout_session_created", null,
                 new { SessionId = session.Id, PlanId = plan.Id, PriceId = price.Id, CustomerId = customerId, TrialDays = trialDays },
-                Cause(http, key));
+                Cause(http, key), Replayed(session) ? null : new CheckoutSessionCreated(session.Id, plan.Id));
             await db.SaveChangesAsync(ct);
             return TypedResults.Ok(new SessionDto(session.Id, session.Url));
         }
@@ -293,7 +293,7 @@ internal static class CheckoutEndpoints
         var now = time.GetUtcNow();
         locked.StripeCustomerId = customer.Id;
         EntitlementChanges.Bump(db, locked, now);
-        AuditLog.Add(db, row.TenantId, row.Environment, now, user.Actor(), "billing.customer_created", before, AuditLog.View(locked), cause);
+        AuditLog.EntitlementChange(db, locked, before, now, user.Actor(), "billing.customer_created", cause);
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
         return customer.Id;

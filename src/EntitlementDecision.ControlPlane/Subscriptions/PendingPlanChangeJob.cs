@@ -143,7 +143,7 @@ internal sealed partial class PendingPlanChangeJob(
             }
 
             AuditLog.Add(db, tenantId, environment, now, Actor, "billing.downgrade_applied", before,
-                new { State = BillingChangeAuditView.Of(locked), ToPlanId = planId, PriceId = price.Id, Proration = PlanChanges.DowngradeProration, SubscriptionId = updated.Id }, cause);
+                new { State = BillingChangeAuditView.Of(locked), ToPlanId = planId, PriceId = price.Id, Proration = PlanChanges.DowngradeProration, SubscriptionId = updated.Id }, cause, new PlanChangeMade(PlanChangeKind.Downgrade));
             return true;
         }, ct);
         return true;

@@ -132,7 +132,8 @@ internal static class PlanChangeEndpoints
 
         await UnderLockAsync(db, row, signal, locked =>
             PlanChanges.SetPending(db, locked, target!.Id, effectiveAt, user.Actor(), "billing.downgrade_scheduled", cause,
-                new { FromPlanId = row.PlanId, ToPlanId = target.Id, PriceId = targetPrice.Id, SoftLocked = softLocked, OverUsage = over }, now), ct);
+                new { FromPlanId = row.PlanId, ToPlanId = target.Id, PriceId = targetPrice.Id, SoftLocked = softLocked, OverUsage = over }, now,
+                new PlanChangeMade(PlanChangeKind.DowngradeScheduled)), ct);
         return TypedResults.Ok(new PlanChangeDto("downgrade_scheduled", target!.Id, row.PlanId, effectiveAt, softLocked, over, await ViewAsync(db, catalog, dunning, row, time, ct)));
     }
 
@@ -231,7 +232,7 @@ internal static class PlanChangeEndpoints
         {
             var before = BillingChangeAuditView.Of(locked);
             var applied = PlanChanges.ApplyFromStripe(sync, locked, updated, user.Actor(), cause, now);
-            if (applied.Outcome.StartsWith("rejected", StringComparison.Ordinal))
+            if (applied.IsRejected)
             {
                 rejected = applied.Outcome;
             }
@@ -242,7 +243,8 @@ internal static class PlanChangeEndpoints
             }
 
             AuditLog.Add(db, locked.TenantId, locked.Environment, now, user.Actor(), cancel ? "billing.cancel_at_period_end" : "billing.cancel_resumed",
-                before, new { State = BillingChangeAuditView.Of(locked), SubscriptionId = subscriptionId, StripeCancelAtPeriodEnd = updated.CancelAtPeriodEnd }, cause);
+                before, new { State = BillingChangeAuditView.Of(locked), SubscriptionId = subscriptionId, StripeCancelAtPeriodEnd = updated.CancelAtPeriodEnd }, cause,
+                cancel ? new PlanChangeMade(PlanChangeKind.CancelScheduled) : null);
             return true;
         }, ct);
         return rejected is null
@@ -280,7 +282,7 @@ internal static class PlanChangeEndpoints
         {
             var before = BillingChangeAuditView.Of(locked);
             var applied = PlanChanges.ApplyFromStripe(sync, locked, updated, user.Actor(), cause, now);
-            if (applied.Outcome.StartsWith("rejected", StringComparison.Ordinal))
+            if (applied.IsRejected)
             {
                 rejected = applied.Outcome;
             }
@@ -292,7 +294,7 @@ internal static class PlanChangeEndpoints
 
             AuditLog.Add(db, locked.TenantId, locked.Environment, now, user.Actor(), "billing.plan_upgraded", before,
                 new { State = BillingChangeAuditView.Of(locked), FromPlanId = row.PlanId, ToPlanId = target.Id, PriceId = targetPrice.Id, Proration = PlanChanges.UpgradeProration, SubscriptionId = subscriptionId },
-                cause);
+                cause, new PlanChangeMade(PlanChangeKind.Upgrade));
             return true;
         }, ct);
         if (rejected is not null)

@@ -107,7 +107,7 @@ internal static class PlanChanges
         var read = StripeSubscriptionMapper.FromRetrieved(subscription, now);
         return read.Succeeded
             ? sync.Apply(row, read.Update, StateSource.Read, now, actor, "subscription.updated", cause, now)
-            : new ApplyResult($"rejected: Stripe's subscription {subscription.Id}: {read.Error}", false);
+            : ApplyResult.Rejected($"Stripe's subscription {subscription.Id}: {read.Error}");
     }
 
     /// <summary>The item of <paramref name="subscription"/> whose price is a catalog plan's (else its first item), or null without items.</summary>
@@ -115,7 +115,9 @@ internal static class PlanChanges
         subscription.Items.Data.FirstOrDefault(i => catalog.TryGetPlanByPrice(i.Price.Id, out _)) ?? subscription.Items.Data.FirstOrDefault();
 
     /// <summary>Sets (or clears, with null) the pending change, bumps the version (outbox) and audits it; returns false when nothing changed.</summary>
-    internal static bool SetPending(EntitlementsDbContext db, Entitlement row, string? planId, DateTimeOffset? effectiveAt, string actor, string action, string cause, object? details, DateTimeOffset now)
+    internal static bool SetPending(
+        EntitlementsDbContext db, Entitlement row, string? planId, DateTimeOffset? effectiveAt, string actor, string action, string cause, object? details, DateTimeOffset now,
+        DomainEvent? raised = null)
     {
         if (row.PendingPlanId == planId && row.PendingPlanEffectiveAt == effectiveAt)
         {
@@ -126,7 +128,7 @@ internal static class PlanChanges
         row.PendingPlanId = planId;
         row.PendingPlanEffectiveAt = planId is null ? null : effectiveAt;
         EntitlementChanges.Bump(db, row, now);
-        AuditLog.Add(db, row.TenantId, row.Environment, now, actor, action, before, new { State = BillingChangeAuditView.Of(row), Details = details }, cause);
+        AuditLog.Add(db, row.TenantId, row.Environment, now, actor, action, before, new { State = BillingChangeAuditView.Of(row), Details = details }, cause, raised);
         return true;
     }
 

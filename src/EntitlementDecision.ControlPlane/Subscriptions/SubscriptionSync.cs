@@ -6,8 +6,53 @@ using EntitlementDecision.Stripe;
 
 namespace EntitlementDecision.ControlPlane.Subscriptions;
 
-/// <summary>What applying a change did: the outcome (stored on a webhook event), and whether an entitlement row changed (outbox queued).</summary>
-internal sealed record ApplyResult(string Outcome, bool Changed);
+/// <summary>What applying a Stripe state or event did.</summary>
+internal enum ApplyKind
+{
+    /// <summary>Applied (the row may or may not have changed: see <see cref="ApplyResult.Changed"/>).</summary>
+    Applied,
+
+    /// <summary>Older than what the row holds (the order rule); nothing changed.</summary>
+    IgnoredStale,
+
+    /// <summary>About a subscription other than the row's live one; nothing changed.</summary>
+    IgnoredOtherSubscription,
+
+    /// <summary>An event type the control plane does not act on.</summary>
+    IgnoredUnhandled,
+
+    /// <summary>Refused, with a reason (unknown tenant or price, a payload that contradicts Stripe, ...); nothing changed.</summary>
+    Rejected,
+}
+
+/// <summary>
+/// What applying a change did (<see cref="Kind"/>, the reason of a rejection) and whether an entitlement row changed (outbox
+/// queued). <see cref="Outcome"/> is the text stored on a webhook event: applied | ignored_stale | ignored_other_subscription |
+/// ignored_unhandled | rejected: reason.
+/// </summary>
+internal sealed record ApplyResult(ApplyKind Kind, bool Changed, string? Reason = null)
+{
+    public static ApplyResult Applied(bool changed) => new(ApplyKind.Applied, changed);
+
+    public static readonly ApplyResult Stale = new(ApplyKind.IgnoredStale, false);
+
+    public static readonly ApplyResult OtherSubscription = new(ApplyKind.IgnoredOtherSubscription, false);
+
+    public static readonly ApplyResult Unhandled = new(ApplyKind.IgnoredUnhandled, false);
+
+    public static ApplyResult Rejected(string reason) => new(ApplyKind.Rejected, false, reason);
+
+    public bool IsRejected => Kind == ApplyKind.Rejected;
+
+    public string Outcome => Kind switch
+    {
+        ApplyKind.Applied => SubscriptionSync.Applied,
+        ApplyKind.IgnoredStale => SubscriptionSync.IgnoredStale,
+        ApplyKind.IgnoredOtherSubscription => SubscriptionSync.IgnoredOtherSubscription,
+        ApplyKind.IgnoredUnhandled => Webhooks.StripeEventApplier.IgnoredUnhandled,
+        _ => "rejected: " + Reason,
+    };
+}
 
 /// <summary>
 /// Applies a Stripe subscription state to our entitlement row, the same way for webhooks, plan changes and reconciliation:
@@ -27,11 +72,13 @@ internal sealed class SubscriptionSync(EntitlementsDbContext db, PlanCatalog cat
     /// payload by its <c>created</c> second (a same-second tie is applied), Stripe's object read by us by
     /// <see cref="SubscriptionUpdate.EventCreated"/> (when we read it), a reconciliation repair without a check.
     /// </summary>
-    public ApplyResult Apply(Entitlement row, SubscriptionUpdate update, StateSource source, DateTimeOffset revealedAt, string actor, string action, string cause, DateTimeOffset now)
+    public ApplyResult Apply(
+        Entitlement row, SubscriptionUpdate update, StateSource source, DateTimeOffset revealedAt, string actor, string action, string cause, DateTimeOffset now,
+        bool completesCheckout = false)
     {
         if (update.TenantId != row.TenantId || update.Environment != row.Environment)
         {
-            return new ApplyResult($"rejected: subscription {update.SubscriptionId} belongs to {update.TenantId}/{update.Environment}", false);
+            return ApplyResult.Rejected($"subscription {update.SubscriptionId} belongs to {update.TenantId}/{update.Environment}");
         }
 
         var sameSubscription = row.StripeSubscriptionId is null || update.SubscriptionId is null
@@ -39,7 +86,7 @@ internal sealed class SubscriptionSync(EntitlementsDbContext db, PlanCatalog cat
         if (!sameSubscription && SubscriptionOrder.IsTerminal(update.Status))
         {
             // An ended earlier (or abandoned) subscription never overrides the tenant's current one.
-            return new ApplyResult(IgnoredOtherSubscription, false);
+            return ApplyResult.OtherSubscription;
         }
 
         var verdict = source switch
@@ -50,7 +97,7 @@ internal sealed class SubscriptionSync(EntitlementsDbContext db, PlanCatalog cat
         };
         if (verdict == OrderVerdict.Older)
         {
-            return new ApplyResult(IgnoredStale, false);
+            return ApplyResult.Stale;
         }
 
         string? planId = null;
@@ -65,7 +112,7 @@ internal sealed class SubscriptionSync(EntitlementsDbContext db, PlanCatalog cat
 
         if (planId is null && update.PriceIds.Count > 0)
         {
-            return new ApplyResult($"rejected: unknown price {update.PriceIds[0]}", false);
+            return ApplyResult.Rejected($"unknown price {update.PriceIds[0]}");
         }
 
         var before = AuditLog.View(row);
@@ -87,24 +134,25 @@ internal sealed class SubscriptionSync(EntitlementsDbContext db, PlanCatalog cat
             row.DunningAttempts = 0;
         }
 
-        return Finish(row, before, actor, action, cause, now);
+        return Finish(row, before, actor, action, cause, now, completesCheckout);
     }
 
     /// <summary>past_due and unpaid: an invoice is unpaid and the dunning schedule applies.</summary>
     public static bool InDunning(string? status) => status is "past_due" or "unpaid";
 
-    /// <summary>Audits and bumps the version when <paramref name="row"/> differs from <paramref name="before"/>; else only touches it.</summary>
-    public ApplyResult Finish(Entitlement row, EntitlementAuditView before, string actor, string action, string cause, DateTimeOffset now)
+    /// <summary>Audits (raising <see cref="EntitlementChanged"/>; <paramref name="completesCheckout"/> when it applies a completed checkout)
+    /// and bumps the version when <paramref name="row"/> differs from <paramref name="before"/>; else only touches it.</summary>
+    public ApplyResult Finish(Entitlement row, EntitlementAuditView before, string actor, string action, string cause, DateTimeOffset now, bool completesCheckout = false)
     {
         var after = AuditLog.View(row);
         if (after.SameStateAs(before))
         {
             row.UpdatedAt = now;
-            return new ApplyResult(Applied, false);
+            return ApplyResult.Applied(false);
         }
 
         EntitlementChanges.Bump(db, row, now);
-        AuditLog.Add(db, row.TenantId, row.Environment, now, actor, action, before, AuditLog.View(row), cause);
-        return new ApplyResult(Applied, true);
+        AuditLog.EntitlementChange(db, row, before, now, actor, action, cause, completesCheckout);
+        return ApplyResult.Applied(true);
     }
 }

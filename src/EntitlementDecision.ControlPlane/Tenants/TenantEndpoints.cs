@@ -268,7 +268,8 @@ internal static class TenantEndpoints
                 CollectionPause.Request(tenant, e, now);
             }
 
-            AuditLog.Add(db, tenantId, null, now, user.Actor(), status == Tenant.Suspended ? "tenant.suspended" : "tenant.resumed", before, AuditLog.View(tenant), "operator");
+            AuditLog.Add(db, tenantId, null, now, user.Actor(), status == Tenant.Suspended ? "tenant.suspended" : "tenant.resumed", before, AuditLog.View(tenant), "operator",
+                status == Tenant.Suspended ? new TenantSuspended() : new TenantResumed());
             await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);
             signal.Notify();
@@ -383,7 +384,7 @@ internal static class TenantEndpoints
         if (!AuditLog.View(row).SameStateAs(before))
         {
             EntitlementChanges.Bump(db, row, now);
-            AuditLog.Add(db, request.TenantId, environment, now, request.Actor, action, before, AuditLog.View(row), request.Cause);
+            AuditLog.EntitlementChange(db, row, before, now, request.Actor, action, request.Cause);
             await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);
         }

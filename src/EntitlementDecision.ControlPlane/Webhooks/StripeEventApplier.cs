@@ -303,7 +303,7 @@ internal sealed partial class StripeEventApplier(
         }
         catch (StripeEventFormatException ex)
         {
-            return new ApplyResult($"rejected: {ex.Message}", false);
+            return ApplyResult.Rejected($"{ex.Message}");
         }
 
         switch (e.Type)
@@ -313,13 +313,13 @@ internal sealed partial class StripeEventApplier(
             case StripeSubscriptionEvents.SubscriptionCreated or StripeSubscriptionEvents.SubscriptionUpdated or StripeSubscriptionEvents.SubscriptionDeleted:
             {
                 var read = StripeSubscriptionEvents.Read(e);
-                return read.Succeeded ? await ApplySubscriptionEventAsync(read.Update, record, null, ct) : new ApplyResult($"rejected: {read.Error}", false);
+                return read.Succeeded ? await ApplySubscriptionEventAsync(read.Update, record, null, ct) : ApplyResult.Rejected($"{read.Error}");
             }
 
             case StripeInvoiceEvents.TrialWillEnd:
             {
                 var (trial, error) = StripeInvoiceEvents.ReadTrialWillEnd(e);
-                return trial is null ? new ApplyResult($"rejected: {error}", false) : await ApplySubscriptionEventAsync(trial.Subscription, record, trial.TrialEnd, ct);
+                return trial is null ? ApplyResult.Rejected($"{error}") : await ApplySubscriptionEventAsync(trial.Subscription, record, trial.TrialEnd, ct);
             }
 
             case StripeInvoiceEvents.PaymentFailed or StripeInvoiceEvents.Paid:
@@ -332,11 +332,11 @@ internal sealed partial class StripeEventApplier(
                         invoice.SubscriptionId, invoice.EventCreated, time.GetUtcNow(), ct);
                 }
 
-                return invoice is null ? new ApplyResult($"rejected: {error}", false) : await ApplyInvoiceAsync(invoice, record, ct);
+                return invoice is null ? ApplyResult.Rejected($"{error}") : await ApplyInvoiceAsync(invoice, record, ct);
             }
 
             default:
-                return new ApplyResult(IgnoredUnhandled, false);
+                return ApplyResult.Unhandled;
         }
     }
 
@@ -344,20 +344,20 @@ internal sealed partial class StripeEventApplier(
     {
         if (!Identifiers.IsTenantId(payload.TenantId) || !Identifiers.IsEnvironment(payload.Environment))
         {
-            return new ApplyResult("rejected: unknown tenant", false);
+            return ApplyResult.Rejected("unknown tenant");
         }
 
         // Stripe's object when PrepareAsync read it (before any row lock: the lock is never held across an HTTP call).
         var (current, error) = CurrentState(payload.SubscriptionId, payload, record);
         if (error is not null)
         {
-            return new ApplyResult(error, false);
+            return ApplyResult.Rejected(error);
         }
 
         var row = await LockAsync(payload.TenantId, payload.Environment, ct);
         if (row.Error is not null)
         {
-            return new ApplyResult(row.Error, false);
+            return ApplyResult.Rejected(row.Error);
         }
 
         var now = time.GetUtcNow();
@@ -365,11 +365,15 @@ internal sealed partial class StripeEventApplier(
         if (trialEnd is not null || record.Type == StripeInvoiceEvents.TrialWillEnd)
         {
             AuditLog.Add(db, row.Row!.TenantId, row.Row.Environment, now, StripeActor, "trial.reminder", null,
-                new { SubscriptionId = payload.SubscriptionId, TrialEnd = trialEnd, Status = row.Row.StripeStatus }, record.EventId);
+                new { SubscriptionId = payload.SubscriptionId, TrialEnd = trialEnd, Status = row.Row.StripeStatus }, record.EventId,
+                new TrialEnding(payload.SubscriptionId, trialEnd));
         }
 
         return result;
     }
+
+    // A completed checkout counts as such in the billing KPIs (EntitlementChanged.CompletesCheckout).
+    private static bool CompletesCheckout(StripeEventRecord record) => record.Type == StripeSubscriptionEvents.CheckoutSessionCompleted;
 
     /// <summary>
     /// Applies the state of <paramref name="record"/> to the locked <paramref name="row"/>: Stripe's object <paramref name="current"/>
@@ -382,9 +386,9 @@ internal sealed partial class StripeEventApplier(
         if (current is not null)
         {
             var result = _appliedRereads.Add(current.SubscriptionId!)
-                ? sync.Apply(row, current, StateSource.Read, revealedAt, StripeActor, record.Type, record.EventId, now)
-                : new ApplyResult(SubscriptionSync.Applied, false);
-            if (!result.Outcome.StartsWith("rejected", StringComparison.Ordinal) && result.Outcome != SubscriptionSync.IgnoredOtherSubscription)
+                ? sync.Apply(row, current, StateSource.Read, revealedAt, StripeActor, record.Type, record.EventId, now, CompletesCheckout(record))
+                : ApplyResult.Applied(false);
+            if (result.Kind is not (ApplyKind.Rejected or ApplyKind.IgnoredOtherSubscription))
             {
                 SubscriptionOrder.Note(row, StateSource.Event, record.StripeCreated);
             }
@@ -393,28 +397,28 @@ internal sealed partial class StripeEventApplier(
         }
 
         return payload is null
-            ? new ApplyResult(SubscriptionSync.Applied, false)
-            : sync.Apply(row, payload, StateSource.Event, revealedAt, StripeActor, record.Type, record.EventId, now);
+            ? ApplyResult.Applied(false)
+            : sync.Apply(row, payload, StateSource.Event, revealedAt, StripeActor, record.Type, record.EventId, now, CompletesCheckout(record));
     }
 
     private async Task<ApplyResult> ApplyInvoiceAsync(InvoiceUpdate invoice, StripeEventRecord record, CancellationToken ct)
     {
         if (record.TenantId is null || record.Environment is null)
         {
-            return new ApplyResult($"rejected: no tenant for invoice {invoice.InvoiceId} (no metadata.tenant_id and no entitlement with its subscription or customer)", false);
+            return ApplyResult.Rejected($"no tenant for invoice {invoice.InvoiceId} (no metadata.tenant_id and no entitlement with its subscription or customer)");
         }
 
         // Stripe's current subscription (its status decides whether dunning runs; read by PrepareAsync), then the invoice's own facts.
         var (current, error) = invoice.SubscriptionId is null ? (null, null) : CurrentState(invoice.SubscriptionId, null, record);
         if (error is not null)
         {
-            return new ApplyResult(error, false);
+            return ApplyResult.Rejected(error);
         }
 
         var locked = await LockAsync(record.TenantId, record.Environment, ct);
         if (locked.Error is not null)
         {
-            return new ApplyResult(locked.Error, false);
+            return ApplyResult.Rejected(locked.Error);
         }
 
         var row = locked.Row!;
@@ -422,7 +426,7 @@ internal sealed partial class StripeEventApplier(
         if (invoice.SubscriptionId is not null && row.StripeSubscriptionId is not null
             && !string.Equals(invoice.SubscriptionId, row.StripeSubscriptionId, StringComparison.Ordinal))
         {
-            return new ApplyResult(SubscriptionSync.IgnoredOtherSubscription, false);
+            return ApplyResult.OtherSubscription;
         }
 
         var refreshed = false;
@@ -430,7 +434,7 @@ internal sealed partial class StripeEventApplier(
         if (current is not null)
         {
             var applied = ApplyState(row, null, current, invoice.EventCreated, record, now);
-            if (applied.Outcome.StartsWith("rejected", StringComparison.Ordinal))
+            if (applied.IsRejected)
             {
                 return applied;
             }
@@ -441,7 +445,7 @@ internal sealed partial class StripeEventApplier(
 
         if (row.LastInvoiceEventCreated is { } lastInvoice && invoice.EventCreated < lastInvoice)
         {
-            return new ApplyResult(changed ? SubscriptionSync.Applied : SubscriptionSync.IgnoredStale, changed);
+            return changed ? ApplyResult.Applied(true) : ApplyResult.Stale;
         }
 
         var before = AuditLog.View(row);
@@ -464,15 +468,16 @@ internal sealed partial class StripeEventApplier(
             var graceEndsAt = row.DunningStartedAt.Value.AddDays(Options.FullAccessDays);
             if (now < graceEndsAt)
             {
+                var suspendAt = row.DunningStartedAt.Value.AddDays(Options.ReadOnlyDays);
                 AuditLog.Add(db, row.TenantId, row.Environment, now, StripeActor, "dunning.reminder", null,
                     new { InvoiceId = invoice.InvoiceId, AttemptCount = invoice.AttemptCount, invoice.NextPaymentAttempt, GraceEndsAt = graceEndsAt,
-                          ReadOnlyFrom = graceEndsAt, SuspendAt = row.DunningStartedAt.Value.AddDays(Options.ReadOnlyDays) },
-                    record.EventId);
+                          ReadOnlyFrom = graceEndsAt, SuspendAt = suspendAt },
+                    record.EventId, new PaymentFailed(invoice.InvoiceId, graceEndsAt, suspendAt));
             }
         }
 
         var result = sync.Finish(row, before, StripeActor, record.Type, record.EventId, now);
-        return new ApplyResult(SubscriptionSync.Applied, changed || result.Changed);
+        return ApplyResult.Applied(changed || result.Changed);
     }
 
     /// <summary>checkout.session.completed links the customer and subscription ids and, when the row has no plan yet, takes metadata.plan_id.</summary>
@@ -481,14 +486,14 @@ internal sealed partial class StripeEventApplier(
         var read = StripeSubscriptionEvents.Read(e);
         if (!read.Succeeded)
         {
-            return new ApplyResult($"rejected: {read.Error}", false);
+            return ApplyResult.Rejected($"{read.Error}");
         }
 
         var update = read.Update;
         var locked = await LockAsync(update.TenantId, update.Environment, ct);
         if (locked.Error is not null)
         {
-            return new ApplyResult(locked.Error, false);
+            return ApplyResult.Rejected(locked.Error);
         }
 
         var row = locked.Row!;
@@ -510,7 +515,7 @@ internal sealed partial class StripeEventApplier(
             row.PlanId = planId;
         }
 
-        return sync.Finish(row, before, StripeActor, e.Type, e.Id, time.GetUtcNow());
+        return sync.Finish(row, before, StripeActor, e.Type, e.Id, time.GetUtcNow(), completesCheckout: true);
     }
 
     /// <summary>
@@ -541,13 +546,13 @@ internal sealed partial class StripeEventApplier(
         var read = StripeSubscriptionMapper.FromRetrieved(reread.Subscription!, reread.ObservedAt);
         if (!read.Succeeded)
         {
-            return (null, $"rejected: Stripe's subscription {subscriptionId}: {read.Error}");
+            return (null, $"Stripe's subscription {subscriptionId}: {read.Error}");
         }
 
         var current = read.Update;
         if (payload is not null && (current.TenantId != payload.TenantId || current.Environment != payload.Environment))
         {
-            return (null, $"rejected: Stripe's subscription {subscriptionId} belongs to {current.TenantId}/{current.Environment}, the event says {payload.TenantId}/{payload.Environment}");
+            return (null, $"Stripe's subscription {subscriptionId} belongs to {current.TenantId}/{current.Environment}, the event says {payload.TenantId}/{payload.Environment}");
         }
 
         return (current, null);
@@ -560,7 +565,7 @@ internal sealed partial class StripeEventApplier(
     {
         if (!Identifiers.IsTenantId(tenantId) || !Identifiers.IsEnvironment(environment))
         {
-            return (null, "rejected: unknown tenant");
+            return (null, "unknown tenant");
         }
 
         var row = _locked.TryGetValue((tenantId, environment), out var locked) ? locked : await db.LockEntitlementAsync(tenantId, environment, ct);
@@ -570,7 +575,7 @@ internal sealed partial class StripeEventApplier(
         }
 
         var tenantExists = await db.Tenants.AnyAsync(t => t.TenantId == tenantId, ct);
-        return (null, tenantExists ? $"rejected: unknown environment {environment}" : "rejected: unknown tenant");
+        return (null, tenantExists ? $"unknown environment {environment}" : "unknown tenant");
     }
 
     [LoggerMessage(EventId = 1010, Level = LogLevel.Warning, Message = "Stripe event {EventId}: Stripe's API unreachable on attempt {Attempt} (HTTP {Status}); applying the payload with the order check")]
