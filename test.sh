@@ -57,11 +57,17 @@ failed=0
 count() { # adds "N passed, M failed" style results
   passed=$((passed + $1)); failed=$((failed + $2))
 }
-# count_suite LOG RC: counts the suite's last "N passed, M failed" line in LOG. No such line, or a non-zero RC while the line
-# says none failed (e.g. a stop that failed), counts one failure; a non-zero RC also shows the end of LOG.
+# count_suite LOG RC: counts the suite's last "N passed, M failed" line in LOG, or node:test's spec summary ("ℹ pass N",
+# "ℹ fail M"). No summary, or a non-zero RC while it says none failed (e.g. a stop that failed), counts one failure; a non-zero
+# RC also shows the end of LOG.
 count_suite() {
-  local log=$1 rc=$2 line
+  local log=$1 rc=$2 line p f
   line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" 2>/dev/null | tail -n 1 || true) # no line (a crash) must not end the run
+  if [ -z "$line" ]; then
+    p=$(grep -E '^ℹ pass [0-9]+$' "$log" 2>/dev/null | tail -n 1 | cut -d' ' -f3 || true)
+    f=$(grep -E '^ℹ fail [0-9]+$' "$log" 2>/dev/null | tail -n 1 | cut -d' ' -f3 || true)
+    if [ -n "$p" ] && [ -n "$f" ]; then line="$p passed, $f failed"; fi
+  fi
   if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
   if [ "$rc" != 0 ] || [ -z "$line" ]; then
     if [ -n "$line" ] && [ "$(echo "$line" | cut -d' ' -f3)" = 0 ]; then count 0 1; fi
@@ -94,14 +100,14 @@ if [ "$dotnet_rc" != 0 ] && ! grep -qE '^Failed!' "$run_dir/dotnet-test.log"; th
 
 echo "== grpc-js against the running sidecar" >&2
 set +e
-GRPC_TARGET=${ED_SIDECAR_URL#http://} node tests/interop/sidecar.mjs | tee "$run_dir/sidecar-interop.log"
+GRPC_TARGET=${ED_SIDECAR_URL#http://} node --test-reporter=spec tests/interop/sidecar.mjs | tee "$run_dir/sidecar-interop.log"
 set -e
 count_suite "$run_dir/sidecar-interop.log" 0 # these node suites: their summary line decides
 
 # --- admin console in a real browser (issue 13; owner: tests/browser/): Debian's chromium against the running hosts
 echo "== admin console in chromium (tests/browser/console.mjs; screenshots in tests/browser/screenshots/)" >&2
 set +e
-ensure_chromium && node tests/browser/console.mjs | tee "$run_dir/browser.log"
+ensure_chromium && node --test-reporter=spec tests/browser/console.mjs | tee "$run_dir/browser.log"
 set -e
 count_suite "$run_dir/browser.log" 0 # these node suites: their summary line decides
 # --- end admin console
@@ -109,7 +115,7 @@ count_suite "$run_dir/browser.log" 0 # these node suites: their summary line dec
 # --- deploy manifests (issue 14; owner: tests/deploy/): offline checks of deploy/k8s, deploy/compose.yaml and the Dockerfiles
 echo "== deploy manifests (tests/deploy/manifests.mjs)" >&2
 set +e
-node tests/deploy/manifests.mjs | tee "$run_dir/deploy.log"
+node --test-reporter=spec tests/deploy/manifests.mjs | tee "$run_dir/deploy.log"
 set -e
 count_suite "$run_dir/deploy.log" 0 # these node suites: their summary line decides
 # --- end deploy manifests

@@ -4,8 +4,9 @@
 // role sees no action and is refused by the API, and that sign-out ends a session. Every "absent" check first asserts what the
 // same page must show, so an empty or error page cannot pass it. Screenshots of every screen go to tests/browser/screenshots/.
 // Env (test.sh sets it): ED_CONTROLPLANE_URL, ED_SIDECAR_URL, ED_E2E_OPERATOR_TOKEN, ED_E2E_SECOND_OPERATOR_TOKEN,
-// ED_E2E_SUPPORT_TOKEN; CHROMIUM (default: chromium on PATH). Prints "N passed, M failed" last; exits 1 when anything failed.
+// ED_E2E_SUPPORT_TOKEN; CHROMIUM (default: chromium on PATH). node:test steps (spec reporter: ends with "ℹ pass N" and "ℹ fail M"); exits 1 when anything failed.
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -74,17 +75,8 @@ const ingested = await api('POST', '/usage/events', operator, events);
 assert.equal(ingested.json?.accepted, 7, ingested.text);
 
 const browser = await chromium.launch({ executablePath: executable, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
-const results = [];
-const run = async (name, fn) => {
-  try {
-    await fn();
-    results.push([name, null]);
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    results.push([name, e]);
-    console.log(`FAIL ${name}\n     ${String(e?.stack || e).split('\n').slice(0, 4).join('\n     ')}`);
-  }
-};
+// Each step is a node:test test, run in order (they share the browser and pages); the spec reporter's summary is the count.
+const run = (name, fn) => test(name, fn);
 const shot = (page, name) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
 const signIn = async (token) => {
   const context = await browser.newContext({ baseURL: base, acceptDownloads: true, viewport: { width: 1280, height: 900 } });
@@ -308,6 +300,3 @@ await run('sign out ends the session; a copy of its cookie is refused too', asyn
 
 await op.context.close();
 await browser.close();
-const failed = results.filter(([, e]) => e).length;
-console.log(`${results.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);

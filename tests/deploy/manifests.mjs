@@ -1,8 +1,9 @@
 // Offline checks of the deployment files: deploy/k8s/**/*.yaml, deploy/compose.yaml, deploy/*.Dockerfile and .dockerignore.
 // No cluster and no Docker: the YAML is parsed (package yaml) and asserted on; kubectl, when present, decodes the manifests
 // locally (its client-side dry run needs a server's API discovery, so it is skipped with the reason when none answers).
-// Usage: node tests/deploy/manifests.mjs (test.sh runs it). Prints "N passed, M failed" last; exits 1 when anything failed.
+// Usage: node tests/deploy/manifests.mjs (test.sh runs it). node:test checks (spec reporter: ends with "ℹ pass N" and "ℹ fail M"); exits 1 when anything failed.
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,19 +18,9 @@ const SECRET_KEYS = ['STRIPE_API_KEY', 'STRIPE_WEBHOOK_SECRET', 'ED_TOKEN_SIGNIN
 // Values that are secrets whatever the key: Stripe keys and webhook secrets, passwords in connection strings.
 const SECRET_VALUE = /\b(sk|rk)_(live|test)_[A-Za-z0-9]{4,}|\bwhsec_[A-Za-z0-9]{4,}|password\s*=\s*(?!\$\{)[^;,\s]+/i;
 
-let passed = 0;
-let failed = 0;
-const check = (name, fn) => {
-  try {
-    fn();
-    passed++;
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${String(e?.message || e).split('\n').join(' ')}`);
-  }
-};
-const skip = (name, reason) => console.log(`skip ${name}: ${reason}`);
+// Each check is a node:test test (spec reporter: its summary "ℹ pass N" / "ℹ fail M" is the count); a skip is reported as skipped.
+const check = (name, fn) => test(name, fn);
+const skip = (name, reason) => test(name, { skip: reason }, () => {});
 
 // --- Kubernetes manifests
 const k8sDir = path.join(root, 'deploy/k8s');
@@ -40,9 +31,9 @@ const yamlFiles = (dir) => fs.readdirSync(dir, { withFileTypes: true }).flatMap(
 });
 const files = fs.existsSync(k8sDir) ? yamlFiles(k8sDir).sort() : [];
 const objects = []; // { file, o }
-check('deploy/k8s holds manifests', () => assert.ok(files.length > 0, 'no .yaml under deploy/k8s'));
+await check('deploy/k8s holds manifests', () => assert.ok(files.length > 0, 'no .yaml under deploy/k8s'));
 for (const file of files) {
-  check(`parses, each document has apiVersion, kind, metadata.name: ${rel(file)}`, () => {
+  await check(`parses, each document has apiVersion, kind, metadata.name: ${rel(file)}`, () => {
     const docs = YAML.parseAllDocuments(fs.readFileSync(file, 'utf8'));
     const found = [];
     for (const d of docs) {
@@ -73,12 +64,12 @@ const byName = (name) => deployments.find((d) => d.metadata.name === name);
 const controlPlane = deployments.find((d) => podSpec(d).containers?.some((c) => /controlplane/.test(c.image ?? '')));
 const product = deployments.find((d) => podSpec(d).containers?.some((c) => /sidecar/.test(c.image ?? '')));
 
-check('no Secret with values is committed, and no manifest pins a namespace', () => {
+await check('no Secret with values is committed, and no manifest pins a namespace', () => {
   assert.deepEqual(ofKind('Secret').map(id), [], 'create the Secret with kubectl create secret (deploy/README.md)');
   assert.deepEqual(objects.filter((x) => x.o.metadata.namespace).map((x) => id(x.o)), []);
 });
 
-check('every workload selects its own pod template and carries app.kubernetes.io/name', () => {
+await check('every workload selects its own pod template and carries app.kubernetes.io/name', () => {
   assert.ok(workloads.length > 0, 'no Deployment or Job');
   for (const w of workloads) {
     const labels = w.spec?.template?.metadata?.labels ?? {};
@@ -91,7 +82,7 @@ check('every workload selects its own pod template and carries app.kubernetes.io
   }
 });
 
-check('control-plane Deployment: 2+ replicas, liveness /livez and readiness /readyz on port 8080', () => {
+await check('control-plane Deployment: 2+ replicas, liveness /livez and readiness /readyz on port 8080', () => {
   assert.ok(controlPlane, 'no Deployment runs the controlplane image');
   assert.ok((controlPlane.spec.replicas ?? 1) >= 2, `replicas ${controlPlane.spec.replicas}`);
   const c = podSpec(controlPlane).containers.find((x) => /controlplane/.test(x.image));
@@ -101,7 +92,7 @@ check('control-plane Deployment: 2+ replicas, liveness /livez and readiness /rea
   assert.equal(envOf(c, 'ED_CONTROLPLANE_URL')?.value, 'http://0.0.0.0:8080');
 });
 
-check('product Deployment: the sidecar container on 127.0.0.1:50051, /livez and /readyz on its admin port 51051', () => {
+await check('product Deployment: the sidecar container on 127.0.0.1:50051, /livez and /readyz on its admin port 51051', () => {
   assert.ok(product, 'no Deployment runs the sidecar image');
   const cs = podSpec(product).containers;
   assert.ok(cs.length >= 2, 'the sidecar must be a second container next to the product');
@@ -123,7 +114,7 @@ check('product Deployment: the sidecar container on 127.0.0.1:50051, /livez and 
   assert.ok((podSpec(product).volumes ?? []).find((v) => v.name === mount.name)?.emptyDir, 'the decision log is an emptyDir');
 });
 
-check('secret env vars come from secretKeyRef only (never a literal or a ConfigMap)', () => {
+await check('secret env vars come from secretKeyRef only (never a literal or a ConfigMap)', () => {
   for (const w of workloads) {
     for (const c of containersOf(w)) {
       for (const e of c.env ?? []) {
@@ -145,7 +136,7 @@ check('secret env vars come from secretKeyRef only (never a literal or a ConfigM
   }
 });
 
-check('no ConfigMap holds a secret', () => {
+await check('no ConfigMap holds a secret', () => {
   for (const cm of ofKind('ConfigMap')) {
     for (const [k, v] of Object.entries({ ...(cm.data ?? {}), ...(cm.binaryData ?? {}) })) {
       assert.ok(!SECRET_KEYS.includes(k), `${id(cm)} has ${k}`);
@@ -155,7 +146,7 @@ check('no ConfigMap holds a secret', () => {
   }
 });
 
-check('ConfigMaps the pods need exist in deploy/k8s (optional references excepted)', () => {
+await check('ConfigMaps the pods need exist in deploy/k8s (optional references excepted)', () => {
   const names = new Set(ofKind('ConfigMap').map((c) => c.metadata.name));
   for (const w of workloads) {
     for (const c of containersOf(w)) {
@@ -166,7 +157,7 @@ check('ConfigMaps the pods need exist in deploy/k8s (optional references excepte
 });
 
 for (const w of workloads) {
-  check(`${id(w)}: every container non-root, read-only root, no privilege escalation, drops ALL, requests and limits`, () => {
+  await check(`${id(w)}: every container non-root, read-only root, no privilege escalation, drops ALL, requests and limits`, () => {
     const pod = podSpec(w).securityContext ?? {};
     for (const c of containersOf(w)) {
       const s = c.securityContext ?? {};
@@ -183,7 +174,7 @@ for (const w of workloads) {
       assert.ok(c.image && !/:latest$/.test(c.image) && /:[\w.-]+$/.test(c.image.split('/').pop()), `${where}: image ${c.image} has no pinned tag`);
     }
   });
-  check(`${id(w)}: every container has a writable /tmp (emptyDir) and mounts only declared volumes`, () => {
+  await check(`${id(w)}: every container has a writable /tmp (emptyDir) and mounts only declared volumes`, () => {
     const volumes = new Map((podSpec(w).volumes ?? []).map((v) => [v.name, v]));
     for (const c of containersOf(w)) {
       for (const m of c.volumeMounts ?? []) assert.ok(volumes.has(m.name), `${c.name}: volume ${m.name} is not declared`);
@@ -194,7 +185,7 @@ for (const w of workloads) {
   });
 }
 
-check('a migration Job runs `migrate` with the control-plane image', () => {
+await check('a migration Job runs `migrate` with the control-plane image', () => {
   const job = jobs.find((j) => containersOf(j).some((c) => [...(c.command ?? []), ...(c.args ?? [])].includes('migrate')));
   assert.ok(job, 'no Job runs migrate');
   const c = containersOf(job).find((x) => [...(x.command ?? []), ...(x.args ?? [])].includes('migrate'));
@@ -205,7 +196,7 @@ check('a migration Job runs `migrate` with the control-plane image', () => {
   assert.ok(envOf(c, 'ED_POSTGRES')?.valueFrom?.secretKeyRef, 'ED_POSTGRES from the Secret');
 });
 
-check('a PodDisruptionBudget covers each Deployment and still lets a node drain', () => {
+await check('a PodDisruptionBudget covers each Deployment and still lets a node drain', () => {
   const pdbs = ofKind('PodDisruptionBudget');
   assert.ok(deployments.length > 0, 'no Deployment');
   for (const d of deployments) {
@@ -219,7 +210,7 @@ check('a PodDisruptionBudget covers each Deployment and still lets a node drain'
   }
 });
 
-check('Services select a Deployment and target a declared container port', () => {
+await check('Services select a Deployment and target a declared container port', () => {
   const services = ofKind('Service').filter((s) => s.spec?.type !== 'ExternalName');
   assert.ok(services.length > 0, 'no Service');
   for (const s of services) {
@@ -234,7 +225,7 @@ check('Services select a Deployment and target a declared container port', () =>
   assert.ok(cp?.spec.ports.some((p) => p.port === 80), 'the control-plane Service listens on 80');
 });
 
-check('pods are annotated for Prometheus: scrape, a declared port, path /metrics', () => {
+await check('pods are annotated for Prometheus: scrape, a declared port, path /metrics', () => {
   for (const d of deployments) {
     const a = d.spec.template.metadata.annotations ?? {};
     assert.equal(a['prometheus.io/scrape'], 'true', `${id(d)} prometheus.io/scrape`);
@@ -247,7 +238,7 @@ check('pods are annotated for Prometheus: scrape, a declared port, path /metrics
 // kubectl: a client-side dry run needs API discovery from a server; the local commands decode the files with no server.
 const kubectl = ['/usr/bin/kubectl', ...(process.env.PATH ?? '').split(':').map((d) => path.join(d, 'kubectl'))].find((p) => fs.existsSync(p));
 if (!kubectl) {
-  skip('kubectl', 'kubectl is not installed');
+  await skip('kubectl', 'kubectl is not installed');
 } else {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ed-deploy-kubectl-'));
   // A kubeconfig naming a plain-http address that refuses connections: never the user's cluster, no credential prompt.
@@ -259,20 +250,20 @@ if (!kubectl) {
   const names = (out) => out.split('\n').filter(Boolean).map((l) => l.split('/').pop()).sort();
   const dry = run(['apply', '--dry-run=client', '--validate=false', '-R', '-f', 'deploy/k8s/', '-o', 'name']);
   if (dry.status !== 0 && /unable to recognize|API group list|connection refused|failed to download openapi/i.test(dry.stderr)) {
-    skip('kubectl apply --dry-run=client', 'needs API discovery from a server, none offline ('
+    await skip('kubectl apply --dry-run=client', 'needs API discovery from a server, none offline ('
       + (dry.stderr.split('\n').find((l) => /unable to recognize/.test(l)) ?? dry.stderr.trim().split('\n')[0]).replace(/^.*?: /, '') + ')');
   } else {
-    check('kubectl apply --dry-run=client accepts deploy/k8s', () => {
+    await check('kubectl apply --dry-run=client accepts deploy/k8s', () => {
       assert.equal(dry.status, 0, dry.error?.message ?? dry.stderr.trim());
       assert.deepEqual(names(dry.stdout), expected);
     });
   }
-  check('kubectl decodes every manifest offline (label --local)', () => {
+  await check('kubectl decodes every manifest offline (label --local)', () => {
     const r = run(['label', '--local', '-R', '-f', 'deploy/k8s/', '-o', 'name', 'ed-dry-run=1']);
     assert.equal(r.status, 0, r.error?.message ?? r.stderr.trim());
     assert.deepEqual(names(r.stdout), expected);
   });
-  check('kubectl decodes the pod templates into its typed API offline (set env --local)', () => {
+  await check('kubectl decodes the pod templates into its typed API offline (set env --local)', () => {
     const withPods = [...new Set(objects.filter((x) => ['Deployment', 'Job'].includes(x.o.kind)).map((x) => x.file))];
     for (const f of withPods) {
       const r = run(['set', 'env', '--local', '-f', rel(f), '-o', 'name', 'ED_DRY_RUN=1']);
@@ -286,7 +277,7 @@ if (!kubectl) {
 const dockerfiles = { controlplane: [8080], sidecar: [50051, 51051], sample: [5290] };
 for (const [image, ports] of Object.entries(dockerfiles)) {
   const file = path.join(root, 'deploy', `${image}.Dockerfile`);
-  check(`deploy/${image}.Dockerfile: multi-stage, publishes a repo project, non-root USER in the final stage`, () => {
+  await check(`deploy/${image}.Dockerfile: multi-stage, publishes a repo project, non-root USER in the final stage`, () => {
     assert.ok(fs.existsSync(file), 'missing');
     const lines = fs.readFileSync(file, 'utf8').replace(/\\\r?\n/g, ' ').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
     const stages = [];
@@ -316,7 +307,7 @@ for (const [image, ports] of Object.entries(dockerfiles)) {
     for (const p of ports) assert.ok(exposed.includes(p), `EXPOSE ${p}`);
   });
 }
-check('.dockerignore keeps build output, node_modules and tests out of the context', () => {
+await check('.dockerignore keeps build output, node_modules and tests out of the context', () => {
   const entries = fs.readFileSync(path.join(root, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
   for (const e of ['**/bin', '**/obj', '**/node_modules', '.run', 'tests', 'loadtests', '.git']) assert.ok(entries.includes(e), `no ${e}`);
 });
@@ -324,7 +315,7 @@ check('.dockerignore keeps build output, node_modules and tests out of the conte
 // --- compose
 const composeFile = path.join(root, 'deploy/compose.yaml');
 let compose = {};
-check('deploy/compose.yaml parses', () => {
+await check('deploy/compose.yaml parses', () => {
   const doc = YAML.parseDocument(fs.readFileSync(composeFile, 'utf8'), { merge: true });
   if (doc.errors.length) throw new Error(doc.errors.map((e) => e.message).join('; '));
   compose = doc.toJS({ maxAliasCount: 100 });
@@ -337,7 +328,7 @@ const envMap = (s) => (Array.isArray(s.environment)
 const dependsOn = (s) => (Array.isArray(s.depends_on) ? Object.fromEntries(s.depends_on.map((d) => [d, {}])) : (s.depends_on ?? {}));
 const apps = ['migrate', 'controlplane', 'product', 'sidecar'];
 
-check('compose: postgres:17 (pg_isready) and redis:7 (appendonly yes) with health checks', () => {
+await check('compose: postgres:17 (pg_isready) and redis:7 (appendonly yes) with health checks', () => {
   const pg = svc('postgres');
   assert.match(pg.image, /^postgres:17/);
   assert.match([].concat(pg.healthcheck?.test ?? []).join(' '), /pg_isready/);
@@ -347,7 +338,7 @@ check('compose: postgres:17 (pg_isready) and redis:7 (appendonly yes) with healt
   assert.ok(redis.healthcheck?.test, 'redis has no healthcheck');
 });
 
-check('compose: migrate runs once after postgres is healthy; the control plane waits for it', () => {
+await check('compose: migrate runs once after postgres is healthy; the control plane waits for it', () => {
   const m = svc('migrate');
   assert.deepEqual([].concat(m.command), ['migrate']);
   assert.equal(dependsOn(m).postgres?.condition, 'service_healthy');
@@ -358,7 +349,7 @@ check('compose: migrate runs once after postgres is healthy; the control plane w
   assert.ok(dependsOn(cp).redis, 'controlplane depends on redis');
 });
 
-check('compose: the sidecar shares the product\'s network namespace and the product calls 127.0.0.1:50051', () => {
+await check('compose: the sidecar shares the product\'s network namespace and the product calls 127.0.0.1:50051', () => {
   const s = svc('sidecar');
   assert.equal(s.network_mode, 'service:product');
   assert.equal(new URL(envMap(s).ED_SIDECAR_URL).hostname, '127.0.0.1');
@@ -366,7 +357,7 @@ check('compose: the sidecar shares the product\'s network namespace and the prod
   assert.equal(envMap(svc('product')).ED_SIDECAR_URL, 'http://127.0.0.1:50051');
 });
 
-check('compose: app services are read-only, non-root, with a tmpfs /tmp, built from deploy/*.Dockerfile', () => {
+await check('compose: app services are read-only, non-root, with a tmpfs /tmp, built from deploy/*.Dockerfile', () => {
   for (const name of apps) {
     const s = svc(name);
     assert.equal(s.read_only, true, `${name}: read_only`);
@@ -379,7 +370,7 @@ check('compose: app services are read-only, non-root, with a tmpfs /tmp, built f
   }
 });
 
-check('compose: no literal secret values (only ${VAR} or ${VAR:?message}, no defaults)', () => {
+await check('compose: no literal secret values (only ${VAR} or ${VAR:?message}, no defaults)', () => {
   const secretish = [...SECRET_KEYS, 'POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'REDISCLI_AUTH'];
   for (const [name, s] of Object.entries(compose.services ?? {})) {
     for (const [k, v] of Object.entries(envMap(s))) {
@@ -398,5 +389,4 @@ check('compose: no literal secret values (only ${VAR} or ${VAR:?message}, no def
   assert.ok(!hit, `secret-looking text: ${hit?.[0]}`);
 });
 
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+

@@ -164,11 +164,9 @@ const cases = [
   ...sharedServerCases({ grpc, target, health, tenant: 'reflection-tenant' }),
 ];
 
-const { passed, failed } = await runCases(cases);
+await runCases(cases);
 
 service.close();
 gzipService.close();
 health.close();
 rawClient.close();
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);

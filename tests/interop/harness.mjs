@@ -1,19 +1,11 @@
-// The pass/fail runner shared by the grpc-js scripts: runs [name, async fn] cases in order, prints one line per case
-// (with the stack of a failure) and returns the counts; the caller prints "N passed, M failed" after closing its clients.
+import { test } from 'node:test';
+
+// Runs [name, async fn] cases in order as node:test tests (run with --test-reporter=spec: its summary "ℹ pass N" / "ℹ fail M"
+// is what test.sh and GrpcJsConformanceTests read; a failure sets the exit code).
 export async function runCases(cases) {
-  let passed = 0;
-  let failed = 0;
   for (const [name, run] of cases) {
-    try {
-      await run();
-      passed++;
-      console.log(`ok   ${name}`);
-    } catch (err) {
-      failed++;
-      console.log(`FAIL ${name}\n     ${String((err && err.stack) || err).split('\n').join('\n     ')}`);
-    }
+    await test(name, run);
   }
-  return { passed, failed };
 }
 
 // Every method the sidecar serves, with its request message: unary, batch, RecordUsage, health Check and Watch (server-streaming),

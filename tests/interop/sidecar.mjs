@@ -2,7 +2,7 @@
 // It creates a tenant through the control plane (operator token), then asserts answers and statuses.
 // Usage (test.sh does this): GRPC_TARGET=127.0.0.1:50151 ED_CONTROLPLANE_URL=http://127.0.0.1:5180 \
 //   ED_E2E_OPERATOR_TOKEN=... node tests/interop/sidecar.mjs
-// Prints "N passed, M failed" last; exits 1 when anything failed.
+// node:test cases (spec reporter: ends with "ℹ pass N" and "ℹ fail M"); exits 1 when anything failed.
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -151,8 +151,6 @@ const cases = [
   ...sharedServerCases({ grpc, target, health, tenant }),
 ];
 
-const { passed, failed } = await runCases(cases);
+await runCases(cases);
 client.close();
 health.close();
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
