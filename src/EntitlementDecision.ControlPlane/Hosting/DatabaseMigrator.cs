@@ -22,6 +22,6 @@ internal sealed partial class DatabaseMigrator(IServiceScopeFactory scopes, ILog
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Catalog {Version} loaded (sha256 {Hash})")]
+    [LoggerMessage(EventId = 1910, Level = LogLevel.Information, Message = "Catalog {Version} loaded (sha256 {Hash})")]
     private static partial void LogCatalog(ILogger logger, string version, string hash);
 }

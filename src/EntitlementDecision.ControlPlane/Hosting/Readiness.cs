@@ -180,6 +180,6 @@ internal sealed partial class OperationalGauges : BackgroundService
         }
     }
 
-    [LoggerMessage(EventId = 4101, Level = LogLevel.Debug, Message = "Gauge sampling from {Store} failed: {Error}")]
+    [LoggerMessage(EventId = 1911, Level = LogLevel.Debug, Message = "Gauge sampling from {Store} failed: {Error}")]
     private static partial void LogSampleFailed(ILogger logger, string store, string error);
 }
