@@ -2,6 +2,7 @@ using EntitlementDecision.ControlPlane.Auth;
 using EntitlementDecision.ControlPlane.Cli;
 using EntitlementDecision.ControlPlane.Hosting;
 using EntitlementDecision.ControlPlane.Configuration;
+using EntitlementDecision.ControlPlane.Observability;
 using EntitlementDecision.Telemetry;
 
 // A command (migrate, mint-token, catalog-gate, the ledger commands; --help lists them) runs and exits; anything else serves.
@@ -17,7 +18,7 @@ builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.C
 {
     Configuration = new ConfigurationBuilder().SetBasePath(AppContext.BaseDirectory).AddJsonFile("appsettings.json", optional: true).Build(),
 });
-builder.AddEntitlementTelemetry(ControlPlaneTelemetry.Settings);
+builder.AddEntitlementTelemetry(ControlPlaneTelemetrySetup.Settings);
 builder.Services.AddControlPlane(builder.Configuration, builder.Environment.ContentRootPath);
 builder.Services.AddControlPlaneOpenApi();
 builder.WebHost.UseUrls(builder.Configuration[ControlPlaneOptions.UrlVariable] is { Length: > 0 } url ? url : ControlPlaneOptions.DefaultUrl);

@@ -23,7 +23,9 @@ internal static class ControlPlaneEndpoints
         app.MapTenantEndpoints();
         app.MapEntitlementEndpoints();
         app.MapWebhookEndpoints();
+        app.MapWebhookOperatorEndpoints();
         app.MapSelfServiceBillingEndpoints();
+        app.MapPlanChangeEndpoints();
         app.MapCheckoutPages();
         app.MapInvoices();
         app.MapNotices();

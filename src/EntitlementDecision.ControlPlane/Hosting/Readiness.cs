@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using EntitlementDecision.ControlPlane.Data;
+using EntitlementDecision.ControlPlane.Observability;
 using EntitlementDecision.ControlPlane.Snapshots;
 using EntitlementDecision.Redis;
 using Microsoft.EntityFrameworkCore;
@@ -98,7 +99,7 @@ internal sealed partial class OperationalGauges : BackgroundService
         _meter.CreateObservableGauge("ed.usage.rollup_queue", () => Interlocked.Read(ref _rollupQueue), "{day}", "Tenant-days waiting for their rollup recompute");
     }
 
-    /// <summary>Meter name, for <see cref="ControlPlaneTelemetry.Settings"/>.</summary>
+    /// <summary>Meter name, for <see cref="ControlPlaneTelemetrySetup.Settings"/>.</summary>
     public const string MeterName = ControlPlaneTelemetry.Name + ".Gauges";
 
     public override void Dispose()

@@ -4,7 +4,7 @@ using System.Text;
 using CsvHelper;
 using EntitlementDecision.ControlPlane.Auth;
 using EntitlementDecision.ControlPlane.Data;
-using EntitlementDecision.ControlPlane.Tenants;
+using EntitlementDecision.ControlPlane.Http;
 using EntitlementDecision.Engine.Catalog;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -65,7 +65,7 @@ internal static class UsageEndpoints
                 usage.Select(u => new object[] { tenantId, env, Day(u.Day), u.Feature, u.Quantity, u.Events, u.Overage }));
         }
 
-        return TypedResults.Ok(new DailyReportDto(tenantId, env, range.From, range.To, usage, await IntegrityAsync(db, tenantId, env, range, ct)));
+        return TypedResults.Ok(new DailyReportDto(tenantId, env, range.From, range.To, usage, await UsageReports.IntegrityAsync(db, tenantId, env, range, ct)));
     }
 
     public static async Task<Results<Ok<List<DailyIntegrityDto>>, FileContentHttpResult, ProblemHttpResult>> GetIntegrity(string tenantId, string? environment, string? from, string? to, string? format, ClaimsPrincipal user, MeteringDbContext db, CancellationToken ct)
@@ -75,7 +75,7 @@ internal static class UsageEndpoints
             return problem;
         }
 
-        var rows = await IntegrityAsync(db, tenantId, env, range, ct);
+        var rows = await UsageReports.IntegrityAsync(db, tenantId, env, range, ct);
         if (csv)
         {
             return Csv($"usage-integrity-{tenantId}-{env}-{range.From:yyyyMMdd}-{range.To:yyyyMMdd}.csv",
@@ -171,13 +171,6 @@ internal static class UsageEndpoints
     internal static IEnumerable<object[]> StatementRows(UsageStatement s) =>
         s.Lines.Select(l => new object[] { s.TenantId, s.Environment, s.Month, l.Feature, l.Unit, l.Quantity, l.Events, l.LateEvents, l.TooLateEvents, l.SoftOverageRecorded, l.SoftOverageEvents });
 
-    internal static Task<List<DailyIntegrityDto>> IntegrityAsync(MeteringDbContext db, string tenantId, string env, (DateOnly From, DateOnly To) range, CancellationToken ct) =>
-        db.DailyIntegrity.AsNoTracking()
-            .Where(d => d.TenantId == tenantId && d.Environment == env && d.Day >= range.From && d.Day <= range.To)
-            .OrderBy(d => d.Day)
-            .Select(d => new DailyIntegrityDto(d.Day, d.Received, d.Accepted, d.Duplicate, d.Late, d.TooLate, d.LimitExceeded, d.RejectedUndeclared, d.Undeclared, d.Invalid, d.OverageEvents))
-            .ToListAsync(ct);
-
     // A 400 validation ProblemDetails (errors by field) as a ProblemHttpResult, so every handler's result type stays one union.
     private static ProblemHttpResult Invalid(Dictionary<string, string[]> errors) =>
         TypedResults.Problem(new HttpValidationProblemDetails(errors) { Status = StatusCodes.Status400BadRequest, Title = "One or more validation errors occurred." });
@@ -216,7 +209,7 @@ internal static class UsageEndpoints
         csv = string.Equals(format, "csv", StringComparison.OrdinalIgnoreCase);
         if (!user.MayReadUsage(tenantId))
         {
-            return TenantEndpoints.Forbidden();
+            return Problems.Forbidden();
         }
 
         var errors = new Dictionary<string, string[]>();

@@ -70,7 +70,7 @@ internal sealed partial class Reconciler(
                     foreach (var m in mismatches)
                     {
                         drift[m.Field] = drift.GetValueOrDefault(m.Field) + 1;
-                        Hosting.ControlPlaneTelemetry.MismatchFound(m.Field);
+                        Observability.ControlPlaneTelemetry.MismatchFound(m.Field);
                     }
 
                     run.MismatchCount += mismatches.Count;
@@ -231,7 +231,7 @@ internal sealed partial class Reconciler(
             await tx.CommitAsync(ct);
             if (correctedAt is { } at)
             {
-                Hosting.ControlPlaneTelemetry.DriftCorrected(at - (reportedSince ?? at));
+                Observability.ControlPlaneTelemetry.DriftCorrected(at - (reportedSince ?? at));
             }
 
             return (mismatches, repaired);

@@ -59,7 +59,7 @@ internal sealed class ReconciliationRepairAction(IStripeBilling stripe, PlanCata
         if (await CloseReportedAsync(db, request.TenantId, environment, ct) is { } open)
         {
             // Joined to the approval's transaction: timed once that commits.
-            db.AfterCommit(open.Row, () => Hosting.ControlPlaneTelemetry.DriftCorrected(now - open.Since));
+            db.AfterCommit(open.Row, () => Observability.ControlPlaneTelemetry.DriftCorrected(now - open.Since));
         }
 
         await db.SaveChangesAsync(ct);

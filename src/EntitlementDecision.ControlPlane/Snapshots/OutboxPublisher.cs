@@ -116,7 +116,7 @@ internal sealed partial class OutboxPublisher(
             var publishes = new List<Task<bool>>();
             foreach (var x in current.Where(x => keys.Contains((x.Entitlement.TenantId, x.Entitlement.Environment))))
             {
-                var span = Hosting.ControlPlaneTelemetry.Source.StartActivity("snapshot publish", System.Diagnostics.ActivityKind.Producer,
+                var span = Observability.ControlPlaneTelemetry.Source.StartActivity("snapshot publish", System.Diagnostics.ActivityKind.Producer,
                     Telemetry.TelemetrySetup.ParentFrom(parents.GetValueOrDefault((x.Entitlement.TenantId, x.Entitlement.Environment))));
                 span?.SetTag("ed.tenant_id", x.Entitlement.TenantId).SetTag("ed.environment", x.Entitlement.Environment).SetTag("ed.snapshot_version", x.Entitlement.Version);
                 publishes.Add(store.PublishAsync(EntitlementChanges.Resolve(catalog, x.Entitlement, Tenant.Blocks(x.Status), now, dunning), span?.Id));
@@ -149,7 +149,7 @@ internal sealed partial class OutboxPublisher(
             if (failure is null)
             {
                 row.PublishedAt = publishedAt;
-                Hosting.ControlPlaneTelemetry.OutboxPublished(publishedAt - row.CreatedAt);
+                Observability.ControlPlaneTelemetry.OutboxPublished(publishedAt - row.CreatedAt);
             }
         }
 

@@ -12,6 +12,9 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using EntitlementDecision.ControlPlane.Auth;
 using EntitlementDecision.Engine;
+using static EntitlementDecision.ControlPlane.Http.Problems;
+using static EntitlementDecision.ControlPlane.Http.RequestKeys;
+using static EntitlementDecision.ControlPlane.Subscriptions.SelfServiceBilling;
 
 namespace EntitlementDecision.ControlPlane.Subscriptions;
 
@@ -29,28 +32,15 @@ internal sealed record SessionDto(string Id, string? Url);
 /// from the token, never from the body): <c>POST /billing/checkout</c> and <c>POST /billing/portal</c> here, the plan changes in
 /// <see cref="PlanChangeEndpoints"/>. Every call is audited (actor <c>role:sub</c>, cause <c>request:&lt;Idempotency-Key or
 /// request id&gt;</c>). Stripe's errors are answered with <see cref="StripeProblemDetails.From"/>.
-/// <para>Retries never create a second Stripe object (<see cref="OperationId"/>): an <c>Idempotency-Key</c> request header (1-200
+/// <para>Retries never create a second Stripe object (<see cref="Http.RequestKeys.OperationId"/>): an <c>Idempotency-Key</c> request header (1-200
 /// printable ASCII characters) derives the Stripe idempotency key; without one, it derives from the state the request acts on.</para>
 /// </summary>
 internal static class CheckoutEndpoints
 {
-    /// <summary>Authorization policy: role owner or admin with a tenant_id claim.</summary>
-    public const string OwnerOrAdminPolicy = "tenant-billing-admin";
-
-    /// <summary>The request header a client sets to make its call idempotent.</summary>
-    public const string IdempotencyKeyHeader = "Idempotency-Key";
-
-    /// <summary>Subscription statuses of a live subscription (a second checkout would create a second subscription).</summary>
-    internal static readonly IReadOnlySet<string> LiveStatuses = new HashSet<string>(StringComparer.Ordinal) { "active", "trialing", "past_due", "unpaid", "paused" };
-
     public static void MapSelfServiceBillingEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapPost("/billing/checkout", Checkout).RequireAuthorization(OwnerOrAdminPolicy);
         app.MapPost("/billing/portal", Portal).RequireAuthorization(OwnerOrAdminPolicy);
-        app.MapPost("/billing/subscription/change", PlanChangeEndpoints.Change).RequireAuthorization(OwnerOrAdminPolicy);
-        app.MapDelete("/billing/subscription/change", PlanChangeEndpoints.CancelPendingChange).RequireAuthorization(OwnerOrAdminPolicy);
-        app.MapPost("/billing/subscription/cancel", PlanChangeEndpoints.Cancel).RequireAuthorization(OwnerOrAdminPolicy);
-        app.MapPost("/billing/subscription/resume", PlanChangeEndpoints.Resume).RequireAuthorization(OwnerOrAdminPolicy);
     }
 
     /// <summary>
@@ -193,81 +183,9 @@ internal static class CheckoutEndpoints
         }
     }
 
-    /// <summary>The plan's price a checkout or plan change uses (its first monthly price, else its first), or null when the plan
-    /// is unknown (<paramref name="plan"/> null), not active, not purchasable or has no price.</summary>
-    internal static CatalogPrice? PurchasablePrice(PlanCatalog catalog, string planId, out Plan? plan)
-    {
-        plan = catalog.TryGetPlan(planId, out var p) ? p : null;
-        return plan is { Active: true, Purchasable: true } ? PrimaryPrice(plan) : null;
-    }
-
-    /// <summary>A plan's first price with interval month, else its first price; null without prices.</summary>
-    internal static CatalogPrice? PrimaryPrice(Plan plan) =>
-        plan.Prices.FirstOrDefault(x => x.Interval == "month") ?? plan.Prices.FirstOrDefault();
-
-    /// <summary>The tenant and its entitlement row (tracked), or 404 (absent) / 409 (tenant suspended).</summary>
-    internal static async Task<(Tenant? Tenant, Entitlement? Row, ProblemHttpResult? Problem)> LoadAsync(EntitlementsDbContext db, string tenantId, string environment, CancellationToken ct)
-    {
-        var tenant = await db.Tenants.AsNoTracking().FirstOrDefaultAsync(t => t.TenantId == tenantId, ct);
-        if (tenant is null)
-        {
-            return (null, null, TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Tenant not found", detail: $"Tenant '{tenantId}' does not exist."));
-        }
-
-        if (tenant.Status != Tenant.Active)
-        {
-            return (tenant, null, Conflict($"Tenant '{tenantId}' is {tenant.Status}: billing changes are disabled until an operator resumes it."));
-        }
-
-        var row = await db.Entitlements.AsNoTracking().FirstOrDefaultAsync(e => e.TenantId == tenantId && e.Environment == environment, ct);
-        return row is null
-            ? (tenant, null, TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Entitlement not found", detail: $"No entitlement for your tenant in environment '{environment}'."))
-            : (tenant, row, null);
-    }
-
-    /// <summary>The <c>Idempotency-Key</c> header (null when absent); a problem when it is empty, longer than 200 or not printable ASCII.</summary>
-    internal static string? RequestKey(HttpContext http, out ProblemHttpResult? problem)
-    {
-        problem = null;
-        if (!http.Request.Headers.TryGetValue(IdempotencyKeyHeader, out var values))
-        {
-            return null;
-        }
-
-        var key = values.ToString();
-        if (values.Count != 1 || key.Length is 0 or > 200 || key.Any(c => c is < '!' or > '~'))
-        {
-            problem = BadRequest($"{IdempotencyKeyHeader} must be one value of 1-200 printable ASCII characters without spaces.");
-            return null;
-        }
-
-        return key;
-    }
-
-    /// <summary>
-    /// The operation id of a self-service Stripe call (its Stripe idempotency key derives from it): <paramref name="operation"/> with
-    /// the client's <c>Idempotency-Key</c> when sent, else with <paramref name="state"/>, what the request acts on (e.g. the row's
-    /// version), so a retried request on the same state is the same Stripe call and Stripe answers it again instead of creating a
-    /// second object (Stripe keeps keys at least 24 h). A request after a change of that state is a new call.
-    /// </summary>
-    internal static string OperationId(string operation, string? key, string state) => key is null ? $"{operation}:state:{state}" : $"{operation}:{key}";
-
     /// <summary>True when Stripe answered with the saved result of an earlier request of the same idempotency key (<c>Idempotent-Replayed: true</c>).</summary>
     internal static bool Replayed(global::Stripe.IStripeEntity entity) =>
         entity is global::Stripe.StripeEntity { StripeResponse: { } r } && r.Headers is { } h && h.TryGetValues("Idempotent-Replayed", out var v) && v.Contains("true");
-
-    /// <summary>The audit cause of a request: <c>request:&lt;Idempotency-Key&gt;</c>, else <c>request:&lt;request id&gt;</c>.</summary>
-    internal static string Cause(HttpContext http, string? key) => $"request:{key ?? http.TraceIdentifier}";
-
-    /// <summary>400 naming <paramref name="environment"/> when it breaks <see cref="Identifiers.IsEnvironment"/>; null when it is valid.</summary>
-    internal static ProblemHttpResult? InvalidEnvironment(string environment) =>
-        Identifiers.IsEnvironment(environment) ? null : BadRequest($"environment '{environment}' is not a valid environment name.");
-
-    internal static ProblemHttpResult BadRequest(string detail) =>
-        TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid request", detail: detail);
-
-    internal static ProblemHttpResult Conflict(string detail, IDictionary<string, object?>? extensions = null) =>
-        TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Conflict", detail: detail, extensions: extensions);
 
     /// <summary>
     /// Creates the Stripe customer of (tenant, environment) with operation id <c>customer:{tenant}:{environment}</c> (so retries and

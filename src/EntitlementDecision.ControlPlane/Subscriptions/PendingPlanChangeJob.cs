@@ -108,7 +108,7 @@ internal sealed partial class PendingPlanChangeJob(
         }
 
         var cause = $"pending_change:{planId}@{effectiveAt.UtcDateTime:O}";
-        var price = CheckoutEndpoints.PurchasablePrice(catalog, planId, out _);
+        var price = SelfServiceBilling.PurchasablePrice(catalog, planId, out _);
         var subscription = row.StripeSubscriptionId is { } id ? await stripe.GetSubscriptionAsync(id, ct) : null;
         var item = subscription is null ? null : PlanChanges.PlanItem(catalog, subscription);
         var reason = price is null ? $"plan '{planId}' is no longer purchasable"

@@ -14,6 +14,9 @@ using Microsoft.Extensions.Options;
 using EntitlementDecision.ControlPlane.Entitlements;
 using EntitlementDecision.ControlPlane.Auth;
 using EntitlementDecision.Engine;
+using static EntitlementDecision.ControlPlane.Http.Problems;
+using static EntitlementDecision.ControlPlane.Http.RequestKeys;
+using static EntitlementDecision.ControlPlane.Subscriptions.SelfServiceBilling;
 
 namespace EntitlementDecision.ControlPlane.Subscriptions;
 
@@ -43,29 +46,37 @@ internal static class PlanChangeEndpoints
     /// <summary>Statuses in which the plan may change (not while an invoice is unpaid).</summary>
     private static readonly IReadOnlySet<string> ChangeableStatuses = new HashSet<string>(StringComparer.Ordinal) { "active", "trialing" };
 
+    public static void MapPlanChangeEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/billing/subscription/change", Change).RequireAuthorization(OwnerOrAdminPolicy);
+        app.MapDelete("/billing/subscription/change", CancelPendingChange).RequireAuthorization(OwnerOrAdminPolicy);
+        app.MapPost("/billing/subscription/cancel", Cancel).RequireAuthorization(OwnerOrAdminPolicy);
+        app.MapPost("/billing/subscription/resume", Resume).RequireAuthorization(OwnerOrAdminPolicy);
+    }
+
     public static async Task<Results<Ok<PlanChangeDto>, ProblemHttpResult>> Change(
         PlanChangeRequest? body, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, IStripeBilling stripe,
         SubscriptionSync sync, RedisConnection redis, IOptions<SelfServiceBillingOptions> options, OutboxSignal signal, TimeProvider time, CancellationToken ct)
     {
-        var key = CheckoutEndpoints.RequestKey(http, out var keyProblem);
+        var key = RequestKey(http, out var keyProblem);
         if (keyProblem is not null)
         {
             return keyProblem;
         }
 
         var environment = body?.Environment ?? Identifiers.DefaultEnvironment;
-        if (CheckoutEndpoints.InvalidEnvironment(environment) is { } invalid)
+        if (InvalidEnvironment(environment) is { } invalid)
         {
             return invalid;
         }
 
         if (string.IsNullOrWhiteSpace(body?.PlanId))
         {
-            return CheckoutEndpoints.BadRequest("plan_id is required.");
+            return BadRequest("plan_id is required.");
         }
 
         var tenantId = user.TenantId()!;
-        var (_, row, problem) = await CheckoutEndpoints.LoadAsync(db, tenantId, environment, ct);
+        var (_, row, problem) = await LoadAsync(db, tenantId, environment, ct);
         if (problem is not null)
         {
             return problem;
@@ -73,18 +84,18 @@ internal static class PlanChangeEndpoints
 
         if (row!.StripeSubscriptionId is not { } subscriptionId || row.StripeStatus is not { } status || !ChangeableStatuses.Contains(status))
         {
-            return CheckoutEndpoints.Conflict(row.StripeSubscriptionId is null || row.StripeStatus is null or "canceled" or "incomplete_expired"
+            return Conflict(row.StripeSubscriptionId is null || row.StripeStatus is null or "canceled" or "incomplete_expired"
                 ? "You have no subscription to change: subscribe with POST /billing/checkout."
                 : $"Your subscription is {row.StripeStatus}: plans change only while it is active or trialing.");
         }
 
-        var cause = CheckoutEndpoints.Cause(http, key);
+        var cause = Cause(http, key);
         var now = time.GetUtcNow();
         if (body.PlanId == row.PlanId)
         {
             if (row.PendingPlanId is null)
             {
-                return CheckoutEndpoints.Conflict($"Your subscription is already on plan '{row.PlanId}'.");
+                return Conflict($"Your subscription is already on plan '{row.PlanId}'.");
             }
 
             var cleared = await UnderLockAsync(db, row, signal, locked =>
@@ -92,14 +103,14 @@ internal static class PlanChangeEndpoints
             return TypedResults.Ok(new PlanChangeDto("pending_change_cleared", row.PlanId!, row.PlanId, null, false, [], await ViewAsync(db, catalog, dunning, row, time, ct)));
         }
 
-        if (CheckoutEndpoints.PurchasablePrice(catalog, body.PlanId, out var target) is not { } targetPrice)
+        if (PurchasablePrice(catalog, body.PlanId, out var target) is not { } targetPrice)
         {
-            return CheckoutEndpoints.BadRequest(target is null
+            return BadRequest(target is null
                 ? $"Plan '{body.PlanId}' is not in the catalog."
                 : $"Plan '{target.Id}' cannot be subscribed to (not active, not purchasable or without a Stripe price).");
         }
 
-        var currentPrice = row.PlanId is { } currentPlanId && catalog.TryGetPlan(currentPlanId, out var current) ? CheckoutEndpoints.PrimaryPrice(current) : null;
+        var currentPrice = row.PlanId is { } currentPlanId && catalog.TryGetPlan(currentPlanId, out var current) ? PrimaryPrice(current) : null;
         if (PlanChanges.MonthlyAmount(targetPrice) > PlanChanges.MonthlyAmount(currentPrice))
         {
             return await UpgradeAsync(row, subscriptionId, target!, targetPrice, key, cause, user, db, catalog, dunning, stripe, sync, signal, time, ct);
@@ -108,7 +119,7 @@ internal static class PlanChangeEndpoints
         // A downgrade: at the period's end, and not below current usage unless the policy soft-locks.
         if (row.CurrentPeriodEnd is not { } effectiveAt)
         {
-            return CheckoutEndpoints.Conflict("The subscription's current period end is not known yet; try again when Stripe's events arrived.");
+            return Conflict("The subscription's current period end is not known yet; try again when Stripe's events arrived.");
         }
 
         IReadOnlyList<OverUsageDto> over;
@@ -125,7 +136,7 @@ internal static class PlanChangeEndpoints
         var softLocked = over.Count > 0;
         if (softLocked && options.Value.OverUsage == DowngradeOverUsagePolicy.Refuse)
         {
-            return CheckoutEndpoints.Conflict(
+            return Conflict(
                 string.Join("; ", over.Select(o => o.Describe(target!.Id))),
                 new Dictionary<string, object?> { ["plan_id"] = target!.Id, ["over_usage"] = over });
         }
@@ -141,12 +152,12 @@ internal static class PlanChangeEndpoints
         string? environment, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, OutboxSignal signal, TimeProvider time, CancellationToken ct)
     {
         environment ??= Identifiers.DefaultEnvironment;
-        if (CheckoutEndpoints.InvalidEnvironment(environment) is { } invalid)
+        if (InvalidEnvironment(environment) is { } invalid)
         {
             return invalid;
         }
 
-        var (_, row, problem) = await CheckoutEndpoints.LoadAsync(db, user.TenantId()!, environment, ct);
+        var (_, row, problem) = await LoadAsync(db, user.TenantId()!, environment, ct);
         if (problem is not null)
         {
             return problem;
@@ -154,7 +165,7 @@ internal static class PlanChangeEndpoints
 
         var pending = row!.PendingPlanId;
         var cleared = await UnderLockAsync(db, row, signal, locked =>
-            PlanChanges.SetPending(db, locked, null, null, user.Actor(), "billing.pending_change_canceled", CheckoutEndpoints.Cause(http, null), new { CanceledPlanId = locked.PendingPlanId }, time.GetUtcNow()), ct);
+            PlanChanges.SetPending(db, locked, null, null, user.Actor(), "billing.pending_change_canceled", Cause(http, null), new { CanceledPlanId = locked.PendingPlanId }, time.GetUtcNow()), ct);
         return cleared
             ? TypedResults.Ok(await ViewAsync(db, catalog, dunning, row, time, ct))
             : TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "No pending plan change", detail: $"There is no pending plan change in '{environment}'{(pending is null ? "" : " any more")}.");
@@ -178,27 +189,27 @@ internal static class PlanChangeEndpoints
         bool cancel, string? environment, HttpContext http, ClaimsPrincipal user, EntitlementsDbContext db, PlanCatalog catalog, DunningPolicy dunning, IStripeBilling stripe,
         SubscriptionSync sync, OutboxSignal signal, TimeProvider time, CancellationToken ct)
     {
-        var key = CheckoutEndpoints.RequestKey(http, out var keyProblem);
+        var key = RequestKey(http, out var keyProblem);
         if (keyProblem is not null)
         {
             return keyProblem;
         }
 
         environment ??= Identifiers.DefaultEnvironment;
-        if (CheckoutEndpoints.InvalidEnvironment(environment) is { } invalid)
+        if (InvalidEnvironment(environment) is { } invalid)
         {
             return invalid;
         }
 
-        var (_, row, problem) = await CheckoutEndpoints.LoadAsync(db, user.TenantId()!, environment, ct);
+        var (_, row, problem) = await LoadAsync(db, user.TenantId()!, environment, ct);
         if (problem is not null)
         {
             return problem;
         }
 
-        if (row!.StripeSubscriptionId is not { } subscriptionId || row.StripeStatus is not { } status || !CheckoutEndpoints.LiveStatuses.Contains(status))
+        if (row!.StripeSubscriptionId is not { } subscriptionId || row.StripeStatus is not { } status || !LiveStatuses.Contains(status))
         {
-            return CheckoutEndpoints.Conflict(cancel ? "You have no live subscription to cancel." : "You have no live subscription to resume: subscribe with POST /billing/checkout.");
+            return Conflict(cancel ? "You have no live subscription to cancel." : "You have no live subscription to resume: subscribe with POST /billing/checkout.");
         }
 
         if (row.CancelAtPeriodEnd == cancel && (!cancel || row.PendingPlanId is null))
@@ -209,17 +220,17 @@ internal static class PlanChangeEndpoints
         var now = time.GetUtcNow();
         if (!cancel && row.CurrentPeriodEnd is { } end && end <= now)
         {
-            return CheckoutEndpoints.Conflict("The period already ended: the subscription cannot be resumed; subscribe again with POST /billing/checkout.");
+            return Conflict("The period already ended: the subscription cannot be resumed; subscribe again with POST /billing/checkout.");
         }
 
-        var cause = CheckoutEndpoints.Cause(http, key);
+        var cause = Cause(http, key);
         Subscription updated;
         try
         {
             updated = await stripe.UpdateSubscriptionAsync(
                 subscriptionId,
                 new UpdateSubscriptionRequest(CancelAtPeriodEnd: cancel),
-                CheckoutEndpoints.OperationId($"{(cancel ? "cancel" : "resume")}:{row.TenantId}:{row.Environment}:{subscriptionId}", key, $"v{row.Version}"),
+                OperationId($"{(cancel ? "cancel" : "resume")}:{row.TenantId}:{row.Environment}:{subscriptionId}", key, $"v{row.Version}"),
                 ct);
         }
         catch (StripeException e)
@@ -262,13 +273,13 @@ internal static class PlanChangeEndpoints
             var subscription = await stripe.GetSubscriptionAsync(subscriptionId, ct);
             if (subscription is null || PlanChanges.PlanItem(catalog, subscription) is not { } item)
             {
-                return CheckoutEndpoints.Conflict($"Stripe has no subscription {subscriptionId} with an item to change; an operator should reconcile this tenant.");
+                return Conflict($"Stripe has no subscription {subscriptionId} with an item to change; an operator should reconcile this tenant.");
             }
 
             updated = await stripe.UpdateSubscriptionAsync(
                 subscriptionId,
                 new UpdateSubscriptionRequest(item.Id, targetPrice.Id, PlanChanges.UpgradeProration, Metadata: new Dictionary<string, string> { ["plan_id"] = target.Id }),
-                CheckoutEndpoints.OperationId($"upgrade:{row.TenantId}:{row.Environment}:{subscriptionId}:{target.Id}", key, $"v{row.Version}"),
+                OperationId($"upgrade:{row.TenantId}:{row.Environment}:{subscriptionId}:{target.Id}", key, $"v{row.Version}"),
                 ct);
         }
         catch (StripeException e)

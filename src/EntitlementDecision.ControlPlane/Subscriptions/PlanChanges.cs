@@ -49,7 +49,7 @@ internal static class PlanChanges
 
     /// <summary>
     /// A price's amount per month in the currency's minor unit, to rank plans: month as is, year / 12, week * 52 / 12, day * 365 / 12.
-    /// Plans are compared by their <see cref="CheckoutEndpoints.PrimaryPrice"/>; a plan without a price counts 0.
+    /// Plans are compared by their <see cref="SelfServiceBilling.PrimaryPrice"/>; a plan without a price counts 0.
     /// </summary>
     public static decimal MonthlyAmount(CatalogPrice? price) => price is null ? 0m : price.Interval switch
     {

@@ -76,7 +76,7 @@ internal static class SelfServiceBillingServices
         services.AddEnvironmentOptions<SelfServiceBillingOptions>();
         services.AddSingleton<PendingPlanChangeJob>();
         services.AddHostedService(sp => sp.GetRequiredService<PendingPlanChangeJob>());
-        services.AddAuthorizationBuilder().AddPolicy(CheckoutEndpoints.OwnerOrAdminPolicy, p => p
+        services.AddAuthorizationBuilder().AddPolicy(SelfServiceBilling.OwnerOrAdminPolicy, p => p
             .RequireAuthenticatedUser()
             .RequireClaim("role", Auth.Roles.Owner, Auth.Roles.Admin)
             .RequireClaim("tenant_id"));

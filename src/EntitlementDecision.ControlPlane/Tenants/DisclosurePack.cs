@@ -70,7 +70,7 @@ internal static class DisclosurePack
                 files.Add(($"statements/{environment}/{month:yyyy-MM}.json", Serialize(pack, options)));
             }
 
-            files.Add(($"integrity/{environment}.json", Serialize(await UsageEndpoints.IntegrityAsync(metering, tenantId, environment, (first, last), ct), options)));
+            files.Add(($"integrity/{environment}.json", Serialize(await UsageReports.IntegrityAsync(metering, tenantId, environment, (first, last), ct), options)));
         }
 
         var findings = await (from m in db.ReconciliationMismatches.AsNoTracking()

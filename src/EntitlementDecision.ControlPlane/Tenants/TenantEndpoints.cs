@@ -3,6 +3,7 @@ using EntitlementDecision.ControlPlane.Audit;
 using EntitlementDecision.ControlPlane.Configuration;
 using EntitlementDecision.ControlPlane.Auth;
 using EntitlementDecision.ControlPlane.Data;
+using EntitlementDecision.ControlPlane.Http;
 using EntitlementDecision.ControlPlane.Snapshots;
 using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Engine.Resolution;
@@ -219,7 +220,7 @@ internal static class TenantEndpoints
     {
         if (!user.MayReadTenant(tenantId))
         {
-            return Forbidden();
+            return Problems.Forbidden();
         }
 
         var tenant = await db.Tenants.AsNoTracking().FirstOrDefaultAsync(t => t.TenantId == tenantId, ct);
@@ -397,9 +398,6 @@ internal static class TenantEndpoints
         var versions = environments.ToDictionary(e => e.Environment, e => e.Version, StringComparer.Ordinal);
         return new(t.TenantId, t.Name, t.Status, t.CreatedAt, versions.Keys.Order(StringComparer.Ordinal).ToList(), versions, t.Region, t.AllowedRegions);
     }
-
-    internal static ProblemHttpResult Forbidden() =>
-        TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden", detail: "The token does not grant access to this tenant.");
 
     private static ProblemHttpResult TenantNotFound(string tenantId) =>
         TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Tenant not found", detail: $"No tenant '{tenantId}'.");

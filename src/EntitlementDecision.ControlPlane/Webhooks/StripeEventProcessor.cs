@@ -286,7 +286,7 @@ internal sealed partial class StripeEventProcessor(
 
     /// <summary>The processing Activity of <paramref name="record"/>, joining the delivery's trace (traceparent stored at receipt).</summary>
     private static System.Diagnostics.Activity? StartProcessing(StripeEventRecord record) =>
-        Hosting.ControlPlaneTelemetry.Source.StartActivity(
+        Observability.ControlPlaneTelemetry.Source.StartActivity(
                 "stripe_event process", System.Diagnostics.ActivityKind.Consumer, Telemetry.TelemetrySetup.ParentFrom(record.TraceParent))
             ?.SetTag("stripe.event_id", record.EventId).SetTag("stripe.event_type", record.Type).SetTag("ed.tenant_id", record.TenantId);
 

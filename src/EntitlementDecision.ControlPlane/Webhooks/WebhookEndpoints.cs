@@ -25,7 +25,6 @@ internal static class WebhookEndpoints
     public static void MapWebhookEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapPost("/billing/webhook", ReceiveWebhook).AllowAnonymous().DisableAntiforgery().RequireRateLimiting(WebhookServices.WebhookRateLimitPolicy);
-        app.MapWebhookOperatorEndpoints();
     }
 
     /// <summary>

@@ -25,7 +25,7 @@ internal sealed class WebhookMetrics : IDisposable
         _meter = meters.Create(MeterName);
         _events = _meter.CreateCounter<long>("ed.webhook.events", unit: "{event}", description: "Stripe webhook deliveries and processing results");
         _processingLag = _meter.CreateHistogram<double>("ed.webhook.processing_lag", unit: "s", description: "Webhook stored (2xx) -> applied (processed), per event",
-            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = Hosting.ControlPlaneTelemetry.LagBuckets });
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = Observability.ControlPlaneTelemetry.LagBuckets });
     }
 
     public void Received() => Add(0);

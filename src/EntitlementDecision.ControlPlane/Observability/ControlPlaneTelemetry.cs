@@ -1,12 +1,10 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using EntitlementDecision.Telemetry;
-
-namespace EntitlementDecision.ControlPlane.Hosting;
+namespace EntitlementDecision.ControlPlane.Observability;
 
 /// <summary>
-/// The control plane's spans (ActivitySource <c>EntitlementDecision.ControlPlane</c>) and metrics (Meter of the same name, plus
-/// <see cref="Webhooks.WebhookMetrics.MeterName"/>); names, units and labels are listed in README.md ("Metrics").
+/// The control plane's spans (ActivitySource <c>EntitlementDecision.ControlPlane</c>) and metrics (Meter of the same name); names,
+/// units and labels are listed in README.md ("Metrics"). A leaf: features record here, Hosting exports (see ControlPlaneTelemetrySetup).
 /// </summary>
 internal static class ControlPlaneTelemetry
 {
@@ -23,8 +21,6 @@ internal static class ControlPlaneTelemetry
     private static readonly Histogram<double> OutboxLag = Meter.CreateHistogram<double>("ed.outbox.publish_lag", "s", "Entitlement change committed -> snapshot published to Redis",
         advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LagBuckets });
     private static readonly Counter<long> Denied = Meter.CreateCounter<long>("ed.http.denied", "{request}", "Requests refused 401 or 403, by status and endpoint (route template)");
-
-    public static TelemetrySettings Settings => new("entitlement-controlplane", [Name], [Name, OperationalGauges.MeterName, Webhooks.WebhookMetrics.MeterName, EntitlementDecision.Stripe.Api.StripeRequestBudget.MeterName]) { Npgsql = true };
 
     public static void MismatchFound(string field) => ReconciliationMismatches.Add(1, new KeyValuePair<string, object?>("field", field));
 
