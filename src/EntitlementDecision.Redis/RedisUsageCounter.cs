@@ -15,14 +15,14 @@ namespace EntitlementDecision.Redis;
 /// </summary>
 public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamKeys? keys = null) : IUsageCounter
 {
-    /// <summary>How long a counter outlives its window (for late reads and the ledger check): as long as a usage event may be back-dated.</summary>
-    public static readonly TimeSpan CounterRetention = UsageEventValidation.MaxAge;
+    /// <summary><see cref="UsageCounting.CounterRetention"/>: how long a counter outlives its window.</summary>
+    public static readonly TimeSpan CounterRetention = UsageCounting.CounterRetention;
 
-    /// <summary>The shortest counter lifetime set, so a counter is never given an expiry in the past (it would vanish and limit nothing).</summary>
-    public static readonly TimeSpan MinCounterTtl = TimeSpan.FromHours(1);
+    /// <summary><see cref="UsageCounting.MinCounterTtl"/>: the shortest counter lifetime set.</summary>
+    public static readonly TimeSpan MinCounterTtl = UsageCounting.MinCounterTtl;
 
-    /// <summary>How long an event id is remembered: the idempotency horizon.</summary>
-    public static readonly TimeSpan DedupeRetention = TimeSpan.FromDays(40);
+    /// <summary><see cref="UsageCounting.DedupeRetention"/>: how long an event id is remembered.</summary>
+    public static readonly TimeSpan DedupeRetention = UsageCounting.DedupeRetention;
 
     // One call records a batch of events of ONE shard (every key in its hash slot), in arrival order, as if one by one.
     // KEYS: [1] events stream, [2] coverage hash, [3] generation marker; then per event i = 0..n-1:
@@ -31,6 +31,8 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
     //       [a+4] counter ttl (s, > 0), [a+5] dedupe ttl (s), [a+6] tenant_id, [a+7] environment, [a+8] event_id, [a+9] feature,
     //       [a+10] unit, [a+11] service, [a+12] occurred_at_ms, [a+13] window, [a+14] request_id, [a+15] trace_id,
     //       [a+16] source_digest, [a+17] origin.
+    // The decision is UsageCounting.Decide's, made here because it must be atomic with the counter's read and write (the contract
+    // tests, UsageCounterContract, prove the two agree); the mode name, lifetimes and MaxCount come from UsageCounting.
     // Returns 5 values per event: { outcome (0 accepted, 1 duplicate, 2 limit_exceeded, 3 rejected_undeclared, -1 refused),
     //   used_after, overage, undeclared (0|1), entry id or, when refused, the reason }.
     // A shared-key problem (no generation marker, a stream or the coverage of the wrong type) refuses the whole batch before any
@@ -93,7 +95,7 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
                 overage = used + quantity - math.max(limit, used)
               end
             end
-            if outcome == 0 and used + quantity > 9007199254740991 then
+            if outcome == 0 and used + quantity > 9007199254740991 then -- UsageCounting.MaxCount
               out[#out + 1] = -1; out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = 0
               out[#out + 1] = 'ED_USAGE counter ' .. counter .. ' would pass 2^53; nothing was recorded'
             else
@@ -121,20 +123,12 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
 
     private readonly UsageStreamKeys _keys = keys ?? UsageStreamKeys.Default;
 
-    /// <summary>The stream field value of a limit mode: hard, soft or report_only.</summary>
-    public static string LimitModeName(LimitMode mode) => mode switch
-    {
-        LimitMode.Soft => "soft",
-        LimitMode.ReportOnly => "report_only",
-        _ => "hard",
-    };
+    /// <summary>The stream field value of a limit mode (<see cref="UsageCounting.LimitModeName"/>).</summary>
+    public static string LimitModeName(LimitMode mode) => UsageCounting.LimitModeName(mode);
 
-    /// <summary>
-    /// Seconds the window's counter lives from <paramref name="receivedAt"/>: until <see cref="CounterRetention"/> after the window ends,
-    /// at least <see cref="MinCounterTtl"/>. Relative to the caller's clock, so a test clock or a skewed Redis clock cannot expire it early.
-    /// </summary>
+    /// <summary><see cref="UsageCounting.CounterLifetime"/> in whole seconds (rounded up), as EXPIRE takes it.</summary>
     internal static long CounterTtlSeconds(QuotaWindow window, DateTimeOffset receivedAt) =>
-        (long)Math.Ceiling(Math.Max((window.End + CounterRetention - receivedAt).TotalSeconds, MinCounterTtl.TotalSeconds));
+        (long)Math.Ceiling(UsageCounting.CounterLifetime(window, receivedAt).TotalSeconds);
 
     /// <summary>The counter and the generation marker in one MGET: without the marker the counter may have restarted at zero.</summary>
     public async ValueTask<long> GetUsedAsync(string tenantId, string environment, string featureKey, QuotaWindow window, CancellationToken cancellationToken)
