@@ -9,18 +9,43 @@ using Microsoft.EntityFrameworkCore;
 
 namespace EntitlementDecision.ControlPlane.Approvals;
 
-/// <summary>What an action answered: an HTTP status and its body (a DTO, or <see cref="ProblemDetails"/> when not 2xx).</summary>
-internal sealed record ActionOutcome(int Status, object Body)
+/// <summary>
+/// What an action answered, as a closed set: <see cref="Done"/> with its result, <see cref="Refused"/> with why (no HTTP status:
+/// <see cref="ActionResults"/> maps both to HTTP in the endpoint layer), or <see cref="StripeFailed"/> with Stripe's error.
+/// </summary>
+internal abstract record ActionOutcome
 {
-    public bool Succeeded => Status is >= 200 and < 300;
+    private ActionOutcome()
+    {
+    }
 
-    public static ActionOutcome Ok(object body) => new(StatusCodes.Status200OK, body);
+    public bool Succeeded => this is Done;
 
-    public static ActionOutcome Problem(int status, string title, string detail) =>
-        new(status, new ProblemDetails { Status = status, Title = title, Detail = detail });
+    public static ActionOutcome Ok(object body) => new Done(body);
 
-    /// <summary>As an HTTP result (ProblemDetails for a failure).</summary>
-    public IResult ToResult() => Body is ProblemDetails p ? TypedResults.Problem(p) : TypedResults.Json(Body, statusCode: Status);
+    public static ActionOutcome Problem(ActionRefusal reason, string title, string detail) => new Refused(reason, title, detail);
+
+    /// <summary>Executed; <paramref name="Body"/> is the result DTO.</summary>
+    public sealed record Done(object Body) : ActionOutcome;
+
+    /// <summary>Not executed, and why.</summary>
+    public sealed record Refused(ActionRefusal Reason, string Title, string Detail) : ActionOutcome;
+
+    /// <summary>Stripe refused or failed (<see cref="Stripe.Api.StripeProblemDetails.From"/>); nothing was applied.</summary>
+    public sealed record StripeFailed(ProblemDetails Details) : ActionOutcome;
+}
+
+/// <summary>Why an action was refused.</summary>
+internal enum ActionRefusal
+{
+    /// <summary>The tenant, row or event it names does not exist.</summary>
+    NotFound,
+
+    /// <summary>Its state does not allow it now (e.g. already deleted, a live subscription).</summary>
+    Conflict,
+
+    /// <summary>What it would apply is unusable (e.g. Stripe's object cannot be mapped).</summary>
+    Unprocessable,
 }
 
 /// <summary>An action to execute: the tenant (and environment), its validated request, who asked and why (the audit actor and cause).</summary>
@@ -146,8 +171,9 @@ internal sealed class ApprovalService(GovernanceOptions policy, IEnumerable<IApp
         approval.Status = Approval.Executed;
         approval.DecidedBy = user.Actor();
         approval.DecidedAt = now;
-        approval.ResultStatus = outcome.Status;
-        approval.Result = JsonSerializer.Serialize(outcome.Body, outcome.Body.GetType(), Json);
+        approval.ResultStatus = ActionResults.Status(outcome);
+        var body = ActionResults.Body(outcome);
+        approval.Result = JsonSerializer.Serialize(body, body.GetType(), Json);
         AuditLog.Add(db, approval.TenantId, approval.Environment, now, user.Actor(), "approval.approved", null,
             new { approval.Id, approval.Action, approval.ResultStatus }, $"approval:{approval.Id}");
         await db.SaveChangesAsync(ct);

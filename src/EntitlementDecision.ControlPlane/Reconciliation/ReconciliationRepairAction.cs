@@ -31,19 +31,19 @@ internal sealed class ReconciliationRepairAction(IStripeBilling stripe, PlanCata
         catch (StripeException e)
         {
             var problem = StripeProblemDetails.From(e);
-            return new ActionOutcome(problem.Status ?? StatusCodes.Status502BadGateway, problem);
+            return new ActionOutcome.StripeFailed(problem);
         }
 
         var now = time.GetUtcNow();
         if (subscription is null)
         {
-            return ActionOutcome.Problem(StatusCodes.Status409Conflict, "Subscription gone", $"Stripe no longer has subscription {subscriptionId}; nothing was applied.");
+            return ActionOutcome.Problem(ActionRefusal.Conflict, "Subscription gone", $"Stripe no longer has subscription {subscriptionId}; nothing was applied.");
         }
 
         var read = StripeSubscriptionMapper.FromRetrieved(subscription, now);
         if (!read.Succeeded)
         {
-            return ActionOutcome.Problem(StatusCodes.Status422UnprocessableEntity, "Unusable subscription", $"Stripe's subscription {subscriptionId}: {read.Error}");
+            return ActionOutcome.Problem(ActionRefusal.Unprocessable, "Unusable subscription", $"Stripe's subscription {subscriptionId}: {read.Error}");
         }
 
         var environment = request.Environment ?? Engine.Identifiers.DefaultEnvironment;
@@ -52,7 +52,7 @@ internal sealed class ReconciliationRepairAction(IStripeBilling stripe, PlanCata
         var tenant = await db.Tenants.AsNoTracking().FirstOrDefaultAsync(t => t.TenantId == request.TenantId, ct);
         if (row is null || tenant is null)
         {
-            return ActionOutcome.Problem(StatusCodes.Status404NotFound, "Entitlement not found", $"No entitlement for tenant '{request.TenantId}' in environment '{environment}'.");
+            return ActionOutcome.Problem(ActionRefusal.NotFound, "Entitlement not found", $"No entitlement for tenant '{request.TenantId}' in environment '{environment}'.");
         }
 
         new SubscriptionSync(db, catalog).Apply(row, read.Update, StateSource.Repair, revealedAt: now, request.Actor, "reconciliation.repair", request.Cause, now);

@@ -376,7 +376,7 @@ internal static class TenantEndpoints
         var tenant = row is null ? null : await db.Tenants.FirstOrDefaultAsync(t => t.TenantId == request.TenantId, ct);
         if (row is null || tenant is null)
         {
-            return ActionOutcome.Problem(StatusCodes.Status404NotFound, "Entitlement not found", $"No entitlement for tenant '{request.TenantId}' in environment '{environment}'.");
+            return ActionOutcome.Problem(ActionRefusal.NotFound, "Entitlement not found", $"No entitlement for tenant '{request.TenantId}' in environment '{environment}'.");
         }
 
         var now = time.GetUtcNow();

@@ -53,7 +53,7 @@ internal static class TenantLifecycle
         var live = rows.Where(e => e.StripeSubscriptionId is not null && IsLive(e.StripeStatus)).ToList();
         return live.Count == 0
             ? null
-            : ActionOutcome.Problem(StatusCodes.Status409Conflict, "Subscription still live",
+            : ActionOutcome.Problem(ActionRefusal.Conflict, "Subscription still live",
                 "Cancel first: " + string.Join("; ", live.Select(e => $"{e.Environment}: {e.StripeSubscriptionId} ({e.StripeStatus})"))
                 + " (POST /billing/subscription/cancel as the tenant's owner, or in Stripe), then wait for its cancellation webhook.");
     }
@@ -70,7 +70,7 @@ internal static class TenantLifecycle
 
         if (tenant.Status is Tenant.Deleting or Tenant.Deleted)
         {
-            return ActionOutcome.Problem(StatusCodes.Status409Conflict, "Already deleted", $"Tenant '{tenantId}' is {tenant.Status}.").ToResult();
+            return ActionOutcome.Problem(ActionRefusal.Conflict, "Already deleted", $"Tenant '{tenantId}' is {tenant.Status}.").ToResult();
         }
 
         if (LiveSubscription(await db.Entitlements.AsNoTracking().Where(e => e.TenantId == tenantId).ToListAsync(ct)) is { } live)
@@ -118,7 +118,7 @@ internal static class TenantLifecycle
         var rows = await db.Entitlements.FromSql($"SELECT * FROM entitlements WHERE tenant_id = {request.TenantId} ORDER BY environment FOR UPDATE").ToListAsync(ct);
         if (tenant.Status is Tenant.Deleting or Tenant.Deleted)
         {
-            return ActionOutcome.Problem(StatusCodes.Status409Conflict, "Already deleted", $"Tenant '{tenant.TenantId}' is {tenant.Status}.");
+            return ActionOutcome.Problem(ActionRefusal.Conflict, "Already deleted", $"Tenant '{tenant.TenantId}' is {tenant.Status}.");
         }
 
         if (LiveSubscription(rows) is { } live)
@@ -207,10 +207,10 @@ internal static class TenantLifecycle
     }
 
     internal static ActionOutcome TenantNotFound(string tenantId) =>
-        ActionOutcome.Problem(StatusCodes.Status404NotFound, "Tenant not found", $"No tenant '{tenantId}'.");
+        ActionOutcome.Problem(ActionRefusal.NotFound, "Tenant not found", $"No tenant '{tenantId}'.");
 
     private static ActionOutcome NotDeleting(Tenant tenant) =>
-        ActionOutcome.Problem(StatusCodes.Status409Conflict, "Not being deleted",
+        ActionOutcome.Problem(ActionRefusal.Conflict, "Not being deleted",
             $"Tenant '{tenant.TenantId}' is {tenant.Status}: only a deleting tenant (DELETE /tenants/{{id}} approved) can be purged.");
 }
 
@@ -261,7 +261,7 @@ internal sealed partial class PurgeJob(IServiceScopeFactory scopes, TimeProvider
         {
             var outcome = await TenantLifecycle.PurgeAsync(db, new ActionRequest(id, null, default, "system:purge-job", "retention"), time, ct);
             purged += outcome.Succeeded ? 1 : 0;
-            LogPurged(logger, id, outcome.Status);
+            LogPurged(logger, id, ActionResults.Status(outcome));
         }
 
         if (purged > 0)

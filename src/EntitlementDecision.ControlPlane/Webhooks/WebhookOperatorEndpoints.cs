@@ -152,12 +152,12 @@ internal static class WebhookOperatorEndpoints
         var row = (await db.StripeEvents.FromSql($"SELECT * FROM stripe_events WHERE event_id = {eventId} FOR UPDATE").ToListAsync(ct)).FirstOrDefault();
         if (row is null)
         {
-            return Approvals.ActionOutcome.Problem(404, "Event not found", $"No stored Stripe event '{eventId}'.");
+            return Approvals.ActionOutcome.Problem(Approvals.ActionRefusal.NotFound, "Event not found", $"No stored Stripe event '{eventId}'.");
         }
 
         if (row.Status != StripeEventRecord.Failed)
         {
-            return Approvals.ActionOutcome.Problem(409, "Event not failed", $"Event {eventId} is {row.Status}; only failed events can be retried.");
+            return Approvals.ActionOutcome.Problem(Approvals.ActionRefusal.Conflict, "Event not failed", $"Event {eventId} is {row.Status}; only failed events can be retried.");
         }
 
         var now = time.GetUtcNow();
