@@ -120,6 +120,42 @@ public sealed class StartupTests
         }
     }
 
+    [Fact]
+    public async Task Migrate_OnADatabaseFromBeforeTheBaseline_RefusesNamingWhatToDo_AndChangesNothing()
+    {
+        var database = await TestServices.CreateDatabaseAsync();
+        try
+        {
+            // A history written by the migrations that the baseline replaced (a developer's old .run/dev database).
+            await using (var connection = new Npgsql.NpgsqlConnection(database))
+            {
+                await connection.OpenAsync(TestContext.Current.CancellationToken);
+                await using var cmd = new Npgsql.NpgsqlCommand(
+                    """
+                    CREATE TABLE "__EFMigrationsHistory" ("MigrationId" varchar(150) PRIMARY KEY, "ProductVersion" varchar(32) NOT NULL);
+                    INSERT INTO "__EFMigrationsHistory" VALUES ('20261121082816_InitialCreate', '10.0.0');
+                    CREATE TABLE approvals (id text PRIMARY KEY);
+                    """, connection);
+                await cmd.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+            }
+
+            var (exit, output) = await RunAsync(ControlPlaneFactory.DefaultSettings(database), "migrate");
+            Assert.Equal(2, exit);
+            Assert.Contains("20261121082816_InitialCreate", output, StringComparison.Ordinal);
+            Assert.Contains("predates the squashed baseline", output, StringComparison.Ordinal);
+            Assert.DoesNotContain("42P07", output, StringComparison.Ordinal);
+
+            await using var check = new Npgsql.NpgsqlConnection(database);
+            await check.OpenAsync(TestContext.Current.CancellationToken);
+            await using var tables = new Npgsql.NpgsqlCommand("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name = 'tenants'", check);
+            Assert.Equal(0L, (long)(await tables.ExecuteScalarAsync(TestContext.Current.CancellationToken))!);
+        }
+        finally
+        {
+            await TestServices.DropDatabaseAsync(database);
+        }
+    }
+
     /// <summary>Runs the control plane with exactly <paramref name="settings"/> as its ED_/STRIPE_ environment; returns exit code and stdout+stderr.</summary>
     private static async Task<(int ExitCode, string Output)> RunAsync(IReadOnlyDictionary<string, string?> settings, params string[] args)
     {

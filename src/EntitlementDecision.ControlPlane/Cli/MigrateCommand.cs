@@ -27,9 +27,20 @@ internal static class MigrateCommand
 
         var options = new DbContextOptionsBuilder<EntitlementsDbContext>().UseNpgsql(connectionString).Options;
         await using var db = new EntitlementsDbContext(options);
+        await using var metering = MeteringDbContext.Create(connectionString);
+        try
+        {
+            await MigrationHistory.EnsureKnownAsync(db, ct);
+            await MigrationHistory.EnsureKnownAsync(metering, ct);
+        }
+        catch (InvalidOperationException e)
+        {
+            await error.WriteLineAsync("migrate: " + e.Message);
+            return 2;
+        }
+
         var pending = (await db.Database.GetPendingMigrationsAsync(ct)).ToList();
         await db.Database.MigrateAsync(ct);
-        await using var metering = MeteringDbContext.Create(connectionString);
         pending.AddRange(await metering.Database.GetPendingMigrationsAsync(ct));
         await metering.Database.MigrateAsync(ct);
         await output.WriteLineAsync($"Applied {pending.Count} migration(s){(pending.Count > 0 ? ": " + string.Join(", ", pending) : "")}.");

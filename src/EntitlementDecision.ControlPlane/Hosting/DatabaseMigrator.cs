@@ -16,8 +16,11 @@ internal sealed partial class DatabaseMigrator(IServiceScopeFactory scopes, ILog
         var catalog = scope.ServiceProvider.GetRequiredService<PlanCatalog>();
         LogCatalog(logger, catalog.Version, catalog.ContentHash);
         var db = scope.ServiceProvider.GetRequiredService<EntitlementsDbContext>();
+        var metering = scope.ServiceProvider.GetRequiredService<Metering.MeteringDbContext>();
+        await MigrationHistory.EnsureKnownAsync(db, cancellationToken);
+        await MigrationHistory.EnsureKnownAsync(metering, cancellationToken);
         await db.Database.MigrateAsync(cancellationToken);
-        await scope.ServiceProvider.GetRequiredService<Metering.MeteringDbContext>().Database.MigrateAsync(cancellationToken);
+        await metering.Database.MigrateAsync(cancellationToken);
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
