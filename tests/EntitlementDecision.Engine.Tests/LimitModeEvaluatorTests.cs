@@ -9,21 +9,8 @@ public sealed class LimitModeEvaluatorTests
 {
     private static readonly DateTimeOffset Now = new(2026, 11, 21, 12, 0, 0, TimeSpan.Zero);
 
-    private static Snapshot Create(LimitMode mode, long limit, ResetPeriod period = ResetPeriod.Month, DateTimeOffset? periodStart = null, DateTimeOffset? periodEnd = null) => new(
-        "t-1",
-        "production",
-        4,
-        "pro",
-        PlanSource.Subscription,
-        SubscriptionState.Active,
-        comped: false,
-        suspended: false,
-        currentPeriodEnd: periodEnd,
-        generatedAt: Now,
-        catalogVersion: "test.1",
-        features: [new FeatureGrant("meter", FeatureKind.Metered, limit, period, LimitMode: mode, Unit: "unit")],
-        inactiveFeatureKeys: [],
-        currentPeriodStart: periodStart);
+    private static Snapshot Create(LimitMode mode, long limit, ResetPeriod period = ResetPeriod.Month, DateTimeOffset? periodStart = null, DateTimeOffset? periodEnd = null) =>
+        SnapshotBuilder.For().WithVersion(4).WithGeneratedAt(Now).WithPeriod(periodStart, periodEnd).WithMetered("meter", limit, period, mode, "unit").Build();
 
     [Theory]
     // mode, used, requested → allowed, reason, over limit, overage, remaining (limit 10)

@@ -16,27 +16,16 @@ internal static class TestSnapshots
     public const long DayLimit = 3;
 
     public static Snapshot Create(
-        bool suspended = false, long version = 7, string tenantId = "t-1", DateTimeOffset? graceEndsAt = null, DateTimeOffset? suspendAt = null) => new(
-        tenantId,
-        "production",
-        version,
-        "pro",
-        PlanSource.Subscription,
-        SubscriptionState.Active,
-        comped: false,
-        suspended: suspended,
-        currentPeriodEnd: null,
-        generatedAt: new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero),
-        catalogVersion: "test.1",
-        features:
-        [
-            new FeatureGrant(BooleanFeature, FeatureKind.Boolean, -1, ResetPeriod.None),
-            new FeatureGrant(MonthMetered, FeatureKind.Metered, MonthLimit, ResetPeriod.Month),
-            new FeatureGrant(DayMetered, FeatureKind.Metered, DayLimit, ResetPeriod.Day),
-            new FeatureGrant(UnlimitedMetered, FeatureKind.Metered, -1, ResetPeriod.Month),
-            new FeatureGrant(WriteFeature, FeatureKind.Boolean, -1, ResetPeriod.None, Write: true),
-        ],
-        inactiveFeatureKeys: [InactiveFeature],
-        graceEndsAt: graceEndsAt,
-        suspendAt: suspendAt);
+        bool suspended = false, long version = 7, string tenantId = "t-1", DateTimeOffset? graceEndsAt = null, DateTimeOffset? suspendAt = null) =>
+        SnapshotBuilder.For(tenantId)
+            .WithVersion(version)
+            .WithSuspended(suspended)
+            .WithBoolean(BooleanFeature)
+            .WithMetered(MonthMetered, MonthLimit, ResetPeriod.Month)
+            .WithMetered(DayMetered, DayLimit, ResetPeriod.Day)
+            .WithMetered(UnlimitedMetered, -1, ResetPeriod.Month)
+            .WithBoolean(WriteFeature, write: true)
+            .WithInactive(InactiveFeature)
+            .WithDunning(graceEndsAt, suspendAt)
+            .Build();
 }

@@ -6,33 +6,28 @@ namespace EntitlementDecision.Redis.Tests;
 
 public sealed class SnapshotCodecTests
 {
-    private static Snapshot Full(PlanSource source = PlanSource.Comped, SubscriptionState state = SubscriptionState.PastDue, DateTimeOffset? periodEnd = null) => new(
-        "tenant-codec",
-        "staging",
-        9_007_199_254_740_993, // above 2^53: must survive as an int64
-        "business",
-        source,
-        state,
-        comped: true,
-        suspended: true,
-        currentPeriodEnd: periodEnd,
-        generatedAt: new DateTimeOffset(2026, 11, 21, 10, 11, 12, TimeSpan.FromHours(2)).AddTicks(1234567),
-        catalogVersion: "2026-11-21.1",
-        features:
-        [
-            new FeatureGrant("projects", FeatureKind.Boolean, -1, ResetPeriod.None),
-            new FeatureGrant("api_calls", FeatureKind.Metered, -1, ResetPeriod.Month),
-            new FeatureGrant("exports", FeatureKind.Metered, 500, ResetPeriod.Day, false, LimitMode.Soft, "export"),
-            new FeatureGrant("seats", FeatureKind.Metered, 5, ResetPeriod.BillingPeriod, true, LimitMode.ReportOnly, "seat"),
-            new FeatureGrant("project_edits", FeatureKind.Boolean, -1, ResetPeriod.None, Write: true),
-            new FeatureGrant("dashboards", FeatureKind.Boolean, -1, ResetPeriod.None, Degradation: Degradation.FailOpen, MaxStalenessSeconds: 0),
-            new FeatureGrant("searches", FeatureKind.Metered, 9, ResetPeriod.Month, Degradation: Degradation.FailOpen, MaxStalenessSeconds: 30),
-        ],
-        inactiveFeatureKeys: ["sso", "advanced_reports"],
-        currentPeriodStart: periodEnd?.AddMonths(-1),
-        accessDeadline: periodEnd,
-        graceEndsAt: periodEnd?.AddDays(3),
-        suspendAt: periodEnd?.AddDays(14));
+    private static Snapshot Full(PlanSource source = PlanSource.Comped, SubscriptionState state = SubscriptionState.PastDue, DateTimeOffset? periodEnd = null) =>
+        SnapshotBuilder.For("tenant-codec")
+            .WithEnvironment("staging")
+            .WithVersion(9_007_199_254_740_993) // above 2^53: must survive as an int64
+            .WithPlan("business", source)
+            .WithState(state)
+            .WithComped()
+            .WithSuspended()
+            .WithPeriod(periodEnd?.AddMonths(-1), periodEnd)
+            .WithGeneratedAt(new DateTimeOffset(2026, 11, 21, 10, 11, 12, TimeSpan.FromHours(2)).AddTicks(1234567))
+            .WithCatalogVersion("2026-11-21.1")
+            .WithBoolean("projects")
+            .WithMetered("api_calls", -1, ResetPeriod.Month)
+            .WithMetered("exports", 500, ResetPeriod.Day, LimitMode.Soft, "export")
+            .WithMetered("seats", 5, ResetPeriod.BillingPeriod, LimitMode.ReportOnly, "seat", write: true)
+            .WithBoolean("project_edits", write: true)
+            .WithBoolean("dashboards", degradation: Degradation.FailOpen, maxStalenessSeconds: 0)
+            .WithMetered("searches", 9, ResetPeriod.Month, degradation: Degradation.FailOpen, maxStalenessSeconds: 30)
+            .WithInactive("sso", "advanced_reports")
+            .WithAccessDeadline(periodEnd)
+            .WithDunning(periodEnd?.AddDays(3), periodEnd?.AddDays(14))
+            .Build();
 
     private static void AssertSame(Snapshot expected, Snapshot actual)
     {
@@ -69,8 +64,12 @@ public sealed class SnapshotCodecTests
     [Fact]
     public void DunningScheduleBeforeTheEpoch_EncodesAsStillInThePast()
     {
-        var original = new Snapshot("t", "production", 1, "pro", PlanSource.Subscription, SubscriptionState.Unpaid, false, false, null,
-            DateTimeOffset.UnixEpoch, "c", [], [], graceEndsAt: DateTimeOffset.MinValue.AddDays(3), suspendAt: DateTimeOffset.MinValue.AddDays(14));
+        var original = SnapshotBuilder.For("t")
+            .WithState(SubscriptionState.Unpaid)
+            .WithGeneratedAt(DateTimeOffset.UnixEpoch)
+            .WithCatalogVersion("c")
+            .WithDunning(DateTimeOffset.MinValue.AddDays(3), DateTimeOffset.MinValue.AddDays(14))
+            .Build();
 
         var decoded = SnapshotCodec.Decode(SnapshotCodec.Encode(original));
 

@@ -30,20 +30,14 @@ internal static class TestRedis
 
     public static string NewTenant() => $"t-{Guid.NewGuid():N}";
 
-    public static Snapshot Snapshot(string tenantId, long version, string environment = "production", string planId = "pro") => new(
-        tenantId,
-        environment,
-        version,
-        planId,
-        PlanSource.Subscription,
-        SubscriptionState.Active,
-        comped: false,
-        suspended: false,
-        currentPeriodEnd: null,
-        generatedAt: new DateTimeOffset(2026, 11, 21, 12, 0, 0, TimeSpan.Zero).AddSeconds(version),
-        catalogVersion: "test.1",
-        features: [new FeatureGrant("api_calls", FeatureKind.Metered, 100, ResetPeriod.Month)],
-        inactiveFeatureKeys: []);
+    public static Snapshot Snapshot(string tenantId, long version, string environment = "production", string planId = "pro") =>
+        SnapshotBuilder.For(tenantId)
+            .WithEnvironment(environment)
+            .WithVersion(version)
+            .WithPlan(planId)
+            .WithGeneratedAt(new DateTimeOffset(2026, 11, 21, 12, 0, 0, TimeSpan.Zero).AddSeconds(version))
+            .WithMetered("api_calls", 100, ResetPeriod.Month)
+            .Build();
 
     /// <summary>Awaits <paramref name="task"/> at most <paramref name="seconds"/>; a TimeoutException names what was awaited.</summary>
     public static async Task<T> Within<T>(Task<T> task, string what, double seconds = 10)

@@ -350,16 +350,12 @@ public abstract class UsageCounterContract
     }
 
     // Through UsageRecorder: the answer's fields (UsageRecording.Answer) from each counter's outcome.
-    private static Snapshot Plan(string tenant) => new(
-        tenant, "production", 1, "pro", PlanSource.Subscription, SubscriptionState.Active, comped: false, suspended: false, currentPeriodEnd: null,
-        generatedAt: At, catalogVersion: "test.1",
-        features:
-        [
-            new FeatureGrant("api_calls", FeatureKind.Metered, 5, ResetPeriod.Month, Unit: "call"),
-            new FeatureGrant("exports", FeatureKind.Metered, 5, ResetPeriod.Month, LimitMode: LimitMode.Soft),
-            new FeatureGrant("reports", FeatureKind.Metered, 5, ResetPeriod.Month, LimitMode: LimitMode.ReportOnly),
-        ],
-        inactiveFeatureKeys: []);
+    private static Snapshot Plan(string tenant) => SnapshotBuilder.For(tenant)
+        .WithGeneratedAt(At)
+        .WithMetered("api_calls", 5, ResetPeriod.Month, unit: "call")
+        .WithMetered("exports", 5, ResetPeriod.Month, LimitMode.Soft)
+        .WithMetered("reports", 5, ResetPeriod.Month, LimitMode.ReportOnly)
+        .Build();
 
     private ValueTask<UsageRecordResult> Through(string tenant, string feature, long quantity, string eventId, DateTimeOffset? at = null) =>
         new UsageRecorder(Counter).RecordAsync(Plan(tenant), new UsageEvent(tenant, "", feature, quantity, eventId, at ?? At), UsageOrigin.Http, At, Token);

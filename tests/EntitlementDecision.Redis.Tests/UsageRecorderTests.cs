@@ -19,27 +19,17 @@ public sealed class UsageRecorderTests
         _recorder = new UsageRecorder(TestRedis.Connection, keys: _keys);
     }
 
-    private static Snapshot Snapshot(string tenant, DateTimeOffset? periodStart = null, DateTimeOffset? periodEnd = null, bool suspended = false, LimitMode exportsMode = LimitMode.Soft) => new(
-        tenant,
-        "production",
-        1,
-        "pro",
-        PlanSource.Subscription,
-        SubscriptionState.Active,
-        comped: false,
-        suspended: suspended,
-        currentPeriodEnd: periodEnd,
-        generatedAt: Now,
-        catalogVersion: "test.1",
-        features:
-        [
-            new FeatureGrant("projects", FeatureKind.Boolean, -1, ResetPeriod.None),
-            new FeatureGrant("api_calls", FeatureKind.Metered, 50, ResetPeriod.Month, Unit: "call"),
-            new FeatureGrant("exports", FeatureKind.Metered, 3, ResetPeriod.Day, LimitMode: exportsMode, Unit: "export"),
-            new FeatureGrant("compute_minutes", FeatureKind.Metered, 100, ResetPeriod.BillingPeriod, LimitMode: LimitMode.ReportOnly, Unit: "minute"),
-        ],
-        inactiveFeatureKeys: ["sso"],
-        currentPeriodStart: periodStart);
+    private static Snapshot Snapshot(string tenant, DateTimeOffset? periodStart = null, DateTimeOffset? periodEnd = null, bool suspended = false, LimitMode exportsMode = LimitMode.Soft) =>
+        SnapshotBuilder.For(tenant)
+            .WithSuspended(suspended)
+            .WithPeriod(periodStart, periodEnd)
+            .WithGeneratedAt(Now)
+            .WithBoolean("projects")
+            .WithMetered("api_calls", 50, ResetPeriod.Month, unit: "call")
+            .WithMetered("exports", 3, ResetPeriod.Day, exportsMode, "export")
+            .WithMetered("compute_minutes", 100, ResetPeriod.BillingPeriod, LimitMode.ReportOnly, "minute")
+            .WithInactive("sso")
+            .Build();
 
     private static UsageEvent Event(string tenant, string feature = "api_calls", long quantity = 1, string? eventId = null, DateTimeOffset? at = null, string unit = "") =>
         new(tenant, "", feature, quantity, eventId ?? Guid.NewGuid().ToString("N"), at, "api-gateway", unit);
@@ -305,11 +295,13 @@ public sealed class UsageRecorderTests
     {
         var tenant = TestRedis.NewTenant();
         var graceEnds = Now.AddDays(graceEndedDaysAgo);
-        var snapshot = new Snapshot(
-            tenant, "production", 2, "pro", PlanSource.Subscription, SubscriptionState.PastDue, comped: false, suspended: false,
-            currentPeriodEnd: null, generatedAt: Now, catalogVersion: "test.1",
-            features: [new FeatureGrant("uploads", FeatureKind.Metered, 10, ResetPeriod.Month, Write: true, Unit: "file")],
-            inactiveFeatureKeys: [], graceEndsAt: graceEnds, suspendAt: graceEnds.AddDays(11));
+        var snapshot = SnapshotBuilder.For(tenant)
+            .WithVersion(2)
+            .WithState(SubscriptionState.PastDue)
+            .WithGeneratedAt(Now)
+            .WithMetered("uploads", 10, ResetPeriod.Month, unit: "file", write: true)
+            .WithDunning(graceEnds, graceEnds.AddDays(11))
+            .Build();
 
         var result = await Record(snapshot, Event(tenant, "uploads"));
 

@@ -89,31 +89,23 @@ internal static class TestData
     public static string NewTenant() => $"t-{Guid.NewGuid():N}";
 
     public static Snapshot Snapshot(
-        string tenantId, long version, string environment = "production", bool suspended = false, DateTimeOffset? graceEndsAt = null, DateTimeOffset? suspendAt = null) => new(
-        tenantId,
-        environment,
-        version,
-        $"plan-v{version}",
-        PlanSource.Subscription,
-        SubscriptionState.Active,
-        comped: false,
-        suspended: suspended,
-        currentPeriodEnd: null,
-        generatedAt: DateTimeOffset.UnixEpoch,
-        catalogVersion: "test.1",
-        features:
-        [
-            new FeatureGrant("projects", FeatureKind.Boolean, -1, ResetPeriod.None),
-            new FeatureGrant("api_calls", FeatureKind.Metered, 10, ResetPeriod.Month),
-            new FeatureGrant("exports", FeatureKind.Metered, 3, ResetPeriod.Day),
-            new FeatureGrant("events", FeatureKind.Metered, -1, ResetPeriod.Month),
-            new FeatureGrant("project_edits", FeatureKind.Boolean, -1, ResetPeriod.None, Write: true),
-            new FeatureGrant("dashboards", FeatureKind.Boolean, -1, ResetPeriod.None, Degradation: Degradation.FailOpen, MaxStalenessSeconds: 60),
-            new FeatureGrant("searches", FeatureKind.Metered, 5, ResetPeriod.Month, Degradation: Degradation.FailOpen),
-        ],
-        inactiveFeatureKeys: ["sso"],
-        graceEndsAt: graceEndsAt,
-        suspendAt: suspendAt);
+        string tenantId, long version, string environment = "production", bool suspended = false, DateTimeOffset? graceEndsAt = null, DateTimeOffset? suspendAt = null) =>
+        SnapshotBuilder.For(tenantId)
+            .WithEnvironment(environment)
+            .WithVersion(version)
+            .WithPlan($"plan-v{version}")
+            .WithSuspended(suspended)
+            .WithGeneratedAt(DateTimeOffset.UnixEpoch)
+            .WithBoolean("projects")
+            .WithMetered("api_calls", 10, ResetPeriod.Month)
+            .WithMetered("exports", 3, ResetPeriod.Day)
+            .WithMetered("events", -1, ResetPeriod.Month)
+            .WithBoolean("project_edits", write: true)
+            .WithBoolean("dashboards", degradation: Degradation.FailOpen, maxStalenessSeconds: 60)
+            .WithMetered("searches", 5, ResetPeriod.Month, degradation: Degradation.FailOpen)
+            .WithInactive("sso")
+            .WithDunning(graceEndsAt, suspendAt)
+            .Build();
 
     /// <summary>A <see cref="ServerCallContext"/> for calling handlers directly (they use only its cancellation token).</summary>
     public static ServerCallContext Context() => new TestServerCallContext(TestContext.Current.CancellationToken);

@@ -26,26 +26,14 @@ public sealed class UsagePathTests
     public UsagePathTests()
     {
         _service = new ServiceUnderTest(_source, _usage, new SidecarOptions(), new FakeTimeProvider(Now));
-        _source.Put(new Snapshot(
-            _tenant,
-            "production",
-            3,
-            "pro",
-            PlanSource.Subscription,
-            SubscriptionState.Active,
-            comped: false,
-            suspended: false,
-            currentPeriodEnd: new DateTimeOffset(2026, 12, 5, 9, 30, 0, TimeSpan.Zero),
-            generatedAt: Now,
-            catalogVersion: "test.1",
-            features:
-            [
-                new FeatureGrant("api_calls", FeatureKind.Metered, 10, ResetPeriod.Month, Unit: "call"),
-                new FeatureGrant("exports", FeatureKind.Metered, 3, ResetPeriod.Day, LimitMode: LimitMode.Soft, Unit: "export"),
-                new FeatureGrant("compute_minutes", FeatureKind.Metered, 100, ResetPeriod.BillingPeriod, LimitMode: LimitMode.ReportOnly, Unit: "minute"),
-            ],
-            inactiveFeatureKeys: [],
-            currentPeriodStart: new DateTimeOffset(2026, 11, 5, 9, 30, 0, TimeSpan.Zero)));
+        _source.Put(SnapshotBuilder.For(_tenant)
+            .WithVersion(3)
+            .WithPeriod(new DateTimeOffset(2026, 11, 5, 9, 30, 0, TimeSpan.Zero), new DateTimeOffset(2026, 12, 5, 9, 30, 0, TimeSpan.Zero))
+            .WithGeneratedAt(Now)
+            .WithMetered("api_calls", 10, ResetPeriod.Month, unit: "call")
+            .WithMetered("exports", 3, ResetPeriod.Day, LimitMode.Soft, "export")
+            .WithMetered("compute_minutes", 100, ResetPeriod.BillingPeriod, LimitMode.ReportOnly, "minute")
+            .Build());
     }
 
     private RecordUsageRequest Usage(string feature = "api_calls", long quantity = 1, string unit = "") => new()

@@ -32,17 +32,15 @@ public sealed class UsageIngestionFixture() : MeteringFixture(14)
     public async Task PublishSnapshotAsync(string tenant, long apiCallsLimit, long version = 1)
     {
         var now = DateTimeOffset.UtcNow;
-        Assert.True(await new RedisSnapshotStore(Redis).PublishAsync(new Snapshot(
-            tenant, "production", version, "pro", PlanSource.Subscription, SubscriptionState.Active, comped: false, suspended: false,
-            currentPeriodEnd: now.AddDays(20), generatedAt: now, catalogVersion: "test",
-            features:
-            [
-                new FeatureGrant("api_calls", FeatureKind.Metered, apiCallsLimit, ResetPeriod.Month, Unit: "call"),
-                new FeatureGrant("exports", FeatureKind.Metered, 3, ResetPeriod.Day, LimitMode: LimitMode.Soft, Unit: "export"),
-                new FeatureGrant("advanced_reports", FeatureKind.Boolean, -1, ResetPeriod.None),
-            ],
-            inactiveFeatureKeys: [],
-            currentPeriodStart: now.AddDays(-10))));
+        Assert.True(await new RedisSnapshotStore(Redis).PublishAsync(SnapshotBuilder.For(tenant)
+            .WithVersion(version)
+            .WithPeriod(now.AddDays(-10), now.AddDays(20))
+            .WithGeneratedAt(now)
+            .WithCatalogVersion("test")
+            .WithMetered("api_calls", apiCallsLimit, ResetPeriod.Month, unit: "call")
+            .WithMetered("exports", 3, ResetPeriod.Day, LimitMode.Soft, "export")
+            .WithBoolean("advanced_reports")
+            .Build()));
     }
 
     /// <summary>POST /usage/events with a raw body.</summary>
