@@ -122,32 +122,16 @@ public sealed class SampleAuthenticationTests
     {
         // The sample as its own process (as a team runs it): WebApplicationFactory disposes a host that fails to start and can
         // surface that as ObjectDisposedException instead of the start-up error.
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet")
-        {
-            ArgumentList = { "exec", Path.Combine(AppContext.BaseDirectory, "EntitlementDecision.Samples.ProductApi.dll") },
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            Environment = { ["ED_TOKEN_SIGNING_KEY"] = key, ["ED_SIDECAR_URL"] = "http://127.0.0.1:1", ["ASPNETCORE_URLS"] = "http://127.0.0.1:0" },
-        };
-        using var sample = System.Diagnostics.Process.Start(start)!;
-        var stdout = sample.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        var stderr = sample.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-        using var bound = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        bound.CancelAfter(TimeSpan.FromSeconds(60)); // a bound, not a latency check: a sample that starts would serve forever
-        try
-        {
-            await sample.WaitForExitAsync(bound.Token);
-        }
-        finally
-        {
-            if (!sample.HasExited)
-            {
-                sample.Kill(entireProcessTree: true);
-            }
-        }
+        // 60 s is a bound, not a latency check: a sample that starts would serve forever.
+        var run = await TestProcess.RunAsync(
+            "dotnet",
+            ["exec", Path.Combine(AppContext.BaseDirectory, "EntitlementDecision.Samples.ProductApi.dll")],
+            TimeSpan.FromSeconds(60),
+            environment: new Dictionary<string, string?> { ["ED_TOKEN_SIGNING_KEY"] = key, ["ED_SIDECAR_URL"] = "http://127.0.0.1:1", ["ASPNETCORE_URLS"] = "http://127.0.0.1:0" },
+            cancellationToken: TestContext.Current.CancellationToken);
 
-        Assert.NotEqual(0, sample.ExitCode);
-        Assert.Contains("ED_TOKEN_SIGNING_KEY is required", await stdout + await stderr, StringComparison.Ordinal);
+        Assert.NotEqual(0, run.ExitCode);
+        Assert.Contains("ED_TOKEN_SIGNING_KEY is required", run.Output, StringComparison.Ordinal);
     }
 
     // The header and payload of one token under the signature of another: what a caller editing its token's tenant sends.

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 
 namespace EntitlementDecision.ControlPlane.Tests;
 
@@ -160,41 +159,24 @@ public sealed class StartupTests
     private static async Task<(int ExitCode, string Output)> RunAsync(IReadOnlyDictionary<string, string?> settings, params string[] args)
     {
         var dll = typeof(Program).Assembly.Location;
-        var start = new ProcessStartInfo("dotnet", [dll, .. args])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = RepoPaths.Root,
-        };
-        foreach (var name in Variables)
-        {
-            start.Environment.Remove(name);
-        }
-
+        var environment = Variables.ToDictionary(name => name, string? (_) => null);
         foreach (var (key, value) in settings)
         {
             if (value is not null)
             {
-                start.Environment[key] = value;
+                environment[key] = value;
             }
         }
 
-        start.Environment["ED_CONTROLPLANE_URL"] = "http://127.0.0.1:0";
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        environment["ED_CONTROLPLANE_URL"] = "http://127.0.0.1:0";
         try
         {
-            await process.WaitForExitAsync(timeout.Token);
+            var run = await TestProcess.RunAsync("dotnet", [dll, .. args], TimeSpan.FromSeconds(30), RepoPaths.Root, environment, TestContext.Current.CancellationToken);
+            return (run.ExitCode, run.Output);
         }
-        catch (OperationCanceledException)
+        catch (TimeoutException)
         {
-            process.Kill(entireProcessTree: true);
             throw new TimeoutException("the control plane did not exit: start-up validation did not fail");
         }
-
-        return (process.ExitCode, await stdout + await stderr);
     }
 }

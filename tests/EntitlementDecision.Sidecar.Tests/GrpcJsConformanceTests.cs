@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 
 namespace EntitlementDecision.Sidecar.Tests;
@@ -12,7 +11,7 @@ public sealed partial class GrpcJsConformanceTests
     [Fact]
     public async Task Conformance_GrpcJsSuite_AllPass()
     {
-        var root = FindRepositoryRoot();
+        var root = RepoPaths.Root;
         var interop = Path.Combine(root, "tests", "interop");
         Assert.True(
             Directory.Exists(Path.Combine(interop, "node_modules", "@grpc", "grpc-js")),
@@ -21,32 +20,12 @@ public sealed partial class GrpcJsConformanceTests
         var (app, port) = await ConformanceService.StartAsync();
         await using var _ = app;
 
-        var startInfo = new ProcessStartInfo("node", ["--test-reporter=spec", Path.Combine(interop, "conformance.mjs")])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = root,
-        };
-        startInfo.Environment["GRPC_TARGET"] = $"127.0.0.1:{port}";
-        using var process = Process.Start(startInfo) ?? throw new InvalidOperationException("could not start node");
-        var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        timeout.CancelAfter(TimeSpan.FromMinutes(2));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-
-        var output = await stdout + await stderr;
+        var run = await TestProcess.RunAsync(
+            "node", ["--test-reporter=spec", Path.Combine(interop, "conformance.mjs")], TimeSpan.FromMinutes(2), root,
+            new Dictionary<string, string?> { ["GRPC_TARGET"] = $"127.0.0.1:{port}" }, TestContext.Current.CancellationToken);
+        var output = run.Output;
         TestContext.Current.TestOutputHelper?.WriteLine(output);
-        Assert.True(process.ExitCode == 0, $"conformance.mjs exited with {process.ExitCode}:\n{output}");
+        Assert.True(run.ExitCode == 0, $"conformance.mjs exited with {run.ExitCode}:\n{output}");
         // node:test's spec summary: "ℹ pass N" and "ℹ fail M".
         var passed = SummaryCount("pass").Match(output);
         var failed = SummaryCount("fail").Match(output);
@@ -55,18 +34,6 @@ public sealed partial class GrpcJsConformanceTests
         Assert.True(int.Parse(passed.Groups["n"].Value, System.Globalization.CultureInfo.InvariantCulture) >= 13, output);
     }
 
-    private static string FindRepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "EntitlementDecision.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("EntitlementDecision.sln not found above " + AppContext.BaseDirectory);
-    }
 
     private static Regex SummaryCount(string kind) => new($"^ℹ {kind} (?<n>\\d+)$", RegexOptions.Multiline);
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 
 namespace EntitlementDecision.Stripe.Tests;
@@ -87,47 +86,17 @@ public sealed class StripeNodeInteropTests
             Assert.Fail($"Stripe's Node SDK is not installed in {InteropDir}/node_modules: run `npm ci --prefix tests/stripe-interop` from the repository root first.");
         }
 
-        var start = new ProcessStartInfo("node")
-        {
-            WorkingDirectory = RepoPaths.Root,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(Path.Combine("tests", "stripe-interop", script));
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        Process process;
         try
         {
-            process = Process.Start(start) ?? throw new InvalidOperationException("node did not start");
+            var run = await TestProcess.RunAsync(
+                "node", [Path.Combine("tests", "stripe-interop", script), .. args], TimeSpan.FromSeconds(60), RepoPaths.Root,
+                cancellationToken: TestContext.Current.CancellationToken);
+            return new NodeRun(run.ExitCode, run.StdOut, run.StdErr);
         }
         catch (System.ComponentModel.Win32Exception ex)
         {
             Assert.Fail($"Could not run `node` (Node 20+ must be on PATH): {ex.Message}");
             throw;
-        }
-
-        using (process)
-        {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(60));
-            var stdout = process.StandardOutput.ReadToEndAsync(timeout.Token);
-            var stderr = process.StandardError.ReadToEndAsync(timeout.Token);
-            try
-            {
-                await process.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                throw;
-            }
-
-            return new NodeRun(process.ExitCode, await stdout, await stderr);
         }
     }
 }

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Text;
 using System.Text.Json.Nodes;
 using EntitlementDecision.Contracts.V1;
 using EntitlementDecision.Stripe;
@@ -218,32 +217,18 @@ internal sealed class FaultStack : IAsyncDisposable
         await Db.DisposeAsync();
     }
 
+    // A timed-out command reads as exit -1 with a message naming it, for the callers' own failure reports.
     private static async Task<(int Exit, string Output)> RunProcessAsync(string file, string[] args, TimeSpan timeout)
     {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        foreach (var a in args)
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {file}");
-        process.StandardInput.Close();
-        var output = new StringBuilder();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
         try
         {
-            await process.WaitForExitAsync(cts.Token);
+            var run = await TestProcess.RunAsync(file, args, timeout);
+            return (run.ExitCode, run.Output.Trim());
         }
-        catch (OperationCanceledException)
+        catch (TimeoutException ex)
         {
-            process.Kill(entireProcessTree: true);
-            return (-1, $"{file} {string.Join(' ', args)} did not finish within {timeout.TotalSeconds} s");
+            return (-1, ex.Message);
         }
-
-        output.Append(await stdout).Append(await stderr);
-        return (process.ExitCode, output.ToString().Trim());
     }
 
     private static string Required(string name) =>
