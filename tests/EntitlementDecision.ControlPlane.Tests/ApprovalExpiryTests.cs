@@ -14,17 +14,8 @@ public sealed class ApprovalExpiryWorld : StripeWorld
         HostTime = Clock;
     }
 
-    public MovableClock Clock { get; } = new();
-
-    /// <summary>The system clock moved by what <see cref="Advance"/> added (timers and delays still run on the system's).</summary>
-    public sealed class MovableClock : TimeProvider
-    {
-        private long _offsetTicks;
-
-        public override DateTimeOffset GetUtcNow() => System.GetUtcNow().AddTicks(Interlocked.Read(ref _offsetTicks));
-
-        public void Advance(TimeSpan by) => Interlocked.Add(ref _offsetTicks, by.Ticks);
-    }
+    /// <summary>The system clock moved by what Advance added (timers and delays still run on the system's).</summary>
+    public ShiftedClock Clock { get; } = new();
 }
 
 /// <summary>

@@ -8,21 +8,14 @@ using Microsoft.Extensions.Options;
 
 namespace EntitlementDecision.ControlPlane.Tests;
 
-/// <summary>The system clock moved by an offset the test sets (timers and delays still run on the system's).</summary>
-public sealed class ConsoleSessionClock : TimeProvider
-{
-    public TimeSpan Offset { get; set; }
-
-    public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + Offset;
-}
-
 /// <summary>The standard host (shipped defaults) on its own database, with a clock the tests move instead of waiting.</summary>
 public sealed class ConsoleSessionWorld : IAsyncLifetime
 {
     private string _database = "";
     private ControlPlaneFactory? _factory;
 
-    public ConsoleSessionClock Clock { get; } = new();
+    // The system clock moved by an offset the test sets (timers and delays still run on the system's).
+    public ShiftedClock Clock { get; } = new();
 
     public ControlPlaneFixture Host { get; private set; } = null!;
 

@@ -3,24 +3,15 @@ using EntitlementDecision.ControlPlane.Subscriptions;
 
 namespace EntitlementDecision.ControlPlane.Tests;
 
-/// <summary>
-/// A clock that stands at one instant, 600 ms into its second (timers and delays still run on the system's), shared by the
-/// control plane and the fake Stripe API: our own API changes are stamped X.600 while Stripe stamps its events X.
-/// </summary>
-public sealed class StandingClock : TimeProvider
-{
-    private readonly DateTimeOffset _now = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()).AddMilliseconds(600);
-
-    public override DateTimeOffset GetUtcNow() => _now;
-}
-
 /// <summary>Payload mode (ED_WEBHOOK_REREAD=off, this world's set-up) with our changes and Stripe's events in one second.</summary>
 public sealed class SameSecondPayloadWorld : SelfServiceWorld
 {
     public SameSecondPayloadWorld()
     {
         Overrides["ED_WEBHOOK_REREAD"] = "off";
-        var clock = new StandingClock();
+        // One instant, 600 ms into its second, shared by the control plane and the fake Stripe API: our own API changes are
+        // stamped X.600 while Stripe stamps its events X (timers and delays still run on the system's).
+        var clock = ShiftedClock.StandingInThisSecond(600);
         StripeOptions.TimeProvider = clock;
         HostTime = clock;
     }
