@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using EntitlementDecision.Contracts.V1;
+using EntitlementDecision.Engine;
 using EntitlementDecision.Engine.Decisions;
 using EntitlementDecision.Engine.Snapshots;
 using EntitlementDecision.Sidecar;
@@ -37,7 +38,7 @@ public class SnapshotCacheBenchmarks
     {
         var snapshot = Fixtures.ProSnapshot();
         _cache = new SnapshotCache(new MemorySnapshotSource(snapshot), new SidecarOptions(), TimeProvider.System);
-        _ = _cache.GetAsync(snapshot.TenantId, snapshot.Environment, default).AsTask().GetAwaiter().GetResult();
+        _ = _cache.GetAsync(new TenantKey(snapshot.Environment, snapshot.TenantId), default).AsTask().GetAwaiter().GetResult();
         // 100k other tenants so the lookup is in a realistically sized table.
         for (var i = 0; i < 100_000; i++)
         {
@@ -46,7 +47,7 @@ public class SnapshotCacheBenchmarks
     }
 
     [Benchmark(Description = "SnapshotCache.GetAsync: hit")]
-    public Snapshot? Hit() => _cache.GetAsync("bench-tenant", "production", default).Result;
+    public Snapshot? Hit() => _cache.GetAsync(new TenantKey("production", "bench-tenant"), default).Result;
 }
 
 /// <summary>The whole in-process handler: DecisionService.CheckEntitlement (validation, L1 cache, usage read, evaluator,
@@ -65,7 +66,7 @@ public class CheckEntitlementHandlerBenchmarks
         var snapshot = Fixtures.ProSnapshot();
         var options = new SidecarOptions();
         var cache = new SnapshotCache(new MemorySnapshotSource(snapshot), options, TimeProvider.System);
-        _ = cache.GetAsync(snapshot.TenantId, snapshot.Environment, default).AsTask().GetAwaiter().GetResult();
+        _ = cache.GetAsync(new TenantKey(snapshot.Environment, snapshot.TenantId), default).AsTask().GetAwaiter().GetResult();
         _service = new DecisionService(cache, new ConstantUsageCounter(41_000), options, TimeProvider.System);
         _context = new TestServerCallContext(CancellationToken.None);
     }

@@ -3,6 +3,7 @@ using System.Diagnostics.Metrics;
 using System.Text.Json;
 using BenchmarkDotNet.Attributes;
 using EntitlementDecision.Contracts.V1;
+using EntitlementDecision.Engine;
 using EntitlementDecision.Sidecar;
 using EntitlementDecision.Sidecar.DecisionLog;
 using EntitlementDecision.TestSupport;
@@ -48,7 +49,7 @@ public class DecisionLogBenchmarks
         var snapshot = Fixtures.ProSnapshot();
         var options = new SidecarOptions();
         var cache = new SnapshotCache(new MemorySnapshotSource(snapshot), options, TimeProvider.System);
-        _ = cache.GetAsync(snapshot.TenantId, snapshot.Environment, default).AsTask().GetAwaiter().GetResult();
+        _ = cache.GetAsync(new TenantKey(snapshot.Environment, snapshot.TenantId), default).AsTask().GetAwaiter().GetResult();
         _serviceOff = new DecisionService(cache, new ConstantUsageCounter(41_000), options, TimeProvider.System);
         _serviceOn = new DecisionService(cache, new ConstantUsageCounter(41_000), options, TimeProvider.System, _kept);
         _context = new TestServerCallContext(CancellationToken.None);

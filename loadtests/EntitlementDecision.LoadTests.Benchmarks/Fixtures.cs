@@ -1,3 +1,4 @@
+using EntitlementDecision.Engine;
 using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Engine.Snapshots;
 
@@ -30,14 +31,14 @@ internal static class Fixtures
 /// <summary>A snapshot source that answers from memory (the L1 cache's inner source in the benchmarks).</summary>
 internal sealed class MemorySnapshotSource(Snapshot snapshot) : ISnapshotSource
 {
-    public ValueTask<Snapshot?> GetAsync(string tenantId, string environment, CancellationToken cancellationToken) =>
-        new(tenantId == snapshot.TenantId && environment == snapshot.Environment ? snapshot : null);
+    public ValueTask<Snapshot?> GetAsync(TenantKey tenant, CancellationToken cancellationToken) =>
+        new(tenant == snapshot.Key ? snapshot : null);
 }
 
 /// <summary>A usage counter with a constant count (no Redis).</summary>
 internal sealed class ConstantUsageCounter(long used) : IUsageCounter
 {
-    public ValueTask<long> GetUsedAsync(string tenantId, string environment, string featureKey, QuotaWindow window, CancellationToken cancellationToken) => new(used);
+    public ValueTask<long> GetUsedAsync(TenantKey tenant, string featureKey, QuotaWindow window, CancellationToken cancellationToken) => new(used);
 
     public ValueTask<UsageRecordOutcome> RecordAsync(UsageRecordCommand command, CancellationToken cancellationToken) =>
         new(new UsageRecordOutcome(UsageOutcome.Accepted, used + command.Event.Quantity));

@@ -1,3 +1,5 @@
+using EntitlementDecision.Engine;
+
 namespace EntitlementDecision.Redis;
 
 /// <summary>
@@ -19,12 +21,12 @@ public static class RedisKeys
 
     /// <summary>The shard of a tenant: FNV-1a (32 bit) of "environment:tenant" as UTF-16 code units, modulo <see cref="Shards"/>.
     /// Stable across processes and versions (string.GetHashCode is not).</summary>
-    public static int ShardOf(string environment, string tenantId)
+    public static int ShardOf(TenantKey tenant)
     {
         var hash = 2166136261u;
-        foreach (var c in environment) hash = (hash ^ c) * 16777619u;
+        foreach (var c in tenant.Environment) hash = (hash ^ c) * 16777619u;
         hash = (hash ^ ':') * 16777619u;
-        foreach (var c in tenantId) hash = (hash ^ c) * 16777619u;
+        foreach (var c in tenant.TenantId) hash = (hash ^ c) * 16777619u;
         return (int)(hash % Shards);
     }
 
@@ -48,15 +50,15 @@ public static class RedisKeys
     public const string LedgerGroup = "ledger";
 
     /// <summary>Hash { v: version, d: serialized TenantSnapshot }.</summary>
-    public static string Snapshot(string environment, string tenantId) => $"ed:snap:{Tag(environment, tenantId)}:{environment}:{tenantId}";
+    public static string Snapshot(TenantKey tenant) => $"ed:snap:{Tag(tenant)}:{tenant.Environment}:{tenant.TenantId}";
 
     /// <summary>Integer counter of units used in one window.</summary>
-    public static string UsageCounter(string environment, string tenantId, string featureKey, string windowKey) =>
-        $"ed:use:{Tag(environment, tenantId)}:{environment}:{tenantId}:{featureKey}:{windowKey}";
+    public static string UsageCounter(TenantKey tenant, string featureKey, string windowKey) =>
+        $"ed:use:{Tag(tenant)}:{tenant.Environment}:{tenant.TenantId}:{featureKey}:{windowKey}";
 
     /// <summary>Marker that a usage event id was counted (the idempotency key).</summary>
-    public static string UsageEvent(string environment, string tenantId, string eventId) =>
-        $"ed:evt:{Tag(environment, tenantId)}:{environment}:{tenantId}:{eventId}";
+    public static string UsageEvent(TenantKey tenant, string eventId) =>
+        $"ed:evt:{Tag(tenant)}:{tenant.Environment}:{tenant.TenantId}:{eventId}";
 
-    private static string Tag(string environment, string tenantId) => ShardTags[ShardOf(environment, tenantId)];
+    private static string Tag(TenantKey tenant) => ShardTags[ShardOf(tenant)];
 }

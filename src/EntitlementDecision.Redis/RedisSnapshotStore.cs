@@ -1,3 +1,4 @@
+using EntitlementDecision.Engine;
 using EntitlementDecision.Engine.Snapshots;
 using StackExchange.Redis;
 
@@ -27,12 +28,12 @@ public sealed class RedisSnapshotStore(IConnectionMultiplexer redis, UsageStream
         """;
 
     /// <summary>Reads the stored snapshot; null when none. Throws <see cref="StoreUnavailableException"/> when Redis cannot be reached.</summary>
-    public async ValueTask<Snapshot?> GetAsync(string tenantId, string environment, CancellationToken cancellationToken)
+    public async ValueTask<Snapshot?> GetAsync(TenantKey tenant, CancellationToken cancellationToken)
     {
         RedisValue data;
         try
         {
-            data = await redis.GetDatabase().HashGetAsync(RedisKeys.Snapshot(environment, tenantId), "d").ConfigureAwait(false);
+            data = await redis.GetDatabase().HashGetAsync(RedisKeys.Snapshot(tenant), "d").ConfigureAwait(false);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
@@ -46,7 +47,7 @@ public sealed class RedisSnapshotStore(IConnectionMultiplexer redis, UsageStream
 
         // Absent tenants only: one more read, so the hot path (a present snapshot) pays nothing.
         if (generationMarkers is not null
-            && !await MarkerExistsAsync(generationMarkers.Generation(RedisKeys.ShardOf(environment, tenantId))).ConfigureAwait(false))
+            && !await MarkerExistsAsync(generationMarkers.Generation(RedisKeys.ShardOf(tenant))).ConfigureAwait(false))
         {
             throw new StoreUnavailableException("Redis lost its data and the heal has not finished: the tenant's snapshot is not back yet");
         }
@@ -76,8 +77,8 @@ public sealed class RedisSnapshotStore(IConnectionMultiplexer redis, UsageStream
     {
         var result = await redis.GetDatabase().ScriptEvaluateAsync(
             PublishScript,
-            [RedisKeys.Snapshot(snapshot.Environment, snapshot.TenantId)],
-            [snapshot.Version, SnapshotCodec.Encode(snapshot, traceParent), RedisKeys.InvalidationChannel(RedisKeys.ShardOf(snapshot.Environment, snapshot.TenantId))]).ConfigureAwait(false);
+            [RedisKeys.Snapshot(snapshot.Key)],
+            [snapshot.Version, SnapshotCodec.Encode(snapshot, traceParent), RedisKeys.InvalidationChannel(RedisKeys.ShardOf(snapshot.Key))]).ConfigureAwait(false);
         return (int)result == 1;
     }
 }

@@ -1,3 +1,4 @@
+using EntitlementDecision.Engine;
 using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Engine.Snapshots;
 using EntitlementDecision.Engine.Usage;
@@ -131,13 +132,13 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
         (long)Math.Ceiling(UsageCounting.CounterLifetime(window, receivedAt).TotalSeconds);
 
     /// <summary>The counter and the generation marker in one MGET: without the marker the counter may have restarted at zero.</summary>
-    public async ValueTask<long> GetUsedAsync(string tenantId, string environment, string featureKey, QuotaWindow window, CancellationToken cancellationToken)
+    public async ValueTask<long> GetUsedAsync(TenantKey tenant, string featureKey, QuotaWindow window, CancellationToken cancellationToken)
     {
         RedisValue[] values;
         try
         {
             values = await redis.GetDatabase().StringGetAsync(
-                [RedisKeys.UsageCounter(environment, tenantId, featureKey, window.Key), _keys.Generation(RedisKeys.ShardOf(environment, tenantId))]).ConfigureAwait(false);
+                [RedisKeys.UsageCounter(tenant, featureKey, window.Key), _keys.Generation(RedisKeys.ShardOf(tenant))]).ConfigureAwait(false);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
@@ -166,7 +167,7 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
             throw new ArgumentException("the usage event must be normalized (timestamp set)", nameof(command));
         }
 
-        var shard = RedisKeys.ShardOf(command.Event.Environment, command.Event.TenantId);
+        var shard = RedisKeys.ShardOf(new TenantKey(command.Event.Environment, command.Event.TenantId));
         var pending = new PendingRecord(command);
         var queue = LazyInitializer.EnsureInitialized(ref _queues[shard]);
         queue.Items.Enqueue(pending);
@@ -253,8 +254,9 @@ public sealed class RedisUsageCounter(IConnectionMultiplexer redis, UsageStreamK
         {
             var command = batch[i].Command;
             var e = command.Event;
-            keys[3 + 2 * i] = RedisKeys.UsageCounter(e.Environment, e.TenantId, e.FeatureKey, command.Window.Key);
-            keys[4 + 2 * i] = RedisKeys.UsageEvent(e.Environment, e.TenantId, e.EventId);
+            var tenant = new TenantKey(e.Environment, e.TenantId);
+            keys[3 + 2 * i] = RedisKeys.UsageCounter(tenant, e.FeatureKey, command.Window.Key);
+            keys[4 + 2 * i] = RedisKeys.UsageEvent(tenant, e.EventId);
             var a = 17 * i;
             args[a] = e.Quantity;
             args[a + 1] = command.Limit;

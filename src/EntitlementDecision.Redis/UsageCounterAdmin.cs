@@ -1,3 +1,4 @@
+using EntitlementDecision.Engine;
 using StackExchange.Redis;
 
 namespace EntitlementDecision.Redis;
@@ -28,7 +29,7 @@ public sealed class UsageCounterAdmin(IConnectionMultiplexer redis)
                 continue;
             }
 
-            tasks.Add(db.StringSetAsync(RedisKeys.UsageCounter(c.Environment, c.TenantId, c.Feature, c.WindowKey), c.Value, ttl));
+            tasks.Add(db.StringSetAsync(RedisKeys.UsageCounter(new TenantKey(c.Environment, c.TenantId), c.Feature, c.WindowKey), c.Value, ttl));
         }
 
         await Task.WhenAll(tasks).ConfigureAwait(false);
@@ -39,7 +40,7 @@ public sealed class UsageCounterAdmin(IConnectionMultiplexer redis)
     {
         var db = redis.GetDatabase();
         var tasks = markers.Where(m => m.RemainingTtl > TimeSpan.Zero)
-            .Select(m => (Task)db.StringSetAsync(RedisKeys.UsageEvent(m.Environment, m.TenantId, m.EventId), "1", m.RemainingTtl)).ToList();
+            .Select(m => (Task)db.StringSetAsync(RedisKeys.UsageEvent(new TenantKey(m.Environment, m.TenantId), m.EventId), "1", m.RemainingTtl)).ToList();
         await Task.WhenAll(tasks).ConfigureAwait(false);
     }
 
@@ -47,7 +48,7 @@ public sealed class UsageCounterAdmin(IConnectionMultiplexer redis)
     public async Task<long?[]> GetCountersAsync(IReadOnlyList<UsageCounterValue> counters)
     {
         var db = redis.GetDatabase();
-        var values = await Task.WhenAll(counters.Select(c => db.StringGetAsync(RedisKeys.UsageCounter(c.Environment, c.TenantId, c.Feature, c.WindowKey)))).ConfigureAwait(false);
+        var values = await Task.WhenAll(counters.Select(c => db.StringGetAsync(RedisKeys.UsageCounter(new TenantKey(c.Environment, c.TenantId), c.Feature, c.WindowKey)))).ConfigureAwait(false);
         return values.Select(v => v.IsNull ? (long?)null : (long)v).ToArray();
     }
 
@@ -55,6 +56,6 @@ public sealed class UsageCounterAdmin(IConnectionMultiplexer redis)
     public async Task<bool[]> HasEventMarkersAsync(IReadOnlyList<(string Environment, string TenantId, string EventId)> events)
     {
         var db = redis.GetDatabase();
-        return await Task.WhenAll(events.Select(e => db.KeyExistsAsync(RedisKeys.UsageEvent(e.Environment, e.TenantId, e.EventId)))).ConfigureAwait(false);
+        return await Task.WhenAll(events.Select(e => db.KeyExistsAsync(RedisKeys.UsageEvent(new TenantKey(e.Environment, e.TenantId), e.EventId)))).ConfigureAwait(false);
     }
 }

@@ -1,3 +1,4 @@
+using EntitlementDecision.Engine;
 using EntitlementDecision.Engine.Snapshots;
 using StackExchange.Redis;
 
@@ -47,7 +48,7 @@ public sealed class UsageInvalidEventWriter(IConnectionMultiplexer redis, UsageS
         try
         {
             // The stream of the shard the event names (any strings: an invalid event may name no tenant).
-            var shard = RedisKeys.ShardOf(fields.GetValueOrDefault("environment", ""), fields.GetValueOrDefault("tenant_id", ""));
+            var shard = RedisKeys.ShardOf(new TenantKey(fields.GetValueOrDefault("environment", ""), fields.GetValueOrDefault("tenant_id", "")));
             var id = await redis.GetDatabase().ScriptEvaluateAsync(AppendScript, [_keys.Events(shard)], args.ToArray()).ConfigureAwait(false);
             return UsageStreamConsumer.LedgerId(shard, (string?)id ?? "");
         }

@@ -1,4 +1,5 @@
 using EntitlementDecision.Contracts.V1;
+using EntitlementDecision.Engine;
 using EntitlementDecision.Engine.Decisions;
 using EntitlementDecision.Engine.Snapshots;
 using EntitlementDecision.Engine.Usage;
@@ -16,7 +17,7 @@ namespace EntitlementDecision.Sidecar;
 internal interface ISnapshotReader : ISnapshotSource
 {
     /// <summary>See <see cref="SnapshotCache.ReadAsync"/>: minVersion > 0 waits for that version or throws <see cref="SnapshotVersionNotReachedException"/>.</summary>
-    ValueTask<HeldSnapshot> ReadAsync(string tenantId, string environment, long minVersion, TimeSpan maxWait, CancellationToken cancellationToken);
+    ValueTask<HeldSnapshot> ReadAsync(TenantKey tenant, long minVersion, TimeSpan maxWait, CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -167,7 +168,7 @@ internal sealed class DecisionService(
             throw CheckValidation.Invalid(error.Message);
         }
 
-        var snapshot = await snapshots.GetAsync(normalized.TenantId, normalized.Environment, context.CancellationToken).ConfigureAwait(false);
+        var snapshot = await snapshots.GetAsync(new TenantKey(normalized.Environment, normalized.TenantId), context.CancellationToken).ConfigureAwait(false);
         var result = await _recorder.RecordAsync(snapshot, normalized, UsageOrigin.Grpc, now, context.CancellationToken).ConfigureAwait(false);
         if (result.Status == UsageRecordStatus.Invalid)
         {
@@ -277,7 +278,8 @@ internal sealed class DecisionService(
 
     private async ValueTask<CheckEntitlementResponse> DecideAsync(CheckEntitlementRequest request, string environment, TimeSpan versionWait, CancellationToken cancellationToken)
     {
-        var read = snapshots.ReadAsync(request.TenantId, environment, request.MinSnapshotVersion, versionWait, cancellationToken);
+        var tenant = new TenantKey(environment, request.TenantId);
+        var read = snapshots.ReadAsync(tenant, request.MinSnapshotVersion, versionWait, cancellationToken);
         var held = read.IsCompletedSuccessfully ? read.Result : await read.ConfigureAwait(false);
         var fromMemory = !held.Loaded;
         var snapshot = held.Snapshot;
@@ -287,7 +289,7 @@ internal sealed class DecisionService(
             long used;
             try
             {
-                used = await usage.GetUsedAsync(request.TenantId, environment, request.FeatureKey, QuotaWindow.For(snapshot, grant, now), cancellationToken).ConfigureAwait(false);
+                used = await usage.GetUsedAsync(tenant, request.FeatureKey, QuotaWindow.For(snapshot, grant, now), cancellationToken).ConfigureAwait(false);
             }
             catch (StoreUnavailableException e) when (e.Store is StoreKind.Usage or StoreKind.UsageRebuilding)
             {

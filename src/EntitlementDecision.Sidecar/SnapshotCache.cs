@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using EntitlementDecision.Engine;
 using EntitlementDecision.Engine.Snapshots;
 
 namespace EntitlementDecision.Sidecar;
@@ -31,9 +32,9 @@ internal readonly record struct HeldSnapshot(Snapshot? Snapshot, TimeSpan? Uncon
 internal sealed class SnapshotCache(ISnapshotSource inner, SidecarOptions options, TimeProvider time) : ISnapshotReader
 {
     private static readonly TimeSpan VersionPollInterval = TimeSpan.FromMilliseconds(50);
-    private readonly ConcurrentDictionary<(string Environment, string TenantId), Entry> _entries = new();
-    private readonly ConcurrentDictionary<(string Environment, string TenantId), Task<Entry>> _loads = new();
-    private readonly ConcurrentDictionary<(string Environment, string TenantId), TaskCompletionSource> _applied = new();
+    private readonly ConcurrentDictionary<TenantKey, Entry> _entries = new();
+    private readonly ConcurrentDictionary<TenantKey, Task<Entry>> _loads = new();
+    private readonly ConcurrentDictionary<TenantKey, TaskCompletionSource> _applied = new();
 
     // When the subscription of each ended generation was lost (timestamp): the latest time its entries were known current.
     private readonly ConcurrentDictionary<long, long> _generationLostAt = new();
@@ -46,17 +47,16 @@ internal sealed class SnapshotCache(ISnapshotSource inner, SidecarOptions option
     /// <summary>Number of cached entries (present and absent tenants).</summary>
     public int Count => _entries.Count;
 
-    public async ValueTask<Snapshot?> GetAsync(string tenantId, string environment, CancellationToken cancellationToken) =>
-        (await ReadAsync(tenantId, environment, 0, TimeSpan.Zero, cancellationToken).ConfigureAwait(false)).Snapshot;
+    public async ValueTask<Snapshot?> GetAsync(TenantKey tenant, CancellationToken cancellationToken) =>
+        (await ReadAsync(tenant, 0, TimeSpan.Zero, cancellationToken).ConfigureAwait(false)).Snapshot;
 
     /// <summary>
-    /// The held snapshot of (tenant, environment) and its freshness. <paramref name="minVersion"/> > 0: when the held version is lower,
+    /// The held snapshot of <paramref name="key"/> and its freshness. <paramref name="minVersion"/> > 0: when the held version is lower,
     /// reloads from the source and waits for invalidations until it is reached, for at most <paramref name="maxWait"/> (the caller
     /// bounds it by <see cref="SidecarOptions.MaxVersionWait"/> and the call's deadline); then throws <see cref="SnapshotVersionNotReachedException"/>.
     /// </summary>
-    public ValueTask<HeldSnapshot> ReadAsync(string tenantId, string environment, long minVersion, TimeSpan maxWait, CancellationToken cancellationToken)
+    public ValueTask<HeldSnapshot> ReadAsync(TenantKey key, long minVersion, TimeSpan maxWait, CancellationToken cancellationToken)
     {
-        var key = (environment, tenantId);
         if (!_entries.TryGetValue(key, out var entry))
         {
             return LoadAsync(key, minVersion, maxWait, cancellationToken);
@@ -84,7 +84,7 @@ internal sealed class SnapshotCache(ISnapshotSource inner, SidecarOptions option
     /// The same version again confirms the entry. A tenant this sidecar has never been asked about is not cached (it loads on first use).</summary>
     public bool Apply(Snapshot snapshot)
     {
-        var key = (snapshot.Environment, snapshot.TenantId);
+        var key = snapshot.Key;
         var applied = TryApply(key, snapshot);
         if (_applied.TryRemove(key, out var waiters))
         {
@@ -129,7 +129,7 @@ internal sealed class SnapshotCache(ISnapshotSource inner, SidecarOptions option
         _live = live;
     }
 
-    private bool TryApply((string Environment, string TenantId) key, Snapshot snapshot)
+    private bool TryApply(TenantKey key, Snapshot snapshot)
     {
         var generation = Volatile.Read(ref _generation);
         var now = time.GetTimestamp();
@@ -189,13 +189,13 @@ internal sealed class SnapshotCache(ISnapshotSource inner, SidecarOptions option
         return new HeldSnapshot(entry.Snapshot, time.GetElapsedTime(since));
     }
 
-    private async ValueTask<HeldSnapshot> LoadAsync((string Environment, string TenantId) key, long minVersion, TimeSpan maxWait, CancellationToken ct)
+    private async ValueTask<HeldSnapshot> LoadAsync(TenantKey key, long minVersion, TimeSpan maxWait, CancellationToken ct)
     {
         var entry = await SharedLoad(key).ConfigureAwait(false);
         return (entry.Snapshot?.Version ?? 0) >= minVersion ? Hold(entry) with { Loaded = true } : await WaitForVersionAsync(key, minVersion, maxWait, ct).ConfigureAwait(false);
     }
 
-    private async ValueTask<HeldSnapshot> ReloadAbsentAsync((string Environment, string TenantId) key, long minVersion, TimeSpan maxWait, CancellationToken ct)
+    private async ValueTask<HeldSnapshot> ReloadAbsentAsync(TenantKey key, long minVersion, TimeSpan maxWait, CancellationToken ct)
     {
         try
         {
@@ -208,7 +208,7 @@ internal sealed class SnapshotCache(ISnapshotSource inner, SidecarOptions option
     }
 
     /// <summary>Reloads, then waits for an invalidation or polls the source, until the entry holds <paramref name="minVersion"/>.</summary>
-    private async ValueTask<HeldSnapshot> WaitForVersionAsync((string Environment, string TenantId) key, long minVersion, TimeSpan maxWait, CancellationToken ct)
+    private async ValueTask<HeldSnapshot> WaitForVersionAsync(TenantKey key, long minVersion, TimeSpan maxWait, CancellationToken ct)
     {
         var started = time.GetTimestamp();
         long held = 0;
@@ -247,7 +247,7 @@ internal sealed class SnapshotCache(ISnapshotSource inner, SidecarOptions option
         }
     }
 
-    private async Task RefreshInBackground((string Environment, string TenantId) key)
+    private async Task RefreshInBackground(TenantKey key)
     {
         try
         {
@@ -260,7 +260,7 @@ internal sealed class SnapshotCache(ISnapshotSource inner, SidecarOptions option
     }
 
     /// <summary>One load per key at a time: concurrent callers share the task, which leaves the table when it ends.</summary>
-    private Task<Entry> SharedLoad((string Environment, string TenantId) key)
+    private Task<Entry> SharedLoad(TenantKey key)
     {
         // Stale hits call this on every use until the reload ends: join a running load without allocating.
         if (_loads.TryGetValue(key, out var running))
@@ -278,25 +278,25 @@ internal sealed class SnapshotCache(ISnapshotSource inner, SidecarOptions option
         return shared;
     }
 
-    private async Task RunLoad((string Environment, string TenantId) key, TaskCompletionSource<Entry> completion)
+    private async Task RunLoad(TenantKey key, TaskCompletionSource<Entry> completion)
     {
         try
         {
             var entry = await LoadAndStoreAsync(key).ConfigureAwait(false);
-            _loads.TryRemove(new KeyValuePair<(string, string), Task<Entry>>(key, completion.Task));
+            _loads.TryRemove(new KeyValuePair<TenantKey, Task<Entry>>(key, completion.Task));
             completion.SetResult(entry);
         }
         catch (Exception e)
         {
-            _loads.TryRemove(new KeyValuePair<(string, string), Task<Entry>>(key, completion.Task));
+            _loads.TryRemove(new KeyValuePair<TenantKey, Task<Entry>>(key, completion.Task));
             completion.SetException(e);
         }
     }
 
-    private async Task<Entry> LoadAndStoreAsync((string Environment, string TenantId) key)
+    private async Task<Entry> LoadAndStoreAsync(TenantKey key)
     {
         var generation = Volatile.Read(ref _generation);
-        var loaded = await inner.GetAsync(key.TenantId, key.Environment, CancellationToken.None).ConfigureAwait(false);
+        var loaded = await inner.GetAsync(key, CancellationToken.None).ConfigureAwait(false);
         var now = time.GetTimestamp();
         var fresh = new Entry(loaded, now, generation, now, generation);
         while (true)

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using EntitlementDecision.ControlPlane.Auth;
 using EntitlementDecision.ControlPlane.Data;
+using EntitlementDecision.Engine;
 using EntitlementDecision.Engine.Snapshots;
 using EntitlementDecision.Redis;
 using EntitlementDecision.Stripe;
@@ -318,7 +319,7 @@ public sealed class ControlPlaneFixture : IAsyncLifetime
         Snapshot? snapshot;
         do
         {
-            snapshot = await Snapshots.GetAsync(tenantId, environment, TestContext.Current.CancellationToken);
+            snapshot = await Snapshots.GetAsync(new TenantKey(environment, tenantId), TestContext.Current.CancellationToken);
             if (snapshot is not null && predicate(snapshot))
             {
                 return snapshot;

@@ -4,6 +4,7 @@ using EntitlementDecision.ControlPlane.Auth;
 using EntitlementDecision.ControlPlane.Metering;
 using EntitlementDecision.ControlPlane.Tenants;
 using EntitlementDecision.ControlPlane.Tests.Metering;
+using EntitlementDecision.Engine;
 using EntitlementDecision.Engine.Decisions;
 using EntitlementDecision.Redis;
 using EntitlementDecision.Stripe;
@@ -39,7 +40,7 @@ public sealed class LifecycleTests(LifecycleFixture fx) : IClassFixture<Lifecycl
         var (created, createdJson) = await fx.Host.SendAsync(HttpMethod.Post, "/tenants", OperatorA, new Dictionary<string, string> { ["tenant_id"] = tenant, ["name"] = "Jane Doe Consulting" });
         Assert.Equal(HttpStatusCode.Created, created.StatusCode);
         Assert.Equal("active", (string)createdJson!["status"]!);
-        await WaitAsync(async () => await store.GetAsync(tenant, "production", Ct) is not null);
+        await WaitAsync(async () => await store.GetAsync(new TenantKey("production", tenant), Ct) is not null);
 
         // Metered usage through the tenant's own token, into the ledger.
         var (usage, usageJson) = await fx.Host.SendAsync(HttpMethod.Post, "/usage/events", owner, new[]
@@ -81,7 +82,7 @@ public sealed class LifecycleTests(LifecycleFixture fx) : IClassFixture<Lifecycl
         // A live subscription refuses the delete, naming what to cancel; once canceled the delete waits for a second operator.
         var sub = "sub_" + tenant;
         await fx.Host.DeliverAsync(ControlPlaneFixture.SubscriptionEvent(StripeSubscriptionEvents.SubscriptionCreated, tenant, "active", now.AddMinutes(-4), sub).WithCustomer("cus_" + tenant).ToUtf8Bytes());
-        await WaitAsync(async () => (await store.GetAsync(tenant, "production", Ct))?.PlanId == "pro");
+        await WaitAsync(async () => (await store.GetAsync(new TenantKey("production", tenant), Ct))?.PlanId == "pro");
         // Invoiced: Stripe's invoice.paid is kept, and the owner sees it.
         var invoiceId = "in_" + tenant;
         var paid = StripeEventBuilder.Create(StripeInvoiceEvents.Paid, new JsonObject
@@ -99,7 +100,7 @@ public sealed class LifecycleTests(LifecycleFixture fx) : IClassFixture<Lifecycl
         Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
         Assert.Contains(sub, (string)refusedJson!["detail"]!, StringComparison.Ordinal);
         await fx.Host.DeliverAsync(ControlPlaneFixture.SubscriptionEvent(StripeSubscriptionEvents.SubscriptionDeleted, tenant, "canceled", now.AddMinutes(-3), sub).WithCustomer("cus_" + tenant).ToUtf8Bytes());
-        await WaitAsync(async () => (await store.GetAsync(tenant, "production", Ct))?.PlanId == "free");
+        await WaitAsync(async () => (await store.GetAsync(new TenantKey("production", tenant), Ct))?.PlanId == "free");
 
         var (requested, requestedJson) = await fx.Host.SendAsync(HttpMethod.Delete, $"/tenants/{tenant}", OperatorA);
         Assert.Equal(HttpStatusCode.Accepted, requested.StatusCode);
@@ -167,7 +168,7 @@ public sealed class LifecycleTests(LifecycleFixture fx) : IClassFixture<Lifecycl
     {
         var now = DateTimeOffset.UtcNow; // read once: the usage day and the pack's range agree across midnight
         var tenant = await fx.Host.CreateTenantAsync();
-        await WaitAsync(async () => await new RedisSnapshotStore(fx.Redis).GetAsync(tenant, "production", Ct) is not null);
+        await WaitAsync(async () => await new RedisSnapshotStore(fx.Redis).GetAsync(new TenantKey("production", tenant), Ct) is not null);
         var (usage, _) = await fx.Host.SendAsync(HttpMethod.Post, "/usage/events", fx.Host.Token(Roles.Owner, tenant, "owner-1"), new[]
         {
             new Dictionary<string, object> { ["tenant_id"] = tenant, ["feature"] = "api_calls", ["quantity"] = 5, ["event_id"] = "dp-1", ["service"] = "api-gateway", ["timestamp"] = now.ToString("O") },
@@ -259,7 +260,7 @@ public sealed class LifecycleTests(LifecycleFixture fx) : IClassFixture<Lifecycl
     private static async Task<Engine.Snapshots.Snapshot> WaitForSnapshotAsync(RedisSnapshotStore store, string tenant, Func<Engine.Snapshots.Snapshot, bool> predicate)
     {
         Engine.Snapshots.Snapshot? last = null;
-        await WaitAsync(async () => (last = await store.GetAsync(tenant, "production", Ct)) is { } s && predicate(s));
+        await WaitAsync(async () => (last = await store.GetAsync(new TenantKey("production", tenant), Ct)) is { } s && predicate(s));
         return last!;
     }
 

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using EntitlementDecision.ControlPlane.Healing;
 using EntitlementDecision.ControlPlane.Tests.Metering;
+using EntitlementDecision.Engine;
 using EntitlementDecision.Redis;
 
 namespace EntitlementDecision.ControlPlane.Tests;
@@ -23,7 +24,7 @@ public sealed class RedisHealingTests(RedisHealingFixture fx) : IClassFixture<Re
     {
         var tenant = await fx.Host.CreateTenantAsync();
         var store = new RedisSnapshotStore(fx.Redis);
-        await WaitAsync(async () => await MarkersBackAsync() && await store.GetAsync(tenant, "production", Ct) is not null);
+        await WaitAsync(async () => await MarkersBackAsync() && await store.GetAsync(new TenantKey("production", tenant), Ct) is not null);
 
         var now = DateTimeOffset.UtcNow;
         for (var i = 0; i < 5; i++)
@@ -38,7 +39,7 @@ public sealed class RedisHealingTests(RedisHealingFixture fx) : IClassFixture<Re
         // No assertion that the snapshot is gone: a heal pass may already be refilling it.
 
         await WaitAsync(async () => await MarkersBackAsync());
-        var snapshot = await store.GetAsync(tenant, "production", Ct);
+        var snapshot = await store.GetAsync(new TenantKey("production", tenant), Ct);
         Assert.NotNull(snapshot);
         Assert.Equal(tenant, snapshot.TenantId);
         Assert.True(await fx.RedisDb.KeyExistsAsync(UsageStreamKeys.Default.Coverage(RedisKeys.Shards - 1)), "coverage declarations restored");
@@ -67,12 +68,12 @@ public sealed class RedisHealingTests(RedisHealingFixture fx) : IClassFixture<Re
     {
         var tenant = await fx.Host.CreateTenantAsync();
         var store = new RedisSnapshotStore(fx.Redis);
-        await WaitAsync(async () => await MarkersBackAsync() && await store.GetAsync(tenant, "production", Ct) is not null);
+        await WaitAsync(async () => await MarkersBackAsync() && await store.GetAsync(new TenantKey("production", tenant), Ct) is not null);
         var recorder = new UsageRecorder(fx.Redis);
-        var snapshot = await store.GetAsync(tenant, "production", Ct);
+        var snapshot = await store.GetAsync(new TenantKey("production", tenant), Ct);
         Assert.Null(recorder.Validate(new Engine.Usage.UsageEvent(tenant, "production", "api_calls", 1, "gate-1", Service: "api-gateway"), DateTimeOffset.UtcNow, out var usage));
         // As after losing the node of the tenant's shard, before the healer's next pass: only that shard's marker is gone.
-        await fx.RedisDb.KeyDeleteAsync(UsageStreamKeys.Default.Generation(RedisKeys.ShardOf("production", tenant)));
+        await fx.RedisDb.KeyDeleteAsync(UsageStreamKeys.Default.Generation(RedisKeys.ShardOf(new TenantKey("production", tenant))));
 
         var refused = await Assert.ThrowsAsync<Engine.Snapshots.StoreUnavailableException>(async () =>
             await recorder.RecordAsync(snapshot, usage, Engine.Usage.UsageOrigin.Grpc, DateTimeOffset.UtcNow, Ct));

@@ -1,3 +1,5 @@
+using EntitlementDecision.Engine;
+
 namespace EntitlementDecision.Redis.Tests;
 
 /// <summary>The keyspace's layout for Redis Cluster: shard tags spread over the slots, every key of a tenant in its shard's slot.</summary>
@@ -19,11 +21,11 @@ public sealed class RedisKeysTests
         var keys = UsageStreamKeys.Default;
         foreach (var tenant in new[] { "acme", "globex", "t-0001", TestRedis.NewTenant() })
         {
-            var shard = RedisKeys.ShardOf("production", tenant);
-            var slot = Slot(RedisKeys.Snapshot("production", tenant));
+            var shard = RedisKeys.ShardOf(new TenantKey("production", tenant));
+            var slot = Slot(RedisKeys.Snapshot(new TenantKey("production", tenant)));
             string[] same =
             [
-                RedisKeys.UsageCounter("production", tenant, "api_calls", "m202612"), RedisKeys.UsageEvent("production", tenant, "e1"),
+                RedisKeys.UsageCounter(new TenantKey("production", tenant), "api_calls", "m202612"), RedisKeys.UsageEvent(new TenantKey("production", tenant), "e1"),
                 keys.Events(shard), keys.Coverage(shard), keys.Generation(shard), RedisKeys.InvalidationChannel(shard),
             ];
             Assert.All(same, key => Assert.Equal(slot, Slot(key)));
@@ -34,16 +36,27 @@ public sealed class RedisKeysTests
     public void ShardOf_IsStable_AndSpreadsTenants()
     {
         // Fixed values: the shard of a tenant must never change between versions or processes (FNV-1a, not string.GetHashCode).
-        Assert.Equal(6, RedisKeys.ShardOf("production", "acme"));
-        Assert.Equal(10, RedisKeys.ShardOf("staging", "acme"));
-        Assert.Equal(15, RedisKeys.ShardOf("production", "globex"));
+        Assert.Equal(6, RedisKeys.ShardOf(new TenantKey("production", "acme")));
+        Assert.Equal(10, RedisKeys.ShardOf(new TenantKey("staging", "acme")));
+        Assert.Equal(15, RedisKeys.ShardOf(new TenantKey("production", "globex")));
         var counts = new int[RedisKeys.Shards];
         for (var i = 0; i < 1600; i++)
         {
-            counts[RedisKeys.ShardOf("production", $"tenant-{i}")]++;
+            counts[RedisKeys.ShardOf(new TenantKey("production", $"tenant-{i}"))]++;
         }
 
         Assert.All(counts, n => Assert.InRange(n, 50, 150));
+    }
+
+    [Fact]
+    public void TenantKeys_KeepTheStoredFormat()
+    {
+        // Byte-identical to what Redis already holds: environment before tenant, shard 6's tag for production/acme.
+        var acme = new TenantKey("production", "acme");
+        Assert.Equal("ed:snap:{ed62}:production:acme", RedisKeys.Snapshot(acme));
+        Assert.Equal("ed:use:{ed62}:production:acme:api_calls:m202612", RedisKeys.UsageCounter(acme, "api_calls", "m202612"));
+        Assert.Equal("ed:evt:{ed62}:production:acme:e1", RedisKeys.UsageEvent(acme, "e1"));
+        Assert.Equal("ed:snap:{ed61}:staging:acme", RedisKeys.Snapshot(acme with { Environment = "staging" }));
     }
 
     // Redis Cluster's key slot: CRC16-XMODEM of the hash tag (or the key) mod 16384. The client library computes it only on a

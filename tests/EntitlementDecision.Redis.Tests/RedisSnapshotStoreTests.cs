@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using EntitlementDecision.Engine;
 using EntitlementDecision.Engine.Snapshots;
 using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
@@ -17,10 +18,10 @@ public sealed class RedisSnapshotStoreTests
         Assert.True(await _store.PublishAsync(TestRedis.Snapshot(tenant, 5, planId: "v5")));
         Assert.False(await _store.PublishAsync(TestRedis.Snapshot(tenant, 5, planId: "v5-again")));
         Assert.False(await _store.PublishAsync(TestRedis.Snapshot(tenant, 4, planId: "v4")));
-        Assert.Equal("v5", (await _store.GetAsync(tenant, "production", TestContext.Current.CancellationToken))!.PlanId);
+        Assert.Equal("v5", (await _store.GetAsync(new TenantKey("production", tenant), TestContext.Current.CancellationToken))!.PlanId);
 
         Assert.True(await _store.PublishAsync(TestRedis.Snapshot(tenant, 6, planId: "v6")));
-        var newest = await _store.GetAsync(tenant, "production", TestContext.Current.CancellationToken);
+        var newest = await _store.GetAsync(new TenantKey("production", tenant), TestContext.Current.CancellationToken);
 
         Assert.Equal(6, newest!.Version);
         Assert.Equal("v6", newest.PlanId);
@@ -29,7 +30,7 @@ public sealed class RedisSnapshotStoreTests
     [Fact]
     public async Task UnknownTenant_GetReturnsNull()
     {
-        Assert.Null(await _store.GetAsync(TestRedis.NewTenant(), "production", TestContext.Current.CancellationToken));
+        Assert.Null(await _store.GetAsync(new TenantKey("production", TestRedis.NewTenant()), TestContext.Current.CancellationToken));
     }
 
     [Fact]
@@ -79,7 +80,7 @@ public sealed class RedisSnapshotStoreTests
         // One tenant per shard: on a Redis Cluster each shard channel lives on the node of its slot (SPUBLISH / SSUBSCRIBE).
         var prefix = TestRedis.NewTenant();
         var tenants = Enumerable.Range(0, 400).Select(i => $"{prefix}-{i}")
-            .GroupBy(t => RedisKeys.ShardOf("production", t)).Select(g => g.First()).ToList();
+            .GroupBy(t => RedisKeys.ShardOf(new TenantKey("production", t))).Select(g => g.First()).ToList();
         Assert.Equal(RedisKeys.Shards, tenants.Count);
         using var subscriberConnection = TestRedis.Connect();
         var pending = new HashSet<string>(tenants, StringComparer.Ordinal);
@@ -120,7 +121,7 @@ public sealed class RedisSnapshotStoreTests
         var store = new RedisSnapshotStore(unreachable);
         var clock = Stopwatch.StartNew();
 
-        var read = store.GetAsync(TestRedis.NewTenant(), "production", TestContext.Current.CancellationToken).AsTask();
+        var read = store.GetAsync(new TenantKey("production", TestRedis.NewTenant()), TestContext.Current.CancellationToken).AsTask();
         var e = await Assert.ThrowsAsync<StoreUnavailableException>(() => TestRedis.Within(read, "the failed read"));
 
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
@@ -134,11 +135,11 @@ public sealed class RedisSnapshotStoreTests
         var store = new RedisSnapshotStore(TestRedis.Connection, markers);
         var tenant = TestRedis.NewTenant();
 
-        var e = await Assert.ThrowsAsync<StoreUnavailableException>(async () => await store.GetAsync(tenant, "production", TestContext.Current.CancellationToken));
+        var e = await Assert.ThrowsAsync<StoreUnavailableException>(async () => await store.GetAsync(new TenantKey("production", tenant), TestContext.Current.CancellationToken));
         Assert.Contains("heal has not finished", e.Message, StringComparison.Ordinal);
 
         // The marker of the tenant's shard is the one that counts.
         await TestRedis.Connection.GetDatabase().StringSetAsync(markers.Generation(UsageStreamReader.Shard(tenant)), "{}", TimeSpan.FromHours(1));
-        Assert.Null(await store.GetAsync(tenant, "production", TestContext.Current.CancellationToken));
+        Assert.Null(await store.GetAsync(new TenantKey("production", tenant), TestContext.Current.CancellationToken));
     }
 }

@@ -1,3 +1,4 @@
+using EntitlementDecision.Engine;
 using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Engine.Snapshots;
 using EntitlementDecision.Engine.Usage;
@@ -36,7 +37,7 @@ public sealed class RedisUsageCounterTests
         _counter.RecordAsync(Command(tenant, quantity, limit, eventId, window, feature, mode, service), TestContext.Current.CancellationToken);
 
     private ValueTask<long> Used(string tenant, QuotaWindow? window = null, string feature = "api_calls") =>
-        _counter.GetUsedAsync(tenant, "production", feature, window ?? Month, TestContext.Current.CancellationToken);
+        _counter.GetUsedAsync(new TenantKey("production", tenant), feature, window ?? Month, TestContext.Current.CancellationToken);
 
     private Task<List<(string Id, Dictionary<string, string> Fields)>> Events() => UsageStreamReader.EventsAsync(_keys);
 
@@ -52,7 +53,7 @@ public sealed class RedisUsageCounterTests
         var record = await Assert.ThrowsAsync<StoreUnavailableException>(async () =>
             await counter.RecordAsync(Command(tenant, 1, 10, "e1"), TestContext.Current.CancellationToken));
         var read = await Assert.ThrowsAsync<StoreUnavailableException>(async () =>
-            await counter.GetUsedAsync(tenant, "production", "api_calls", Month, TestContext.Current.CancellationToken));
+            await counter.GetUsedAsync(new TenantKey("production", tenant), "api_calls", Month, TestContext.Current.CancellationToken));
 
         Assert.Equal(StoreKind.UsageRebuilding, record.Store);
         Assert.Equal(StoreKind.UsageRebuilding, read.Store);
@@ -277,12 +278,12 @@ public sealed class RedisUsageCounterTests
     {
         var tenant = TestRedis.NewTenant();
         var db = TestRedis.Connection.GetDatabase();
-        await db.StringSetAsync(RedisKeys.UsageCounter("production", tenant, "api_calls", Month.Key), "abc");
+        await db.StringSetAsync(RedisKeys.UsageCounter(new TenantKey("production", tenant), "api_calls", Month.Key), "abc");
 
         await Assert.ThrowsAsync<StoreUnavailableException>(async () => await Record(tenant, 1, 10, "e1"));
 
         Assert.Empty(await Events());
-        Assert.False(await db.KeyExistsAsync(RedisKeys.UsageEvent("production", tenant, "e1")));
+        Assert.False(await db.KeyExistsAsync(RedisKeys.UsageEvent(new TenantKey("production", tenant), "e1")));
     }
 
     [Fact]
@@ -293,8 +294,8 @@ public sealed class RedisUsageCounterTests
 
         await Record(tenant, 1, 10, "e1");
 
-        var counterTtl = await db.KeyTimeToLiveAsync(RedisKeys.UsageCounter("production", tenant, "api_calls", Month.Key));
-        var markerTtl = await db.KeyTimeToLiveAsync(RedisKeys.UsageEvent("production", tenant, "e1"));
+        var counterTtl = await db.KeyTimeToLiveAsync(RedisKeys.UsageCounter(new TenantKey("production", tenant), "api_calls", Month.Key));
+        var markerTtl = await db.KeyTimeToLiveAsync(RedisKeys.UsageEvent(new TenantKey("production", tenant), "e1"));
         // Relative to the command's receive time (At), never to today's date.
         var expectedCounterTtl = Month.End + RedisUsageCounter.CounterRetention - At;
         Assert.NotNull(counterTtl);
@@ -315,7 +316,7 @@ public sealed class RedisUsageCounterTests
         Assert.Equal(UsageOutcome.Accepted, (await Record(tenant, 3, 3, "old-1", oldDay)).Outcome);
         Assert.Equal(UsageOutcome.LimitExceeded, (await Record(tenant, 1, 3, "old-2", oldDay)).Outcome);
 
-        var ttl = await db.KeyTimeToLiveAsync(RedisKeys.UsageCounter("production", tenant, "api_calls", oldDay.Key));
+        var ttl = await db.KeyTimeToLiveAsync(RedisKeys.UsageCounter(new TenantKey("production", tenant), "api_calls", oldDay.Key));
         Assert.NotNull(ttl);
         Assert.InRange(ttl.Value, RedisUsageCounter.MinCounterTtl - TimeSpan.FromMinutes(1), RedisUsageCounter.MinCounterTtl);
         Assert.Equal(3, await Used(tenant, oldDay));
@@ -364,7 +365,7 @@ public sealed class RedisUsageCounterTests
         while (UsageStreamReader.Shard(healthy) != UsageStreamReader.Shard(broken));
 
         // The broken tenant's counter holds a hash: its event is refused; the others of its shard, queued with it, are not.
-        await TestRedis.Connection.GetDatabase().HashSetAsync(RedisKeys.UsageCounter("production", broken, "api_calls", Month.Key), "x", "1");
+        await TestRedis.Connection.GetDatabase().HashSetAsync(RedisKeys.UsageCounter(new TenantKey("production", broken), "api_calls", Month.Key), "x", "1");
         var calls = Enumerable.Range(0, 30).Select(i => Record(healthy, 1, 1_000, $"evt-{i}").AsTask()).ToList();
         var refused = Record(broken, 1, 1_000, "evt-broken").AsTask();
         calls.AddRange(Enumerable.Range(30, 30).Select(i => Record(healthy, 1, 1_000, $"evt-{i}").AsTask()));
@@ -377,7 +378,7 @@ public sealed class RedisUsageCounterTests
         Assert.All(outcomes, o => Assert.Equal(UsageOutcome.Accepted, o.Outcome));
         Assert.Equal(60, await Used(healthy));
         Assert.DoesNotContain(await Events(), e => e.Fields["tenant_id"] == broken);
-        Assert.False(await TestRedis.Connection.GetDatabase().KeyExistsAsync(RedisKeys.UsageEvent("production", broken, "evt-broken")));
+        Assert.False(await TestRedis.Connection.GetDatabase().KeyExistsAsync(RedisKeys.UsageEvent(new TenantKey("production", broken), "evt-broken")));
     }
 
     private static (UsageOutcome, long) Pick(UsageRecordOutcome outcome) => (outcome.Outcome, outcome.Used);

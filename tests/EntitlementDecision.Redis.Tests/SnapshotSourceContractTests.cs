@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using EntitlementDecision.Engine;
 using EntitlementDecision.Engine.Snapshots;
 
 namespace EntitlementDecision.Redis.Tests;
@@ -17,7 +18,7 @@ public abstract class SnapshotSourceContractTests
     [Fact]
     public async Task Absent_Null()
     {
-        Assert.Null(await Source.GetAsync(TestRedis.NewTenant(), "production", TestContext.Current.CancellationToken));
+        Assert.Null(await Source.GetAsync(new TenantKey("production", TestRedis.NewTenant()), TestContext.Current.CancellationToken));
     }
 
     [Fact]
@@ -27,7 +28,7 @@ public abstract class SnapshotSourceContractTests
         var snapshot = TestRedis.Snapshot(tenant, 3, "staging", "business");
 
         Assert.True(await PublishAsync(snapshot));
-        var read = await Source.GetAsync(tenant, "staging", TestContext.Current.CancellationToken);
+        var read = await Source.GetAsync(new TenantKey("staging", tenant), TestContext.Current.CancellationToken);
 
         Assert.NotNull(read);
         Assert.Equal((tenant, "staging", 3L, "business", snapshot.GeneratedAt), (read.TenantId, read.Environment, read.Version, read.PlanId, read.GeneratedAt));
@@ -42,10 +43,10 @@ public abstract class SnapshotSourceContractTests
         Assert.True(await PublishAsync(TestRedis.Snapshot(tenant, 10, planId: "ten")));
         Assert.False(await PublishAsync(TestRedis.Snapshot(tenant, 10, planId: "ten-again")));
         Assert.False(await PublishAsync(TestRedis.Snapshot(tenant, 9, planId: "nine")));
-        Assert.Equal("ten", (await Source.GetAsync(tenant, "production", TestContext.Current.CancellationToken))!.PlanId);
+        Assert.Equal("ten", (await Source.GetAsync(new TenantKey("production", tenant), TestContext.Current.CancellationToken))!.PlanId);
 
         Assert.True(await PublishAsync(TestRedis.Snapshot(tenant, 11, planId: "eleven")));
-        Assert.Equal("eleven", (await Source.GetAsync(tenant, "production", TestContext.Current.CancellationToken))!.PlanId);
+        Assert.Equal("eleven", (await Source.GetAsync(new TenantKey("production", tenant), TestContext.Current.CancellationToken))!.PlanId);
     }
 
     [Fact]
@@ -57,10 +58,10 @@ public abstract class SnapshotSourceContractTests
         await PublishAsync(TestRedis.Snapshot(tenant, 1, "production", "prod-plan"));
         await PublishAsync(TestRedis.Snapshot(tenant, 1, "staging", "staging-plan"));
 
-        Assert.Equal("prod-plan", (await Source.GetAsync(tenant, "production", TestContext.Current.CancellationToken))!.PlanId);
-        Assert.Equal("staging-plan", (await Source.GetAsync(tenant, "staging", TestContext.Current.CancellationToken))!.PlanId);
-        Assert.Null(await Source.GetAsync(tenant, "sandbox", TestContext.Current.CancellationToken));
-        Assert.Null(await Source.GetAsync(other, "production", TestContext.Current.CancellationToken));
+        Assert.Equal("prod-plan", (await Source.GetAsync(new TenantKey("production", tenant), TestContext.Current.CancellationToken))!.PlanId);
+        Assert.Equal("staging-plan", (await Source.GetAsync(new TenantKey("staging", tenant), TestContext.Current.CancellationToken))!.PlanId);
+        Assert.Null(await Source.GetAsync(new TenantKey("sandbox", tenant), TestContext.Current.CancellationToken));
+        Assert.Null(await Source.GetAsync(new TenantKey("production", other), TestContext.Current.CancellationToken));
     }
 
     [Fact]
@@ -71,7 +72,7 @@ public abstract class SnapshotSourceContractTests
         var written = await Task.WhenAll(Enumerable.Range(1, 40).Reverse().Select(v => PublishAsync(TestRedis.Snapshot(tenant, v))));
 
         Assert.Contains(true, written);
-        Assert.Equal(40, (await Source.GetAsync(tenant, "production", TestContext.Current.CancellationToken))!.Version);
+        Assert.Equal(40, (await Source.GetAsync(new TenantKey("production", tenant), TestContext.Current.CancellationToken))!.Version);
     }
 }
 
@@ -96,11 +97,11 @@ public sealed class InMemorySnapshotSourceContractTests : SnapshotSourceContract
 /// <summary>An in-process <see cref="ISnapshotSource"/> with the Redis store's write rule (higher version wins).</summary>
 public sealed class InMemorySnapshotSource : ISnapshotSource
 {
-    private readonly ConcurrentDictionary<(string Environment, string TenantId), Snapshot> _snapshots = new();
+    private readonly ConcurrentDictionary<TenantKey, Snapshot> _snapshots = new();
 
     public bool Publish(Snapshot snapshot)
     {
-        var key = (snapshot.Environment, snapshot.TenantId);
+        var key = snapshot.Key;
         while (true)
         {
             if (!_snapshots.TryGetValue(key, out var current))
@@ -125,6 +126,6 @@ public sealed class InMemorySnapshotSource : ISnapshotSource
         }
     }
 
-    public ValueTask<Snapshot?> GetAsync(string tenantId, string environment, CancellationToken cancellationToken) =>
-        new(_snapshots.TryGetValue((environment, tenantId), out var s) ? s : null);
+    public ValueTask<Snapshot?> GetAsync(TenantKey tenant, CancellationToken cancellationToken) =>
+        new(_snapshots.TryGetValue(tenant, out var s) ? s : null);
 }

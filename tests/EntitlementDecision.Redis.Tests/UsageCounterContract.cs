@@ -1,3 +1,4 @@
+using EntitlementDecision.Engine;
 using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Engine.Decisions;
 using EntitlementDecision.Engine.Snapshots;
@@ -46,7 +47,7 @@ public abstract class UsageCounterContract
         Counter.RecordAsync(Command(tenant, quantity, limit, eventId, window, feature, mode, service, environment), Token);
 
     private ValueTask<long> Used(string tenant, QuotaWindow? window = null, string feature = "api_calls", string environment = "production") =>
-        Counter.GetUsedAsync(tenant, environment, feature, window ?? Month, Token);
+        Counter.GetUsedAsync(new TenantKey(environment, tenant), feature, window ?? Month, Token);
 
     private static (UsageOutcome, long, long) Pick(UsageRecordOutcome o) => (o.Outcome, o.Used, o.Overage);
 
@@ -418,14 +419,14 @@ public sealed class RedisUsageCounterContractTests : UsageCounterContract
     protected override IUsageCounter Counter => _counter;
 
     protected override Task SeedAsync(string tenant, string environment, string feature, QuotaWindow window, long used) =>
-        TestRedis.Connection.GetDatabase().StringSetAsync(RedisKeys.UsageCounter(environment, tenant, feature, window.Key), used, TimeSpan.FromHours(1));
+        TestRedis.Connection.GetDatabase().StringSetAsync(RedisKeys.UsageCounter(new TenantKey(environment, tenant), feature, window.Key), used, TimeSpan.FromHours(1));
 
     protected override async Task DeclareAsync(bool reject, params string[] pairs) =>
         await UsageStreamReader.DeclareAsync(_keys, reject ? "reject" : "warn", pairs);
 
     protected override async Task SetRebuildingAsync(string tenant, bool rebuilding)
     {
-        var marker = _keys.Generation(RedisKeys.ShardOf("production", tenant));
+        var marker = _keys.Generation(RedisKeys.ShardOf(new TenantKey("production", tenant)));
         var db = TestRedis.Connection.GetDatabase();
         _ = rebuilding ? await db.KeyDeleteAsync(marker) : await db.StringSetAsync(marker, "{}", TimeSpan.FromHours(1));
     }

@@ -1,3 +1,4 @@
+using EntitlementDecision.Engine;
 using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Engine.Decisions;
 using EntitlementDecision.Engine.Snapshots;
@@ -63,7 +64,7 @@ public sealed class UsageRecorderTests
             var entries = await UsageStreamReader.EventsAsync(_keys);
             Assert.Equal(50, entries.Count(e => e.Fields["outcome"] == "accepted"));
             Assert.Equal(150, entries.Count(e => e.Fields["outcome"] == "limit_exceeded"));
-            Assert.Equal(50, await new RedisUsageCounter(TestRedis.Connection, _keys).GetUsedAsync(tenant, "production", "api_calls", results[0].Window!.Value, TestContext.Current.CancellationToken));
+            Assert.Equal(50, await new RedisUsageCounter(TestRedis.Connection, _keys).GetUsedAsync(new TenantKey("production", tenant), "api_calls", results[0].Window!.Value, TestContext.Current.CancellationToken));
         }
         finally
         {
@@ -134,7 +135,7 @@ public sealed class UsageRecorderTests
         Assert.Equal(windowKey, result.Window!.Value.Key);
         Assert.Equal(DateTimeOffset.Parse(windowEnd), result.Window.Value.End);
         Assert.Equal(windowKey, Assert.Single(await UsageStreamReader.EventsAsync(_keys)).Fields["window"]);
-        Assert.Equal("7", await TestRedis.Connection.GetDatabase().StringGetAsync(RedisKeys.UsageCounter("production", tenant, "compute_minutes", windowKey)));
+        Assert.Equal("7", await TestRedis.Connection.GetDatabase().StringGetAsync(RedisKeys.UsageCounter(new TenantKey("production", tenant), "compute_minutes", windowKey)));
     }
 
     [Fact]
@@ -178,7 +179,7 @@ public sealed class UsageRecorderTests
 
         Assert.Equal(accepted, results.Count(r => r.Status == UsageRecordStatus.Accepted));
         Assert.Equal(10 - accepted, results.Count(r => r.Status == UsageRecordStatus.LimitExceeded));
-        var ttl = await TestRedis.Connection.GetDatabase().KeyTimeToLiveAsync(RedisKeys.UsageCounter("production", tenant, "exports", results[0].Window!.Value.Key));
+        var ttl = await TestRedis.Connection.GetDatabase().KeyTimeToLiveAsync(RedisKeys.UsageCounter(new TenantKey("production", tenant), "exports", results[0].Window!.Value.Key));
         Assert.True(ttl > TimeSpan.Zero, "the counter of a back-dated window must not expire at once");
     }
 

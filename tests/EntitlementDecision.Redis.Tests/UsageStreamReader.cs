@@ -1,3 +1,4 @@
+using EntitlementDecision.Engine;
 using StackExchange.Redis;
 
 namespace EntitlementDecision.Redis.Tests;
@@ -23,7 +24,7 @@ internal static class UsageStreamReader
     }
 
     /// <summary>The shard of a tenant in the "production" environment.</summary>
-    public static int Shard(string tenant) => RedisKeys.ShardOf("production", tenant);
+    public static int Shard(string tenant) => RedisKeys.ShardOf(new TenantKey("production", tenant));
 
     /// <summary>Every usage event entry of <paramref name="keys"/>, shard by shard, each shard oldest first, as (ledger id, field → value).</summary>
     public static Task<List<(string Id, Dictionary<string, string> Fields)>> EventsAsync(UsageStreamKeys keys) => ReadShardsAsync(keys.Events);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
+using EntitlementDecision.Engine;
 using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Engine.Snapshots;
 using EntitlementDecision.Engine.Usage;
@@ -19,10 +20,10 @@ internal sealed class ControllableSource : ISnapshotSource
 
     public int Calls => Volatile.Read(ref _calls);
 
-    public ValueTask<Snapshot?> GetAsync(string tenantId, string environment, CancellationToken cancellationToken)
+    public ValueTask<Snapshot?> GetAsync(TenantKey tenant, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _calls);
-        var load = new PendingLoad(tenantId, environment);
+        var load = new PendingLoad(tenant.TenantId, tenant.Environment);
         _pending.Writer.TryWrite(load);
         return new ValueTask<Snapshot?>(load.Completion.Task);
     }
@@ -72,15 +73,15 @@ internal sealed class DictionarySource : ISnapshotSource
     /// <summary>Forgets the tenant's production snapshot, as a Redis that lost its data would.</summary>
     public void Remove(string tenantId) => _snapshots.TryRemove(("production", tenantId), out _);
 
-    public ValueTask<Snapshot?> GetAsync(string tenantId, string environment, CancellationToken cancellationToken)
+    public ValueTask<Snapshot?> GetAsync(TenantKey tenant, CancellationToken cancellationToken)
     {
-        Requests.Enqueue((tenantId, environment));
+        Requests.Enqueue((tenant.TenantId, tenant.Environment));
         if (Unreachable)
         {
             throw new StoreUnavailableException("fake store is down");
         }
 
-        return new(_snapshots.TryGetValue((environment, tenantId), out var s) ? s : null);
+        return new(_snapshots.TryGetValue((tenant.Environment, tenant.TenantId), out var s) ? s : null);
     }
 }
 
@@ -134,12 +135,12 @@ internal sealed class ServiceUnderTest(ISnapshotSource snapshots, IUsageCounter 
 /// A version below the asked minimum is not reached (no invalidations arrive here to wait for).</summary>
 internal sealed class UncachedReader(ISnapshotSource source) : ISnapshotReader
 {
-    public ValueTask<Snapshot?> GetAsync(string tenantId, string environment, CancellationToken cancellationToken) =>
-        source.GetAsync(tenantId, environment, cancellationToken);
+    public ValueTask<Snapshot?> GetAsync(TenantKey tenant, CancellationToken cancellationToken) =>
+        source.GetAsync(tenant, cancellationToken);
 
-    public async ValueTask<HeldSnapshot> ReadAsync(string tenantId, string environment, long minVersion, TimeSpan maxWait, CancellationToken cancellationToken)
+    public async ValueTask<HeldSnapshot> ReadAsync(TenantKey tenant, long minVersion, TimeSpan maxWait, CancellationToken cancellationToken)
     {
-        var snapshot = await source.GetAsync(tenantId, environment, cancellationToken);
+        var snapshot = await source.GetAsync(tenant, cancellationToken);
         return (snapshot?.Version ?? 0) >= minVersion
             ? new HeldSnapshot(snapshot, null)
             : throw new SnapshotVersionNotReachedException(minVersion, snapshot?.Version ?? 0, false, TimeSpan.Zero);

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using EntitlementDecision.Contracts.V1;
+using EntitlementDecision.Engine;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
@@ -49,7 +50,7 @@ public sealed class SidecarTelemetryTests
         Assert.Equal(HealthStatus.Healthy, (await readiness.CheckHealthAsync(new HealthCheckContext(), TestContext.Current.CancellationToken)).Status);
 
         _source.Put(TestData.Snapshot(_tenant, 3));
-        await cache.GetAsync(_tenant, "production", TestContext.Current.CancellationToken);
+        await cache.GetAsync(new TenantKey("production", _tenant), TestContext.Current.CancellationToken);
         health.SetLive(false);
         cache.SetLive(false);
         _time.Advance(TimeSpan.FromMinutes(5));

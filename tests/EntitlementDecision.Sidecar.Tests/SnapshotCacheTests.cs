@@ -1,3 +1,4 @@
+using EntitlementDecision.Engine;
 using EntitlementDecision.Engine.Snapshots;
 
 namespace EntitlementDecision.Sidecar.Tests;
@@ -15,7 +16,7 @@ public sealed class SnapshotCacheTests
         _cache = new SnapshotCache(_source, new SidecarOptions { NegativeCacheTtl = Ttl }, _time);
     }
 
-    private ValueTask<Snapshot?> Get(string? tenant = null) => _cache.GetAsync(tenant ?? _tenant, "production", TestContext.Current.CancellationToken);
+    private ValueTask<Snapshot?> Get(string? tenant = null) => _cache.GetAsync(new TenantKey("production", tenant ?? _tenant), TestContext.Current.CancellationToken);
 
     /// <summary>Loads <paramref name="snapshot"/> (or an absence) into the cache through a first Get.</summary>
     private async Task<Snapshot?> Prime(Snapshot? snapshot)
@@ -60,7 +61,7 @@ public sealed class SnapshotCacheTests
     {
         var a = Get();
         var loadA = await _source.NextLoad();
-        var b = _cache.GetAsync(_tenant, "staging", TestContext.Current.CancellationToken);
+        var b = _cache.GetAsync(new TenantKey("staging", _tenant), TestContext.Current.CancellationToken);
         var loadB = await _source.NextLoad();
 
         loadA.Complete(TestData.Snapshot(_tenant, 1));

@@ -1,3 +1,4 @@
+using EntitlementDecision.Engine;
 using EntitlementDecision.Engine.Snapshots;
 using EntitlementDecision.Engine.Usage;
 
@@ -39,14 +40,14 @@ public sealed class FakeUsageCounter : IUsageCounter
         }
     }
 
-    public ValueTask<long> GetUsedAsync(string tenantId, string environment, string featureKey, QuotaWindow window, CancellationToken cancellationToken)
+    public ValueTask<long> GetUsedAsync(TenantKey tenant, string featureKey, QuotaWindow window, CancellationToken cancellationToken)
     {
         ThrowWhenDown();
         long used;
         lock (_used)
         {
-            Reads.Add((environment, featureKey, window));
-            used = _used.GetValueOrDefault(CounterKey(environment, tenantId, featureKey, window));
+            Reads.Add((tenant.Environment, featureKey, window));
+            used = _used.GetValueOrDefault(CounterKey(tenant.Environment, tenant.TenantId, featureKey, window));
         }
 
         return ReadGate is { } gate ? AfterGateAsync(gate.Task, used) : new(used);

@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using EntitlementDecision.Contracts.V1;
+using EntitlementDecision.Engine;
 using EntitlementDecision.LoadTests.Framework;
 using EntitlementDecision.Redis;
 using EntitlementDecision.Stripe;
@@ -500,14 +501,14 @@ public sealed class ControlPlaneScenarios(Settings settings, Seeder seeder)
 
                 return Response.Ok();
             })
-            .WithDescription($"One tenant, {iterations} signed subscription updates one after the other (pro and business alternating), at most one per {PropagationInterval.TotalMilliseconds:0} ms; control plane ED_WEBHOOK_REREAD={(settings.WebhookMode == WebhookMode.Payload ? "off" : "on")}. Per update: the tenant's subscription in the fake Stripe API moved to the event's price (POST /v1/subscriptions/{{id}}), then the webhook naming it posted; after its HTTP 200 the sidecar is polled back to back until it answers with the new plan and a higher snapshot version; a Redis subscriber on the tenant's shard channel (`{RedisKeys.InvalidationChannel(RedisKeys.ShardOf(Environment, tenant))}`, SSUBSCRIBE) timestamps the invalidation. Step latency = the whole update (pacing and the price change included); the target is on `webhook_200_to_sidecar`. An invalidation published before the HTTP 200 counts as 0 ms (counter `invalidation_before_200`).")
+            .WithDescription($"One tenant, {iterations} signed subscription updates one after the other (pro and business alternating), at most one per {PropagationInterval.TotalMilliseconds:0} ms; control plane ED_WEBHOOK_REREAD={(settings.WebhookMode == WebhookMode.Payload ? "off" : "on")}. Per update: the tenant's subscription in the fake Stripe API moved to the event's price (POST /v1/subscriptions/{{id}}), then the webhook naming it posted; after its HTTP 200 the sidecar is polled back to back until it answers with the new plan and a higher snapshot version; a Redis subscriber on the tenant's shard channel (`{RedisKeys.InvalidationChannel(RedisKeys.ShardOf(new TenantKey(Environment, tenant)))}`, SSUBSCRIBE) timestamps the invalidation. Step latency = the whole update (pacing and the price change included); the target is on `webhook_200_to_sidecar`. An invalidation published before the HTTP 200 counts as 0 ms (counter `invalidation_before_200`).")
             .WithInit(async stats =>
             {
                 await StopFakeWebhooksAsync();
                 await CreateTenantAsync(tenant);
                 subscription = await Stripe.CreateSubscriptionAsync(tenant, Environment, "pro", ProPrice);
                 var redis = await seeder.RedisAsync();
-                await redis.GetSubscriber().SubscribeAsync(RedisChannel.Sharded(RedisKeys.InvalidationChannel(RedisKeys.ShardOf(Environment, tenant))), (_, message) =>
+                await redis.GetSubscriber().SubscribeAsync(RedisChannel.Sharded(RedisKeys.InvalidationChannel(RedisKeys.ShardOf(new TenantKey(Environment, tenant)))), (_, message) =>
                 {
                     var now = Stopwatch.GetTimestamp();
                     var snapshot = SnapshotCodec.Decode((byte[])message!);

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using EntitlementDecision.ControlPlane.Auth;
 using EntitlementDecision.ControlPlane.Snapshots;
+using EntitlementDecision.Engine;
 using EntitlementDecision.Engine.Decisions;
 using EntitlementDecision.Engine.Snapshots;
 using EntitlementDecision.Engine.Usage;
@@ -212,7 +213,7 @@ internal static partial class UsageIngestion
             var key = (normalized.TenantId, normalized.Environment);
             if (!_snapshots.TryGetValue(key, out var snapshot))
             {
-                snapshot = await store.GetAsync(normalized.TenantId, normalized.Environment, ct);
+                snapshot = await store.GetAsync(new TenantKey(normalized.Environment, normalized.TenantId), ct);
                 _snapshots[key] = snapshot;
             }
 

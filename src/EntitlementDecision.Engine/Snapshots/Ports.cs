@@ -6,9 +6,9 @@ namespace EntitlementDecision.Engine.Snapshots;
 /// <summary>Read-only source of tenant snapshots (Redis, or an in-process cache in front of it).</summary>
 public interface ISnapshotSource
 {
-    /// <summary>The newest snapshot of (tenant, environment), or null when there is none.
+    /// <summary>The newest snapshot of <paramref name="tenant"/>, or null when there is none.
     /// Throws <see cref="StoreUnavailableException"/> when the backing store cannot be reached.</summary>
-    ValueTask<Snapshot?> GetAsync(string tenantId, string environment, CancellationToken cancellationToken);
+    ValueTask<Snapshot?> GetAsync(TenantKey tenant, CancellationToken cancellationToken);
 }
 
 /// <summary>Which backing store a <see cref="StoreUnavailableException"/> is about.</summary>
@@ -69,9 +69,9 @@ public sealed record UsageRecordCommand(UsageEvent Event, UsageOrigin Origin, Qu
 /// <summary>Per-window usage counters with idempotent recording (dedupe by event id).</summary>
 public interface IUsageCounter
 {
-    /// <summary>Units counted for the feature in <paramref name="window"/>; 0 when none. Throws <see cref="StoreUnavailableException"/>
+    /// <summary>Units of <paramref name="tenant"/> counted for the feature in <paramref name="window"/>; 0 when none. Throws <see cref="StoreUnavailableException"/>
     /// (store <see cref="StoreKind.UsageRebuilding"/> while the counters are being rebuilt after a data loss).</summary>
-    ValueTask<long> GetUsedAsync(string tenantId, string environment, string featureKey, QuotaWindow window, CancellationToken cancellationToken);
+    ValueTask<long> GetUsedAsync(TenantKey tenant, string featureKey, QuotaWindow window, CancellationToken cancellationToken);
 
     /// <summary>
     /// Atomically, in this order: an event id already counted for (tenant, environment) is a Duplicate (nothing counted);

@@ -120,6 +120,9 @@ public sealed class Snapshot
 
     public string TenantId { get; }
     public string Environment { get; }
+
+    /// <summary>(<see cref="Environment"/>, <see cref="TenantId"/>) as one key.</summary>
+    public TenantKey Key => new(Environment, TenantId);
     public long Version { get; }
     public string PlanId { get; }
     public PlanSource PlanSource { get; }

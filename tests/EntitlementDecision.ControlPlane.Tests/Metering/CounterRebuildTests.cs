@@ -1,4 +1,5 @@
 using EntitlementDecision.ControlPlane.Metering;
+using EntitlementDecision.Engine;
 using EntitlementDecision.Redis;
 
 namespace EntitlementDecision.ControlPlane.Tests.Metering;
@@ -47,13 +48,13 @@ public sealed class CounterRebuildTests(CounterRebuildFixture fx) : IClassFixtur
         Assert.Equal([apiCalls, exports], counters);
         Assert.All(await admin.HasEventMarkersAsync([("production", tenant, "a0"), ("production", tenant, "x9")]), Assert.True);
         Assert.False((await admin.HasEventMarkersAsync([("production", tenant, "over")]))[0]); // limit_exceeded never kept its id
-        Assert.InRange((double)(await fx.RedisDb.KeyTimeToLiveAsync(RedisKeys.UsageEvent("production", tenant, "a0")))!.Value.TotalDays, 39.9, 40.0);
+        Assert.InRange((double)(await fx.RedisDb.KeyTimeToLiveAsync(RedisKeys.UsageEvent(new TenantKey("production", tenant), "a0")))!.Value.TotalDays, 39.9, 40.0);
 
         output = new StringWriter();
         Assert.Equal(0, await fx.MeteringAsync(db => MeteringCommands.CheckAsync(db, admin, tenant, now, output, Ct)));
         Assert.Equal("2 counter(s) match the ledger", output.ToString().Trim());
 
-        await fx.RedisDb.StringIncrementAsync(RedisKeys.UsageCounter("production", tenant, "exports", $"d{now:yyyyMMdd}"), 1);
+        await fx.RedisDb.StringIncrementAsync(RedisKeys.UsageCounter(new TenantKey("production", tenant), "exports", $"d{now:yyyyMMdd}"), 1);
         output = new StringWriter();
         Assert.Equal(1, await fx.MeteringAsync(db => MeteringCommands.CheckAsync(db, admin, tenant, now, output, Ct)));
         Assert.Contains($"MISMATCH {tenant}/production exports window d{now:yyyyMMdd}: redis {exports + 1}, ledger {exports}", output.ToString(), StringComparison.Ordinal);

@@ -1,4 +1,5 @@
 using EntitlementDecision.ControlPlane.Healing;
+using EntitlementDecision.Engine;
 using System.Globalization;
 using EntitlementDecision.ControlPlane.Metering;
 using EntitlementDecision.Redis;
@@ -105,7 +106,7 @@ public abstract class MeteringFixture(int redisDatabase) : IAsyncLifetime
     /// production; returns the ledger id ("shard/id").</summary>
     public async Task<string> XAddAsync(IReadOnlyDictionary<string, string> fields, string? shardOf = null)
     {
-        var shard = RedisKeys.ShardOf("production", shardOf ?? fields.GetValueOrDefault("tenant_id", ""));
+        var shard = RedisKeys.ShardOf(new TenantKey("production", shardOf ?? fields.GetValueOrDefault("tenant_id", "")));
         var entries = fields.Select(f => new NameValueEntry(f.Key, f.Value)).ToArray();
         return UsageStreamConsumer.LedgerId(shard, (await RedisDb.StreamAddAsync(UsageStreamKeys.Default.Events(shard), entries)).ToString());
     }
@@ -150,5 +151,5 @@ public abstract class MeteringFixture(int redisDatabase) : IAsyncLifetime
     }
 
     /// <summary>The ledger group's consumer of the stream of <paramref name="tenant"/>'s shard (production).</summary>
-    public UsageStreamConsumer Stream(string tenant) => new(Redis, RedisKeys.ShardOf("production", tenant));
+    public UsageStreamConsumer Stream(string tenant) => new(Redis, RedisKeys.ShardOf(new TenantKey("production", tenant)));
 }

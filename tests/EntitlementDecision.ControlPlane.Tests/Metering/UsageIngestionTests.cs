@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using EntitlementDecision.ControlPlane.Auth;
 using EntitlementDecision.ControlPlane.Metering;
+using EntitlementDecision.Engine;
 using EntitlementDecision.Engine.Catalog;
 using EntitlementDecision.Engine.Snapshots;
 using EntitlementDecision.Engine.Usage;
@@ -330,7 +331,7 @@ public sealed class UsageIngestionTests(UsageIngestionFixture fx) : IClassFixtur
         var tenant = TestServices.NewTenantId("ing");
         await fx.PublishSnapshotAsync(tenant, apiCallsLimit: 100);
         // The exports counter of today's window holds a hash: the usage script refuses before any write (as when Redis is out of reach).
-        var exportsCounter = RedisKeys.UsageCounter("production", tenant, "exports", $"d{DateTimeOffset.UtcNow:yyyyMMdd}");
+        var exportsCounter = RedisKeys.UsageCounter(new TenantKey("production", tenant), "exports", $"d{DateTimeOffset.UtcNow:yyyyMMdd}");
         await fx.RedisDb.HashSetAsync(exportsCounter, "x", "1");
         var body = Body(
             Event(tenant, "r-1", 1),
@@ -379,7 +380,7 @@ public sealed class UsageIngestionTests(UsageIngestionFixture fx) : IClassFixtur
         await CoverageReadyAsync();
         var tenant = TestServices.NewTenantId("par");
         await fx.PublishSnapshotAsync(tenant, apiCallsLimit: 50);
-        var snapshot = (await new RedisSnapshotStore(fx.Redis).GetAsync(tenant, "production", Ct))!;
+        var snapshot = (await new RedisSnapshotStore(fx.Redis).GetAsync(new TenantKey("production", tenant), Ct))!;
         // The sidecar's RecordUsage is this call with origin grpc (the sidecar host cannot share this test process: both are
         // WebApplicationFactory Program types), on the same script and stream.
         var recorder = new UsageRecorder(fx.Redis);
