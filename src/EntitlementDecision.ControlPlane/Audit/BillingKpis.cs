@@ -8,7 +8,7 @@ namespace EntitlementDecision.ControlPlane.Audit;
 /// </summary>
 internal static class BillingKpis
 {
-    private static readonly Meter Meter = new(Observability.ControlPlaneTelemetry.Name);
+    private static Meter Meter => Observability.ControlPlaneTelemetry.Meter;
     private static readonly Counter<long> CheckoutSessions = Meter.CreateCounter<long>("ed.billing.checkout_sessions", "{session}", "Stripe Checkout sessions by stage: created, completed");
     private static readonly Counter<long> Transitions = Meter.CreateCounter<long>("ed.billing.subscription_transitions", "{transition}", "Subscription status changes (from, to; 'none' before the first subscription)");
     private static readonly Counter<long> PaymentsFailed = Meter.CreateCounter<long>("ed.billing.payments_failed", "{payment}", "Failed invoice payments (each attempt)");

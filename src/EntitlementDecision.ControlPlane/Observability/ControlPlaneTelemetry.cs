@@ -13,7 +13,8 @@ internal static class ControlPlaneTelemetry
     /// <summary>Bucket bounds (seconds) of the pipeline's lag histograms: milliseconds to minutes (OpenTelemetry's defaults suit ms values).</summary>
     internal static readonly double[] LagBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600, 3600];
     public static readonly ActivitySource Source = new(Name);
-    private static readonly Meter Meter = new(Name);
+    /// <summary>The control plane's one Meter (<see cref="Name"/>); <see cref="Audit.BillingKpis"/> creates its counters on it too.</summary>
+    internal static readonly Meter Meter = new(Name);
 
     private static readonly Counter<long> ReconciliationMismatches = Meter.CreateCounter<long>("ed.reconciliation.mismatches", "{mismatch}", "Drift found by reconciliation, by field");
     private static readonly Histogram<double> TimeToCorrect = Meter.CreateHistogram<double>("ed.reconciliation.time_to_correct", "s", "Reconciliation: drift detected -> repaired",

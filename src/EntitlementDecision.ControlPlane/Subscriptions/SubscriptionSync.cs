@@ -49,7 +49,7 @@ internal sealed record ApplyResult(ApplyKind Kind, bool Changed, string? Reason 
         ApplyKind.Applied => SubscriptionSync.Applied,
         ApplyKind.IgnoredStale => SubscriptionSync.IgnoredStale,
         ApplyKind.IgnoredOtherSubscription => SubscriptionSync.IgnoredOtherSubscription,
-        ApplyKind.IgnoredUnhandled => Webhooks.StripeEventApplier.IgnoredUnhandled,
+        ApplyKind.IgnoredUnhandled => SubscriptionSync.IgnoredUnhandled,
         _ => "rejected: " + Reason,
     };
 }
@@ -64,6 +64,9 @@ internal sealed class SubscriptionSync(EntitlementsDbContext db, PlanCatalog cat
     public const string Applied = "applied";
     public const string IgnoredStale = "ignored_stale";
     public const string IgnoredOtherSubscription = "ignored_other_subscription";
+
+    /// <summary>The stored outcome of an event type the control plane does not act on.</summary>
+    public const string IgnoredUnhandled = "ignored_unhandled";
 
     /// <summary>
     /// Applies a subscription state (a webhook payload, or an object retrieved from Stripe) to the locked <paramref name="row"/>:

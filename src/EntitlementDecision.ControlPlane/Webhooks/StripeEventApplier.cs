@@ -34,8 +34,6 @@ internal sealed partial class StripeEventApplier(
     TimeProvider time,
     ILogger<StripeEventApplier> logger)
 {
-    public const string IgnoredUnhandled = "ignored_unhandled";
-
     /// <summary>Longest wait for Stripe's answer to one re-read (the client's own retries included); beyond it the attempt counts as Stripe unreachable.</summary>
     public static readonly TimeSpan RereadTimeout = TimeSpan.FromSeconds(15);
 
